@@ -1,0 +1,48 @@
+/**
+ * Turns errors thrown by the Azure SDKs (core-rest-pipeline's RestError, @azure/identity's credential
+ * errors, network errors) into an {@link ExportError} that says what we were doing and what came back.
+ * Only the first line of a service message is kept: it is the useful part and never carries secrets.
+ */
+import { ExportError, type ExportErrorCode } from './errors.js';
+
+export function describeAzureError(e: unknown, doing: string, code: ExportErrorCode): ExportError {
+  if (e instanceof ExportError) return e;
+  const err = e as { name?: unknown; message?: unknown; statusCode?: unknown; code?: unknown };
+  const name = typeof err.name === 'string' ? err.name : '';
+  const message = typeof err.message === 'string' ? firstLine(err.message) : String(e);
+  const status = typeof err.statusCode === 'number' ? err.statusCode : undefined;
+  const errorCode = typeof err.code === 'string' ? err.code : undefined;
+
+  if (name === 'CredentialUnavailableError' || name === 'AggregateAuthenticationError') {
+    return new ExportError(
+      'IdentityUnavailable',
+      `${capitalise(doing)} failed: no Azure identity could get a token. In Azure, give the function app a managed identity (a user-assigned one needs AZURE_CLIENT_ID set to its client ID); locally, sign in with 'az login' (or azd auth login). (${message})`,
+      { cause: e },
+    );
+  }
+  if (name === 'AuthenticationError') {
+    const permanent = status !== undefined && status >= 400 && status < 500;
+    return new ExportError(
+      permanent ? 'IdentityUnavailable' : 'IdentityFailed',
+      `${capitalise(doing)} failed: the managed identity endpoint refused a token${status ? ` (HTTP ${status})` : ''}. ${permanent ? 'Check that the identity exists and is assigned to the function app, and that AZURE_CLIENT_ID is its client ID. ' : ''}(${message})`,
+      { cause: e },
+    );
+  }
+  if (status !== undefined) {
+    return new ExportError(code, `${capitalise(doing)} failed with HTTP ${status}${errorCode ? ` ${errorCode}` : ''}: ${message}`, { cause: e });
+  }
+  const network = errorCode && /^E[A-Z_]+$/.test(errorCode);
+  return new ExportError(
+    code,
+    `${capitalise(doing)} failed: ${message}${errorCode && !message.includes(errorCode) ? ` (${errorCode})` : ''}.${network ? ' Check the URL, DNS, the network path and any proxy (HTTPS_PROXY / NO_PROXY).' : ''}`,
+    { cause: e },
+  );
+}
+
+function firstLine(text: string): string {
+  return (text.split(/\r?\n/)[0] ?? '').trim();
+}
+
+function capitalise(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}

@@ -1,0 +1,204 @@
+/**
+ * The Graph app's credential, read from Key Vault with the function's own identity.
+ *
+ * A client secret is a Key Vault secret. A certificate's key and chain are the secret of the same name,
+ * stored by Key Vault as `application/x-pkcs12` (base64 PFX without a password) or
+ * `application/x-pem-file`; the chain may come in any order, so the leaf is the certificate that matches
+ * the private key. MSAL gets the SHA-256 thumbprint, the key as PKCS#8 PEM and the chain for `x5c`.
+ */
+import { createHash, createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import type { TokenCredential } from '@azure/identity';
+import { SecretClient, type KeyVaultSecret } from '@azure/keyvault-secrets';
+import forge from 'node-forge';
+import { ExportError } from './errors.js';
+import { describeAzureError } from './azure-errors.js';
+import type { ExportSettings } from './settings.js';
+
+export type GraphCredential =
+  | { kind: 'secret'; clientSecret: string; fingerprint: string }
+  | {
+      kind: 'certificate';
+      /** Hex SHA-256 of the leaf certificate (DER). */
+      thumbprintSha256: string;
+      /** PKCS#8 PEM. */
+      privateKeyPem: string;
+      /** PEM chain, leaf first, sent as the assertion's `x5c` header. */
+      x5c: string;
+      subject: string;
+      notAfter: Date;
+      fingerprint: string;
+    };
+
+const PKCS12 = 'application/x-pkcs12';
+const PEM = 'application/x-pem-file';
+
+/** Reads the credential named by the settings from Key Vault. */
+export async function loadGraphCredential(
+  settings: Pick<ExportSettings, 'keyVaultUrl' | 'credential'>,
+  azureCredential: TokenCredential,
+  options: { now?: Date } = {},
+): Promise<GraphCredential> {
+  const { name, kind } = settings.credential;
+  const settingName = kind === 'secret' ? 'GRAPH_CLIENT_SECRET_NAME' : 'GRAPH_CLIENT_CERTIFICATE_NAME';
+  const client = new SecretClient(settings.keyVaultUrl, azureCredential, {
+    retryOptions: { maxRetries: 4, retryDelayInMs: 800, maxRetryDelayInMs: 30_000 },
+    userAgentOptions: { userAgentPrefix: 'entra-users-export' },
+  });
+  let secret: KeyVaultSecret;
+  try {
+    secret = await client.getSecret(name);
+  } catch (e) {
+    throw keyVaultError(e, settings.keyVaultUrl, kind, name, settingName);
+  }
+  const value = secret.value ?? '';
+  const contentType = secret.properties.contentType?.toLowerCase().trim();
+  if (kind === 'secret') {
+    if (contentType === PKCS12 || contentType === PEM) {
+      throw new ExportError(
+        'CredentialMaterialInvalid',
+        `Key Vault secret '${name}' (GRAPH_CLIENT_SECRET_NAME) holds a certificate (${contentType}), not a client secret: set GRAPH_CLIENT_CERTIFICATE_NAME=${name} instead and unset GRAPH_CLIENT_SECRET_NAME.`,
+      );
+    }
+    if (value.trim() === '') {
+      throw new ExportError('CredentialMaterialInvalid', `Key Vault secret '${name}' (GRAPH_CLIENT_SECRET_NAME) is empty: store the app's client secret value in it (scripts/provision-secret.sh).`);
+    }
+    return { kind: 'secret', clientSecret: value, fingerprint: sha256Hex(value) };
+  }
+  return parseCertificateSecret(value, contentType, { name, now: options.now ?? new Date() });
+}
+
+/**
+ * Turns the secret value behind a Key Vault certificate into MSAL's certificate credential.
+ * Exported for unit tests; `contentType` undefined means "guess from the value".
+ */
+export function parseCertificateSecret(value: string, contentType: string | undefined, options: { name: string; now: Date }): GraphCredential & { kind: 'certificate' } {
+  const { name, now } = options;
+  const where = `Key Vault certificate '${name}' (GRAPH_CLIENT_CERTIFICATE_NAME)`;
+  const fix = 'The certificate must be exportable, with an RSA private key, stored by Key Vault as PFX (application/x-pkcs12, no password) or PEM (application/x-pem-file): create it with scripts/provision-certificate.sh, or import it with `az keyvault certificate import`.';
+  const invalid = (what: string): ExportError => new ExportError('CredentialMaterialInvalid', `${where}: ${what}. ${fix}`);
+
+  let material: { keys: KeyObject[]; certs: X509Certificate[] };
+  if (contentType === PKCS12 || (contentType === undefined && !value.includes('-----BEGIN'))) {
+    material = readPkcs12(value, invalid);
+  } else if (contentType === PEM || contentType === undefined) {
+    material = readPem(value, invalid);
+  } else {
+    throw invalid(`the secret of the same name has content type '${contentType}', so it is not a certificate's key and chain (expected ${PKCS12} or ${PEM})`);
+  }
+
+  if (material.certs.length === 0) throw invalid('it contains no certificate');
+  if (material.keys.length === 0) throw invalid('it contains no private key (a certificate created with a non-exportable key gives only its public part)');
+  let leaf: X509Certificate | undefined;
+  let key: KeyObject | undefined;
+  for (const k of material.keys) {
+    leaf = material.certs.find((c) => c.checkPrivateKey(k));
+    if (leaf) {
+      key = k;
+      break;
+    }
+  }
+  if (!leaf || !key) throw invalid('its private key does not match any of its certificates');
+  if (key.asymmetricKeyType !== 'rsa') throw invalid(`its key is ${key.asymmetricKeyType?.toUpperCase() ?? 'of an unknown type'}, but Microsoft Entra client assertions need an RSA key`);
+
+  const notBefore = new Date(leaf.validFrom);
+  const notAfter = new Date(leaf.validTo);
+  if (now < notBefore) throw invalid(`the certificate '${leaf.subject.replace(/\n/g, ', ')}' is not valid before ${notBefore.toISOString()}`);
+  if (now > notAfter) throw invalid(`the certificate '${leaf.subject.replace(/\n/g, ', ')}' expired on ${notAfter.toISOString()}; renew it in Key Vault and register the new one on the app`);
+
+  const thumbprintSha256 = leaf.fingerprint256.replace(/:/g, '').toLowerCase();
+  const chain = [leaf, ...material.certs.filter((c) => c !== leaf)];
+  return {
+    kind: 'certificate',
+    thumbprintSha256,
+    privateKeyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    x5c: chain.map((c) => c.toString()).join(''),
+    subject: leaf.subject.replace(/\n/g, ', '),
+    notAfter,
+    fingerprint: thumbprintSha256,
+  };
+}
+
+function readPkcs12(value: string, invalid: (what: string) => ExportError): { keys: KeyObject[]; certs: X509Certificate[] } {
+  const compact = value.replace(/\s+/g, '');
+  if (compact === '' || !/^[A-Za-z0-9+/]+={0,2}$/.test(compact)) throw invalid('the PFX is not base64');
+  let p12: forge.pkcs12.Pkcs12Pfx;
+  try {
+    const asn1 = forge.asn1.fromDer(forge.util.decode64(compact));
+    p12 = forge.pkcs12.pkcs12FromAsn1(asn1, '');
+  } catch (e) {
+    const message = e instanceof Error ? e.message : '';
+    if (/MAC could not be verified|Invalid password/i.test(message)) {
+      throw invalid('the PFX is protected by a password; Key Vault stores certificates without one (import it with `az keyvault certificate import --password ...`)');
+    }
+    if (/not RSA/i.test(message)) throw invalid('its key is not RSA, but Microsoft Entra client assertions need an RSA key');
+    throw invalid('the PFX (PKCS#12) could not be read');
+  }
+  const keys: KeyObject[] = [];
+  const certs: X509Certificate[] = [];
+  try {
+    for (const bagType of [forge.pki.oids.pkcs8ShroudedKeyBag!, forge.pki.oids.keyBag!]) {
+      for (const bag of p12.getBags({ bagType })[bagType] ?? []) {
+        if (bag.key) keys.push(createPrivateKey(forge.pki.privateKeyToPem(bag.key)));
+      }
+    }
+    for (const bag of p12.getBags({ bagType: forge.pki.oids.certBag! })[forge.pki.oids.certBag!] ?? []) {
+      if (bag.cert) certs.push(new X509Certificate(forge.pki.certificateToPem(bag.cert)));
+    }
+  } catch {
+    throw invalid('a key or certificate inside the PFX could not be read');
+  }
+  return { keys, certs };
+}
+
+function readPem(value: string, invalid: (what: string) => ExportError): { keys: KeyObject[]; certs: X509Certificate[] } {
+  const blocks = [...value.matchAll(/-----BEGIN ([A-Z0-9 ]+)-----[\s\S]+?-----END \1-----/g)];
+  if (blocks.length === 0) throw invalid('the PEM file has no PEM blocks');
+  const keys: KeyObject[] = [];
+  const certs: X509Certificate[] = [];
+  for (const [block, label] of blocks) {
+    if (label === 'CERTIFICATE') {
+      try {
+        certs.push(new X509Certificate(block));
+      } catch {
+        throw invalid('a certificate in the PEM file could not be read');
+      }
+    } else if (label === 'ENCRYPTED PRIVATE KEY') {
+      throw invalid('its private key is encrypted with a password; Key Vault stores PEM keys unencrypted');
+    } else if (label!.endsWith('PRIVATE KEY')) {
+      try {
+        keys.push(createPrivateKey(block));
+      } catch {
+        throw invalid('the private key in the PEM file could not be read');
+      }
+    }
+  }
+  return { keys, certs };
+}
+
+function keyVaultError(e: unknown, vaultUrl: string, kind: 'secret' | 'certificate', name: string, settingName: string): ExportError {
+  const status = (e as { statusCode?: unknown }).statusCode;
+  const what = kind === 'secret' ? `secret '${name}'` : `certificate '${name}'`;
+  if (status === 403) {
+    const disabled = e instanceof Error && /disabled/i.test(e.message);
+    if (disabled) {
+      return new ExportError('KeyVaultForbidden', `Key Vault ${vaultUrl} refused to read the ${what} (${settingName}): it is disabled. Enable it, or point ${settingName} at an enabled one.`, { cause: e });
+    }
+    return new ExportError(
+      'KeyVaultForbidden',
+      `Key Vault ${vaultUrl} refused to read the ${what} (${settingName}) with HTTP 403: the function's identity lacks the 'Key Vault Secrets User' role on the vault (or on that ${kind}). Assign it, e.g. az role assignment create --role "Key Vault Secrets User" --assignee <identity principal id> --scope <vault resource id>; new role assignments can take a few minutes to apply. The vault must also use Azure RBAC (not access policies).`,
+      { cause: e },
+    );
+  }
+  if (status === 404) {
+    return new ExportError(
+      'KeyVaultNotFound',
+      `Key Vault ${vaultUrl} has no ${what} (HTTP 404): check ${settingName} and KEY_VAULT_URL, or create it (scripts/provision-${kind}.sh).`,
+      { cause: e },
+    );
+  }
+  return describeAzureError(e, `reading the ${what} (${settingName}) from Key Vault ${vaultUrl}`, 'KeyVaultFailed');
+}
+
+function sha256Hex(value: string): string {
+  return createHash('sha256').update(value).digest('hex');
+}

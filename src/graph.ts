@@ -1,0 +1,201 @@
+/**
+ * Lists every user with `GET /v1.0/users`: `$select`, optional `$filter`, `$top=999`, then each
+ * `@odata.nextLink` as given until there is none. Transient failures (429/503/504, 5xx, resets,
+ * timeouts) are retried by the HTTP pipeline; a 401 mid-run gets one fresh token; an expired
+ * `$skiptoken` restarts the listing from the first page (the caller discards what it had).
+ *
+ * The next page is requested as soon as the current one has arrived, so fetching page n+1 overlaps the
+ * caller's work on page n; at most two pages are held at once.
+ */
+import { ExportError } from './errors.js';
+import { describeAzureError } from './azure-errors.js';
+import type { HttpClientWithRetries, HttpResult } from './http.js';
+import type { TokenProvider } from './token.js';
+
+export const PAGE_SIZE = 999;
+
+export type GraphUser = Record<string, unknown>;
+
+export interface UsersPage {
+  /** The users of the page, exactly as Graph returned them. */
+  users: GraphUser[];
+  /** 0-based index of the page in the (current) listing. */
+  index: number;
+  /** True on the first page of a listing restarted after an expired `$skiptoken`: drop everything before it. */
+  restarted: boolean;
+}
+
+export interface ListUsersOptions {
+  graphEndpoint: string;
+  select: readonly string[];
+  filter?: string | undefined;
+  tokens: TokenProvider;
+  http: HttpClientWithRetries;
+  /** For the Graph 403 advice: the admin-consent URL is built from these. */
+  authorityHost: string;
+  tenantId: string;
+  clientId: string;
+  /** How many times an expired `$skiptoken` may restart the listing. */
+  maxRestarts?: number;
+  onTokenRefresh?: () => void;
+  log?: (message: string) => void;
+}
+
+interface FetchedPage {
+  users: GraphUser[];
+  nextLink: string | undefined;
+}
+
+class ExpiredPageTokenError extends Error {}
+
+export function firstPageUrl(graphEndpoint: string, select: readonly string[], filter: string | undefined): string {
+  const url = new URL('/v1.0/users', graphEndpoint);
+  url.searchParams.set('$select', select.join(','));
+  if (filter) url.searchParams.set('$filter', filter);
+  url.searchParams.set('$top', String(PAGE_SIZE));
+  return url.toString();
+}
+
+export async function* listUserPages(options: ListUsersOptions): AsyncGenerator<UsersPage> {
+  const first = firstPageUrl(options.graphEndpoint, options.select, options.filter);
+  const maxRestarts = options.maxRestarts ?? 3;
+  let restarts = 0;
+  let index = 0;
+  let restarted = false;
+  let pending: Promise<FetchedPage> | undefined = prefetch(fetchPage(first, options));
+  while (pending) {
+    let page: FetchedPage;
+    try {
+      page = await pending;
+    } catch (e) {
+      if (!(e instanceof ExpiredPageTokenError) || restarts >= maxRestarts) {
+        if (e instanceof ExpiredPageTokenError) {
+          throw new ExportError('GraphFailed', `Microsoft Graph expired the listing's page token ${restarts + 1} times; the tenant may be too large to list before page tokens expire. Try again, or narrow USERS_FILTER.`);
+        }
+        throw e;
+      }
+      restarts += 1;
+      options.log?.(`Graph page token expired at page ${index}; restarting the listing from the first page (restart ${restarts} of ${maxRestarts}).`);
+      index = 0;
+      restarted = true;
+      pending = prefetch(fetchPage(first, options));
+      continue;
+    }
+    pending = page.nextLink === undefined ? undefined : prefetch(fetchPage(page.nextLink, options));
+    yield { users: page.users, index, restarted };
+    index += 1;
+    restarted = false;
+  }
+}
+
+/** Marks a prefetch as handled so that a consumer that stops early leaves no unhandled rejection. */
+function prefetch(p: Promise<FetchedPage>): Promise<FetchedPage> {
+  p.catch(() => undefined);
+  return p;
+}
+
+async function fetchPage(url: string, options: ListUsersOptions): Promise<FetchedPage> {
+  let refreshed = false;
+  for (;;) {
+    const token = await options.tokens.getToken({ forceRefresh: refreshed });
+    let result: HttpResult;
+    try {
+      result = await options.http.send('GET', url, {
+        headers: { Authorization: `Bearer ${token}`, Accept: 'application/json' },
+      });
+    } catch (e) {
+      throw describeAzureError(e, `listing users from Microsoft Graph (${describeUrl(url)})`, 'GraphFailed');
+    }
+    if (result.status === 200) return parsePage(result, url, options);
+    const error = graphError(result);
+    if (result.status === 401 && !refreshed) {
+      // Tokens can be revoked or expire mid-run: one fresh token, then carry on.
+      refreshed = true;
+      options.onTokenRefresh?.();
+      options.log?.(`Graph answered 401 ${error.code ?? ''} on ${describeUrl(url)}; retrying once with a fresh token.`);
+      continue;
+    }
+    if (result.status === 400 && url.includes('skiptoken') && isExpiredPageToken(error)) {
+      throw new ExpiredPageTokenError(error.message ?? 'expired page token');
+    }
+    throw failure(result, error, url, options);
+  }
+}
+
+function parsePage(result: HttpResult, url: string, options: ListUsersOptions): FetchedPage {
+  let body: unknown;
+  try {
+    body = JSON.parse(result.body);
+  } catch {
+    throw new ExportError('GraphProtocolError', `Microsoft Graph answered ${describeUrl(url)} with HTTP 200 but a body that is not JSON (${result.headers['content-type'] ?? 'no content type'}); a proxy in between may have replaced it.`);
+  }
+  const value = (body as { value?: unknown } | null)?.value;
+  if (!Array.isArray(value)) {
+    throw new ExportError('GraphProtocolError', `Microsoft Graph answered ${describeUrl(url)} with a page that has no 'value' array; the export stops rather than store an incomplete directory.`);
+  }
+  const nextLink = (body as { '@odata.nextLink'?: unknown })['@odata.nextLink'];
+  if (nextLink === undefined || nextLink === null) return { users: value as GraphUser[], nextLink: undefined };
+  if (typeof nextLink !== 'string') {
+    throw new ExportError('GraphProtocolError', `Microsoft Graph returned an @odata.nextLink that is not a string on ${describeUrl(url)}.`);
+  }
+  let next: URL;
+  try {
+    next = new URL(nextLink);
+  } catch {
+    throw new ExportError('GraphProtocolError', `Microsoft Graph returned an @odata.nextLink that is not an absolute URL on ${describeUrl(url)}.`);
+  }
+  // The bearer token only ever goes to GRAPH_ENDPOINT's host.
+  if (next.origin !== new URL(options.graphEndpoint).origin) {
+    throw new ExportError('GraphProtocolError', `Microsoft Graph returned an @odata.nextLink to ${next.origin}, which is not GRAPH_ENDPOINT (${options.graphEndpoint}); the export refuses to send its token to another host.`);
+  }
+  return { users: value as GraphUser[], nextLink };
+}
+
+interface GraphErrorBody {
+  code: string | undefined;
+  message: string | undefined;
+  json: boolean;
+}
+
+function graphError(result: HttpResult): GraphErrorBody {
+  try {
+    const body = JSON.parse(result.body) as { error?: { code?: unknown; message?: unknown } };
+    const code = typeof body?.error?.code === 'string' ? body.error.code : undefined;
+    const message = typeof body?.error?.message === 'string' ? body.error.message : undefined;
+    return { code, message, json: true };
+  } catch {
+    return { code: undefined, message: undefined, json: false };
+  }
+}
+
+function isExpiredPageToken(error: GraphErrorBody): boolean {
+  return (
+    error.code === 'Directory_ExpiredPageToken' ||
+    /DirectoryPageTokenNotFound|page token|skiptoken/i.test(`${error.code ?? ''} ${error.message ?? ''}`)
+  );
+}
+
+function failure(result: HttpResult, error: GraphErrorBody, url: string, options: ListUsersOptions): ExportError {
+  const where = describeUrl(url);
+  const said = error.json ? `${error.code ?? 'error'}: ${error.message ?? ''}`.trim() : `a ${result.headers['content-type'] ?? 'non-JSON'} body, not Graph's JSON error (a proxy or gateway in between may have failed)`;
+  if (result.status === 403) {
+    const consent = `${options.authorityHost}/${options.tenantId}/adminconsent?client_id=${options.clientId}`;
+    return new ExportError(
+      'GraphForbidden',
+      `Microsoft Graph refused to list users (HTTP 403 ${said}): app ${options.clientId} lacks the User.Read.All application permission with admin consent. Add User.Read.All (Application) under API permissions and grant admin consent, e.g. at ${consent}`,
+    );
+  }
+  if (result.status === 401) {
+    return new ExportError('GraphUnauthorized', `Microsoft Graph rejected the access token twice (HTTP 401 ${said}) on ${where}. Check that GRAPH_ENDPOINT (${options.graphEndpoint}) is the Graph of the cloud of GRAPH_AUTHORITY_HOST (${options.authorityHost}).`);
+  }
+  if (result.status === 400 && !url.includes('skiptoken')) {
+    return new ExportError('InvalidSettings', `Microsoft Graph rejected the users query (HTTP 400 ${said}). Check USERS_SELECT (property names of microsoft.graph.user) and USERS_FILTER (an OData $filter Graph supports without ConsistencyLevel: eventual).`);
+  }
+  return new ExportError('GraphFailed', `Listing users from Microsoft Graph failed on ${where} with HTTP ${result.status} (${said})${result.status === 429 || result.status >= 500 ? ' after all retries; try again later' : ''}.`);
+}
+
+/** The URL without its query (the skiptoken is long and opaque; the query was given by the settings). */
+function describeUrl(url: string): string {
+  const u = new URL(url);
+  return `${u.origin}${u.pathname}${u.searchParams.has('$skiptoken') ? ' (next page)' : ''}`;
+}

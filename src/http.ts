@@ -1,0 +1,156 @@
+/**
+ * One HTTP stack for the calls we make ourselves (Graph, and MSAL's token requests): the Azure SDK's
+ * `@azure/core-rest-pipeline`, so they get exactly what Key Vault and Storage get from their SDKs —
+ * `HTTPS_PROXY`/`NO_PROXY`, retries of 429/503 honouring `Retry-After`, exponential backoff with jitter
+ * for 5xx and connection errors, bounded attempts — plus a timeout on every attempt.
+ */
+import {
+  createDefaultHttpClient,
+  createHttpHeaders,
+  createPipelineFromOptions,
+  createPipelineRequest,
+  RestError,
+  type HttpClient,
+  type HttpMethods,
+  type Pipeline,
+  type PipelinePolicy,
+  type PipelineRequest,
+  type PipelineResponse,
+} from '@azure/core-rest-pipeline';
+import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from '@azure/msal-node';
+
+export interface HttpOptions {
+  /** Retries after the first attempt (429/503/504, 5xx, connection errors, attempt timeouts). */
+  maxRetries?: number;
+  /** Base delay of the exponential backoff, ms. */
+  retryDelayInMs?: number;
+  /** Cap of one backoff delay, ms. */
+  maxRetryDelayInMs?: number;
+  /** Timeout of one attempt, headers and body, ms. */
+  attemptTimeoutInMs?: number;
+  /** Called before each retry of a request, with what the previous attempt got (for progress and the manifest's `retries`). */
+  onRetry?: (info: RetryInfo) => void;
+}
+
+export interface RetryInfo {
+  url: string;
+  attempt: number;
+  status: number | undefined;
+  error: string | undefined;
+}
+
+export const DEFAULT_HTTP_OPTIONS = {
+  maxRetries: 6,
+  retryDelayInMs: 800,
+  maxRetryDelayInMs: 60_000,
+  attemptTimeoutInMs: 100_000,
+} as const satisfies HttpOptions;
+
+export interface HttpResult {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** A small client over a core-rest-pipeline pipeline. */
+export class HttpClientWithRetries {
+  readonly #pipeline: Pipeline;
+  readonly #client: HttpClient;
+
+  constructor(options: HttpOptions = {}, client: HttpClient = createDefaultHttpClient()) {
+    const o = { ...DEFAULT_HTTP_OPTIONS, ...options };
+    this.#client = client;
+    // createPipelineFromOptions gives the SDK's standard policies: proxy from the environment,
+    // user agent, client request id, the default retry policy (throttling + exponential + system errors).
+    this.#pipeline = createPipelineFromOptions({
+      retryOptions: { maxRetries: o.maxRetries, retryDelayInMs: o.retryDelayInMs, maxRetryDelayInMs: o.maxRetryDelayInMs },
+      userAgentOptions: { userAgentPrefix: 'entra-users-export' },
+    });
+    // Per attempt (after the retry phase): a timeout that the retry strategies see as a retriable system error.
+    this.#pipeline.addPolicy(attemptPolicy(o.attemptTimeoutInMs, options.onRetry), { afterPhase: 'Retry' });
+  }
+
+  async send(method: HttpMethods, url: string, init: { headers?: Record<string, string>; body?: string; abortSignal?: AbortSignal } = {}): Promise<HttpResult> {
+    const request = createPipelineRequest({
+      url,
+      method,
+      headers: createHttpHeaders(init.headers),
+      body: init.body,
+      abortSignal: init.abortSignal,
+    });
+    const response = await this.#pipeline.sendRequest(this.#client, request);
+    return { status: response.status, headers: response.headers.toJSON(), body: response.bodyAsText ?? '' };
+  }
+}
+
+interface AttemptState {
+  attempt: number;
+  lastStatus: number | undefined;
+  lastError: string | undefined;
+}
+const attempts = new WeakMap<PipelineRequest, AttemptState>();
+
+function attemptPolicy(timeoutInMs: number, onRetry: HttpOptions['onRetry']): PipelinePolicy {
+  return {
+    name: 'entraUsersExportAttempt',
+    async sendRequest(request: PipelineRequest, next): Promise<PipelineResponse> {
+      const state = attempts.get(request) ?? { attempt: 0, lastStatus: undefined, lastError: undefined };
+      attempts.set(request, state);
+      state.attempt += 1;
+      if (state.attempt > 1) {
+        onRetry?.({ url: request.url, attempt: state.attempt, status: state.lastStatus, error: state.lastError });
+      }
+      const outer = request.abortSignal;
+      const controller = new AbortController();
+      const onOuterAbort = (): void => controller.abort();
+      outer?.addEventListener('abort', onOuterAbort);
+      const timer = setTimeout(() => controller.abort(), timeoutInMs);
+      request.abortSignal = controller.signal;
+      try {
+        const response = await next(request);
+        state.lastStatus = response.status;
+        state.lastError = undefined;
+        return response;
+      } catch (e) {
+        // The retry policy gives up on an AbortError; a timed-out attempt is a transient failure, so
+        // report it as the system error the exponential strategy retries.
+        const timedOut = controller.signal.aborted && !outer?.aborted;
+        const error = timedOut
+          ? new RestError(`no response within ${Math.round(timeoutInMs / 1000)} s`, { code: 'ETIMEDOUT', request })
+          : e;
+        const code = (error as { code?: unknown }).code;
+        state.lastStatus = undefined;
+        state.lastError = typeof code === 'string' ? code : 'error';
+        throw error;
+      } finally {
+        clearTimeout(timer);
+        outer?.removeEventListener('abort', onOuterAbort);
+        request.abortSignal = outer;
+      }
+    },
+  };
+}
+
+/**
+ * MSAL's network module on the same pipeline: the token endpoint then gets proxy support (Node's global
+ * `fetch`, MSAL's default, ignores `HTTPS_PROXY`) and the same bounded retries of 429/5xx.
+ */
+export function msalNetworkModule(http: HttpClientWithRetries): INetworkModule {
+  const send = async <T>(method: HttpMethods, url: string, options?: NetworkRequestOptions): Promise<NetworkResponse<T>> => {
+    const result = await http.send(method, url, { headers: options?.headers, body: options?.body });
+    let body: T;
+    try {
+      body = JSON.parse(result.body) as T;
+    } catch {
+      throw new RestError(`the identity platform answered HTTP ${result.status} with a body that is not JSON (${result.headers['content-type'] ?? 'no content type'})`, {
+        code: 'InvalidResponse',
+        statusCode: result.status,
+      });
+    }
+    return { status: result.status, headers: result.headers, body };
+  };
+  return {
+    sendGetRequestAsync: <T>(url: string, options?: NetworkRequestOptions) => send<T>('GET', url, options),
+    sendPostRequestAsync: <T>(url: string, options?: NetworkRequestOptions) => send<T>('POST', url, options),
+  };
+}

@@ -1,0 +1,225 @@
+/**
+ * The export's settings (DESIGN.md "Settings"): read from the environment — app settings in Azure, the
+ * `Values` of `local.settings.json` under Core Tools — validated together so that every problem is
+ * reported at once, each naming the setting and the form it expects.
+ */
+import { CronExpressionParser } from 'cron-parser';
+import { ExportError } from './errors.js';
+
+export type ExportFormat = 'json' | 'ndjson';
+export type ExportCompression = 'none' | 'gzip';
+
+export type CredentialSetting =
+  | { kind: 'secret'; name: string }
+  | { kind: 'certificate'; name: string };
+
+export type StorageSetting =
+  | { kind: 'connectionString'; connectionString: string }
+  | { kind: 'identity'; blobServiceUri: string };
+
+export interface ExportSettings {
+  tenantId: string;
+  clientId: string;
+  keyVaultUrl: string;
+  credential: CredentialSetting;
+  /** Origin of the Entra authority, without a trailing slash. */
+  authorityHost: string;
+  /** Origin of Microsoft Graph, without a trailing slash. */
+  graphEndpoint: string;
+  select: string[];
+  filter: string | undefined;
+  storage: StorageSetting;
+  container: string;
+  format: ExportFormat;
+  compression: ExportCompression;
+  schedule: string;
+  /** Client ID of a user-assigned managed identity, when one is used. */
+  managedIdentityClientId: string | undefined;
+}
+
+/** Every setting the code reads (the infra checks assert the Bicep sets them). */
+export const SETTING_NAMES = [
+  'GRAPH_TENANT_ID',
+  'GRAPH_CLIENT_ID',
+  'KEY_VAULT_URL',
+  'GRAPH_CLIENT_SECRET_NAME',
+  'GRAPH_CLIENT_CERTIFICATE_NAME',
+  'GRAPH_AUTHORITY_HOST',
+  'GRAPH_ENDPOINT',
+  'USERS_SELECT',
+  'USERS_FILTER',
+  'EXPORT_STORAGE',
+  'EXPORT_STORAGE__blobServiceUri',
+  'EXPORT_CONTAINER',
+  'EXPORT_FORMAT',
+  'EXPORT_COMPRESSION',
+  'EXPORT_SCHEDULE',
+  'AZURE_CLIENT_ID',
+] as const;
+export type SettingName = (typeof SETTING_NAMES)[number];
+
+export const DEFAULTS = {
+  GRAPH_AUTHORITY_HOST: 'https://login.microsoftonline.com',
+  GRAPH_ENDPOINT: 'https://graph.microsoft.com',
+  USERS_SELECT:
+    'id,userPrincipalName,displayName,givenName,surname,mail,jobTitle,department,officeLocation,mobilePhone,businessPhones,accountEnabled,userType,createdDateTime',
+  EXPORT_CONTAINER: 'user-exports',
+  EXPORT_FORMAT: 'json',
+  EXPORT_COMPRESSION: 'none',
+  EXPORT_SCHEDULE: '0 0 2 * * *',
+} as const satisfies Partial<Record<SettingName, string>>;
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i;
+const KEY_VAULT_OBJECT_NAME = /^[0-9a-zA-Z-]{1,127}$/;
+const CONTAINER_NAME = /^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$/;
+const PROPERTY_NAME = /^[A-Za-z_][A-Za-z0-9_.@]*$/;
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Reads and validates every setting. Throws one {@link ExportError} `InvalidSettings` listing all problems.
+ * Empty values count as unset (local.settings.json templates leave optional settings as "").
+ */
+export function readSettings(env: Env = process.env): ExportSettings {
+  const problems: string[] = [];
+  const get = (name: SettingName): string | undefined => {
+    const value = env[name]?.trim();
+    return value ? value : undefined;
+  };
+  const required = (name: SettingName, form: string): string | undefined => {
+    const value = get(name);
+    if (value === undefined) problems.push(`${name} is missing: set it to ${form}.`);
+    return value;
+  };
+  const oneOf = <T extends string>(name: SettingName, allowed: readonly T[], fallback: T): T => {
+    const value = get(name)?.toLowerCase() ?? fallback;
+    if ((allowed as readonly string[]).includes(value)) return value as T;
+    problems.push(`${name} is '${get(name)}': expected one of ${allowed.map((a) => `'${a}'`).join(', ')}.`);
+    return fallback;
+  };
+
+  const tenantId = required('GRAPH_TENANT_ID', 'the directory (tenant) ID, a GUID, or a verified domain such as contoso.onmicrosoft.com');
+  if (tenantId !== undefined) {
+    if (['common', 'organizations', 'consumers'].includes(tenantId.toLowerCase())) {
+      problems.push(`GRAPH_TENANT_ID is '${tenantId}': the client-credentials flow needs a specific tenant ID (GUID) or verified domain.`);
+    } else if (!GUID.test(tenantId) && !DOMAIN.test(tenantId)) {
+      problems.push(`GRAPH_TENANT_ID is '${tenantId}': expected a tenant ID (GUID) or a verified domain such as contoso.onmicrosoft.com.`);
+    }
+  }
+
+  const clientId = required('GRAPH_CLIENT_ID', "the application (client) ID of the app registration holding User.Read.All, a GUID");
+  if (clientId !== undefined && !GUID.test(clientId)) {
+    problems.push(`GRAPH_CLIENT_ID is '${clientId}': expected the application (client) ID, a GUID like 00000000-0000-0000-0000-000000000000.`);
+  }
+
+  const keyVaultUrl = parseOrigin('KEY_VAULT_URL', required('KEY_VAULT_URL', 'the vault URI, e.g. https://contoso-kv.vault.azure.net/'), problems, 'https://contoso-kv.vault.azure.net/');
+
+  const secretName = get('GRAPH_CLIENT_SECRET_NAME');
+  const certificateName = get('GRAPH_CLIENT_CERTIFICATE_NAME');
+  let credential: CredentialSetting = { kind: 'certificate', name: certificateName ?? '' };
+  if (secretName !== undefined && certificateName !== undefined) {
+    problems.push('GRAPH_CLIENT_SECRET_NAME and GRAPH_CLIENT_CERTIFICATE_NAME are both set: set exactly one — the Key Vault certificate name (recommended) or the Key Vault secret name holding the client secret.');
+  } else if (secretName === undefined && certificateName === undefined) {
+    problems.push('GRAPH_CLIENT_CERTIFICATE_NAME or GRAPH_CLIENT_SECRET_NAME is missing: set exactly one — the name of the Key Vault certificate (recommended) or of the Key Vault secret holding the client secret.');
+  } else {
+    const [name, kind] = secretName !== undefined ? ['GRAPH_CLIENT_SECRET_NAME', 'secret'] as const : ['GRAPH_CLIENT_CERTIFICATE_NAME', 'certificate'] as const;
+    const value = (secretName ?? certificateName)!;
+    if (!KEY_VAULT_OBJECT_NAME.test(value)) {
+      problems.push(`${name} is '${value}': a Key Vault ${kind} name has 1-127 letters, digits and hyphens.`);
+    }
+    credential = { kind, name: value };
+  }
+
+  const authorityHost = parseOrigin('GRAPH_AUTHORITY_HOST', get('GRAPH_AUTHORITY_HOST') ?? DEFAULTS.GRAPH_AUTHORITY_HOST, problems, DEFAULTS.GRAPH_AUTHORITY_HOST);
+  const graphEndpoint = parseOrigin('GRAPH_ENDPOINT', get('GRAPH_ENDPOINT') ?? DEFAULTS.GRAPH_ENDPOINT, problems, DEFAULTS.GRAPH_ENDPOINT);
+
+  const select = (get('USERS_SELECT') ?? DEFAULTS.USERS_SELECT).split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const badProperties = select.filter((p) => !PROPERTY_NAME.test(p));
+  if (select.length === 0 || badProperties.length > 0) {
+    problems.push(`USERS_SELECT is '${get('USERS_SELECT')}': expected a comma-separated list of user property names, e.g. id,userPrincipalName,displayName.`);
+  }
+
+  const connectionString = get('EXPORT_STORAGE');
+  const blobServiceUri = get('EXPORT_STORAGE__blobServiceUri');
+  let storage: StorageSetting = { kind: 'connectionString', connectionString: '' };
+  if (connectionString !== undefined && blobServiceUri !== undefined) {
+    problems.push('EXPORT_STORAGE and EXPORT_STORAGE__blobServiceUri are both set: set exactly one — a connection string, or the blob service URI for the managed identity (recommended in Azure).');
+  } else if (connectionString === undefined && blobServiceUri === undefined) {
+    problems.push('EXPORT_STORAGE__blobServiceUri or EXPORT_STORAGE is missing: set EXPORT_STORAGE__blobServiceUri to https://<account>.blob.core.windows.net (managed identity), or EXPORT_STORAGE to a connection string (UseDevelopmentStorage=true for Azurite).');
+  } else if (connectionString !== undefined) {
+    if (!/^UseDevelopmentStorage=true/i.test(connectionString) && !/(^|;)\s*(AccountName|BlobEndpoint)\s*=/i.test(connectionString)) {
+      problems.push('EXPORT_STORAGE is not a storage connection string: expected DefaultEndpointsProtocol=https;AccountName=...;AccountKey=...;EndpointSuffix=core.windows.net, a BlobEndpoint=...;SharedAccessSignature=... string, or UseDevelopmentStorage=true.');
+    }
+    storage = { kind: 'connectionString', connectionString };
+  } else {
+    const uri = parseOrigin('EXPORT_STORAGE__blobServiceUri', blobServiceUri, problems, 'https://<account>.blob.core.windows.net');
+    storage = { kind: 'identity', blobServiceUri: uri ?? '' };
+  }
+
+  const container = get('EXPORT_CONTAINER') ?? DEFAULTS.EXPORT_CONTAINER;
+  if (!CONTAINER_NAME.test(container)) {
+    problems.push(`EXPORT_CONTAINER is '${container}': a container name has 3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit.`);
+  }
+
+  const format = oneOf<ExportFormat>('EXPORT_FORMAT', ['json', 'ndjson'], 'json');
+  const compression = oneOf<ExportCompression>('EXPORT_COMPRESSION', ['none', 'gzip'], 'none');
+
+  const schedule = get('EXPORT_SCHEDULE') ?? DEFAULTS.EXPORT_SCHEDULE;
+  try {
+    CronExpressionParser.parse(schedule, { strict: true });
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    problems.push(`EXPORT_SCHEDULE is '${schedule}': expected an NCRONTAB expression with six fields {second} {minute} {hour} {day} {month} {day-of-week}, e.g. '0 0 2 * * *' for 02:00 UTC daily (${why}).`);
+  }
+
+  const managedIdentityClientId = get('AZURE_CLIENT_ID');
+  if (managedIdentityClientId !== undefined && !GUID.test(managedIdentityClientId)) {
+    problems.push(`AZURE_CLIENT_ID is '${managedIdentityClientId}': expected the client ID (a GUID) of the user-assigned managed identity, or leave it unset for the system-assigned identity.`);
+  }
+
+  if (problems.length > 0) {
+    throw new ExportError(
+      'InvalidSettings',
+      `Invalid settings (${problems.length} problem${problems.length === 1 ? '' : 's'}): ${problems.join(' ')}`,
+      { details: problems },
+    );
+  }
+  return {
+    tenantId: tenantId!,
+    clientId: clientId!,
+    keyVaultUrl: keyVaultUrl!,
+    credential,
+    authorityHost: authorityHost!,
+    graphEndpoint: graphEndpoint!,
+    select,
+    filter: get('USERS_FILTER'),
+    storage,
+    container,
+    format,
+    compression,
+    schedule,
+    managedIdentityClientId,
+  };
+}
+
+/** Validates an https URL that names a service root and returns its origin (no trailing slash). */
+function parseOrigin(name: SettingName, value: string | undefined, problems: string[], example: string): string | undefined {
+  if (value === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    problems.push(`${name} is '${value}': not a URL; expected e.g. ${example}.`);
+    return undefined;
+  }
+  if (url.protocol !== 'https:') {
+    problems.push(`${name} is '${value}': must use https, e.g. ${example}.`);
+    return undefined;
+  }
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash || url.username || url.password) {
+    problems.push(`${name} is '${value}': expected just the service root without a path or query, e.g. ${example}.`);
+    return undefined;
+  }
+  return url.origin;
+}

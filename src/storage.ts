@@ -1,0 +1,303 @@
+/**
+ * Blob Storage: the snapshot's users file is streamed into staged blocks and committed once (so it
+ * becomes visible only when complete), optionally through gzip, with its SHA-256 and size computed on
+ * the way; then `manifest.json` beside it; then `latest.json`, written last with a conditional write so
+ * that concurrent runs never move it back to an older snapshot.
+ */
+import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { createGzip, type Gzip } from 'node:zlib';
+import type { TokenCredential } from '@azure/identity';
+import { BlobServiceClient, type BlockBlobClient, type ContainerClient, type StoragePipelineOptions } from '@azure/storage-blob';
+import { ExportError } from './errors.js';
+import { describeAzureError } from './azure-errors.js';
+import type { ExportCompression, ExportFormat, StorageSetting } from './settings.js';
+
+export const LATEST_BLOB = 'latest.json';
+const BLOCK_SIZE = 4 * 1024 * 1024;
+const STAGE_CONCURRENCY = 4;
+
+const PIPELINE_OPTIONS: StoragePipelineOptions = {
+  retryOptions: { maxTries: 6, tryTimeoutInMs: 120_000, retryDelayInMs: 800, maxRetryDelayInMs: 60_000 },
+  userAgentOptions: { userAgentPrefix: 'entra-users-export' },
+};
+
+export function openContainer(storage: StorageSetting, container: string, credential: TokenCredential): ContainerClient {
+  const service =
+    storage.kind === 'connectionString'
+      ? BlobServiceClient.fromConnectionString(storage.connectionString, PIPELINE_OPTIONS)
+      : new BlobServiceClient(storage.blobServiceUri, credential, PIPELINE_OPTIONS);
+  return service.getContainerClient(container);
+}
+
+/** Creates the container if it is missing. */
+export async function ensureContainer(container: ContainerClient): Promise<void> {
+  try {
+    await container.createIfNotExists();
+  } catch (e) {
+    // An identity with a role scoped to the container itself may not create containers: that is fine
+    // when the container exists (Bicep creates it).
+    if (statusOf(e) === 403 && (await container.exists().catch(() => false))) return;
+    throw storageError(e, `creating container '${container.containerName}'`, container);
+  }
+}
+
+/** Where a run's files go: `snapshots/<yyyy>/<MM>/<dd>/<runId>/`. */
+export function snapshotPaths(runId: string, startedAt: Date, format: ExportFormat, compression: ExportCompression): { folder: string; usersBlob: string; manifestBlob: string } {
+  const yyyy = String(startedAt.getUTCFullYear());
+  const mm = String(startedAt.getUTCMonth() + 1).padStart(2, '0');
+  const dd = String(startedAt.getUTCDate()).padStart(2, '0');
+  const folder = `snapshots/${yyyy}/${mm}/${dd}/${runId}`;
+  const usersBlob = `${folder}/users.${format}${compression === 'gzip' ? '.gz' : ''}`;
+  return { folder, usersBlob, manifestBlob: `${folder}/manifest.json` };
+}
+
+export interface CommittedBlob {
+  bytes: number;
+  sha256: string;
+}
+
+/**
+ * Streams text into a block blob: stored bytes are hashed and counted as they go, cut into 4 MiB blocks
+ * staged a few at a time (backpressure: `write` waits when too many are in flight), and committed once.
+ */
+export class SnapshotBlobWriter {
+  readonly #blob: BlockBlobClient;
+  readonly #gzip: boolean;
+  readonly #contentType: string;
+  #stager: BlockStager;
+  #zip: Gzip | undefined;
+  #zipped: Buffer[] = [];
+
+  constructor(blob: BlockBlobClient, options: { compression: ExportCompression; contentType: string }) {
+    this.#blob = blob;
+    this.#gzip = options.compression === 'gzip';
+    this.#contentType = options.compression === 'gzip' ? 'application/gzip' : options.contentType;
+    this.#stager = new BlockStager(blob);
+    this.#zip = this.#newZip();
+  }
+
+  get bytes(): number {
+    return this.#stager.bytes;
+  }
+
+  async write(text: string): Promise<void> {
+    const data = Buffer.from(text, 'utf8');
+    if (this.#zip) {
+      if (!this.#zip.write(data)) await new Promise<void>((resolve) => this.#zip!.once('drain', resolve));
+      this.#drainZipped();
+    } else {
+      this.#stager.push(data);
+    }
+    await this.#stager.ready();
+  }
+
+  /** Drops everything written so far (the staged blocks are never committed; Storage discards them). */
+  async reset(): Promise<void> {
+    await this.#stager.settle();
+    this.#zip?.destroy();
+    this.#zipped = [];
+    this.#stager = new BlockStager(this.#blob);
+    this.#zip = this.#newZip();
+  }
+
+  /** Flushes and commits the block list; fails if the blob already exists. */
+  async commit(metadata: Record<string, string>): Promise<CommittedBlob> {
+    if (this.#zip) {
+      const zip = this.#zip;
+      await new Promise<void>((resolve, reject) => {
+        zip.once('end', resolve);
+        zip.once('error', reject);
+        zip.end();
+        zip.resume();
+      });
+      this.#drainZipped();
+    }
+    return this.#stager.commit(this.#contentType, metadata);
+  }
+
+  #newZip(): Gzip | undefined {
+    if (!this.#gzip) return undefined;
+    const zip = createGzip({ level: 6 });
+    zip.on('data', (chunk: Buffer) => this.#zipped.push(chunk));
+    return zip;
+  }
+
+  #drainZipped(): void {
+    for (const chunk of this.#zipped) this.#stager.push(chunk);
+    this.#zipped = [];
+  }
+}
+
+class BlockStager {
+  readonly #blob: BlockBlobClient;
+  readonly #hash: Hash = createHash('sha256');
+  // Unique per writer so that blocks of an abandoned attempt never mix with a later one.
+  readonly #prefix = randomBytes(6).toString('hex');
+  readonly #ids: string[] = [];
+  readonly #inflight = new Set<Promise<void>>();
+  #chunks: Buffer[] = [];
+  #buffered = 0;
+  #error: unknown;
+  bytes = 0;
+
+  constructor(blob: BlockBlobClient) {
+    this.#blob = blob;
+  }
+
+  push(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    this.#hash.update(chunk);
+    this.bytes += chunk.length;
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+    if (this.#buffered >= BLOCK_SIZE) this.#stageBuffered();
+  }
+
+  /** Resolves when fewer than the maximum of blocks are in flight; rethrows a failed stage. */
+  async ready(): Promise<void> {
+    while (this.#inflight.size >= STAGE_CONCURRENCY) await Promise.race(this.#inflight);
+    this.#throwIfFailed();
+  }
+
+  async settle(): Promise<void> {
+    await Promise.allSettled([...this.#inflight]);
+  }
+
+  async commit(contentType: string, metadata: Record<string, string>): Promise<CommittedBlob> {
+    if (this.#buffered > 0 || this.#ids.length === 0) this.#stageBuffered();
+    await this.settle();
+    this.#throwIfFailed();
+    const sha256 = this.#hash.digest('hex');
+    try {
+      await this.#blob.commitBlockList(this.#ids, {
+        blobHTTPHeaders: { blobContentType: contentType },
+        metadata: { ...metadata, sha256 },
+        // A run never overwrites: its runId is new, and a snapshot is immutable once committed.
+        conditions: { ifNoneMatch: '*' },
+      });
+    } catch (e) {
+      throw storageError(e, `committing ${this.#blob.name}`);
+    }
+    return { bytes: this.bytes, sha256 };
+  }
+
+  #stageBuffered(): void {
+    const block = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#buffered);
+    this.#chunks = [];
+    this.#buffered = 0;
+    // Block IDs must all have the same length within a blob.
+    const id = Buffer.from(`${this.#prefix}-${String(this.#ids.length).padStart(6, '0')}`).toString('base64');
+    this.#ids.push(id);
+    const staged: Promise<void> = this.#blob
+      .stageBlock(id, block, block.length)
+      .then(
+        () => undefined,
+        (e: unknown) => {
+          this.#error ??= storageError(e, `uploading a block of ${this.#blob.name}`);
+        },
+      )
+      .finally(() => this.#inflight.delete(staged));
+    this.#inflight.add(staged);
+  }
+
+  #throwIfFailed(): void {
+    if (this.#error !== undefined) throw this.#error;
+  }
+}
+
+/** Uploads a small JSON blob that must not exist yet. */
+export async function uploadNewJson(container: ContainerClient, name: string, value: unknown): Promise<void> {
+  const body = `${JSON.stringify(value, null, 2)}\n`;
+  try {
+    await container.getBlockBlobClient(name).upload(body, Buffer.byteLength(body), {
+      blobHTTPHeaders: { blobContentType: 'application/json; charset=utf-8' },
+      conditions: { ifNoneMatch: '*' },
+    });
+  } catch (e) {
+    throw storageError(e, `writing ${name}`, container);
+  }
+}
+
+export interface LatestCandidate {
+  completedAt: string;
+  runId: string;
+}
+
+/**
+ * Points `latest.json` at this run unless a newer snapshot is already there. Read, compare, then write
+ * with If-Match on the ETag read (If-None-Match: * when absent); a concurrent writer makes the condition
+ * fail and we read again. Returns false when a newer snapshot won.
+ */
+export async function publishLatest(container: ContainerClient, manifest: LatestCandidate): Promise<boolean> {
+  const latest = container.getBlockBlobClient(LATEST_BLOB);
+  const body = `${JSON.stringify(manifest, null, 2)}\n`;
+  for (let attempt = 1; attempt <= 20; attempt += 1) {
+    let etag: string | undefined;
+    let current: Partial<LatestCandidate> | undefined;
+    try {
+      const download = await latest.download();
+      etag = download.etag;
+      current = parseJson(await readAll(download.readableStreamBody));
+    } catch (e) {
+      if (statusOf(e) !== 404) throw storageError(e, `reading ${LATEST_BLOB}`, container);
+    }
+    if (current && isNewer(current, manifest)) return false;
+    try {
+      await latest.upload(body, Buffer.byteLength(body), {
+        blobHTTPHeaders: { blobContentType: 'application/json; charset=utf-8' },
+        conditions: etag ? { ifMatch: etag } : { ifNoneMatch: '*' },
+      });
+      return true;
+    } catch (e) {
+      const status = statusOf(e);
+      if (status === 412 || status === 409) continue; // someone else wrote it in between: compare again
+      throw storageError(e, `writing ${LATEST_BLOB}`, container);
+    }
+  }
+  throw new ExportError('StorageFailed', `Writing ${LATEST_BLOB} kept conflicting with other writers; the snapshot itself is complete.`);
+}
+
+/** Best-effort removal of what a failed run committed, so that a failed run leaves nothing behind. */
+export async function deleteIfExists(container: ContainerClient, names: readonly string[]): Promise<void> {
+  await Promise.allSettled(names.map((name) => container.getBlockBlobClient(name).deleteIfExists()));
+}
+
+function isNewer(current: Partial<LatestCandidate>, candidate: LatestCandidate): boolean {
+  if (typeof current.completedAt !== 'string') return false;
+  if (current.completedAt !== candidate.completedAt) return current.completedAt > candidate.completedAt;
+  return (current.runId ?? '') > candidate.runId;
+}
+
+function parseJson(text: string): Partial<LatestCandidate> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return value && typeof value === 'object' ? (value as Partial<LatestCandidate>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function readAll(stream: NodeJS.ReadableStream | undefined): Promise<string> {
+  if (!stream) return '';
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function statusOf(e: unknown): number | undefined {
+  const status = (e as { statusCode?: unknown }).statusCode;
+  return typeof status === 'number' ? status : undefined;
+}
+
+function storageError(e: unknown, doing: string, container?: ContainerClient): ExportError {
+  if (e instanceof ExportError) return e;
+  if (statusOf(e) === 403) {
+    const account = container ? new URL(container.url).host : 'the storage account';
+    return new ExportError(
+      'StorageForbidden',
+      `Blob Storage refused ${doing} (HTTP 403 ${(e as { code?: string }).code ?? 'AuthorizationFailure'}): the function's identity lacks the 'Storage Blob Data Contributor' role on ${account} (or on the export container). Assign it, e.g. az role assignment create --role "Storage Blob Data Contributor" --assignee <identity principal id> --scope <storage account or container resource id>; with a connection string in EXPORT_STORAGE, check its key or SAS.`,
+      { cause: e },
+    );
+  }
+  return describeAzureError(e, `${doing} in Blob Storage`, 'StorageFailed');
+}
