@@ -1,0 +1,89 @@
+/**
+ * Starts Azurite's blob service as a child process (in memory, on a free loopback port) for the demo,
+ * the tests and the benchmark, and stops it without leaving a process behind.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+/** Azurite's well-known development account (public, documented; not a secret). */
+export const AZURITE_ACCOUNT = 'devstoreaccount1';
+const AZURITE_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+
+export interface Azurite {
+  blobEndpoint: string;
+  connectionString: string;
+  stop(): Promise<void>;
+}
+
+export interface AzuriteOptions {
+  port?: number;
+  /** Extra command-line options (e.g. --oauth basic --cert --key). */
+  args?: string[];
+  protocol?: 'http' | 'https';
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurite> {
+  const port = options.port ?? (await freePort());
+  const main = require.resolve('azurite/dist/src/blob/main.js');
+  // Azurite writes a debug/extent workspace even in memory mode for some files: keep it out of the repo.
+  const workspace = mkdtempSync(path.join(tmpdir(), 'azurite-'));
+  const child = spawn(
+    process.execPath,
+    [main, '--blobHost', '127.0.0.1', '--blobPort', String(port), '--inMemoryPersistence', '--skipApiVersionCheck', '--disableTelemetry', '--silent', '--location', workspace, ...(options.args ?? [])],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  const collect = (chunk: Buffer): void => {
+    if (output.length < 10_000) output += chunk.toString();
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  const stop = (): Promise<void> => stopChild(child).finally(() => rmSync(workspace, { recursive: true, force: true }));
+  try {
+    await waitFor(() => /successfully listens on/i.test(output), child, 20_000);
+  } catch (e) {
+    await stop();
+    throw new Error(`Azurite did not start: ${e instanceof Error ? e.message : String(e)}\n${output}`);
+  }
+  const protocol = options.protocol ?? 'http';
+  const blobEndpoint = `${protocol}://127.0.0.1:${port}/${AZURITE_ACCOUNT}`;
+  return {
+    blobEndpoint,
+    connectionString: `DefaultEndpointsProtocol=${protocol};AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=${blobEndpoint};`,
+    stop,
+  };
+}
+
+async function waitFor(ready: () => boolean, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!ready()) {
+    if (child.exitCode !== null) throw new Error(`exited with code ${child.exitCode}`);
+    if (Date.now() > deadline) throw new Error(`not ready after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** SIGTERM, then SIGKILL after a grace period: Azurite does not always exit on SIGTERM. */
+export async function stopChild(child: ChildProcess, graceMs = 3000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
