@@ -177,7 +177,10 @@ function isExpiredPageToken(error: GraphErrorBody): boolean {
 
 function failure(result: HttpResult, error: GraphErrorBody, url: string, options: ListUsersOptions): ExportError {
   const where = describeUrl(url);
-  const said = error.json ? `${error.code ?? 'error'}: ${error.message ?? ''}`.trim() : `a ${result.headers['content-type'] ?? 'non-JSON'} body, not Graph's JSON error (a proxy or gateway in between may have failed)`;
+  if (!error.json) {
+    return new ExportError('GraphFailed', `Listing users from Microsoft Graph failed on ${where}: HTTP ${result.status} with a ${result.headers['content-type'] ?? 'non-JSON'} body, not Graph's JSON error — a proxy or gateway between here and ${options.graphEndpoint} answered instead of Graph. Check HTTPS_PROXY / NO_PROXY and the network path.`);
+  }
+  const said = `${error.code ?? 'error'}: ${error.message ?? ''}`.trim();
   if (result.status === 403) {
     const consent = `${options.authorityHost}/${options.tenantId}/adminconsent?client_id=${options.clientId}`;
     return new ExportError(

@@ -1,0 +1,62 @@
+/**
+ * Runs `npm run export`'s entry point (dist/src/cli.js) as a child process with a given environment —
+ * the way the demo, the tests and the benchmark drive the product: each run in a fresh process, as the
+ * identity library caches its managed-identity endpoint per process and NODE_EXTRA_CA_CERTS is read at
+ * start.
+ */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+
+export interface ExportProcessResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  /** The parsed one-line JSON summary when the run succeeded. */
+  summary: Record<string, unknown> | undefined;
+  wallMs: number;
+}
+
+export const CLI_PATH = path.resolve(__dirname, '..', 'src', 'cli.js');
+
+/** Variables that would change which identity or endpoints the product uses: never inherited. */
+const ISOLATED = /^(AZURE_|GRAPH_|KEY_VAULT_|USERS_|EXPORT_|IDENTITY_|MSI_|IMDS_|HTTPS?_PROXY|NO_PROXY|NODE_EXTRA_CA_CERTS)/i;
+
+export function exportEnv(env: Record<string, string | undefined>): Record<string, string> {
+  const base: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !ISOLATED.test(k)) base[k] = v;
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) base[k] = v;
+  return base;
+}
+
+export function runExportProcess(
+  env: Record<string, string | undefined>,
+  options: { timeoutMs?: number; onStderr?: (chunk: string) => void; execArgv?: string[]; script?: string } = {},
+): Promise<ExportProcessResult> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...(options.execArgv ?? []), options.script ?? CLI_PATH], { env: exportEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+      options.onStderr?.(c.toString());
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      let summary: Record<string, unknown> | undefined;
+      const line = stdout.trim().split('\n').pop();
+      if (code === 0 && line) {
+        try {
+          summary = JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          summary = undefined;
+        }
+      }
+      resolve({ code, signal, stdout, stderr, summary, wallMs: Date.now() - started });
+    });
+  });
+}
