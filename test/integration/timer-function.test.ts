@@ -1,0 +1,45 @@
+/** The timer function's handler: same export, logs isPastDue, throws on failure. */
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { runExportProcess } from '../../tools/export-process.js';
+import { blobNames, startWorld, workingEnv, type World } from '../helpers/environment.js';
+
+let world: World;
+before(async () => {
+  world = await startWorld({ userCount: 1100 });
+});
+after(async () => world?.close());
+
+const fixture = path.join(__dirname, '..', 'fixtures', 'run-timer-handler.js');
+
+interface HandlerOutcome {
+  logs: Array<{ level: string; message: string }>;
+  threw?: { name: string; code: unknown; message: string };
+}
+
+async function invoke(env: Record<string, string | undefined>): Promise<HandlerOutcome> {
+  const result = await runExportProcess(env, { script: fixture });
+  assert.equal(result.code, 0, result.stderr);
+  return JSON.parse(result.stdout.trim().split('\n').pop()!) as HandlerOutcome;
+}
+
+test('a timer invocation exports the tenant and logs isPastDue', async () => {
+  const env = workingEnv(world, 'certificate-pfx', { TEST_IS_PAST_DUE: 'true' });
+  const outcome = await invoke(env);
+  assert.equal(outcome.threw, undefined, JSON.stringify(outcome));
+  assert.ok(outcome.logs.some((l) => /isPastDue: true/.test(l.message)));
+  assert.ok(outcome.logs.some((l) => /Export completed: run .*1100 users/.test(l.message)));
+  const names = await blobNames(world.container(env['EXPORT_CONTAINER']!));
+  assert.equal(names.length, 3, names.join(', '));
+});
+
+test('a failed invocation throws, so the run is recorded as failed and retried', async () => {
+  const env = workingEnv(world, 'certificate-pfx', { GRAPH_CLIENT_CERTIFICATE_NAME: 'missing-cert' });
+  const outcome = await invoke(env);
+  assert.ok(outcome.threw, 'the handler throws');
+  assert.equal(outcome.threw.code, 'KeyVaultNotFound');
+  assert.match(outcome.threw.message, /has no certificate 'missing-cert'/);
+  assert.ok(outcome.logs.some((l) => l.level === 'error' && /Export failed \[KeyVaultNotFound\]/.test(l.message)));
+  assert.deepEqual(await blobNames(world.container(env['EXPORT_CONTAINER']!)), []);
+});
