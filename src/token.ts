@@ -70,7 +70,7 @@ async function createApplication(settings: TokenSettings, credential: GraphCrede
     system: {
       networkClient: msalNetworkModule(tokenHttp),
       loggerOptions: {
-        logLevel: LogLevel.Warning,
+        logLevel: LogLevel.Error,
         piiLoggingEnabled: false,
         loggerCallback: (_level, message, containsPii) => {
           if (!containsPii) log?.(`MSAL: ${message}`);

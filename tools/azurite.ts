@@ -40,12 +40,12 @@ export async function freePort(): Promise<number> {
 export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurite> {
   const port = options.port ?? (await freePort());
   const main = require.resolve('azurite/dist/src/blob/main.js');
-  // Azurite writes a debug/extent workspace even in memory mode for some files: keep it out of the repo.
+  // In memory mode Azurite still wants a working directory: a temporary one keeps files out of the repo.
   const workspace = mkdtempSync(path.join(tmpdir(), 'azurite-'));
   const child = spawn(
     process.execPath,
-    [main, '--blobHost', '127.0.0.1', '--blobPort', String(port), '--inMemoryPersistence', '--skipApiVersionCheck', '--disableTelemetry', '--silent', '--location', workspace, ...(options.args ?? [])],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    [main, '--blobHost', '127.0.0.1', '--blobPort', String(port), '--inMemoryPersistence', '--skipApiVersionCheck', '--disableTelemetry', '--silent', ...(options.args ?? [])],
+    { stdio: ['ignore', 'pipe', 'pipe'], cwd: workspace },
   );
   let output = '';
   const collect = (chunk: Buffer): void => {

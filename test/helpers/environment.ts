@@ -26,6 +26,8 @@ export async function startWorld(options: SimTenantOptions = {}): Promise<World>
   const seed = options.seed ?? 7;
   const userCount = options.userCount ?? 2500;
   const [azurite, sim] = await Promise.all([startAzurite(), startSimTenant({ ...options, seed, userCount })]);
+  // Like the Bicep: the function's identity holds Key Vault Secrets User on the whole vault.
+  sim.grantKeyVaultSecretsUser(sim.systemIdentity.principalId);
   const service = BlobServiceClient.fromConnectionString(azurite.connectionString);
   return {
     sim,

@@ -26,6 +26,7 @@ test('certificate as PFX (application/x-pkcs12) with the chain stored leaf-last'
   world.sim.addCertificate(app.clientId, cert.certPem);
   // Intermediate first, leaf last: the leaf must be found by its private key, not by position.
   world.sim.setSecret('pfx-leaf-last', toPfxBase64({ keyPem: cert.keyPem, certsPem: [...cert.chainPem].reverse() }), { contentType: 'application/x-pkcs12' });
+  world.sim.grantKeyVaultSecretsUser(world.sim.systemIdentity.principalId, { secret: 'pfx-leaf-last' });
   const env = {
     ...world.sim.env(),
     GRAPH_CLIENT_ID: app.clientId,

@@ -31,7 +31,8 @@ test('transient faults of the token endpoint, the managed-identity endpoint and 
   const env = workingEnv(world);
   world.sim.addFault({ target: 'token', fault: { kind: 'status', status: 503 } });
   world.sim.addFault({ target: 'msi', fault: { kind: 'status', status: 500 } });
-  world.sim.addFault({ target: 'keyvault', nth: 2, fault: { kind: 'status', status: 503 } });
+  // nth counts requests over the sim's life: the second Key Vault request of this run is the one with a token.
+  world.sim.addFault({ target: 'keyvault', nth: world.sim.stats.keyvault + 2, fault: { kind: 'status', status: 503 } });
   const before = world.sim.stats.faultsInjected;
   const result = await runExport(env);
   await assertSnapshot(world, env, result);
