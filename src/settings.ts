@@ -153,7 +153,8 @@ export function readSettings(env: Env = process.env): ExportSettings {
     }
     storage = { kind: 'connectionString', connectionString };
   } else {
-    const uri = parseOrigin('EXPORT_STORAGE__blobServiceUri', blobServiceUri, problems, 'https://<account>.blob.core.windows.net');
+    // A path is allowed here: Azurite and Azure Stack put the account name in the path.
+    const uri = parseOrigin('EXPORT_STORAGE__blobServiceUri', blobServiceUri, problems, 'https://<account>.blob.core.windows.net', { allowPath: true });
     storage = { kind: 'identity', blobServiceUri: uri ?? '' };
   }
 
@@ -204,7 +205,7 @@ export function readSettings(env: Env = process.env): ExportSettings {
 }
 
 /** Validates an https URL that names a service root and returns its origin (no trailing slash). */
-function parseOrigin(name: SettingName, value: string | undefined, problems: string[], example: string): string | undefined {
+function parseOrigin(name: SettingName, value: string | undefined, problems: string[], example: string, options: { allowPath?: boolean } = {}): string | undefined {
   if (value === undefined) return undefined;
   let url: URL;
   try {
@@ -217,9 +218,10 @@ function parseOrigin(name: SettingName, value: string | undefined, problems: str
     problems.push(`${name} is '${value}': must use https, e.g. ${example}.`);
     return undefined;
   }
-  if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash || url.username || url.password) {
+  const hasPath = url.pathname !== '/' && url.pathname !== '';
+  if ((hasPath && !options.allowPath) || url.search || url.hash || url.username || url.password) {
     problems.push(`${name} is '${value}': expected just the service root without a path or query, e.g. ${example}.`);
     return undefined;
   }
-  return url.origin;
+  return hasPath ? `${url.origin}${url.pathname.replace(/\/+$/, '')}` : url.origin;
 }
