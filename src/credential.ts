@@ -106,7 +106,7 @@ export function parseCertificateSecret(value: string, contentType: string | unde
   if (now > notAfter) throw invalid(`the certificate '${leaf.subject.replace(/\n/g, ', ')}' expired on ${notAfter.toISOString()}; renew it in Key Vault and register the new one on the app`);
 
   const thumbprintSha256 = leaf.fingerprint256.replace(/:/g, '').toLowerCase();
-  const chain = [leaf, ...material.certs.filter((c) => c !== leaf)];
+  const chain = orderChain(leaf, material.certs);
   return {
     kind: 'certificate',
     thumbprintSha256,
@@ -116,6 +116,20 @@ export function parseCertificateSecret(value: string, contentType: string | unde
     notAfter,
     fingerprint: thumbprintSha256,
   };
+}
+
+/** Leaf first, then each certificate's issuer in turn (the order x5c requires); any others last. */
+function orderChain(leaf: X509Certificate, certs: readonly X509Certificate[]): X509Certificate[] {
+  const chain = [leaf];
+  const rest = certs.filter((c) => c !== leaf);
+  for (let current = leaf; ; ) {
+    const issuer = rest.find((c) => current.checkIssued(c) && c !== current);
+    if (!issuer) break;
+    chain.push(issuer);
+    rest.splice(rest.indexOf(issuer), 1);
+    current = issuer;
+  }
+  return [...chain, ...rest];
 }
 
 function readPkcs12(value: string, invalid: (what: string) => ExportError): { keys: KeyObject[]; certs: X509Certificate[] } {

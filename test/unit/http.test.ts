@@ -1,0 +1,75 @@
+/** The HTTP pipeline against a local server: Retry-After honoured, bounded retries, per-attempt timeout. */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, test } from 'node:test';
+import { createDefaultHttpClient, type HttpClient } from '@azure/core-rest-pipeline';
+import { HttpClientWithRetries as Client, type HttpOptions, type RetryInfo } from '../../src/http.js';
+
+// The pipeline refuses plain http (as it should in production); this local test server speaks http, so
+// the transport under the pipeline is told that this one connection may be insecure.
+const inner = createDefaultHttpClient();
+const loopback: HttpClient = { sendRequest: (request) => ((request.allowInsecureConnection = true), inner.sendRequest(request)) };
+const HttpClientWithRetries = class extends Client {
+  constructor(options: HttpOptions = {}) {
+    super(options, loopback);
+  }
+};
+
+let server: http.Server;
+let base: string;
+const script: Array<(res: http.ServerResponse) => void> = [];
+const seen: number[] = [];
+
+before(async () => {
+  server = http.createServer((req, res) => {
+    seen.push(Date.now());
+    const next = script.shift();
+    if (next) next(res);
+    else res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+after(() => {
+  server.closeAllConnections();
+  server.close();
+});
+
+test('429 with Retry-After waits that long, then succeeds; retries are reported', async () => {
+  seen.length = 0;
+  script.push((res) => res.writeHead(429, { 'retry-after': '0.3' }).end('{}'));
+  const retries: RetryInfo[] = [];
+  const client = new HttpClientWithRetries({ onRetry: (r) => retries.push(r) });
+  const result = await client.send('GET', `${base}/a`);
+  assert.equal(result.status, 200);
+  assert.equal(retries.length, 1);
+  assert.equal(retries[0]!.status, 429);
+  assert.ok(seen[1]! - seen[0]! >= 280, `waited ${seen[1]! - seen[0]!} ms for Retry-After 0.3 s`);
+});
+
+test('retries are bounded: the last 503 is returned after maxRetries', async () => {
+  for (let i = 0; i < 3; i += 1) script.push((res) => res.writeHead(503, { 'retry-after': '0' }).end('{}'));
+  const client = new HttpClientWithRetries({ maxRetries: 2 });
+  const result = await client.send('GET', `${base}/b`);
+  assert.equal(result.status, 503);
+  assert.equal(script.length, 0, 'exactly three attempts');
+});
+
+test('an attempt that hangs past the timeout is retried', async () => {
+  script.push(() => undefined); // never answers
+  const retries: RetryInfo[] = [];
+  const client = new HttpClientWithRetries({ attemptTimeoutInMs: 200, retryDelayInMs: 10, onRetry: (r) => retries.push(r) });
+  const result = await client.send('GET', `${base}/c`);
+  assert.equal(result.status, 200);
+  assert.equal(retries.length, 1);
+  assert.equal(retries[0]!.error, 'ETIMEDOUT');
+});
+
+test('a request that always hangs fails with a timeout after bounded attempts', async () => {
+  for (let i = 0; i < 2; i += 1) script.push(() => undefined);
+  const client = new HttpClientWithRetries({ attemptTimeoutInMs: 150, retryDelayInMs: 10, maxRetries: 1 });
+  await assert.rejects(client.send('GET', `${base}/d`), (e: Error & { code?: string }) => e.code === 'ETIMEDOUT' && /no response within/.test(e.message));
+});
