@@ -17,8 +17,9 @@ before(async () => {
 beforeEach(() => sim.clearFaults());
 after(() => sim.close());
 
-const get = (url: string, bearer: string | undefined = token, headers: Record<string, string> = {}): Promise<SimResponse> =>
-  request(sim, url, { headers: { ...(bearer !== undefined ? { Authorization: `Bearer ${bearer}` } : {}), ...headers } });
+/** GET with the app's token, another token, or none (null). */
+const get = (url: string, bearer: string | null = token): Promise<SimResponse> =>
+  request(sim, url, { headers: bearer === null ? {} : { Authorization: `Bearer ${bearer}` } });
 const users = (query = ''): string => `${sim.graphEndpoint}/v1.0/users${query}`;
 
 function assertGraphError(res: SimResponse, status: number, code: string, message?: RegExp): void {
@@ -93,7 +94,7 @@ test('$filter is applied across the whole population, pages hold $top matching u
 });
 
 test('authentication: missing, tampered, wrong audience → 401 InvalidAuthenticationToken; no role → 403', async () => {
-  assertGraphError(await get(users(), undefined), 401, 'InvalidAuthenticationToken', /^Access token is empty\.$/);
+  assertGraphError(await get(users(), null), 401, 'InvalidAuthenticationToken', /^Access token is empty\.$/);
   const [h, p] = token.split('.');
   assertGraphError(await get(users(), `${h}.${p}.AAAA`), 401, 'InvalidAuthenticationToken');
   const vaultToken = await miToken(sim, 'https://vault.azure.net');
@@ -177,7 +178,7 @@ test('faults: reset, html, invalid-token, no-value, foreign-nextlink, custom bod
   sim.addFault({ target: 'graph', nth: sim.stats.graph + 2, fault: { kind: 'status', status: 504 } });
   assert.equal((await get(users())).status, 200);
   assert.equal((await get(users())).status, 504);
-  assert.throws(() => sim.addFault({ target: 'token', fault: { kind: 'no-value' } }), /graph only/);
+  assert.throws(() => sim.addFault({ target: 'token', fault: { kind: 'no-value' } }), /applies to target 'graph' only/);
 });
 
 test('expire-skiptoken: Directory_ExpiredPageToken, that skiptoken keeps failing, a fresh listing works', async () => {

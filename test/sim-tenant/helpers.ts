@@ -84,7 +84,8 @@ export async function keyVaultRequest(sim: SimTenant, pathAndQuery: string, head
   const secure = tls.connect({ socket, servername: host, ca: sim.caCertPem });
   return new Promise((resolve, reject) => {
     const req = https.request(
-      { host, path: pathAndQuery, method: 'GET', headers, createConnection: () => secure, agent: false },
+      // No agent: with createConnection the request runs over the tunnelled TLS socket (no DNS lookup).
+      { host, path: pathAndQuery, method: 'GET', headers, createConnection: () => secure },
       (res) => collect(res).then((r) => { secure.destroy(); resolve(r); }, reject),
     );
     req.on('error', reject);

@@ -1,0 +1,47 @@
+/** What every simulated service needs to know about the tenant it belongs to. */
+import type { Directory } from './directory.js';
+import type { FaultInjector } from './faults.js';
+import type { ServerGroup } from './http.js';
+import type { TokenSigner } from './jwt.js';
+
+export interface SimStats {
+  openid: number;
+  token: number;
+  msi: number;
+  keyvault: number;
+  graph: number;
+  graphPagesServed: number;
+  tokensIssued: number;
+  faultsInjected: number;
+}
+
+export const KEY_VAULT_RESOURCE = 'https://vault.azure.net';
+
+export interface SimContext {
+  readonly tenantId: string;
+  readonly tenantDomain: string;
+  /** `https://localhost:<port>` */
+  readonly authorityHost: string;
+  /** `https://localhost:<port>`: the Graph token audience. */
+  readonly graphEndpoint: string;
+  /** `<vaultName>.vault.azure.net` */
+  readonly vaultHost: string;
+  readonly directory: Directory;
+  readonly signer: TokenSigner;
+  readonly faults: FaultInjector;
+  readonly stats: SimStats;
+  readonly servers: ServerGroup;
+  readonly log: ((line: string) => void) | undefined;
+  readonly userSeed: number;
+  readonly userCount: number;
+  pageLatencyMs: number;
+}
+
+/** Whether `tenant` (from a URL path) names this tenant: its id or its domain, case-insensitively. */
+export function isThisTenant(ctx: Pick<SimContext, 'tenantId' | 'tenantDomain'>, tenant: string): boolean {
+  const t = tenant.toLowerCase();
+  return t === ctx.tenantId.toLowerCase() || t === ctx.tenantDomain.toLowerCase();
+}
+
+/** The `iss` of access tokens (Entra v1 access tokens, which Graph and Key Vault receive). */
+export const accessTokenIssuer = (tenantId: string): string => `https://sts.windows.net/${tenantId}/`;

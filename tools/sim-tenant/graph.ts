@@ -1,0 +1,287 @@
+/**
+ * Microsoft Graph `GET /v1.0/users`: bearer validation (audience, issuer, lifetime, app roles), the query options
+ * Graph accepts on users without advanced queries ($top 1..999, $select, a $filter subset, $skiptoken) and
+ * server-driven paging through an opaque, tamper-proof `$skiptoken`. Users are generated on the fly from the
+ * skiptoken's offset, so a page costs the same at user 1,999,000 as at user 0, whatever the tenant size.
+ */
+import type http from 'node:http';
+import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { type SimContext, accessTokenIssuer } from './context.js';
+import { type GraphErrorBody, graphDefaultError, graphError } from './errors.js';
+import { type Fault, applyCommonFault } from './faults.js';
+import { type Handler, sendJson } from './http.js';
+import { bearerToken } from './jwt.js';
+import { UnsupportedFilterError, canonicalPropertyName, compileFilter, generateUser, projectUser } from './users.js';
+
+/** App roles that allow listing users (application permissions). */
+export const USER_LIST_ROLES: readonly string[] = ['User.Read.All', 'User.ReadBasic.All', 'User.ReadWrite.All', 'Directory.Read.All', 'Directory.ReadWrite.All'];
+const DEFAULT_PAGE_SIZE = 100;
+const MAX_PAGE_SIZE = 999;
+const ODATA_JSON = 'application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8';
+
+/** Where a listing stands: the next user index to scan, the page index, and which listing it belongs to. */
+interface PagePosition {
+  /** Index (in the whole population) of the first user of the page. */
+  offset: number;
+  /** 0-based page index within the listing. */
+  page: number;
+  /** Random id of the listing (a fresh one per first page), so a restarted listing gets fresh skiptokens. */
+  listing: string;
+  /** The $filter the listing was started with: a skiptoken is only valid with the same filter. */
+  filter: string;
+}
+
+/** base64url( HMAC-SHA256(key, json)[0..16] || json ): opaque to clients, and any tampering is detected. */
+class SkipTokenCodec {
+  private readonly key = randomBytes(32);
+
+  encode(pos: PagePosition): string {
+    const json = Buffer.from(JSON.stringify({ o: pos.offset, p: pos.page, l: pos.listing, f: pos.filter }));
+    return Buffer.concat([this.mac(json), json]).toString('base64url');
+  }
+
+  decode(token: string): PagePosition | undefined {
+    if (!/^[A-Za-z0-9_-]+$/.test(token)) return undefined;
+    const raw = Buffer.from(token, 'base64url');
+    if (raw.length <= 16) return undefined;
+    const json = raw.subarray(16);
+    if (!timingSafeEqual(raw.subarray(0, 16), this.mac(json))) return undefined;
+    try {
+      const v = JSON.parse(json.toString('utf8')) as { o: number; p: number; l: string; f: string };
+      return { offset: v.o, page: v.p, listing: v.l, filter: v.f };
+    } catch {
+      return undefined;
+    }
+  }
+
+  private mac(data: Buffer): Buffer {
+    return createHmac('sha256', this.key).update(data).digest().subarray(0, 16);
+  }
+}
+
+class GraphRequestError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string, readonly headers: Record<string, string> = {}) {
+    super(message);
+  }
+}
+
+interface ListingQuery {
+  top: number;
+  topGiven: boolean;
+  select: string[];
+  selectText: string | undefined;
+  filter: string;
+  predicate: ((u: Record<string, unknown>) => boolean) | undefined;
+  position: PagePosition | undefined;
+  skiptoken: string | undefined;
+}
+
+export function createGraphHandler(ctx: SimContext): Handler {
+  const tokens = new SkipTokenCodec();
+  /** Skiptokens an `expire-skiptoken` fault has expired: they keep failing, as real expired ones do. */
+  const expired = new Set<string>();
+  const wwwAuthenticate = `Bearer realm="", authorization_uri="${ctx.authorityHost}/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"`;
+
+  return async (req, res, url) => {
+    ctx.stats.graph++;
+    const ids = { requestId: randomUUID(), clientRequestId: headerValue(req, 'client-request-id') ?? randomUUID() };
+    const idHeaders = { 'request-id': ids.requestId, 'client-request-id': ids.clientRequestId };
+    const fail = (status: number, code: string, message: string, headers: Record<string, string> = {}): void =>
+      sendJson(res, status, graphError(code, message, ids), { ...idHeaders, ...headers });
+
+    const path = url.pathname.replace(/\/+$/, '');
+    if (path !== '/v1.0/users') {
+      const segment = path.split('/').filter((s) => s !== '').slice(1).join('/');
+      if (path.startsWith('/v1.0/') || path.startsWith('/beta/')) fail(400, 'BadRequest', `Resource not found for the segment '${decodeURIComponent(segment)}'.`);
+      else fail(404, 'NotFound', 'Invalid version.');
+      return;
+    }
+
+    const query = new Map<string, string>();
+    for (const [k, v] of url.searchParams) if (!query.has(k.toLowerCase())) query.set(k.toLowerCase(), v);
+    const skiptoken = query.get('$skiptoken');
+    const knownPosition = skiptoken === undefined ? undefined : tokens.decode(skiptoken);
+    const pageIndex = skiptoken === undefined ? 0 : knownPosition?.page;
+
+    await ctx.servers.delay(ctx.pageLatencyMs);
+    if (ctx.servers.isClosed) return;
+
+    const fault = ctx.faults.take('graph', { nth: ctx.stats.graph, ...(pageIndex !== undefined ? { page: pageIndex } : {}) });
+    if (fault !== undefined) {
+      if (applyCommonFault(fault, res, (status) => graphErrorForStatus(status, ids), idHeaders)) return;
+      if (fault.kind === 'invalid-token') {
+        fail(401, 'InvalidAuthenticationToken', 'Lifetime validation failed, the token is expired.', { 'WWW-Authenticate': wwwAuthenticate });
+        return;
+      }
+      if (fault.kind === 'expire-skiptoken') {
+        if (skiptoken !== undefined) expired.add(skiptoken);
+        failExpired(fail);
+        return;
+      }
+    }
+
+    if (req.method !== 'GET') {
+      fail(405, 'Request_BadRequest', 'Specified HTTP method is not allowed for the request uri.');
+      return;
+    }
+
+    try {
+      const roles = authenticate(ctx, req, wwwAuthenticate);
+      const q = parseListingQuery(query, tokens, expired);
+      if (!roles.some((r) => USER_LIST_ROLES.includes(r))) {
+        throw new GraphRequestError(403, 'Authorization_RequestDenied', 'Insufficient privileges to complete the operation.');
+      }
+      servePage(ctx, res, q, idHeaders, tokens, fault);
+    } catch (err) {
+      if (!(err instanceof GraphRequestError)) throw err;
+      fail(err.status, err.code, err.message, err.headers);
+    }
+  };
+}
+
+function failExpired(fail: (status: number, code: string, message: string) => void): void {
+  // As reported from large tenants (microsoftgraph/msgraph-sdk-dotnet#2254, msgraph-sdk-java#368): HTTP 400.
+  fail(400, 'Directory_ExpiredPageToken', 'The specified page token value has expired and can no longer be included in your request.');
+}
+
+function headerValue(req: http.IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+function graphErrorForStatus(status: number, ids: { requestId: string; clientRequestId: string }): GraphErrorBody {
+  const { code, message } = graphDefaultError(status);
+  return graphError(code, message, ids);
+}
+
+/** Validates the bearer token like Graph's front door; returns the app roles it carries. */
+function authenticate(ctx: SimContext, req: http.IncomingMessage, wwwAuthenticate: string): string[] {
+  const unauthorized = (message: string): GraphRequestError =>
+    new GraphRequestError(401, 'InvalidAuthenticationToken', message, { 'WWW-Authenticate': wwwAuthenticate });
+  const check = ctx.signer.check(bearerToken(req.headers.authorization));
+  if (!check.ok) {
+    switch (check.reason) {
+      case 'missing': throw unauthorized('Access token is empty.');
+      case 'expired': throw unauthorized('Lifetime validation failed, the token is expired.');
+      case 'not-yet-valid': throw unauthorized('Lifetime validation failed, the token is not yet valid.');
+      default: throw unauthorized('Access token validation failure.');
+    }
+  }
+  const aud = check.claims['aud'];
+  if (typeof aud !== 'string' || aud.replace(/\/$/, '').toLowerCase() !== ctx.graphEndpoint.toLowerCase()) {
+    throw unauthorized('Access token validation failure. Invalid audience.');
+  }
+  if (check.claims['tid'] !== ctx.tenantId || check.claims['iss'] !== accessTokenIssuer(ctx.tenantId)) {
+    throw unauthorized('Access token validation failure. Invalid issuer.');
+  }
+  const roles = check.claims['roles'];
+  return Array.isArray(roles) ? roles.filter((r): r is string => typeof r === 'string') : [];
+}
+
+function parseListingQuery(query: Map<string, string>, tokens: SkipTokenCodec, expired: Set<string>): ListingQuery {
+  const unsupported = (message: string): GraphRequestError => new GraphRequestError(400, 'Request_UnsupportedQuery', message);
+  for (const key of query.keys()) {
+    if (!key.startsWith('$')) continue; // Graph ignores unknown plain parameters
+    if (key === '$skip') throw unsupported("'$skip' is not supported by the service.");
+    if (!['$top', '$select', '$filter', '$skiptoken'].includes(key)) throw unsupported('Unsupported Query.');
+  }
+
+  let top = DEFAULT_PAGE_SIZE;
+  const topText = query.get('$top');
+  if (topText !== undefined) {
+    const n = /^\s*\d+\s*$/.test(topText) ? Number(topText) : NaN;
+    if (!(n >= 1 && n <= MAX_PAGE_SIZE)) {
+      throw unsupported(`Invalid page size specified: '${topText}'. Must be between 1 and ${MAX_PAGE_SIZE} inclusive.`);
+    }
+    top = n;
+  }
+
+  const selectText = query.get('$select');
+  const select = (selectText ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+  for (const name of select) {
+    if (canonicalPropertyName(name) === undefined) {
+      throw new GraphRequestError(400, 'Request_BadRequest', `Could not find a property named '${name}' on type 'microsoft.graph.user'.`);
+    }
+  }
+
+  const filter = (query.get('$filter') ?? '').trim();
+  let predicate: ((u: Record<string, unknown>) => boolean) | undefined;
+  if (filter !== '') {
+    try {
+      predicate = compileFilter(filter);
+    } catch (err) {
+      if (err instanceof UnsupportedFilterError) throw unsupported(err.message);
+      throw err;
+    }
+  }
+
+  const skiptoken = query.get('$skiptoken');
+  let position: PagePosition | undefined;
+  if (skiptoken !== undefined) {
+    if (expired.has(skiptoken)) {
+      throw new GraphRequestError(400, 'Directory_ExpiredPageToken', 'The specified page token value has expired and can no longer be included in your request.');
+    }
+    position = tokens.decode(skiptoken);
+    if (position === undefined || position.filter !== filter) {
+      throw new GraphRequestError(400, 'Request_BadRequest', 'Invalid Skip Token.');
+    }
+  }
+  return { top, topGiven: topText !== undefined, select, selectText: select.length > 0 ? select.join(',') : undefined, filter, predicate, position, skiptoken };
+}
+
+function servePage(
+  ctx: SimContext,
+  res: http.ServerResponse,
+  q: ListingQuery,
+  idHeaders: Record<string, string>,
+  tokens: SkipTokenCodec,
+  fault: Fault | undefined,
+): void {
+  const start = q.position?.offset ?? 0;
+  const listing = q.position?.listing ?? randomBytes(8).toString('hex');
+  const page = q.position?.page ?? 0;
+
+  // Collect `top` matching users from `start`; then find the next match, which is where the next page begins
+  // (so there is a nextLink exactly when another user follows, and no page is ever empty).
+  const items: string[] = [];
+  let i = start;
+  for (; i < ctx.userCount && items.length < q.top; i++) {
+    const user = generateUser(ctx.userSeed, i);
+    if (q.predicate === undefined || q.predicate(user)) items.push(JSON.stringify(projectUser(user, q.select)));
+  }
+  if (q.predicate !== undefined) {
+    while (i < ctx.userCount && !q.predicate(generateUser(ctx.userSeed, i))) i++;
+  }
+
+  const base = `${ctx.graphEndpoint}/v1.0`;
+  const context = `${base}/$metadata#users${q.selectText !== undefined ? `(${q.selectText})` : ''}`;
+  let nextLink: string | undefined;
+  // A foreign-nextlink fault makes even the last page point somewhere else.
+  if (i < ctx.userCount || fault?.kind === 'foreign-nextlink') {
+    const skiptoken = tokens.encode({ offset: i, page: page + 1, listing, filter: q.filter });
+    const carried: string[] = [];
+    if (q.topGiven) carried.push(`$top=${q.top}`);
+    if (q.selectText !== undefined) carried.push(`$select=${encodeURIComponent(q.selectText)}`);
+    if (q.filter !== '') carried.push(`$filter=${encodeURIComponent(q.filter)}`);
+    const host = fault?.kind === 'foreign-nextlink' ? `https://evil.localhost:${new URL(ctx.graphEndpoint).port}` : ctx.graphEndpoint;
+    nextLink = `${host}/v1.0/users?${[...carried, `$skiptoken=${skiptoken}`].join('&')}`;
+  }
+
+  // Graph emits @odata.context, then @odata.nextLink, then value.
+  let body = `{"@odata.context":${JSON.stringify(context)}`;
+  if (fault?.kind === 'no-value') {
+    body += '}';
+  } else {
+    if (nextLink !== undefined) body += `,"@odata.nextLink":${JSON.stringify(nextLink)}`;
+    body += `,"value":[${items.join(',')}]}`;
+    ctx.stats.graphPagesServed++;
+  }
+  res.writeHead(200, {
+    'Content-Type': ODATA_JSON,
+    'Content-Length': Buffer.byteLength(body),
+    'Cache-Control': 'no-cache',
+    'OData-Version': '4.0',
+    ...idHeaders,
+  });
+  res.end(body);
+}

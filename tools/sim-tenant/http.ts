@@ -1,0 +1,159 @@
+/**
+ * HTTP plumbing shared by the sim's servers: a group that owns servers and every socket they ever accepted (so
+ * close() really closes, including keep-alive, tunnelled and deliberately hung connections), JSON responses,
+ * bounded body reading and a request log that never prints secrets.
+ */
+import http from 'node:http';
+import net from 'node:net';
+import { STATUS_CODES } from 'node:http';
+
+export class ServerGroup {
+  private readonly servers = new Set<net.Server>();
+  private readonly sockets = new Set<net.Socket>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private closed = false;
+
+  /** Owns `server`: every connection it gets (listened or emitted by the proxy) is tracked until it closes. */
+  add<T extends net.Server>(server: T): T {
+    this.servers.add(server);
+    server.on('connection', (socket: net.Socket) => this.adopt(socket));
+    return server;
+  }
+
+  /** Tracks a socket so close() destroys it; swallows its errors (a reset client must not crash the sim). */
+  adopt(socket: net.Socket): void {
+    if (this.closed) {
+      socket.destroy();
+      return;
+    }
+    if (this.sockets.has(socket)) return;
+    this.sockets.add(socket);
+    socket.on('error', () => undefined);
+    socket.once('close', () => this.sockets.delete(socket));
+  }
+
+  /** Listens on 127.0.0.1 (port 0 = any free port); returns the port. */
+  async listen(server: net.Server, port = 0): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    return (server.address() as net.AddressInfo).port;
+  }
+
+  /**
+   * Also accepts connections on [::1]:port and hands them to `server`: where `localhost` resolves to ::1 first,
+   * clients must still reach the sim. Best effort: hosts without IPv6 loopback just skip it.
+   */
+  async alsoOnIpv6Loopback(server: net.Server, port: number): Promise<void> {
+    const forwarder = net.createServer((socket) => server.emit('connection', socket));
+    this.servers.add(forwarder);
+    await new Promise<void>((resolve) => {
+      forwarder.once('error', () => {
+        this.servers.delete(forwarder);
+        resolve();
+      });
+      forwarder.listen(port, '::1', () => resolve());
+    });
+  }
+
+  /** A timer that close() cancels (e.g. an injected page latency). */
+  delay(ms: number): Promise<void> {
+    if (ms <= 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.timers.delete(t);
+        resolve();
+      }, ms);
+      this.timers.add(t);
+    });
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    const closing = [...this.servers].map(
+      (server) => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve())),
+    );
+    for (const socket of this.sockets) socket.destroy();
+    this.sockets.clear();
+    await Promise.all(closing);
+  }
+}
+
+export function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    ...headers,
+  });
+  res.end(text);
+}
+
+export function sendText(res: http.ServerResponse, status: number, text: string, contentType = 'text/plain; charset=utf-8', headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+export const reasonPhrase = (status: number): string => STATUS_CODES[status] ?? 'Error';
+
+/** Reads a request body up to `limit` bytes (larger bodies reject). */
+export async function readBody(req: http.IncomingMessage, limit = 1024 * 1024): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new Error('request body too large');
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Query parameters, keys and values percent-decoded (`%24top` is `$top`); the first occurrence wins. */
+export function parseQuery(url: URL): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [k, v] of url.searchParams) if (!out.has(k)) out.set(k, v);
+  return out;
+}
+
+/** Query keys whose values are safe to log; everything else is shown as `…`. */
+const LOGGABLE_QUERY = new Set(['$top', '$select', '$filter', 'api-version', 'resource', 'client_id']);
+
+/** `path?key=value&secret=…`: enough to follow a run, never a token, secret or skiptoken. */
+export function describeRequest(url: URL): string {
+  const parts: string[] = [];
+  for (const [k, v] of url.searchParams) parts.push(`${k}=${LOGGABLE_QUERY.has(k) ? v : '…'}`);
+  return parts.length === 0 ? url.pathname : `${url.pathname}?${parts.join('&')}`;
+}
+
+export type Handler = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => Promise<void>;
+
+/**
+ * Adapts an async handler: parses the URL, logs `<service> METHOD path status ms` when the response ends (or
+ * `-` when the connection was dropped), and turns an unexpected exception into a 500 instead of a crash.
+ */
+export function serve(service: string, log: ((line: string) => void) | undefined, handler: Handler): http.RequestListener {
+  return (req, res) => {
+    const started = Date.now();
+    const url = new URL(req.url ?? '/', 'http://sim.invalid');
+    if (log !== undefined) {
+      res.once('close', () => {
+        const status = res.writableFinished ? String(res.statusCode) : '-';
+        log(`${service} ${req.method ?? '?'} ${describeRequest(url)} ${status} ${Date.now() - started}ms`);
+      });
+    }
+    handler(req, res, url).catch((err: unknown) => {
+      if (!res.headersSent) sendJson(res, 500, { error: { code: 'InternalServerError', message: `sim-tenant: ${String(err)}` } });
+      else res.destroy();
+    });
+  };
+}

@@ -1,0 +1,550 @@
+/**
+ * The simulated directory's users: a seeded, lazy generator (user N is a pure function of (seed, N), so a
+ * 2,000,000-user tenant costs no memory), Graph's `$select` projection and the small `$filter` subset the sim
+ * understands. Tests import this module to compute exactly what a full listing must return.
+ *
+ * The data is deliberately awkward, because an exporter that survives only ASCII has not been tested:
+ * non-ASCII and right-to-left names, emoji with surrogate pairs and ZWJ sequences, quotes, backslashes,
+ * control characters, `</script>`, nulls, empty arrays, ~2 KB strings and guest `#EXT#` UPNs.
+ */
+
+/**
+ * Every user property the sim knows, in Graph's schema order (the order of the `user` entity in the v1.0 CSDL,
+ * which is alphabetical, with the inherited `id` last). Graph returns properties in this order whatever the
+ * order of `$select`, so the projection does too.
+ */
+export const USER_PROPERTIES: readonly string[] = Object.freeze([
+  'accountEnabled',
+  'ageGroup',
+  'businessPhones',
+  'city',
+  'companyName',
+  'country',
+  'createdDateTime',
+  'creationType',
+  'department',
+  'displayName',
+  'employeeHireDate',
+  'employeeId',
+  'employeeType',
+  'externalUserState',
+  'faxNumber',
+  'givenName',
+  'identities',
+  'imAddresses',
+  'jobTitle',
+  'mail',
+  'mailNickname',
+  'mobilePhone',
+  'officeLocation',
+  'onPremisesImmutableId',
+  'onPremisesSamAccountName',
+  'onPremisesSyncEnabled',
+  'otherMails',
+  'postalCode',
+  'preferredLanguage',
+  'proxyAddresses',
+  'state',
+  'streetAddress',
+  'surname',
+  'usageLocation',
+  'userPrincipalName',
+  'userType',
+  'id',
+]);
+
+/** What Graph returns for `GET /users` without `$select` (in the order Graph emits it). */
+export const DEFAULT_USER_SELECT: readonly string[] = Object.freeze([
+  'businessPhones',
+  'displayName',
+  'givenName',
+  'jobTitle',
+  'mail',
+  'mobilePhone',
+  'officeLocation',
+  'preferredLanguage',
+  'surname',
+  'userPrincipalName',
+  'id',
+]);
+
+/** The product's default `USERS_SELECT` (DESIGN.md), handy for tests. */
+export const PRODUCT_DEFAULT_SELECT: readonly string[] = Object.freeze(
+  'id,userPrincipalName,displayName,givenName,surname,mail,jobTitle,department,officeLocation,mobilePhone,businessPhones,accountEnabled,userType,createdDateTime'.split(','),
+);
+
+/** The verified domains user principal names are drawn from (independent of the sim's tenantDomain option). */
+const UPN_DOMAINS = ['contoso.onmicrosoft.com', 'contoso.com'] as const;
+
+// ---------------------------------------------------------------------------------------------------------------
+// PRNG: a 32-bit integer hash seeds a mulberry32 stream per user. Cheap (no crypto), deterministic, and good
+// enough to spread values; uniqueness of ids never relies on it (see userGuid).
+
+function mix32(x: number): number {
+  x = Math.imul(x ^ (x >>> 16), 0x7feb352d);
+  x = Math.imul(x ^ (x >>> 15), 0x846ca68b);
+  return (x ^ (x >>> 16)) >>> 0;
+}
+
+class Prng {
+  private state: number;
+  constructor(seed: number, index: number) {
+    this.state = mix32(mix32(seed ^ 0x5bd1e995) ^ Math.imul(index + 1, 0x9e3779b1));
+  }
+  /** Uniform 32-bit unsigned integer. */
+  next(): number {
+    let t = (this.state = (this.state + 0x6d2b79f5) | 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (t ^ (t >>> 14)) >>> 0;
+  }
+  int(n: number): number {
+    return this.next() % n;
+  }
+  chance(p: number): boolean {
+    return this.next() / 4294967296 < p;
+  }
+  pick<T>(items: readonly T[]): T {
+    return items[this.int(items.length)] as T;
+  }
+}
+
+/** Two hex digits per byte value: formatting GUIDs by table is several times faster than toString(16). */
+const HEX_BYTE = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
+const hex16 = (n: number): string => (HEX_BYTE[(n >>> 8) & 0xff] as string) + (HEX_BYTE[n & 0xff] as string);
+const hex32 = (n: number): string => hex16(n >>> 16) + hex16(n & 0xffff);
+
+/**
+ * A bijection on 32-bit integers (xor with a seed constant, odd multiplications and xor-shifts are all
+ * invertible), so the last 8 hex digits of a GUID are distinct for every index: ids never collide, even
+ * among 2,000,000 users whose 32-bit PRNG states would.
+ */
+function permuteIndex(seed: number, index: number): number {
+  let x = (index ^ mix32(seed)) >>> 0;
+  x = Math.imul(x, 0x9e3779b1) >>> 0;
+  x = (x ^ (x >>> 16)) >>> 0;
+  x = Math.imul(x, 0x85ebca77) >>> 0;
+  return (x ^ (x >>> 13)) >>> 0;
+}
+
+function userGuid(rng: Prng, seed: number, index: number): string {
+  const a = rng.next();
+  const b = rng.next();
+  const c = rng.next();
+  // Version 4, variant 10xx, like Entra's object ids.
+  return `${hex32(a)}-${hex16(b >>> 16)}-${hex16(0x4000 | (b & 0x0fff))}-${hex16(0x8000 | (c & 0x3fff))}-${hex16(c >>> 16)}${hex32(permuteIndex(seed, index))}`;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Pools. Each name carries an ASCII form for the UPN/mail (real UPNs are restricted to ASCII).
+
+type Name = readonly [display: string, ascii: string];
+
+const GIVEN_NAMES: readonly Name[] = [
+  ['Adele', 'adele'], ['Alex', 'alex'], ['Allan', 'allan'], ['Diego', 'diego'], ['Grady', 'grady'],
+  ['Henrietta', 'henrietta'], ['Isaiah', 'isaiah'], ['Johanna', 'johanna'], ['Joni', 'joni'], ['Lee', 'lee'],
+  ['Lidia', 'lidia'], ['Lynne', 'lynne'], ['Megan', 'megan'], ['Miriam', 'miriam'], ['Nestor', 'nestor'],
+  ['Patti', 'patti'], ['Pradeep', 'pradeep'], ['José', 'jose'], ['Jürgen', 'juergen'], ['Renée', 'renee'],
+  ['Søren', 'soeren'], ['Łukasz', 'lukasz'], ['Çağla', 'cagla'], ['Zoë', 'zoe'], ['伟', 'wei'], ['秀英', 'xiuying'],
+  ['Αλέξανδρος', 'alexandros'], ['Νίκη', 'niki'], ['محمد', 'mohammed'], ['فاطمة', 'fatima'], ['Ольга', 'olga'],
+  ['Đorđe', 'djordje'], ['Siobhán', 'siobhan'],
+];
+
+const SURNAMES: readonly Name[] = [
+  ['Vance', 'vance'], ['Wilber', 'wilber'], ['Deacon', 'deacon'], ['Salazar', 'salazar'], ['Archie', 'archie'],
+  ['Cantrell', 'cantrell'], ['Langer', 'langer'], ['Lauer', 'lauer'], ['Sherman', 'sherman'], ['Gu', 'gu'],
+  ['Holt', 'holt'], ['Olsen', 'olsen'], ['Bowen', 'bowen'], ['Grey', 'grey'], ['Sharma', 'sharma'],
+  ['Müller', 'mueller'], ['Weiß', 'weiss'], ['Straße', 'strasse'], ["O'Brien", 'obrien'], ['García', 'garcia'],
+  ['Núñez', 'nunez'], ['王', 'wang'], ['李', 'li'], ['张', 'zhang'], ['Παπαδόπουλος', 'papadopoulos'],
+  ['Οικονόμου', 'oikonomou'], ['العلي', 'alali'], ['الهاشمي', 'alhashimi'], ['Иванова', 'ivanova'],
+  ['Nguyễn', 'nguyen'], ['van der Berg', 'vanderberg'],
+];
+
+/** Display-name decorations: emoji (surrogate pairs, ZWJ sequences, flags, skin tones) and hostile text. */
+const DISPLAY_DECORATIONS: readonly ((name: string) => string)[] = [
+  (n) => `${n} 😀`,
+  (n) => `${n} 👩‍💻`,
+  (n) => `${n} 🏳️‍🌈`,
+  (n) => `${n} 👍🏽`,
+  (n) => `${n} (she/her) 🇩🇪`,
+  (n) => `"${n}" \\ Contractor`,
+  (n) => `${n} </script><script>alert(1)</script>`,
+  (n) => `${n} — Ops‏`,
+];
+
+const JOB_TITLES: readonly (string | null)[] = [
+  'Software Engineer', 'Senior Program Manager', 'Marketing Manager', 'Sales Representative', 'CEO',
+  'Directeur général', 'Geschäftsführerin', '软件工程师', 'مديرة المبيعات', 'Διευθυντής',
+  'Engineer\tLevel 2', 'Marketing\nManager', 'Director "Special Projects"', 'C:\\Ops\\Night Shift',
+  'Head of R&D <Europe>', null, null, null,
+];
+
+const DEPARTMENTS: readonly (string | null)[] = [
+  'Sales', 'Marketing', 'Engineering', 'Finance', 'Human Resources', 'IT', 'Legal', 'Operations', 'Retail',
+  'R&D', 'Ventes & Marketing', 'Forschung & Entwicklung', '研发部', 'المالية', null,
+];
+
+const OFFICES: readonly (string | null)[] = [
+  '18/2111', '20/1101', '131/1104', 'Building 4, Floor 2', 'Zürich HQ', '北京 3F', 'Remote', null,
+];
+
+type Place = readonly [city: string, state: string | null, country: string, usage: string, language: string];
+const PLACES: readonly Place[] = [
+  ['Redmond', 'WA', 'United States', 'US', 'en-US'],
+  ['Seattle', 'WA', 'United States', 'US', 'en-US'],
+  ['München', 'BY', 'Germany', 'DE', 'de-DE'],
+  ['Paris', null, 'France', 'FR', 'fr-FR'],
+  ['北京', null, 'China', 'CN', 'zh-CN'],
+  ['الرياض', null, 'Saudi Arabia', 'SA', 'ar-SA'],
+  ['Αθήνα', null, 'Greece', 'GR', 'el-GR'],
+  ['São Paulo', 'SP', 'Brazil', 'BR', 'pt-BR'],
+];
+
+const GUEST_DOMAINS = ['fabrikam.com', 'gmail.com', 'outlook.com', 'adatum.de'] as const;
+
+const LONG_TEXT =
+  'This value is deliberately long, to test buffers and line handling: lorem ipsum dolor sit amet, ' +
+  'consectetur adipiscing elit — ünïcödé 中文 Ελληνικά العربية 🎉. ';
+/** ~2 KB, repeated from LONG_TEXT. */
+const LONG_STRING = LONG_TEXT.repeat(Math.ceil(2048 / LONG_TEXT.length)).slice(0, 2048);
+
+const CREATED_FROM = Date.UTC(2016, 0, 1);
+const CREATED_SPAN_S = 9 * 365 * 24 * 3600;
+
+const PAD2 = Array.from({ length: 100 }, (_, n) => String(n).padStart(2, '0'));
+
+/**
+ * `yyyy-MM-ddTHH:mm:ssZ` for epoch milliseconds (years 1970-9999). Date#toISOString was the generator's main
+ * cost; this is the days-to-civil conversion from Howard Hinnant's date algorithms.
+ */
+function isoSeconds(ms: number): string {
+  const total = Math.floor(ms / 1000);
+  const secs = total % 86400;
+  const z = (total - secs) / 86400 + 719468;
+  const era = Math.floor(z / 146097);
+  const doe = z - era * 146097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const day = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const month = mp < 10 ? mp + 3 : mp - 9;
+  const year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  const p2 = (n: number): string => PAD2[n] as string;
+  return `${year}-${p2(month)}-${p2(day)}T${p2(Math.floor(secs / 3600))}:${p2(Math.floor(secs / 60) % 60)}:${p2(secs % 60)}Z`;
+}
+
+function phone(rng: Prng): string {
+  return `+1 425 555 ${String(rng.int(10000)).padStart(4, '0')}`;
+}
+
+/**
+ * User `index` (0-based) of the tenant generated from `seed`. Deterministic; ids are GUIDs unique per seed;
+ * every property of USER_PROPERTIES is present (null or [] when the user has no value, as Graph returns them).
+ */
+export function generateUser(seed: number, index: number): Record<string, unknown> {
+  const rng = new Prng(seed, index);
+  const id = userGuid(rng, seed, index);
+  const given = rng.pick(GIVEN_NAMES);
+  const sur = rng.pick(SURNAMES);
+  const place = rng.pick(PLACES);
+  const guest = rng.chance(0.1);
+  /** A sparse user: created by a script that filled in almost nothing. */
+  const sparse = rng.chance(0.06);
+  const upnDomain = rng.pick(UPN_DOMAINS);
+  const local = `${given[1]}.${sur[1]}${index}`;
+
+  let displayName: string = `${given[0]} ${sur[0]}`;
+  if (rng.chance(0.08)) displayName = rng.pick(DISPLAY_DECORATIONS)(displayName);
+  let jobTitle: string | null = rng.pick(JOB_TITLES);
+  if (rng.chance(0.005)) jobTitle = LONG_STRING;
+
+  let userPrincipalName: string;
+  let mail: string | null;
+  let identities: unknown[];
+  if (guest) {
+    const home = rng.pick(GUEST_DOMAINS);
+    mail = `${local}@${home}`;
+    userPrincipalName = `${local}_${home}#EXT#@${UPN_DOMAINS[0]}`;
+    identities = [{ signInType: 'federated', issuer: 'ExternalAzureAD', issuerAssignedId: null }];
+  } else {
+    userPrincipalName = `${local}@${upnDomain}`;
+    mail = sparse ? null : userPrincipalName;
+    identities = [{ signInType: 'userPrincipalName', issuer: UPN_DOMAINS[0], issuerAssignedId: userPrincipalName }];
+  }
+
+  const synced = !guest && rng.chance(0.4);
+  const created = CREATED_FROM + rng.int(CREATED_SPAN_S) * 1000;
+  const businessPhones = sparse ? [] : rng.chance(0.7) ? [phone(rng)] : rng.chance(0.3) ? [phone(rng), phone(rng)] : [];
+  const employeeId = guest || sparse ? null : String(100000 + rng.int(900000));
+
+  // Built in USER_PROPERTIES (schema) order, so a full user is already in the order Graph would emit it.
+  return {
+    accountEnabled: rng.chance(0.9),
+    ageGroup: null,
+    businessPhones,
+    city: sparse ? null : place[0],
+    companyName: guest ? null : sparse ? null : rng.chance(0.9) ? 'Contoso Ltd.' : 'Contoso "Labs" GmbH',
+    country: sparse ? null : place[2],
+    createdDateTime: isoSeconds(created),
+    creationType: guest ? 'Invitation' : null,
+    department: sparse ? null : rng.pick(DEPARTMENTS),
+    displayName,
+    employeeHireDate: employeeId === null ? null : isoSeconds(created + 86_400_000 * rng.int(30)),
+    employeeId,
+    employeeType: guest ? null : sparse ? null : rng.chance(0.85) ? 'Employee' : 'Contractor',
+    externalUserState: guest ? (rng.chance(0.8) ? 'Accepted' : 'PendingAcceptance') : null,
+    faxNumber: null,
+    givenName: sparse ? null : given[0],
+    identities,
+    imAddresses: sparse || guest ? [] : [`sip:${local}@${upnDomain}`],
+    jobTitle: sparse ? null : jobTitle,
+    mail,
+    mailNickname: guest ? `${local}_${mail?.split('@')[1] ?? ''}#EXT#` : local,
+    mobilePhone: sparse || rng.chance(0.5) ? null : phone(rng),
+    officeLocation: sparse ? null : rng.pick(OFFICES),
+    onPremisesImmutableId: synced ? Buffer.from(id.replace(/-/g, ''), 'hex').toString('base64') : null,
+    onPremisesSamAccountName: synced ? local.slice(0, 20) : null,
+    onPremisesSyncEnabled: synced ? true : null,
+    otherMails: guest && mail !== null ? [mail] : [],
+    postalCode: sparse ? null : String(10000 + rng.int(89999)),
+    preferredLanguage: sparse ? null : place[4],
+    proxyAddresses: guest || mail === null ? [] : [`SMTP:${mail}`, `smtp:${local}@${UPN_DOMAINS[0]}`],
+    state: sparse ? null : place[1],
+    streetAddress: sparse ? null : `${1 + rng.int(9999)} ${rng.chance(0.5) ? 'Main St.' : 'Hauptstraße'}`,
+    surname: sparse ? null : sur[0],
+    usageLocation: sparse ? null : place[3],
+    userPrincipalName,
+    userType: guest ? 'Guest' : 'Member',
+    id,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// $select
+
+const CANONICAL_PROPERTY = new Map(USER_PROPERTIES.map((p) => [p.toLowerCase(), p]));
+
+/** The canonical (schema-cased) name of a property, or undefined when the sim does not know it. */
+export function canonicalPropertyName(name: string): string | undefined {
+  return CANONICAL_PROPERTY.get(name.trim().toLowerCase());
+}
+
+type Projection = (user: Record<string, unknown>) => Record<string, unknown>;
+const projectionCache = new Map<string, Projection>();
+
+function compileProjection(select: readonly string[]): Projection {
+  const wanted = new Set<string>();
+  for (const name of select) {
+    const canonical = canonicalPropertyName(name);
+    if (canonical === undefined) throw new Error(`Could not find a property named '${name}' on type 'microsoft.graph.user'.`);
+    wanted.add(canonical);
+  }
+  const order = USER_PROPERTIES.filter((p) => wanted.has(p));
+  return (user) => {
+    const out: Record<string, unknown> = {};
+    for (const p of order) out[p] = user[p] === undefined ? null : user[p];
+    return out;
+  };
+}
+
+/**
+ * The user as Graph returns it for `$select=<select>`: only the selected properties (names matched
+ * case-insensitively), in schema order. An empty select means Graph's default property set.
+ * Throws for a property the sim does not know.
+ */
+export function projectUser(user: Record<string, unknown>, select: readonly string[]): Record<string, unknown> {
+  // Graph's default set happens to be in schema order too (alphabetical, id last).
+  const effective = select.length === 0 ? DEFAULT_USER_SELECT : select;
+  const key = effective.join(',');
+  let projection = projectionCache.get(key);
+  if (projection === undefined) {
+    projection = compileProjection(effective);
+    if (projectionCache.size > 100) projectionCache.clear();
+    projectionCache.set(key, projection);
+  }
+  return projection(user);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// $filter: a small, real subset. Anything else is refused the way Graph refuses an unsupported query.
+
+/** Thrown for a `$filter` the sim (like Graph without advanced queries) does not support. */
+export class UnsupportedFilterError extends Error {
+  override readonly name = 'UnsupportedFilterError';
+}
+
+type Predicate = (user: Record<string, unknown>) => boolean;
+type Token =
+  | { kind: 'ident'; text: string }
+  | { kind: 'string'; text: string }
+  | { kind: 'punct'; text: '(' | ')' | ',' };
+
+function tokenize(filter: string): Token[] {
+  const tokens: Token[] = [];
+  let i = 0;
+  while (i < filter.length) {
+    const ch = filter[i] as string;
+    if (/\s/.test(ch)) {
+      i++;
+    } else if (ch === '(' || ch === ')' || ch === ',') {
+      tokens.push({ kind: 'punct', text: ch });
+      i++;
+    } else if (ch === "'") {
+      // OData string literal: '' is an escaped quote.
+      let text = '';
+      i++;
+      for (;;) {
+        if (i >= filter.length) throw new UnsupportedFilterError('Unsupported Query.');
+        if (filter[i] === "'") {
+          if (filter[i + 1] === "'") {
+            text += "'";
+            i += 2;
+            continue;
+          }
+          i++;
+          break;
+        }
+        text += filter[i];
+        i++;
+      }
+      tokens.push({ kind: 'string', text });
+    } else {
+      const m = /^[A-Za-z_][A-Za-z0-9_./]*/.exec(filter.slice(i));
+      if (m === null) throw new UnsupportedFilterError('Unsupported Query.');
+      tokens.push({ kind: 'ident', text: m[0] });
+      i += m[0].length;
+    }
+  }
+  return tokens;
+}
+
+const EQ_PROPERTIES = new Set(['accountEnabled', 'userType', 'department', 'displayName', 'userPrincipalName', 'mail', 'givenName', 'surname']);
+const STARTSWITH_PROPERTIES = new Set(['displayName', 'userPrincipalName', 'mail', 'givenName', 'surname', 'department']);
+
+function unsupportedProperty(name: string): UnsupportedFilterError {
+  return new UnsupportedFilterError(`Unsupported or invalid query filter clause specified for property '${name}' of resource 'User'.`);
+}
+
+/** Recursive-descent parser: or-expr := and-expr ('or' and-expr)*; and-expr := primary ('and' primary)*. */
+class FilterParser {
+  private pos = 0;
+  constructor(private readonly tokens: Token[]) {}
+
+  parse(): Predicate {
+    const p = this.orExpr();
+    if (this.pos !== this.tokens.length) throw new UnsupportedFilterError('Unsupported Query.');
+    return p;
+  }
+
+  private peekWord(): string | undefined {
+    const t = this.tokens[this.pos];
+    return t?.kind === 'ident' ? t.text.toLowerCase() : undefined;
+  }
+
+  private expectPunct(text: '(' | ')' | ','): void {
+    const t = this.tokens[this.pos++];
+    if (t?.kind !== 'punct' || t.text !== text) throw new UnsupportedFilterError('Unsupported Query.');
+  }
+
+  private orExpr(): Predicate {
+    const parts = [this.andExpr()];
+    while (this.peekWord() === 'or') {
+      this.pos++;
+      parts.push(this.andExpr());
+    }
+    return parts.length === 1 ? (parts[0] as Predicate) : (u) => parts.some((p) => p(u));
+  }
+
+  private andExpr(): Predicate {
+    const parts = [this.primary()];
+    while (this.peekWord() === 'and') {
+      this.pos++;
+      parts.push(this.primary());
+    }
+    return parts.length === 1 ? (parts[0] as Predicate) : (u) => parts.every((p) => p(u));
+  }
+
+  private property(): string {
+    const t = this.tokens[this.pos++];
+    if (t?.kind !== 'ident') throw new UnsupportedFilterError('Unsupported Query.');
+    const canonical = canonicalPropertyName(t.text);
+    if (canonical === undefined) throw new UnsupportedFilterError(`Could not find a property named '${t.text}' on type 'microsoft.graph.user'.`);
+    return canonical;
+  }
+
+  private primary(): Predicate {
+    const t = this.tokens[this.pos];
+    if (t?.kind === 'punct' && t.text === '(') {
+      this.pos++;
+      const inner = this.orExpr();
+      this.expectPunct(')');
+      return inner;
+    }
+    if (this.peekWord() === 'startswith') {
+      this.pos++;
+      this.expectPunct('(');
+      const prop = this.property();
+      this.expectPunct(',');
+      const lit = this.tokens[this.pos++];
+      if (lit?.kind !== 'string') throw new UnsupportedFilterError('Unsupported Query.');
+      this.expectPunct(')');
+      if (!STARTSWITH_PROPERTIES.has(prop)) throw unsupportedProperty(prop);
+      const prefix = lit.text.toLowerCase();
+      // Directory string comparisons are case-insensitive.
+      return (u) => {
+        const v = u[prop];
+        return typeof v === 'string' && v.toLowerCase().startsWith(prefix);
+      };
+    }
+    const prop = this.property();
+    if (this.peekWord() !== 'eq') throw new UnsupportedFilterError('Unsupported Query.');
+    this.pos++;
+    if (!EQ_PROPERTIES.has(prop)) throw unsupportedProperty(prop);
+    const lit = this.tokens[this.pos++];
+    if (prop === 'accountEnabled') {
+      const word = lit?.kind === 'ident' ? lit.text : undefined;
+      if (word !== 'true' && word !== 'false') throw new UnsupportedFilterError('Unsupported Query.');
+      const want = word === 'true';
+      return (u) => u[prop] === want;
+    }
+    if (lit?.kind !== 'string') throw new UnsupportedFilterError('Unsupported Query.');
+    const want = lit.text.toLowerCase();
+    return (u) => {
+      const v = u[prop];
+      return typeof v === 'string' && v.toLowerCase() === want;
+    };
+  }
+}
+
+const filterCache = new Map<string, Predicate>();
+
+/** Compiles a `$filter` (cached per text). Throws UnsupportedFilterError for anything outside the subset. */
+export function compileFilter(filter: string): Predicate {
+  let p = filterCache.get(filter);
+  if (p === undefined) {
+    p = new FilterParser(tokenize(filter)).parse();
+    if (filterCache.size > 100) filterCache.clear();
+    filterCache.set(filter, p);
+  }
+  return p;
+}
+
+/** Whether the user matches `filter` (undefined or blank = every user). Throws like compileFilter. */
+export function matchesFilter(user: Record<string, unknown>, filter: string | undefined): boolean {
+  if (filter === undefined || filter.trim() === '') return true;
+  return compileFilter(filter)(user);
+}
+
+/** Exactly what a complete listing (`$select`/`$filter` as given, all pages) returns, in order. Lazy. */
+export function* expectedUsers(opts: {
+  seed: number;
+  userCount: number;
+  select: string[];
+  filter?: string;
+}): Generator<Record<string, unknown>> {
+  const predicate = opts.filter === undefined || opts.filter.trim() === '' ? undefined : compileFilter(opts.filter);
+  for (let i = 0; i < opts.userCount; i++) {
+    const user = generateUser(opts.seed, i);
+    if (predicate === undefined || predicate(user)) yield projectUser(user, opts.select);
+  }
+}
