@@ -2,10 +2,10 @@
  * Runs a simulated tenant until SIGINT/SIGTERM, with one demo app whose certificate is in the simulated Key Vault.
  *
  *   node dist/tools/sim-tenant/cli.js [--users N] [--latency MS] [--seed S] [--verbose]
- *   eval "$(node dist/tools/sim-tenant/cli.js --users 5000 &)"   # or copy the printed export lines
+ *   node dist/tools/sim-tenant/cli.js --users 5000 > sim.env &   # then, in the same shell: . ./sim.env
  *
- * stdout carries only `export NAME='value'` lines (so it can be eval'd); the request log, with --verbose, goes
- * to stderr.
+ * stdout carries only `export NAME='value'` lines (so it can be sourced); the request log, with --verbose,
+ * goes to stderr.
  */
 import { parseArgs } from 'node:util';
 import { setupDemoApp } from './demo-app.js';

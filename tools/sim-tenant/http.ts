@@ -5,7 +5,6 @@
  */
 import http from 'node:http';
 import net from 'node:net';
-import { STATUS_CODES } from 'node:http';
 
 export class ServerGroup {
   private readonly servers = new Set<net.Server>();
@@ -104,7 +103,7 @@ export function sendText(res: http.ServerResponse, status: number, text: string,
   res.end(text);
 }
 
-export const reasonPhrase = (status: number): string => STATUS_CODES[status] ?? 'Error';
+export const reasonPhrase = (status: number): string => http.STATUS_CODES[status] ?? 'Error';
 
 /** Reads a request body up to `limit` bytes (larger bodies reject). */
 export async function readBody(req: http.IncomingMessage, limit = 1024 * 1024): Promise<string> {
