@@ -1,0 +1,169 @@
+// Log Analytics + workspace-based Application Insights with local (instrumentation-key) auth off, and two
+// log alerts on the timer function: a failed run, and no completed snapshot in the last 26 hours.
+
+@description('Name of the Log Analytics workspace.')
+param logAnalyticsName string
+
+@description('Name of the Application Insights component.')
+param appInsightsName string
+
+@description('Azure region.')
+param location string
+
+@description('Tags applied to every resource of this module.')
+param tags object = {}
+
+@description('Days Log Analytics keeps the data (30 is included in the price).')
+@minValue(30)
+@maxValue(730)
+param logRetentionDays int = 30
+
+@description('Create the two log alerts (failed run, no snapshot in 26 hours).')
+param enableAlerts bool = true
+
+@description('E-mail address notified by the alerts; empty = alerts fire without notification (see them in Azure Monitor).')
+param alertEmail string = ''
+
+@description('Name of the timer function the alerts watch.')
+param functionName string = 'exportUsers'
+
+@description('Hours without a completed snapshot before the staleness alert fires (the schedule is daily).')
+@minValue(1)
+@maxValue(47)
+param staleAfterHours int = 26
+
+resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
+  name: logAnalyticsName
+  location: location
+  tags: tags
+  properties: {
+    sku: {
+      name: 'PerGB2018'
+    }
+    retentionInDays: logRetentionDays
+    features: {
+      disableLocalAuth: true
+      enableLogAccessUsingOnlyResourcePermissions: true
+    }
+  }
+}
+
+resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
+  name: appInsightsName
+  location: location
+  tags: tags
+  kind: 'web'
+  properties: {
+    Application_Type: 'web'
+    WorkspaceResourceId: workspace.id
+    IngestionMode: 'LogAnalytics'
+    // Only Entra ID (the function's managed identity) may send telemetry: no instrumentation-key ingestion.
+    DisableLocalAuth: true
+    publicNetworkAccessForIngestion: 'Enabled'
+    publicNetworkAccessForQuery: 'Enabled'
+  }
+}
+
+resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (enableAlerts && !empty(alertEmail)) {
+  name: 'ag-${appInsightsName}'
+  location: 'global'
+  tags: tags
+  properties: {
+    groupShortName: 'usersexport'
+    enabled: true
+    emailReceivers: [
+      {
+        name: 'export-owner'
+        emailAddress: alertEmail
+        useCommonAlertSchema: true
+      }
+    ]
+  }
+}
+
+var alertActions = {
+  actionGroups: empty(alertEmail) ? [] : [actionGroup.id]
+}
+
+// A failed invocation of the timer function is a failed request named after the function.
+var failedRunQuery = 'requests | where operation_Name == "${functionName}" and success == false | summarize failures = count()'
+
+// A completed run logs "export completed" and ends as a successful request; either one counts.
+var completedRunQuery = 'union (requests | where timestamp > ago(${staleAfterHours}h) | where operation_Name == "${functionName}" and success == true), (traces | where timestamp > ago(${staleAfterHours}h) | where message contains "export completed") | summarize completed = count()'
+
+resource failedRunAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = if (enableAlerts) {
+  name: 'alert-${functionName}-failed-${appInsightsName}'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'Entra users export: a run failed'
+    description: 'The ${functionName} function threw: no snapshot was written by that run. See the exceptions and traces of the failed operation in Application Insights.'
+    severity: 1
+    enabled: true
+    scopes: [
+      appInsights.id
+    ]
+    evaluationFrequency: 'PT15M'
+    windowSize: 'PT15M'
+    criteria: {
+      allOf: [
+        {
+          query: failedRunQuery
+          timeAggregation: 'Total'
+          metricMeasureColumn: 'failures'
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: alertActions
+  }
+}
+
+resource staleSnapshotAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = if (enableAlerts) {
+  name: 'alert-${functionName}-stale-${appInsightsName}'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'Entra users export: no snapshot in ${staleAfterHours} hours'
+    description: 'No run of ${functionName} completed in the last ${staleAfterHours} hours: the latest snapshot is stale. Also fires after a fresh deployment until the first run completes.'
+    severity: 2
+    enabled: true
+    scopes: [
+      appInsights.id
+    ]
+    evaluationFrequency: 'PT1H'
+    windowSize: 'PT1H'
+    // The query looks back staleAfterHours itself (ago(...)); let it see up to two days of data.
+    overrideQueryTimeRange: 'P2D'
+    criteria: {
+      allOf: [
+        {
+          query: completedRunQuery
+          timeAggregation: 'Total'
+          metricMeasureColumn: 'completed'
+          operator: 'LessThan'
+          threshold: 1
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: alertActions
+  }
+}
+
+output appInsightsName string = appInsights.name
+output appInsightsId string = appInsights.id
+output appInsightsConnectionString string = appInsights.properties.ConnectionString
+output logAnalyticsWorkspaceId string = workspace.id

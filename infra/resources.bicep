@@ -1,0 +1,283 @@
+// Everything entra-users-export needs, in one resource group. main.bicep (subscription scope, azd) creates
+// the group and deploys this file into it; deploy this file directly into an existing group with
+// `az deployment group create -g <group> -f infra/resources.bicep -p environmentName=<name> ...`.
+targetScope = 'resourceGroup'
+
+@description('Short environment name (dev, prod, ...): seeds the unique resource names and the azd-env-name tag.')
+@minLength(1)
+@maxLength(64)
+param environmentName string
+
+@description('Azure region of the resources (one that offers Flex Consumption).')
+param location string = resourceGroup().location
+
+@description('Extra tags applied to every resource.')
+param tags object = {}
+
+@description('Name of the function app; empty = func-<unique token>.')
+param functionAppName string = ''
+
+@description('Name of the storage account; empty = st<unique token>.')
+param storageAccountName string = ''
+
+@description('Name of the Key Vault to create; empty = kv-<unique token>. Ignored when existingKeyVaultName is set.')
+param keyVaultName string = ''
+
+@description('Use this existing Key Vault (RBAC-enabled) instead of creating one.')
+param existingKeyVaultName string = ''
+
+@description('Resource group of existingKeyVaultName; empty = this resource group.')
+param existingKeyVaultResourceGroupName string = ''
+
+@description('Public network access of the created Key Vault.')
+@allowed([
+  'Enabled'
+  'Disabled'
+])
+param keyVaultPublicNetworkAccess string = 'Enabled'
+
+@description('Scope of the function\'s Key Vault Secrets User role: vault, or the credential secret only (create the credential first).')
+@allowed([
+  'vault'
+  'secret'
+])
+param keyVaultRoleScope string = 'vault'
+
+@description('GRAPH_TENANT_ID: tenant whose users are exported; empty = the tenant of this subscription.')
+param graphTenantId string = ''
+
+@description('GRAPH_CLIENT_ID: application (client) ID of an existing app registration with admin-consented User.Read.All. Required unless createGraphApp is true.')
+param graphClientId string = ''
+
+@description('Create the app registration, its service principal and the User.Read.All admin consent with the Microsoft Graph Bicep extension (needs Graph admin rights).')
+param createGraphApp bool = false
+
+@description('Unique name of the app registration created when createGraphApp is true; empty = entra-users-export-<environmentName>.')
+param graphAppUniqueName string = ''
+
+@description('Graph credential kept in Key Vault: certificate (recommended) or client secret.')
+@allowed([
+  'certificate'
+  'secret'
+])
+param credentialType string = 'certificate'
+
+@description('Name of that certificate or secret in the vault.')
+param credentialName string = 'graph-export-cert'
+
+@description('Container the snapshots are written to (EXPORT_CONTAINER).')
+@minLength(3)
+@maxLength(63)
+param exportContainerName string = 'user-exports'
+
+@description('Days a snapshot is kept before the lifecycle rule deletes it.')
+@minValue(1)
+param retentionDays int = 30
+
+@description('EXPORT_FORMAT: json (one array) or ndjson (one user per line).')
+@allowed([
+  'json'
+  'ndjson'
+])
+param exportFormat string = 'json'
+
+@description('EXPORT_COMPRESSION: none or gzip.')
+@allowed([
+  'none'
+  'gzip'
+])
+param exportCompression string = 'none'
+
+@description('EXPORT_SCHEDULE: NCRONTAB, six fields, UTC (default 02:00 every day).')
+param exportSchedule string = '0 0 2 * * *'
+
+@description('USERS_SELECT: comma-separated user properties to export.')
+param usersSelect string = 'id,userPrincipalName,displayName,givenName,surname,mail,jobTitle,department,officeLocation,mobilePhone,businessPhones,accountEnabled,userType,createdDateTime'
+
+@description('USERS_FILTER: OData $filter; empty = every user.')
+param usersFilter string = ''
+
+@description('Memory of each Flex Consumption instance, in MB.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Maximum instances of the app (a daily timer uses one).')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Replication of the storage account.')
+@allowed([
+  'Standard_LRS'
+  'Standard_ZRS'
+  'Standard_GRS'
+  'Standard_GZRS'
+  'Standard_RAGRS'
+  'Standard_RAGZRS'
+])
+param storageSkuName string = 'Standard_LRS'
+
+@description('Create the failed-run and stale-snapshot log alerts.')
+param enableAlerts bool = true
+
+@description('E-mail address the alerts notify; empty = no notification.')
+param alertEmail string = ''
+
+@description('Object ID of the user or pipeline running the deployment and the provisioning scripts (azd sets AZURE_PRINCIPAL_ID); empty = no roles for them.')
+param deployerPrincipalId string = ''
+
+@description('Type of deployerPrincipalId.')
+@allowed([
+  'User'
+  'ServicePrincipal'
+  'Group'
+])
+param deployerPrincipalType string = 'User'
+
+var resourceToken = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
+var allTags = union(tags, { 'azd-env-name': environmentName })
+var appName = empty(functionAppName) ? 'func-${resourceToken}' : functionAppName
+var newKeyVaultName = empty(keyVaultName) ? 'kv-${resourceToken}' : keyVaultName
+var useExistingKeyVault = !empty(existingKeyVaultName)
+var vaultName = useExistingKeyVault ? existingKeyVaultName : newKeyVaultName
+var vaultResourceGroupName = useExistingKeyVault && !empty(existingKeyVaultResourceGroupName) ? existingKeyVaultResourceGroupName : resourceGroup().name
+var functionName = 'exportUsers'
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  params: {
+    name: 'id-${resourceToken}'
+    location: location
+    tags: allTags
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  params: {
+    logAnalyticsName: 'log-${resourceToken}'
+    appInsightsName: 'appi-${resourceToken}'
+    location: location
+    tags: allTags
+    enableAlerts: enableAlerts
+    alertEmail: alertEmail
+    functionName: functionName
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  params: {
+    name: empty(storageAccountName) ? 'st${resourceToken}' : storageAccountName
+    location: location
+    tags: allTags
+    skuName: storageSkuName
+    deploymentContainerName: 'app-package'
+    exportContainerName: exportContainerName
+    retentionDays: retentionDays
+  }
+}
+
+module keyVault 'modules/keyvault.bicep' = if (!useExistingKeyVault) {
+  name: 'keyvault'
+  params: {
+    name: newKeyVaultName
+    location: location
+    tags: allTags
+    publicNetworkAccess: keyVaultPublicNetworkAccess
+  }
+}
+
+module keyVaultAccess 'modules/keyvault-access.bicep' = {
+  name: 'keyvault-access'
+  scope: resourceGroup(vaultResourceGroupName)
+  params: {
+    keyVaultName: vaultName
+    principalId: identity.outputs.principalId
+    credentialName: credentialName
+    roleScope: keyVaultRoleScope
+    deployerPrincipalId: deployerPrincipalId
+    deployerPrincipalType: deployerPrincipalType
+  }
+  dependsOn: [
+    keyVault
+  ]
+}
+
+module roles 'modules/roles.bicep' = {
+  name: 'roles'
+  params: {
+    principalId: identity.outputs.principalId
+    storageAccountName: storage.outputs.name
+    exportContainerName: storage.outputs.exportContainerName
+    appInsightsName: monitoring.outputs.appInsightsName
+    deployerPrincipalId: deployerPrincipalId
+    deployerPrincipalType: deployerPrincipalType
+  }
+}
+
+module graphApp 'modules/graph-app.bicep' = if (createGraphApp) {
+  name: 'graph-app'
+  params: {
+    uniqueName: empty(graphAppUniqueName) ? 'entra-users-export-${environmentName}' : graphAppUniqueName
+    displayName: 'entra-users-export (${environmentName})'
+  }
+}
+
+var resolvedGraphClientId = createGraphApp ? graphApp!.outputs.appId : graphClientId
+var resolvedGraphTenantId = empty(graphTenantId) ? tenant().tenantId : graphTenantId
+
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  params: {
+    name: appName
+    planName: 'plan-${resourceToken}'
+    location: location
+    tags: allTags
+    serviceName: 'export'
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    hostBlobServiceUri: storage.outputs.blobServiceUri
+    deploymentContainerName: storage.outputs.deploymentContainerName
+    appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
+    instanceMemoryMB: instanceMemoryMB
+    maximumInstanceCount: maximumInstanceCount
+    graphTenantId: resolvedGraphTenantId
+    graphClientId: resolvedGraphClientId
+    keyVaultUrl: keyVaultAccess.outputs.vaultUri
+    credentialType: credentialType
+    credentialName: credentialName
+    usersSelect: usersSelect
+    usersFilter: usersFilter
+    exportBlobServiceUri: storage.outputs.blobServiceUri
+    exportContainerName: storage.outputs.exportContainerName
+    exportFormat: exportFormat
+    exportCompression: exportCompression
+    exportSchedule: exportSchedule
+  }
+  dependsOn: [
+    // The host starts with its storage, telemetry and Key Vault roles already in place.
+    roles
+  ]
+}
+
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output AZURE_FUNCTION_APP_URL string = 'https://${functionApp.outputs.defaultHostName}'
+output AZURE_KEY_VAULT_NAME string = keyVaultAccess.outputs.name
+output AZURE_KEY_VAULT_RESOURCE_GROUP string = vaultResourceGroupName
+output KEY_VAULT_URL string = keyVaultAccess.outputs.vaultUri
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output EXPORT_CONTAINER string = storage.outputs.exportContainerName
+output EXPORT_STORAGE_BLOB_SERVICE_URI string = storage.outputs.blobServiceUri
+output AZURE_CLIENT_ID string = identity.outputs.clientId
+output AZURE_MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
+output GRAPH_TENANT_ID string = resolvedGraphTenantId
+output GRAPH_CLIENT_ID string = resolvedGraphClientId
+output GRAPH_CREDENTIAL_TYPE string = credentialType
+output GRAPH_CREDENTIAL_NAME string = credentialName
+output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.appInsightsName
+output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.appInsightsConnectionString

@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# Creates the Graph app's certificate in Key Vault (exportable RSA 2048, self-signed) and registers its
+# public part on the app registration, so the function can sign in to Microsoft Graph with it.
+# Idempotent: an existing, enabled certificate valid for more than --renew-within-days is reused, and a
+# public key already registered on the app is not added again. The private key never leaves Key Vault
+# except to the function (through the secret of the same name).
+set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+Usage: scripts/provision-certificate.sh --vault <name> --app-id <appId> [options]
+
+Creates (or reuses) an exportable certificate in Azure Key Vault and registers its public key on the
+Entra ID app registration (az ad app credential reset --append --cert).
+
+Required (or from the environment, e.g. `eval "$(azd env get-values)"`):
+  --vault <name>             Key Vault name                      [AZURE_KEY_VAULT_NAME]
+  --app-id <appId>           application (client) ID of the app  [GRAPH_CLIENT_ID]
+
+Options:
+  --name <name>              certificate name in the vault       [GRAPH_CREDENTIAL_NAME, default graph-export-cert]
+  --subject <dn>             subject, e.g. CN=entra-users-export (default CN=entra-users-export)
+  --validity-months <n>      validity of a new certificate, 1-120 (default 12)
+  --format pem|pkcs12        content type of the key+chain secret: application/x-pem-file (default)
+                             or application/x-pkcs12
+  --renew-within-days <n>    create a new version when the current one expires within n days (default 30)
+  --no-register              only create the certificate; do not touch the app registration
+  --wait-for-access <sec>    retry while Key Vault answers 403 (role assignments propagating), default 300
+  -h, --help                 this help
+
+Needs: az (logged in: az login), the Key Vault Certificates Officer role on the vault (deployerPrincipalId
+of the Bicep grants it), and owner or Application Administrator rights on the app registration.
+EOF
+}
+
+die() {
+  local code=$1
+  shift
+  echo "provision-certificate: $*" >&2
+  exit "$code"
+}
+
+VAULT="${AZURE_KEY_VAULT_NAME:-}"
+APP_ID="${GRAPH_CLIENT_ID:-}"
+NAME="${GRAPH_CREDENTIAL_NAME:-graph-export-cert}"
+SUBJECT="CN=entra-users-export"
+MONTHS=12
+FORMAT=pem
+RENEW_DAYS=30
+REGISTER=1
+WAIT_SECONDS=300
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -h | --help) usage; exit 0 ;;
+    --vault) VAULT="${2:?--vault needs a value}"; shift 2 ;;
+    --app-id) APP_ID="${2:?--app-id needs a value}"; shift 2 ;;
+    --name) NAME="${2:?--name needs a value}"; shift 2 ;;
+    --subject) SUBJECT="${2:?--subject needs a value}"; shift 2 ;;
+    --validity-months) MONTHS="${2:?--validity-months needs a value}"; shift 2 ;;
+    --format) FORMAT="${2:?--format needs a value}"; shift 2 ;;
+    --renew-within-days) RENEW_DAYS="${2:?--renew-within-days needs a value}"; shift 2 ;;
+    --no-register) REGISTER=0; shift ;;
+    --wait-for-access) WAIT_SECONDS="${2:?--wait-for-access needs a value}"; shift 2 ;;
+    *) usage >&2; die 2 "unknown argument: $1" ;;
+  esac
+done
+
+[ -n "$VAULT" ] || die 2 "--vault (or AZURE_KEY_VAULT_NAME) is required"
+[ "$REGISTER" = 0 ] || [ -n "$APP_ID" ] || die 2 "--app-id (or GRAPH_CLIENT_ID) is required (or --no-register)"
+[[ "$NAME" =~ ^[0-9A-Za-z-]{1,127}$ ]] || die 2 "--name must be 1-127 letters, digits and hyphens (a Key Vault object name)"
+[[ "$SUBJECT" =~ ^CN=[^\"\\]+$ ]] || die 2 "--subject must look like CN=<name> (no quotes or backslashes)"
+[[ "$MONTHS" =~ ^[0-9]+$ ]] && [ "$MONTHS" -ge 1 ] && [ "$MONTHS" -le 120 ] || die 2 "--validity-months must be 1-120"
+[[ "$RENEW_DAYS" =~ ^[0-9]+$ ]] || die 2 "--renew-within-days must be a number of days"
+[[ "$WAIT_SECONDS" =~ ^[0-9]+$ ]] || die 2 "--wait-for-access must be a number of seconds"
+case "$FORMAT" in
+  pem) CONTENT_TYPE=application/x-pem-file ;;
+  pkcs12 | pfx) CONTENT_TYPE=application/x-pkcs12 ;;
+  *) die 2 "--format must be pem or pkcs12" ;;
+esac
+
+command -v az >/dev/null 2>&1 || die 3 "the Azure CLI (az) is not installed: https://learn.microsoft.com/cli/azure/install-azure-cli"
+az account show -o none 2>/dev/null || die 3 "not logged in to Azure: run az login"
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+# Seconds since the epoch of an ISO 8601 date (GNU date, or BSD date on macOS).
+epoch_of() {
+  local d="${1%%.*}"
+  d="${d%Z}"
+  d="${d%+00:00}"
+  date -u -d "${d/T/ } UTC" +%s 2>/dev/null || date -u -j -f '%Y-%m-%dT%H:%M:%S' "$d" +%s 2>/dev/null || echo 0
+}
+
+# Key Vault data-plane access can take minutes to appear after the role assignment: retry 403s.
+wait_for_access() {
+  local start now err="$work/access.err"
+  start=$(date +%s)
+  while ! az keyvault certificate list --vault-name "$VAULT" --maxresults 1 -o none 2>"$err"; do
+    now=$(date +%s)
+    if grep -qiE 'Forbidden|not authorized|ForbiddenByRbac' "$err" && [ $((now - start)) -lt "$WAIT_SECONDS" ]; then
+      echo "Waiting for Key Vault access on $VAULT (role assignments can take a few minutes to apply) ..." >&2
+      sleep 15
+      continue
+    fi
+    cat "$err" >&2
+    die 4 "cannot list certificates in $VAULT: you need Key Vault Certificates Officer on it (deploy with deployerPrincipalId=<your object id>), and its network access must allow you"
+  done
+}
+
+wait_for_access
+
+# Is there a usable certificate already?
+create=1
+if az keyvault certificate show --vault-name "$VAULT" -n "$NAME" --query "[attributes.enabled, attributes.expires]" -o tsv >"$work/show" 2>"$work/show.err"; then
+  read -r enabled expires <"$work/show" || true
+  enabled=$(printf '%s' "$enabled" | tr '[:upper:]' '[:lower:]')
+  left=$(( ($(epoch_of "$expires") - $(date +%s)) / 86400 ))
+  if [ "$enabled" = "true" ] && [ "$left" -gt "$RENEW_DAYS" ]; then
+    create=0
+    echo "Certificate $NAME in $VAULT exists and is valid for $left more days: reusing it."
+  else
+    echo "Certificate $NAME in $VAULT is disabled or expires in $left days: creating a new version."
+  fi
+elif ! grep -qiE 'NotFound|not found' "$work/show.err"; then
+  cat "$work/show.err" >&2
+  die 4 "cannot read certificate $NAME in $VAULT"
+fi
+
+if [ "$create" = 1 ]; then
+  cat >"$work/policy.json" <<EOF
+{
+  "issuerParameters": { "name": "Self" },
+  "keyProperties": { "exportable": true, "keyType": "RSA", "keySize": 2048, "reuseKey": false },
+  "secretProperties": { "contentType": "$CONTENT_TYPE" },
+  "x509CertificateProperties": {
+    "subject": "$SUBJECT",
+    "validityInMonths": $MONTHS,
+    "keyUsage": ["digitalSignature", "keyEncipherment"],
+    "ekus": ["1.3.6.1.5.5.7.3.2"]
+  },
+  "lifetimeActions": [
+    { "trigger": { "daysBeforeExpiry": 30 }, "action": { "actionType": "EmailContacts" } }
+  ]
+}
+EOF
+  echo "Creating certificate $NAME ($SUBJECT, RSA 2048, exportable, $CONTENT_TYPE, $MONTHS months) in $VAULT ..."
+  az keyvault certificate create --vault-name "$VAULT" -n "$NAME" -p "@$work/policy.json" -o none
+  # Self-signed issuance completes within seconds; wait until the certificate is there.
+  for _ in $(seq 1 30); do
+    status=$(az keyvault certificate pending show --vault-name "$VAULT" -n "$NAME" --query status -o tsv 2>/dev/null || echo completed)
+    [ "$status" = "completed" ] && break
+    [ "$status" = "inProgress" ] || die 4 "certificate creation ended with status '$status' (az keyvault certificate pending show --vault-name $VAULT -n $NAME)"
+    sleep 2
+  done
+fi
+
+thumbprint=$(az keyvault certificate show --vault-name "$VAULT" -n "$NAME" --query x509ThumbprintHex -o tsv 2>/dev/null || true)
+expires=$(az keyvault certificate show --vault-name "$VAULT" -n "$NAME" --query attributes.expires -o tsv)
+
+if [ "$REGISTER" = 1 ]; then
+  # The public certificate only (no private key): PEM.
+  az keyvault certificate download --vault-name "$VAULT" -n "$NAME" -f "$work/public.pem" -e PEM
+  if [ -z "$thumbprint" ] && command -v openssl >/dev/null 2>&1; then
+    thumbprint=$(openssl x509 -in "$work/public.pem" -noout -fingerprint -sha1 | sed 's/.*=//; s/://g')
+  fi
+  registered=$(az ad app credential list --id "$APP_ID" --cert --query "[].customKeyIdentifier" -o tsv | tr '[:lower:]' '[:upper:]')
+  if [ -n "$thumbprint" ] && printf '%s\n' "$registered" | grep -qx "$(printf '%s' "$thumbprint" | tr '[:lower:]' '[:upper:]')"; then
+    echo "The certificate (SHA-1 $thumbprint) is already registered on app $APP_ID."
+  else
+    echo "Registering the certificate's public key on app $APP_ID (existing credentials are kept) ..."
+    az ad app credential reset --id "$APP_ID" --cert "@$work/public.pem" --append -o none
+  fi
+fi
+
+cat <<EOF
+Done.
+  Key Vault:    $VAULT
+  Certificate:  $NAME (SHA-1 ${thumbprint:-unknown}, expires $expires)
+  App setting:  GRAPH_CLIENT_CERTIFICATE_NAME=$NAME   (Bicep: credentialType=certificate, credentialName=$NAME)
+Renew before it expires: run this script again (a new version is created within --renew-within-days $RENEW_DAYS).
+EOF
