@@ -1,9 +1,12 @@
 #!/bin/sh
-# Stages the function app's deployment package in dist/package: host.json, package.json,
-# package-lock.json, the compiled dist/src, and node_modules with production dependencies only — the files
-# .funcignore keeps, without devDependencies. azd deploys that folder (azure.yaml: dist: dist/package,
-# remoteBuild: false); with --zip <file> it is also zipped for
-# `az functionapp deployment source config-zip --src <file>`.
+# Stages the function app's deployment package in dist/package — host.json, package.json and the compiled
+# code package.json's "main" points to — and, with --zip <file>, zips it for
+# `az functionapp deployment source config-zip --src <file>`. azd deploys the folder (azure.yaml:
+# dist: dist/package, remoteBuild: false).
+#   main = dist/bundle/...  (esbuild bundle, scripts/bundle.mjs): dist/bundle only; it holds every dependency.
+#   main = dist/src/...     (plain tsc output): dist/src + package-lock.json + production node_modules
+#                           (npm ci --omit=dev).
+# Either way: what .funcignore keeps, without devDependencies, sources, tests, tools, infra or docs.
 #
 # Usage: scripts/infra/stage-package.sh [--zip dist/function.zip]
 # Needs: node + npm (run `npm ci && npm run build` first, or let this script build), zip or python3 for --zip.
@@ -11,7 +14,7 @@ set -eu
 
 case "${1:-}" in
   -h | --help)
-    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
 esac
@@ -19,17 +22,38 @@ esac
 cd "$(dirname "$0")/../.."
 root="$(pwd)"
 
-if [ ! -f dist/src/functions/exportUsers.js ]; then
+main="$(node -p "require('./package.json').main || ''")"
+# The folder the entry points live in: the first two segments of "main" (dist/bundle, dist/src).
+code_dir="$(printf '%s' "$main" | cut -d/ -f1-2)"
+case "$code_dir" in
+  dist/*) ;;
+  *)
+    echo "stage-package: package.json \"main\" ($main) is not under dist/: cannot tell what to deploy" >&2
+    exit 2
+    ;;
+esac
+
+if ! ls $main >/dev/null 2>&1; then
   echo "Building (npm run build) ..."
   npm run build
 fi
+ls $main >/dev/null 2>&1 || {
+  echo "stage-package: nothing matches \"main\" ($main) after the build" >&2
+  exit 2
+}
 
 rm -rf dist/package
-mkdir -p dist/package/dist
-cp host.json package.json package-lock.json dist/package/
-cp -R dist/src dist/package/dist/src
-echo "Installing production dependencies into dist/package (npm ci --omit=dev) ..."
-(cd dist/package && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error)
+mkdir -p "dist/package/$(dirname "$code_dir")"
+cp host.json package.json dist/package/
+cp -R "$code_dir" "dist/package/$code_dir"
+rm -f dist/package/dist/bundle-meta.json
+if [ "$code_dir" = "dist/bundle" ]; then
+  echo "Staged the bundle ($code_dir): it contains its dependencies, no node_modules needed."
+else
+  cp package-lock.json dist/package/
+  echo "Installing production dependencies into dist/package (npm ci --omit=dev) ..."
+  (cd dist/package && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error)
+fi
 
 if [ "${1:-}" = "--zip" ]; then
   out="${2:-dist/function.zip}"
