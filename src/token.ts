@@ -109,7 +109,9 @@ function tokenError(e: unknown, settings: TokenSettings, credential: GraphCreden
   if (e instanceof ExportError) return e;
   const err = e as { errorCode?: unknown; errorMessage?: unknown; message?: unknown };
   const text = [err.errorMessage, err.message].find((t): t is string => typeof t === 'string' && t.length > 0) ?? String(e);
-  if (/AADSTS\d+/.test(text)) return aadstsError(text, settings, credential);
+  // Entra's transient answers (5xx, throttling) also carry AADSTS codes: they are failures, not rejections.
+  const transient = /temporarily_unavailable|server_error|throttl/i.test(`${String(err.errorCode ?? '')} ${text}`);
+  if (/AADSTS\d+/.test(text) && !transient) return aadstsError(text, settings, credential);
   return new ExportError(
     'TokenRequestFailed',
     `Getting a Microsoft Graph token from ${settings.authorityHost} for app ${settings.clientId} failed: ${text.split('\n')[0]}. Check that GRAPH_AUTHORITY_HOST is reachable (network, proxy, NODE_EXTRA_CA_CERTS) and try again.`,
