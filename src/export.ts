@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import { loadGraphCredential } from './credential.js';
 import { ExportError, describeError, isExportError } from './errors.js';
-import { listUserPages, type GraphUser } from './graph.js';
+import { listUserPages, type UsersPage } from './graph.js';
 import { HttpClientWithRetries } from './http.js';
 import { readSettings, type ExportSettings } from './settings.js';
 import { deleteIfExists, ensureContainer, openContainer, publishLatest, snapshotPaths, SnapshotBlobWriter, uploadNewJson } from './storage.js';
@@ -89,7 +89,7 @@ export async function runExport(options: RunExportOptions = {}): Promise<Manifes
   });
   const contentType = settings.format === 'json' ? 'application/json; charset=utf-8' : 'application/x-ndjson; charset=utf-8';
   const writer = new SnapshotBlobWriter(container.getBlockBlobClient(usersBlob), { compression: settings.compression, contentType });
-  const progress = new Progress(log, options.progressIntervalMs ?? 10_000, stats);
+  const progress = new Progress(log, options.progressIntervalMs ?? 10_000, stats, () => writer.bytes);
 
   const pages = listUserPages({
     graphEndpoint: settings.graphEndpoint,
@@ -103,21 +103,42 @@ export async function runExport(options: RunExportOptions = {}): Promise<Manifes
     onTokenRefresh: () => (stats.tokenRefreshes += 1),
     log: (m) => log.warn(m),
   });
-  if (settings.format === 'json') await writer.write('[');
-  for await (const page of pages) {
-    if (page.restarted) {
-      stats.listingRestarts += 1;
-      stats.pages = 0;
-      stats.users = 0;
-      await writer.reset();
-      if (settings.format === 'json') await writer.write('[');
+  const encoder = new PageEncoder();
+  progress.start();
+  try {
+    if (settings.format === 'json') await writer.write('[');
+    let next = pages.next();
+    for (;;) {
+      const item = await next;
+      if (item.done) break;
+      const page = item.value;
+      if (page.restarted) {
+        stats.listingRestarts += 1;
+        stats.pages = 0;
+        stats.users = 0;
+        await writer.reset();
+        if (settings.format === 'json') await writer.write('[');
+      }
+      // write() serialises, hashes and hands the bytes over synchronously; what it returns is the blob's
+      // back-pressure (blocks in flight). Pull the next page before waiting for it, so that a slow block
+      // upload never holds back the Graph request after the one already in flight: memory stays bounded
+      // (this page's bytes, the next page, one request in flight) and Graph stays busy.
+      const written = writer.write(encoder.page(page, settings.format, stats.users === 0));
+      stats.pages += 1;
+      stats.users += page.users.length;
+      next = pages.next();
+      // Handled here so that a failed write leaves no unhandled rejection behind; awaited above.
+      next.catch(() => undefined);
+      await written;
     }
-    await writer.write(serialisePage(page.users, settings.format, stats.users === 0));
-    stats.pages += 1;
-    stats.users += page.users.length;
-    progress.tick(writer.bytes);
+    if (settings.format === 'json') await writer.write(stats.users === 0 ? ']\n' : '\n]\n');
+  } catch (e) {
+    // Stop the listing at its next page (not awaited: it may be in the middle of a request).
+    pages.return(undefined).catch(() => undefined);
+    throw e;
+  } finally {
+    progress.stop();
   }
-  if (settings.format === 'json') await writer.write(stats.users === 0 ? ']\n' : '\n]\n');
 
   const committed = await writer.commit({ runid: runId, usercount: String(stats.users) });
   const completed = new Date();
@@ -158,19 +179,40 @@ export async function runExport(options: RunExportOptions = {}): Promise<Manifes
 }
 
 /**
- * One page as it is stored: each user exactly as Graph returned it (JSON.stringify of the parsed object
- * keeps property names, order and values), one array element or one line each.
+ * One page as it is stored: each user exactly as Graph returned it — the element's own text from the
+ * response when graph.ts could cut it out, else JSON.stringify of the parsed object (same property names,
+ * order and values) — one array element or one line each, encoded to UTF-8 straight into a reused
+ * buffer: no page-sized string is built, so there is nothing to flatten and less garbage per page.
  */
-function serialisePage(users: readonly GraphUser[], format: ExportSettings['format'], first: boolean): string {
-  if (users.length === 0) return '';
-  if (format === 'ndjson') {
-    let out = '';
-    for (const user of users) out += `${JSON.stringify(user)}\n`;
-    return out;
+class PageEncoder {
+  #scratch = Buffer.allocUnsafeSlow(1024 * 1024);
+  #length = 0;
+
+  page(page: Pick<UsersPage, 'users' | 'json'>, format: ExportSettings['format'], first: boolean): Buffer {
+    const { users, json } = page;
+    this.#length = 0;
+    if (users.length === 0) return Buffer.alloc(0);
+    const separator = format === 'ndjson' ? '' : ',\n';
+    if (format === 'json') this.#append(first ? '\n' : ',\n');
+    for (let i = 0; i < users.length; i += 1) {
+      if (i > 0) this.#append(separator);
+      this.#append(json ? json[i]! : JSON.stringify(users[i]));
+      if (format === 'ndjson') this.#append('\n');
+    }
+    // A copy the writer may keep (the scratch is reused for the next page).
+    return Buffer.from(this.#scratch.subarray(0, this.#length));
   }
-  let out = first ? '\n' : ',\n';
-  for (let i = 0; i < users.length; i += 1) out += (i === 0 ? '' : ',\n') + JSON.stringify(users[i]);
-  return out;
+
+  #append(text: string): void {
+    // A UTF-16 code unit never takes more than 3 bytes in UTF-8.
+    const needed = this.#length + text.length * 3;
+    if (needed > this.#scratch.length) {
+      const bigger = Buffer.allocUnsafeSlow(Math.max(needed, this.#scratch.length * 2));
+      this.#scratch.copy(bigger, 0, 0, this.#length);
+      this.#scratch = bigger;
+    }
+    this.#length += this.#scratch.write(text, this.#length, 'utf8');
+  }
 }
 
 /** Sortable and unique: the UTC start time, then random hex. */
@@ -178,25 +220,39 @@ export function newRunId(started: Date): string {
   return `${started.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(4).toString('hex')}`;
 }
 
+/**
+ * Progress of a long run, on a steady cadence whatever the pages do (a page stuck in retries still gets
+ * its lines): a timer, unref'd so that it never keeps a process alive, and always stopped by the run.
+ */
 class Progress {
   readonly #log: Logger;
   readonly #interval: number;
   readonly #stats: { retries: number; pages: number; users: number };
-  readonly #start = Date.now();
-  #last = Date.now();
+  readonly #bytes: () => number;
+  #start = Date.now();
+  #timer: NodeJS.Timeout | undefined;
 
-  constructor(log: Logger, intervalMs: number, stats: { retries: number; pages: number; users: number }) {
+  constructor(log: Logger, intervalMs: number, stats: { retries: number; pages: number; users: number }, bytes: () => number) {
     this.#log = log;
     this.#interval = intervalMs;
     this.#stats = stats;
+    this.#bytes = bytes;
   }
 
-  tick(bytes: number): void {
-    const now = Date.now();
-    if (now - this.#last < this.#interval) return;
-    this.#last = now;
-    const seconds = (now - this.#start) / 1000;
-    this.#log.info(`Progress: ${this.#stats.users} users, ${this.#stats.pages} pages, ${Math.round(this.#stats.users / seconds)} users/s, ${this.#stats.retries} retries, ${(bytes / 1048576).toFixed(1)} MiB stored, ${seconds.toFixed(0)} s.`);
+  start(): void {
+    this.#start = Date.now();
+    this.#timer = setInterval(() => this.#report(), this.#interval);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #report(): void {
+    const seconds = (Date.now() - this.#start) / 1000;
+    this.#log.info(`Progress: ${this.#stats.users} users, ${this.#stats.pages} pages, ${Math.round(this.#stats.users / seconds)} users/s, ${this.#stats.retries} retries, ${(this.#bytes() / 1048576).toFixed(1)} MiB stored, ${seconds.toFixed(0)} s.`);
   }
 
   done(manifest: Manifest): void {

@@ -80,8 +80,9 @@ export class SnapshotBlobWriter {
     return this.#stager.bytes;
   }
 
-  async write(text: string): Promise<void> {
-    const data = Buffer.from(text, 'utf8');
+  /** Text is stored as UTF-8; bytes are stored as given (and may be kept until staged: do not reuse them). */
+  async write(text: string | Uint8Array): Promise<void> {
+    const data = typeof text === 'string' ? Buffer.from(text, 'utf8') : Buffer.isBuffer(text) ? text : Buffer.from(text.buffer, text.byteOffset, text.byteLength);
     if (this.#zip) {
       if (!this.#zip.write(data)) await new Promise<void>((resolve) => this.#zip!.once('drain', resolve));
       this.#drainZipped();
