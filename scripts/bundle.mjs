@@ -1,0 +1,63 @@
+/**
+ * `npm run bundle` (part of `npm run build`): each function of src/functions/ as one file,
+ * dist/bundle/functions/<name>.js (+ .map, + .LEGAL.txt with the dependencies' licence comments) — what
+ * package.json's "main" names, so `func start` and the deployed app load the bundle.
+ *
+ * Why: the Functions worker loads the entry at every cold start. Unbundled it reads ~1,500 files of
+ * node_modules; bundled it reads one, and esbuild starts from the TypeScript sources so that it resolves
+ * the Azure SDKs' ES module builds, which it can tree-shake (bundling tsc's CommonJS output would pull in
+ * their CommonJS builds whole). The package then needs no node_modules at all (see .funcignore).
+ *
+ * - `@azure/functions-core` stays external: it is not on npm, the Functions worker injects it at run time
+ *   (Azure/azure-functions-nodejs-library#201). `@azure/functions` itself is bundled, as its own
+ *   webpack build is.
+ * - CommonJS output (package.json has "type": "commonjs"); the few ESM dependencies that read
+ *   `import.meta.url` (@azure/storage-common's CRC64 module) get the bundle's own file URL.
+ * - Minified with names kept (error classes and `constructor.name` checks keep working); the source map
+ *   maps stack traces back to src/ when the worker runs with --enable-source-maps.
+ *
+ * Type checking is tsc's job (`npm run build` runs it first); esbuild only transpiles.
+ */
+import { build } from 'esbuild';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+// One bundle per function file (package.json "main" is dist/bundle/functions/*.js), each self-contained.
+const entryPoints = Object.fromEntries(
+  readdirSync(path.join(root, 'src', 'functions'))
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => [`functions/${f.slice(0, -3)}`, `src/functions/${f}`]),
+);
+// Stale bundles of renamed or removed functions would still be registered by the host.
+rmSync(path.join(root, 'dist', 'bundle'), { recursive: true, force: true });
+
+const result = await build({
+  absWorkingDir: root,
+  entryPoints,
+  outdir: 'dist/bundle',
+  bundle: true,
+  platform: 'node',
+  // Production runs Node 22 (infra/); Node 20 is the oldest this package supports (engines).
+  target: 'node20',
+  format: 'cjs',
+  external: ['@azure/functions-core'],
+  define: { 'import.meta.url': '__bundleImportMetaUrl' },
+  banner: { js: "var __bundleImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+  minify: true,
+  keepNames: true,
+  sourcemap: 'linked',
+  // Positions are enough to map stack traces; the sources themselves would triple the map's size.
+  sourcesContent: false,
+  legalComments: 'linked',
+  metafile: true,
+  logLevel: 'warning',
+});
+
+// Outside dist/bundle, so it is never deployed: `npx esbuild --analyze` style input sizes, for the curious.
+writeFileSync(path.join(root, 'dist', 'bundle-meta.json'), JSON.stringify(result.metafile));
+if (result.errors.length > 0 || result.warnings.length > 0) {
+  process.exitCode = 1;
+}

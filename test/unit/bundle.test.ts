@@ -1,0 +1,70 @@
+/**
+ * The deployed function is the esbuild bundle (scripts/bundle.mjs), not tsc's dist/src: package.json's
+ * "main" must name it, `npm run build` must have made it, and it must load and register `exportUsers`
+ * on its own — copied away from node_modules, with only the `@azure/functions-core` module that the
+ * Functions worker injects (faked here as in function-registration.test.ts).
+ */
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import Module from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { after, test } from 'node:test';
+
+interface Registered {
+  metadata: { name: string; bindings: Record<string, { type: string; direction: string; schedule?: string; runOnStartup?: boolean }>; retryOptions?: Record<string, unknown> };
+  callback: unknown;
+}
+const registered: Registered[] = [];
+const fakeCore = {
+  registerFunction: (metadata: Registered['metadata'], callback: unknown) => {
+    registered.push({ metadata, callback });
+    return { dispose: () => undefined };
+  },
+  setProgrammingModel: () => undefined,
+  getProgrammingModel: () => undefined,
+  registerHook: () => ({ dispose: () => undefined }),
+  log: () => undefined,
+};
+const fakePath = path.join(__dirname, '__functions-core__.js');
+require.cache[fakePath] = { id: fakePath, filename: fakePath, loaded: true, exports: fakeCore } as unknown as NodeJS.Module;
+const mod = Module as unknown as { _resolveFilename: (request: string, ...rest: unknown[]) => string };
+const original = mod._resolveFilename;
+mod._resolveFilename = function (request: string, ...rest: unknown[]) {
+  return request === '@azure/functions-core' ? fakePath : original.call(this, request, ...rest);
+};
+
+const root = path.resolve(__dirname, '..', '..', '..');
+const main = (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { main: string }).main;
+const bundleDir = path.join(root, 'dist', 'bundle', 'functions');
+const away = mkdtempSync(path.join(os.tmpdir(), 'bundle-test-'));
+after(() => rmSync(away, { recursive: true, force: true }));
+
+test('package.json "main" names the bundle, and the build made it', () => {
+  assert.equal(main, 'dist/bundle/functions/*.js');
+  assert.ok(existsSync(path.join(bundleDir, 'exportUsers.js')), 'dist/bundle/functions/exportUsers.js exists (npm run build bundles)');
+  assert.ok(existsSync(path.join(bundleDir, 'exportUsers.js.map')), 'with its source map');
+  assert.deepEqual(
+    readdirSync(bundleDir).filter((f) => f.endsWith('.js')),
+    readdirSync(path.join(root, 'src', 'functions')).filter((f) => f.endsWith('.ts')).map((f) => f.replace(/\.ts$/, '.js')),
+    'one bundle per function, no stale ones',
+  );
+});
+
+test('the bundle alone, away from node_modules, registers exportUsers like the tsc build does', () => {
+  // Outside the repository no node_modules can be found: whatever the bundle needs is inside it.
+  const copy = path.join(away, 'exportUsers.js');
+  copyFileSync(path.join(bundleDir, 'exportUsers.js'), copy);
+  const loaded = require(copy) as { handler?: unknown };
+  assert.equal(typeof loaded.handler, 'function');
+  assert.equal(registered.length, 1);
+  const { metadata, callback } = registered[0]!;
+  assert.equal(metadata.name, 'exportUsers');
+  assert.equal(typeof callback, 'function');
+  const triggers = Object.values(metadata.bindings).filter((b) => b.type === 'timerTrigger');
+  assert.equal(triggers.length, 1);
+  assert.equal(triggers[0]!.direction, 'in');
+  assert.equal(triggers[0]!.schedule, '%EXPORT_SCHEDULE%');
+  assert.notEqual(triggers[0]!.runOnStartup, true);
+  assert.equal(metadata.retryOptions?.['strategy'], 'exponentialBackoff');
+});
