@@ -191,7 +191,7 @@ class PageEncoder {
   page(page: Pick<UsersPage, 'users' | 'json'>, format: ExportSettings['format'], first: boolean): Buffer {
     const { users, json } = page;
     this.#length = 0;
-    if (users.length === 0) return Buffer.alloc(0);
+    if (users.length === 0) return this.#scratch.subarray(0, 0);
     const separator = format === 'ndjson' ? '' : ',\n';
     if (format === 'json') this.#append(first ? '\n' : ',\n');
     for (let i = 0; i < users.length; i += 1) {
@@ -199,8 +199,8 @@ class PageEncoder {
       this.#append(json ? json[i]! : JSON.stringify(users[i]));
       if (format === 'ndjson') this.#append('\n');
     }
-    // A copy the writer may keep (the scratch is reused for the next page).
-    return Buffer.from(this.#scratch.subarray(0, this.#length));
+    // A view of the scratch, valid until the next page(): the writer copies what it keeps.
+    return this.#scratch.subarray(0, this.#length);
   }
 
   #append(text: string): void {

@@ -57,7 +57,7 @@ export interface CommittedBlob {
 }
 
 /**
- * Streams text into a block blob: stored bytes are hashed and counted as they go, cut into 4 MiB blocks
+ * Streams text into a block blob: stored bytes are hashed and counted as they go, copied into 4 MiB blocks
  * staged a few at a time (backpressure: `write` waits when too many are in flight), and committed once.
  */
 export class SnapshotBlobWriter {
@@ -80,11 +80,16 @@ export class SnapshotBlobWriter {
     return this.#stager.bytes;
   }
 
-  /** Text is stored as UTF-8; bytes are stored as given (and may be kept until staged: do not reuse them). */
+  /**
+   * Text is stored as UTF-8, bytes as given. Whatever is kept is copied before write() returns, so the
+   * caller may reuse its buffer at once; the promise is the back-pressure (compression, blocks in flight).
+   */
   async write(text: string | Uint8Array): Promise<void> {
-    const data = typeof text === 'string' ? Buffer.from(text, 'utf8') : Buffer.isBuffer(text) ? text : Buffer.from(text.buffer, text.byteOffset, text.byteLength);
+    const data = typeof text === 'string' ? Buffer.from(text, 'utf8') : Buffer.from(text.buffer, text.byteOffset, text.byteLength);
     if (this.#zip) {
-      if (!this.#zip.write(data)) await new Promise<void>((resolve) => this.#zip!.once('drain', resolve));
+      // zlib reads its input later, on its own thread: give it a copy of caller-owned bytes.
+      const input = typeof text === 'string' ? data : Buffer.from(data);
+      if (!this.#zip.write(input)) await new Promise<void>((resolve) => this.#zip!.once('drain', resolve));
       this.#drainZipped();
     } else {
       this.#stager.push(data);
@@ -136,8 +141,11 @@ class BlockStager {
   readonly #prefix = randomBytes(6).toString('hex');
   readonly #ids: string[] = [];
   readonly #inflight = new Set<Promise<void>>();
-  #chunks: Buffer[] = [];
-  #buffered = 0;
+  // Blocks are filled in place and recycled once staged: the bytes held never exceed
+  // (STAGE_CONCURRENCY + 1) × BLOCK_SIZE, whenever the garbage collector runs.
+  readonly #spare: Buffer[] = [];
+  #block: Buffer = Buffer.allocUnsafeSlow(BLOCK_SIZE);
+  #used = 0;
   #error: unknown;
   bytes = 0;
 
@@ -145,13 +153,17 @@ class BlockStager {
     this.#blob = blob;
   }
 
+  /** Hashes, counts and copies `chunk` into the current block; full blocks are staged. */
   push(chunk: Buffer): void {
     if (chunk.length === 0) return;
     this.#hash.update(chunk);
     this.bytes += chunk.length;
-    this.#chunks.push(chunk);
-    this.#buffered += chunk.length;
-    if (this.#buffered >= BLOCK_SIZE) this.#stageBuffered();
+    for (let offset = 0; offset < chunk.length; ) {
+      const copied = chunk.copy(this.#block, this.#used, offset);
+      this.#used += copied;
+      offset += copied;
+      if (this.#used === BLOCK_SIZE) this.#stageBuffered();
+    }
   }
 
   /** Resolves when fewer than the maximum of blocks are in flight; rethrows a failed stage. */
@@ -165,7 +177,7 @@ class BlockStager {
   }
 
   async commit(contentType: string, metadata: Record<string, string>): Promise<CommittedBlob> {
-    if (this.#buffered > 0 || this.#ids.length === 0) this.#stageBuffered();
+    if (this.#used > 0 || this.#ids.length === 0) this.#stageBuffered();
     await this.settle();
     this.#throwIfFailed();
     const sha256 = this.#hash.digest('hex');
@@ -183,9 +195,10 @@ class BlockStager {
   }
 
   #stageBuffered(): void {
-    const block = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#buffered);
-    this.#chunks = [];
-    this.#buffered = 0;
+    const buffer = this.#block;
+    const block = buffer.subarray(0, this.#used);
+    this.#block = this.#spare.pop() ?? Buffer.allocUnsafeSlow(BLOCK_SIZE);
+    this.#used = 0;
     // Block IDs must all have the same length within a blob.
     const id = Buffer.from(`${this.#prefix}-${String(this.#ids.length).padStart(6, '0')}`).toString('base64');
     this.#ids.push(id);
@@ -197,7 +210,11 @@ class BlockStager {
           this.#error ??= storageError(e, `uploading a block of ${this.#blob.name}`);
         },
       )
-      .finally(() => this.#inflight.delete(staged));
+      .finally(() => {
+        this.#inflight.delete(staged);
+        // The request is over (retries included): the SDK holds the buffer no more.
+        this.#spare.push(buffer);
+      });
     this.#inflight.add(staged);
   }
 
