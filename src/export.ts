@@ -4,11 +4,12 @@
  * snapshot blob → manifest → latest.json. Nothing becomes visible unless the whole run succeeds.
  */
 import { randomBytes } from 'node:crypto';
+import { createDefaultHttpClient } from '@azure/core-rest-pipeline';
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import { loadGraphCredential } from './credential.js';
 import { ExportError, describeError, isExportError } from './errors.js';
 import { listUserPages, type UsersPage } from './graph.js';
-import { HttpClientWithRetries } from './http.js';
+import { HttpClientWithRetries, retryBounds, withAttemptPolicy } from './http.js';
 import { readSettings, type ExportSettings } from './settings.js';
 import { deleteIfExists, ensureContainer, openContainer, publishLatest, snapshotPaths, SnapshotBlobWriter, uploadNewJson } from './storage.js';
 import { graphTokenProvider } from './token.js';
@@ -63,11 +64,19 @@ export async function runExport(options: RunExportOptions = {}): Promise<Manifes
   const started = new Date();
   const runId = newRunId(started);
   const { usersBlob, manifestBlob } = snapshotPaths(runId, started, settings.format, settings.compression);
+  const bounds = retryBounds(settings.requestTimeoutMs);
   const azureCredential =
-    options.azureCredential ?? new DefaultAzureCredential(settings.managedIdentityClientId ? { managedIdentityClientId: settings.managedIdentityClientId } : {});
+    options.azureCredential ??
+    new DefaultAzureCredential({
+      ...(settings.managedIdentityClientId ? { managedIdentityClientId: settings.managedIdentityClientId } : {}),
+      // The managed-identity endpoint gets the same bounds as every other call: a timeout per attempt (the
+      // identity library sets none), bounded pauses, a few retries.
+      httpClient: withAttemptPolicy(createDefaultHttpClient(), { timeoutInMs: bounds.attemptTimeoutInMs, maxRetryAfterInMs: bounds.maxRetryDelayInMs }),
+      retryOptions: { maxRetries: 3, retryDelayInMs: 800, maxRetryDelayInMs: bounds.maxRetryDelayInMs },
+    });
   log.info(`Export ${runId} started: tenant ${settings.tenantId}, app ${settings.clientId}, ${settings.credential.kind} '${settings.credential.name}' from ${settings.keyVaultUrl}, to container '${settings.container}' as ${settings.format}${settings.compression === 'gzip' ? '+gzip' : ''}.`);
 
-  const container = openContainer(settings.storage, settings.container, azureCredential);
+  const container = openContainer(settings.storage, settings.container, azureCredential, { requestTimeoutMs: settings.requestTimeoutMs });
   await ensureContainer(container);
 
   const credential = await loadGraphCredential(settings, azureCredential);
@@ -82,6 +91,7 @@ export async function runExport(options: RunExportOptions = {}): Promise<Manifes
 
   const stats = { retries: 0, tokenRefreshes: 0, listingRestarts: 0, pages: 0, users: 0 };
   const http = new HttpClientWithRetries({
+    ...bounds,
     onRetry: (r) => {
       stats.retries += 1;
       log.warn(`Graph request retry ${r.attempt - 1} after ${r.status ? `HTTP ${r.status}` : r.error ?? 'an error'}.`);

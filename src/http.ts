@@ -3,6 +3,10 @@
  * `@azure/core-rest-pipeline`, so they get exactly what Key Vault and Storage get from their SDKs —
  * `HTTPS_PROXY`/`NO_PROXY`, retries of 429/503 honouring `Retry-After`, exponential backoff with jitter
  * for 5xx and connection errors, bounded attempts — plus a timeout on every attempt.
+ *
+ * {@link attemptPolicy} is also added to the Key Vault, managed-identity and Storage clients, so that one
+ * setting (EXPORT_REQUEST_TIMEOUT_SECONDS) bounds every wait of a run: no attempt of any call lasts longer,
+ * and no pause between attempts (backoff or a server's Retry-After) is longer either (nor than 60 s).
  */
 import {
   createDefaultHttpClient,
@@ -11,6 +15,7 @@ import {
   createPipelineRequest,
   RestError,
   type HttpClient,
+  type HttpHeaders,
   type HttpMethods,
   type Pipeline,
   type PipelinePolicy,
@@ -46,6 +51,18 @@ export const DEFAULT_HTTP_OPTIONS = {
   attemptTimeoutInMs: 100_000,
 } as const satisfies HttpOptions;
 
+/** The longest pause between two attempts, whatever the request timeout. */
+export const MAX_RETRY_DELAY_MS = 60_000;
+
+/**
+ * The bounds every client of a run gets from the request timeout: each attempt at most `timeoutMs`, each
+ * pause between attempts (exponential backoff, or Retry-After) at most min(60 s, `timeoutMs`). With the
+ * bounded number of attempts, a call that keeps failing gives up within attempts × (timeout + pause).
+ */
+export function retryBounds(timeoutMs: number): { attemptTimeoutInMs: number; maxRetryDelayInMs: number } {
+  return { attemptTimeoutInMs: timeoutMs, maxRetryDelayInMs: Math.min(MAX_RETRY_DELAY_MS, timeoutMs) };
+}
+
 export interface HttpResult {
   status: number;
   headers: Record<string, string>;
@@ -67,7 +84,7 @@ export class HttpClientWithRetries {
       userAgentOptions: { userAgentPrefix: 'entra-users-export' },
     });
     // Per attempt (after the retry phase): a timeout that the retry strategies see as a retriable system error.
-    this.#pipeline.addPolicy(attemptPolicy(o.attemptTimeoutInMs, options.onRetry), { afterPhase: 'Retry' });
+    this.#pipeline.addPolicy(attemptPolicy({ timeoutInMs: o.attemptTimeoutInMs, maxRetryAfterInMs: o.maxRetryDelayInMs, onRetry: options.onRetry }), { afterPhase: 'Retry' });
   }
 
   async send(method: HttpMethods, url: string, init: { headers?: Record<string, string>; body?: string; abortSignal?: AbortSignal } = {}): Promise<HttpResult> {
@@ -90,7 +107,20 @@ interface AttemptState {
 }
 const attempts = new WeakMap<PipelineRequest, AttemptState>();
 
-function attemptPolicy(timeoutInMs: number, onRetry: HttpOptions['onRetry']): PipelinePolicy {
+export interface AttemptPolicyOptions {
+  /** Timeout of one attempt (until the response headers, or the whole body when it is buffered), ms. */
+  timeoutInMs: number;
+  /** A longer Retry-After (429/503) is shortened to this, ms; default: honoured as given. */
+  maxRetryAfterInMs?: number;
+  onRetry?: HttpOptions['onRetry'];
+}
+
+/**
+ * A policy for the position after the retry policy ('perRetry'): it times out each attempt as a retriable
+ * `ETIMEDOUT` system error, caps the Retry-After the retry policy will honour, and reports retries.
+ */
+export function attemptPolicy(options: AttemptPolicyOptions): PipelinePolicy {
+  const { timeoutInMs, maxRetryAfterInMs, onRetry } = options;
   return {
     name: 'entraUsersExportAttempt',
     async sendRequest(request: PipelineRequest, next): Promise<PipelineResponse> {
@@ -110,6 +140,7 @@ function attemptPolicy(timeoutInMs: number, onRetry: HttpOptions['onRetry']): Pi
         const response = await next(request);
         state.lastStatus = response.status;
         state.lastError = undefined;
+        if (maxRetryAfterInMs !== undefined) capRetryAfter(response.headers, maxRetryAfterInMs);
         return response;
       } catch (e) {
         // The retry policy gives up on an AbortError; a timed-out attempt is a transient failure, so
@@ -129,6 +160,29 @@ function attemptPolicy(timeoutInMs: number, onRetry: HttpOptions['onRetry']): Pi
       }
     },
   };
+}
+
+/** Retry-After in seconds or as an HTTP date, and the millisecond variants Azure services send. */
+const RETRY_AFTER_HEADERS: ReadonlyArray<[name: string, msPerUnit: number]> = [['retry-after-ms', 1], ['x-ms-retry-after-ms', 1], ['retry-after', 1000]];
+
+/** Shortens a Retry-After longer than `maxInMs` (a throttled service may ask for minutes or hours). */
+function capRetryAfter(headers: HttpHeaders, maxInMs: number): void {
+  for (const [name, msPerUnit] of RETRY_AFTER_HEADERS) {
+    const value = headers.get(name);
+    if (value === undefined) continue;
+    let ms = /^\s*\d+(\.\d+)?\s*$/.test(value) ? Number(value) * msPerUnit : NaN;
+    if (Number.isNaN(ms) && msPerUnit === 1000) ms = Date.parse(value) - Date.now();
+    if (ms > maxInMs) headers.set(name, String(maxInMs / msPerUnit));
+  }
+}
+
+/**
+ * An HttpClient that runs every request through {@link attemptPolicy}: for clients that take an HttpClient
+ * but no per-retry policies (the managed-identity credential), under their own retry policy.
+ */
+export function withAttemptPolicy(client: HttpClient, options: AttemptPolicyOptions): HttpClient {
+  const policy = attemptPolicy(options);
+  return { sendRequest: (request) => policy.sendRequest(request, (r) => client.sendRequest(r)) };
 }
 
 /**

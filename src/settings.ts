@@ -35,6 +35,11 @@ export interface ExportSettings {
   schedule: string;
   /** Client ID of a user-assigned managed identity, when one is used. */
   managedIdentityClientId: string | undefined;
+  /**
+   * EXPORT_REQUEST_TIMEOUT_SECONDS in ms: the longest one attempt of any call (Key Vault, managed identity,
+   * token endpoint, Graph, Storage) may take, and the longest pause between two attempts.
+   */
+  requestTimeoutMs: number;
 }
 
 /** Every setting the code reads (the infra checks assert the Bicep sets them). */
@@ -57,6 +62,16 @@ export const SETTING_NAMES = [
   'AZURE_CLIENT_ID',
 ] as const;
 export type SettingName = (typeof SETTING_NAMES)[number];
+
+/**
+ * Optional operational tuning, deliberately outside SETTING_NAMES (DESIGN.md's contract, which the Bicep must
+ * set): the defaults are right in Azure; tests and unusual networks change them.
+ */
+export const TUNING_SETTING_NAMES = ['EXPORT_REQUEST_TIMEOUT_SECONDS'] as const;
+export type TuningSettingName = (typeof TUNING_SETTING_NAMES)[number];
+
+/** Default and bounds of EXPORT_REQUEST_TIMEOUT_SECONDS. */
+export const REQUEST_TIMEOUT_SECONDS = { default: 100, min: 1, max: 3600 } as const;
 
 export const DEFAULTS = {
   GRAPH_AUTHORITY_HOST: 'https://login.microsoftonline.com',
@@ -83,7 +98,7 @@ type Env = Readonly<Record<string, string | undefined>>;
  */
 export function readSettings(env: Env = process.env): ExportSettings {
   const problems: string[] = [];
-  const get = (name: SettingName): string | undefined => {
+  const get = (name: SettingName | TuningSettingName): string | undefined => {
     const value = env[name]?.trim();
     return value ? value : undefined;
   };
@@ -179,6 +194,17 @@ export function readSettings(env: Env = process.env): ExportSettings {
     problems.push(`AZURE_CLIENT_ID is '${managedIdentityClientId}': expected the client ID (a GUID) of the user-assigned managed identity, or leave it unset for the system-assigned identity.`);
   }
 
+  const timeoutText = get('EXPORT_REQUEST_TIMEOUT_SECONDS');
+  let requestTimeoutSeconds: number = REQUEST_TIMEOUT_SECONDS.default;
+  if (timeoutText !== undefined) {
+    const seconds = /^\d+(\.\d+)?$/.test(timeoutText) ? Number(timeoutText) : NaN;
+    if (seconds >= REQUEST_TIMEOUT_SECONDS.min && seconds <= REQUEST_TIMEOUT_SECONDS.max) {
+      requestTimeoutSeconds = seconds;
+    } else {
+      problems.push(`EXPORT_REQUEST_TIMEOUT_SECONDS is '${timeoutText}': expected a number of seconds from ${REQUEST_TIMEOUT_SECONDS.min} to ${REQUEST_TIMEOUT_SECONDS.max} (default ${REQUEST_TIMEOUT_SECONDS.default}), the longest one attempt of a call may take; or leave it unset.`);
+    }
+  }
+
   if (problems.length > 0) {
     throw new ExportError(
       'InvalidSettings',
@@ -201,6 +227,7 @@ export function readSettings(env: Env = process.env): ExportSettings {
     compression,
     schedule,
     managedIdentityClientId,
+    requestTimeoutMs: Math.round(requestTimeoutSeconds * 1000),
   };
 }
 

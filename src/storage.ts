@@ -6,27 +6,63 @@
  */
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { createGzip, type Gzip } from 'node:zlib';
+import type { Pipeline, PipelinePolicy, PipelineRequest } from '@azure/core-rest-pipeline';
 import type { TokenCredential } from '@azure/identity';
 import { BlobServiceClient, type BlockBlobClient, type ContainerClient, type StoragePipelineOptions } from '@azure/storage-blob';
 import { ExportError } from './errors.js';
 import { describeAzureError } from './azure-errors.js';
+import { attemptPolicy, DEFAULT_HTTP_OPTIONS, retryBounds } from './http.js';
 import type { ExportCompression, ExportFormat, StorageSetting } from './settings.js';
 
 export const LATEST_BLOB = 'latest.json';
 const BLOCK_SIZE = 4 * 1024 * 1024;
 const STAGE_CONCURRENCY = 4;
+const MAX_TRIES = 6;
 
-const PIPELINE_OPTIONS: StoragePipelineOptions = {
-  retryOptions: { maxTries: 6, tryTimeoutInMs: 120_000, retryDelayInMs: 800, maxRetryDelayInMs: 60_000 },
-  userAgentOptions: { userAgentPrefix: 'entra-users-export' },
-};
-
-export function openContainer(storage: StorageSetting, container: string, credential: TokenCredential): ContainerClient {
+export function openContainer(storage: StorageSetting, container: string, credential: TokenCredential, options: { requestTimeoutMs?: number } = {}): ContainerClient {
+  const bounds = retryBounds(options.requestTimeoutMs ?? DEFAULT_HTTP_OPTIONS.attemptTimeoutInMs);
+  const pipelineOptions: StoragePipelineOptions = {
+    // tryTimeoutInMs is only the server-side `timeout` parameter; the client side is attemptPolicy below.
+    retryOptions: { maxTries: MAX_TRIES, tryTimeoutInMs: bounds.attemptTimeoutInMs, retryDelayInMs: 800, maxRetryDelayInMs: bounds.maxRetryDelayInMs },
+    userAgentOptions: { userAgentPrefix: 'entra-users-export' },
+  };
   const service =
     storage.kind === 'connectionString'
-      ? BlobServiceClient.fromConnectionString(storage.connectionString, PIPELINE_OPTIONS)
-      : new BlobServiceClient(storage.blobServiceUri, credential, PIPELINE_OPTIONS);
+      ? BlobServiceClient.fromConnectionString(storage.connectionString, pipelineOptions)
+      : new BlobServiceClient(storage.blobServiceUri, credential, pipelineOptions);
+  addPerTryPolicies(service, bounds.attemptTimeoutInMs);
   return service.getContainerClient(container);
+}
+
+/**
+ * The Storage SDK sets no client-side timeout (a hung connection hangs the run) and retries 500/503 but
+ * not 429. Its pipeline takes no per-retry policies through its options, so they are added to the core
+ * pipeline of the service client, which every container and blob client made from it shares.
+ */
+function addPerTryPolicies(service: BlobServiceClient, timeoutInMs: number): void {
+  const pipeline = (service as unknown as { storageClientContext?: { pipeline?: Pipeline } }).storageClientContext?.pipeline;
+  if (typeof pipeline?.addPolicy !== 'function') {
+    throw new ExportError('Unexpected', 'This version of @azure/storage-blob has no client pipeline to add the per-attempt timeout to; pin the version in package-lock.json.');
+  }
+  pipeline.addPolicy(throttlingAsServerBusy(MAX_TRIES), { afterPhase: 'Retry' });
+  pipeline.addPolicy(attemptPolicy({ timeoutInMs }), { afterPhase: 'Retry' });
+}
+
+/**
+ * Azure Storage throttles with 503 ServerBusy, which its retry policy retries; a gateway in front of it may
+ * answer 429 instead, which it would not. Retry a 429 like a 503 — but report it as it is on the last try.
+ */
+function throttlingAsServerBusy(maxTries: number): PipelinePolicy {
+  const tries = new WeakMap<PipelineRequest, number>();
+  return {
+    name: 'entraUsersExportStorageThrottling',
+    async sendRequest(request, next) {
+      const attempt = (tries.get(request) ?? 0) + 1;
+      tries.set(request, attempt);
+      const response = await next(request);
+      return response.status === 429 && attempt < maxTries ? { ...response, status: 503 } : response;
+    },
+  };
 }
 
 /** Creates the container if it is missing. */

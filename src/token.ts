@@ -10,7 +10,7 @@
 import { ConfidentialClientApplication, LogLevel, type Configuration } from '@azure/msal-node';
 import { ExportError } from './errors.js';
 import { describeAzureError } from './azure-errors.js';
-import { HttpClientWithRetries, msalNetworkModule } from './http.js';
+import { DEFAULT_HTTP_OPTIONS, HttpClientWithRetries, msalNetworkModule, retryBounds } from './http.js';
 import type { GraphCredential } from './credential.js';
 import type { ExportSettings } from './settings.js';
 
@@ -19,16 +19,26 @@ export interface TokenProvider {
   getToken(options?: { forceRefresh?: boolean }): Promise<string>;
 }
 
-type TokenSettings = Pick<ExportSettings, 'tenantId' | 'clientId' | 'authorityHost' | 'graphEndpoint' | 'credential'>;
+type TokenSettings = Pick<ExportSettings, 'tenantId' | 'clientId' | 'authorityHost' | 'graphEndpoint' | 'credential'> & Partial<Pick<ExportSettings, 'requestTimeoutMs'>>;
 
 // Module-scope cache, deliberately: see the file comment. Keyed by everything that identifies the
 // credential (a secret by its hash, never its value), so a rotated credential gets a new application.
 const applications = new Map<string, Promise<ConfidentialClientApplication>>();
-// Token requests get the same proxy and retry behaviour as Graph calls, on their own client.
-const tokenHttp = new HttpClientWithRetries({ maxRetries: 4, attemptTimeoutInMs: 30_000 });
+// Token requests get the same proxy and retry behaviour as Graph calls, on their own client (one per
+// request timeout, which is part of the application's key).
+const tokenHttpClients = new Map<number, HttpClientWithRetries>();
+function tokenHttp(settings: TokenSettings): HttpClientWithRetries {
+  const timeoutMs = settings.requestTimeoutMs ?? DEFAULT_HTTP_OPTIONS.attemptTimeoutInMs;
+  let client = tokenHttpClients.get(timeoutMs);
+  if (!client) {
+    client = new HttpClientWithRetries({ maxRetries: 4, ...retryBounds(timeoutMs) });
+    tokenHttpClients.set(timeoutMs, client);
+  }
+  return client;
+}
 
 export function graphTokenProvider(settings: TokenSettings, credential: GraphCredential, log?: (message: string) => void): TokenProvider {
-  const key = [settings.authorityHost, settings.tenantId.toLowerCase(), settings.clientId.toLowerCase(), credential.kind, credential.fingerprint].join('|');
+  const key = [settings.authorityHost, settings.tenantId.toLowerCase(), settings.clientId.toLowerCase(), credential.kind, credential.fingerprint, settings.requestTimeoutMs ?? ''].join('|');
   const scopes = [`${settings.graphEndpoint}/.default`];
   return {
     async getToken(options = {}) {
@@ -68,7 +78,7 @@ async function createApplication(settings: TokenSettings, credential: GraphCrede
   return new ConfidentialClientApplication({
     auth,
     system: {
-      networkClient: msalNetworkModule(tokenHttp),
+      networkClient: msalNetworkModule(tokenHttp(settings)),
       loggerOptions: {
         logLevel: LogLevel.Error,
         piiLoggingEnabled: false,
@@ -85,7 +95,7 @@ async function readAuthorityMetadata(authority: string, settings: TokenSettings)
   let status: number;
   let body: string;
   try {
-    ({ status, body } = await tokenHttp.send('GET', url));
+    ({ status, body } = await tokenHttp(settings).send('GET', url));
   } catch (e) {
     throw describeAzureError(e, `reading the OpenID configuration of ${authority} (GRAPH_AUTHORITY_HOST, GRAPH_TENANT_ID)`, 'TokenRequestFailed');
   }
