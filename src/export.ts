@@ -11,7 +11,7 @@ import { ExportError, describeError, isExportError } from './errors.js';
 import { listUserPages, type UsersPage } from './graph.js';
 import { HttpClientWithRetries, retryBounds, withAttemptPolicy } from './http.js';
 import { readSettings, type ExportSettings } from './settings.js';
-import { deleteIfExists, ensureContainer, openContainer, publishLatest, snapshotPaths, SnapshotBlobWriter, uploadNewJson } from './storage.js';
+import { deleteIfExists, ensureContainer, latestMayName, openContainer, publishLatest, snapshotPaths, SnapshotBlobWriter, uploadNewJson, type CommittedBlob } from './storage.js';
 import { graphTokenProvider } from './token.js';
 
 export interface Logger {
@@ -150,7 +150,14 @@ export async function runExport(options: RunExportOptions = {}): Promise<Manifes
     progress.stop();
   }
 
-  const committed = await writer.commit({ runid: runId, usercount: String(stats.users) });
+  let committed: CommittedBlob;
+  try {
+    committed = await writer.commit({ runid: runId, usercount: String(stats.users) });
+  } catch (e) {
+    // A commit that failed after all may have been applied: take it back (best effort).
+    await deleteIfExists(container, [usersBlob]);
+    throw e;
+  }
   const completed = new Date();
   const manifest: Manifest = {
     runId,
@@ -180,8 +187,10 @@ export async function runExport(options: RunExportOptions = {}): Promise<Manifes
     const published = await publishLatest(container, manifest);
     if (!published) log.warn(`latest.json already names a newer snapshot; it was left as is.`);
   } catch (e) {
-    // A failed run leaves nothing: take back what this run committed (best effort).
-    await deleteIfExists(container, [manifestBlob, usersBlob]);
+    // A failed run leaves nothing: take back what this run committed (best effort) — unless latest.json
+    // names it (a write applied whose answer was lost) or cannot be read: latest.json must never name a
+    // snapshot that is gone.
+    if (!(await latestMayName(container, runId))) await deleteIfExists(container, [manifestBlob, usersBlob]);
     throw e;
   }
   progress.done(manifest);

@@ -225,9 +225,16 @@ class BlockStager {
         conditions: { ifNoneMatch: '*' },
       });
     } catch (e) {
-      throw storageError(e, `committing ${this.#blob.name}`);
+      // A retried commit whose first answer was lost (reset, timeout) finds the blob it committed itself.
+      if (!(isConflict(e) && (await this.#isOurs(metadata, sha256)))) throw storageError(e, `committing ${this.#blob.name}`);
     }
     return { bytes: this.bytes, sha256 };
+  }
+
+  async #isOurs(metadata: Record<string, string>, sha256: string): Promise<boolean> {
+    const properties = await this.#blob.getProperties().catch(() => undefined);
+    const stored = properties?.metadata ?? {};
+    return properties?.contentLength === this.bytes && stored['sha256'] === sha256 && Object.entries(metadata).every(([k, v]) => stored[k.toLowerCase()] === v);
   }
 
   #stageBuffered(): void {
@@ -259,16 +266,29 @@ class BlockStager {
   }
 }
 
-/** Uploads a small JSON blob that must not exist yet. */
+/** Uploads a small JSON blob that must not exist yet (or already holds exactly this JSON). */
 export async function uploadNewJson(container: ContainerClient, name: string, value: unknown): Promise<void> {
   const body = `${JSON.stringify(value, null, 2)}\n`;
+  const blob = container.getBlockBlobClient(name);
   try {
-    await container.getBlockBlobClient(name).upload(body, Buffer.byteLength(body), {
+    await blob.upload(body, Buffer.byteLength(body), {
       blobHTTPHeaders: { blobContentType: 'application/json; charset=utf-8' },
       conditions: { ifNoneMatch: '*' },
     });
   } catch (e) {
+    // A retried upload whose first answer was lost (reset, timeout) finds what it wrote itself.
+    if (isConflict(e) && (await blob.downloadToBuffer().then((b) => b.toString('utf8') === body, () => false))) return;
     throw storageError(e, `writing ${name}`, container);
+  }
+}
+
+/** Whether latest.json names this run (or could not be read, so it might): such a snapshot must stay. */
+export async function latestMayName(container: ContainerClient, runId: string): Promise<boolean> {
+  try {
+    const text = (await container.getBlockBlobClient(LATEST_BLOB).downloadToBuffer()).toString('utf8');
+    return parseJson(text)?.runId === runId;
+  } catch (e) {
+    return statusOf(e) !== 404;
   }
 }
 
@@ -336,6 +356,12 @@ async function readAll(stream: NodeJS.ReadableStream | undefined): Promise<strin
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** 409 (blob exists) or 412 (condition not met): what a conditional write gets when it lost a race — or won it, and the answer was lost. */
+function isConflict(e: unknown): boolean {
+  const status = statusOf(e);
+  return status === 409 || status === 412;
 }
 
 function statusOf(e: unknown): number | undefined {
