@@ -4,7 +4,9 @@
  * Against Azurite (its own process) and the simulated tenant (in this process, so that its CPU is not the
  * export's), with a Graph latency per page:
  *   1. the product (`npm run export`'s entry, dist/src/cli.js) in a child process: wall time, users/s,
- *      peak RSS and CPU of that process alone, against the Graph bound (pages × latency);
+ *      peak RSS and CPU of that process alone, against the Graph bound (pages × latency); then again with
+ *      the tenant's delay shortened by its own measured time per page, so that it answers in about the
+ *      latency, as Graph's latency includes Graph's own work;
  *   2. a naive baseline (tools/bench/baseline.ts: every user in one array, JSON.stringify, one upload),
  *      same tenant, same latency: product/baseline ratios of time and memory;
  *   3. at zero latency, the product's CPU per page against a bare JSON.parse + JSON.stringify of the same
@@ -136,6 +138,8 @@ interface RunResult {
   graphPages: number;
   /** Mean time the tenant took per page beyond the configured latency (its own work and sending). */
   simExtraMsPerPage: number;
+  /** Mean time the tenant took to answer a page, latency included (arrival of the request to the end of the response). */
+  meanResponseMs: number;
   firstGraphRequestAt: number | undefined;
   /**
    * Mean time from the end of one page's response to the arrival of the next page's request at the
@@ -204,6 +208,7 @@ async function measure(label: string, script: string, env: Record<string, string
     simCpuMs: (cpu.user + cpu.system) / 1000,
     graphPages: pages.length,
     simExtraMsPerPage: pages.length === 0 ? 0 : pages.reduce((a, r) => a + r.ms, 0) / pages.length - latency,
+    meanResponseMs: pages.length === 0 ? 0 : pages.reduce((a, r) => a + r.ms, 0) / pages.length,
     firstGraphRequestAt: graphLog.requests[0]?.startedAt,
     gapMsPerPage: pages.length > 1 ? gaps / (pages.length - 1) : 0,
     machineBusy: machine ? machine.busy / machine.total : undefined,
@@ -337,6 +342,20 @@ async function main(): Promise<number> {
     check(product);
     await clearContainer(azurite, 'bench-product');
 
+    // The simulated tenant waits the latency, then spends its own time building and sending the page, so
+    // its pages take latency + that. Graph's latency includes its own work: run again with the delay
+    // shortened by the tenant's measured own time, so that pages take about `latency` in all.
+    let compensated: RunResult | undefined;
+    const delay = Math.max(0, Math.round(o.latency - product.simExtraMsPerPage));
+    if (o.latency > 0) {
+      say(`[1/5] product again, the tenant's delay set to ${delay} ms so that it answers in ~${o.latency} ms ...`);
+      sim.setPageLatency(delay);
+      compensated = await measure('product-compensated', CLI_PATH, env('bench-compensated', sim, app.env), graphLog, delay);
+      check(compensated);
+      await clearContainer(azurite, 'bench-compensated');
+      sim.setPageLatency(o.latency);
+    }
+
     let baseline: RunResult | undefined;
     if (o.baseline) {
       say(`[2/5] naive baseline at ${o.latency} ms per page ...`);
@@ -392,7 +411,7 @@ async function main(): Promise<number> {
     say(`Product vs naive baseline: ${fmt(userCount)} users, ${fmt(pages)} pages, ${o.latency} ms per page`);
     const row = (name: string, p: string, b: string, r: string): void => say(`  ${pad(name, 32)}${pad(p, 16)}${pad(b, 16)}${r}`);
     row('', 'product', 'baseline', 'product/baseline');
-    row('wall time (process)', secs(product.wallMs), baseOk ? secs(baseline!.wallMs) : 'failed', baseOk ? fmt(product.wallMs / baseline!.wallMs, 2) : '');
+    row('wall time (process)', secs(product.wallMs), baseOk ? secs(baseline!.wallMs) : baseline ? 'failed' : 'skipped', baseOk ? fmt(product.wallMs / baseline!.wallMs, 2) : '');
     row('users/s', fmt(userCount / (product.wallMs / 1000)), baseOk ? fmt(userCount / (baseline!.wallMs / 1000)) : '', '');
     row('peak RSS', mb(peakRss), baseline?.usage ? mb(baseRss) : 'n/a', baseline?.usage ? fmt(peakRss / baseRss, 3) : '');
     row('peak V8 heap used (sampled)', mb(product.usage?.peakHeapUsedBytes ?? NaN), baseline?.usage ? mb(baseline.usage.peakHeapUsedBytes) : 'n/a', '');
@@ -406,6 +425,10 @@ async function main(): Promise<number> {
     say(`                                 + ${fmt(product.gapMsPerPage, 1)} ms from the end of a response to the next request (the export's share)`);
     say(`  bound with the tenant's own time: ${secs(tenantBound)}; listing / that ${fmt(listingMs / tenantBound, 3)}`);
     say(`  CPU during the run: product ${secs(cpuMs(product.usage))}, tenant ${secs(product.simCpuMs)}, Azurite ${secs(product.azuriteCpuMs ?? NaN)}; machine busy ${pct(product.machineBusy)} of ${cpus.length} cores, other processes ${pct(product.otherLoad)}`);
+    if (compensated) {
+      say(`  with the tenant answering in ${fmt(compensated.meanResponseMs, 1)} ms per page on average (its delay ${delay} ms + its own time):`);
+      say(`    wall / bound ${fmt(compensated.wallMs / bound, 3)} (process, ${secs(compensated.wallMs)})   listing / bound ${fmt(listingWall(compensated) / bound, 3)}   export's share ${fmt(compensated.gapMsPerPage, 1)} ms/page`);
+    }
     say();
     say(`Zero latency (CPU-bound): ${fmt(zeroPages)} pages`);
     say(`  product CPU, marginal         ${secs(marginalCpuMs)}  ${perPage(marginalCpuMs, zeroPages)}  (${secs(cpuMs(zero.usage))} minus ${secs(cpuMs(fixed.usage))} for a 1-user run)`);
@@ -430,7 +453,8 @@ async function main(): Promise<number> {
     say('Targets');
     target(peakRss <= 256 * MiB, `peak RSS ≤ 256 MiB (stated at 1,000,000 users): ${mb(peakRss)} at ${fmt(userCount)} users`);
     if (baseline?.usage) target(peakRss <= 0.2 * baseRss, `peak RSS ≤ 0.2 × baseline (stated at 300,000 users): ${fmt(peakRss / baseRss, 3)} at ${fmt(userCount)} users`);
-    if (o.latency > 0) target(product.wallMs <= 1.1 * bound, `wall ≤ 1.10 × Graph bound (stated at 50 ms): ${fmt(product.wallMs / bound, 3)} at ${o.latency} ms (listing alone ${fmt(listingMs / bound, 3)})`);
+    if (o.latency > 0) target(product.wallMs <= 1.1 * bound, `wall ≤ 1.10 × Graph bound (stated at 50 ms): ${fmt(product.wallMs / bound, 3)} at ${o.latency} ms (listing alone ${fmt(listingMs / bound, 3)}); the tenant adds ${fmt(product.simExtraMsPerPage, 1)} ms of its own per page`);
+    if (compensated) target(compensated.wallMs <= 1.1 * bound, `  the same, the tenant answering in ~${o.latency} ms (${fmt(compensated.meanResponseMs, 1)} ms measured): ${fmt(compensated.wallMs / bound, 3)}`);
     target(marginalCpuMs <= 2 * bareBytes, `zero-latency cost ≤ 2 × bare parse + stringify: ${fmt(marginalCpuMs / bareBytes, 2)} of bytes to bytes (${fmt(marginalCpuMs / bareStrings, 2)} of strings only)`);
     target(coldBundled.importMs <= 150, `cold import of the function entry ≤ 150 ms: ${fmt(coldBundled.importMs)} ms bundled (${fmt(coldTsc.importMs)} ms unbundled)`);
 
@@ -444,7 +468,7 @@ async function main(): Promise<number> {
     };
     writeFileSync(
       file,
-      `${JSON.stringify({ options: o, machine: { cpus: cpus.length, model: cpus[0]?.model, memBytes: os.totalmem(), node: process.version }, product: strip(product), baseline: strip(baseline), zero: strip(zero), fixed: strip(fixed), bare, cold: { bundled: coldBundled, tsc: coldTsc, nodeAlone }, sizes }, null, 2)}\n`,
+      `${JSON.stringify({ options: o, machine: { cpus: cpus.length, model: cpus[0]?.model, memBytes: os.totalmem(), node: process.version }, product: strip(product), compensated: strip(compensated), baseline: strip(baseline), zero: strip(zero), fixed: strip(fixed), bare, cold: { bundled: coldBundled, tsc: coldTsc, nodeAlone }, sizes }, null, 2)}\n`,
     );
     say();
     say(`Raw figures: ${path.relative(ROOT, file)}`);
