@@ -449,10 +449,13 @@ async function main(): Promise<number> {
     say();
 
     // ---- targets
-    const target = (ok: boolean, text: string): void => say(`  [${ok ? 'met ' : 'MISS'}] ${text}`);
+    // A target stated at a tenant size is only judged by a run at least that big ("n/a" otherwise: the
+    // fixed ~100 MiB of a Node process with the SDKs loaded dominates small runs).
+    const target = (ok: boolean | undefined, text: string): void => say(`  [${ok === undefined ? 'n/a ' : ok ? 'met ' : 'MISS'}] ${text}`);
+    const atLeast = (users: number, ok: boolean): boolean | undefined => (userCount >= users ? ok : undefined);
     say('Targets');
-    target(peakRss <= 256 * MiB, `peak RSS ≤ 256 MiB (stated at 1,000,000 users): ${mb(peakRss)} at ${fmt(userCount)} users`);
-    if (baseline?.usage) target(peakRss <= 0.2 * baseRss, `peak RSS ≤ 0.2 × baseline (stated at 300,000 users): ${fmt(peakRss / baseRss, 3)} at ${fmt(userCount)} users`);
+    target(atLeast(1_000_000, peakRss <= 256 * MiB), `peak RSS ≤ 256 MiB (stated at 1,000,000 users): ${mb(peakRss)} at ${fmt(userCount)} users`);
+    if (baseline?.usage) target(atLeast(300_000, peakRss <= 0.2 * baseRss), `peak RSS ≤ 0.2 × baseline (stated at 300,000 users): ${fmt(peakRss / baseRss, 3)} at ${fmt(userCount)} users`);
     if (o.latency > 0) target(product.wallMs <= 1.1 * bound, `wall ≤ 1.10 × Graph bound (stated at 50 ms): ${fmt(product.wallMs / bound, 3)} at ${o.latency} ms (listing alone ${fmt(listingMs / bound, 3)}); the tenant adds ${fmt(product.simExtraMsPerPage, 1)} ms of its own per page`);
     if (compensated) target(compensated.wallMs <= 1.1 * bound, `  the same, the tenant answering in ~${o.latency} ms (${fmt(compensated.meanResponseMs, 1)} ms measured): ${fmt(compensated.wallMs / bound, 3)}`);
     target(marginalCpuMs <= 2 * bareBytes, `zero-latency cost ≤ 2 × bare parse + stringify: ${fmt(marginalCpuMs / bareBytes, 2)} of bytes to bytes (${fmt(marginalCpuMs / bareStrings, 2)} of strings only)`);
