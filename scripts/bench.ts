@@ -428,6 +428,7 @@ async function main(): Promise<number> {
     if (compensated) {
       say(`  with the tenant answering in ${fmt(compensated.meanResponseMs, 1)} ms per page on average (its delay ${delay} ms + its own time):`);
       say(`    wall / bound ${fmt(compensated.wallMs / bound, 3)} (process, ${secs(compensated.wallMs)})   listing / bound ${fmt(listingWall(compensated) / bound, 3)}   export's share ${fmt(compensated.gapMsPerPage, 1)} ms/page`);
+      say(`    listing / (pages × the tenant's measured ${fmt(compensated.meanResponseMs, 1)} ms) ${fmt(listingWall(compensated) / (pages * compensated.meanResponseMs), 3)}`);
     }
     say();
     say(`Zero latency (CPU-bound): ${fmt(zeroPages)} pages`);
