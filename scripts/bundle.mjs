@@ -3,10 +3,10 @@
  * dist/bundle/functions/<name>.js (+ .map, + .LEGAL.txt with the dependencies' licence comments) — what
  * package.json's "main" names, so `func start` and the deployed app load the bundle.
  *
- * Why: the Functions worker loads the entry at every cold start. Unbundled it reads ~1,500 files of
- * node_modules; bundled it reads one, and esbuild starts from the TypeScript sources so that it resolves
- * the Azure SDKs' ES module builds, which it can tree-shake (bundling tsc's CommonJS output would pull in
- * their CommonJS builds whole). The package then needs no node_modules at all (see .funcignore).
+ * Why: the Functions worker loads the entry at every cold start. Unbundled it resolves and compiles ~500
+ * modules from node_modules; bundled it reads one file. esbuild starts from the TypeScript sources so that
+ * it resolves the Azure SDKs' ES module builds, which it can tree-shake (bundling tsc's CommonJS output
+ * would pull in their CommonJS builds whole). The package then needs no node_modules (see .funcignore).
  *
  * - `@azure/functions-core` stays external: it is not on npm, the Functions worker injects it at run time
  *   (Azure/azure-functions-nodejs-library#201). `@azure/functions` itself is bundled, as its own
