@@ -182,15 +182,16 @@ export async function runExport(options: RunExportOptions = {}): Promise<Manifes
     graphEndpoint: settings.graphEndpoint,
     manifestVersion: 1,
   };
+  let latestWritten = false;
   try {
     await uploadNewJson(container, manifestBlob, manifest);
-    const published = await publishLatest(container, manifest);
+    const published = await publishLatest(container, manifest, { onWrite: () => (latestWritten = true) });
     if (!published) log.warn(`latest.json already names a newer snapshot; it was left as is.`);
   } catch (e) {
-    // A failed run leaves nothing: take back what this run committed (best effort) — unless latest.json
-    // names it (a write applied whose answer was lost) or cannot be read: latest.json must never name a
-    // snapshot that is gone.
-    if (!(await latestMayName(container, runId))) await deleteIfExists(container, [manifestBlob, usersBlob]);
+    // A failed run leaves nothing: take back what this run committed (best effort) — unless it tried to
+    // write latest.json and latest.json names it (a write applied whose answer was lost) or cannot be
+    // read: latest.json must never name a snapshot that is gone.
+    if (!latestWritten || !(await latestMayName(container, runId))) await deleteIfExists(container, [manifestBlob, usersBlob]);
     throw e;
   }
   progress.done(manifest);

@@ -22,7 +22,7 @@ import {
   type PipelineRequest,
   type PipelineResponse,
 } from '@azure/core-rest-pipeline';
-import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from '@azure/msal-node';
+import { AuthError, type INetworkModule, type NetworkRequestOptions, type NetworkResponse } from '@azure/msal-node';
 
 export interface HttpOptions {
   /** Retries after the first attempt (429/503/504, 5xx, connection errors, attempt timeouts). */
@@ -190,16 +190,23 @@ export function withAttemptPolicy(client: HttpClient, options: AttemptPolicyOpti
  * `fetch`, MSAL's default, ignores `HTTPS_PROXY`) and the same bounded retries of 429/5xx.
  */
 export function msalNetworkModule(http: HttpClientWithRetries): INetworkModule {
+  // MSAL replaces any other error of a network module by a bare 'network_error' (see
+  // https://aka.ms/msal.js.errors); an AuthError carries what actually happened through to the user.
+  const fail = (what: string): AuthError => new AuthError('network_error', '', what);
   const send = async <T>(method: HttpMethods, url: string, options?: NetworkRequestOptions): Promise<NetworkResponse<T>> => {
-    const result = await http.send(method, url, { headers: options?.headers, body: options?.body });
+    let result: HttpResult;
+    try {
+      result = await http.send(method, url, { headers: options?.headers, body: options?.body });
+    } catch (e) {
+      const code = (e as { code?: unknown }).code;
+      const message = e instanceof Error ? (e.message.split('\n')[0] ?? '').trim() : String(e);
+      throw fail(`${message}${typeof code === 'string' && !message.includes(code) ? ` (${code})` : ''}`);
+    }
     let body: T;
     try {
       body = JSON.parse(result.body) as T;
     } catch {
-      throw new RestError(`the identity platform answered HTTP ${result.status} with a body that is not JSON (${result.headers['content-type'] ?? 'no content type'})`, {
-        code: 'InvalidResponse',
-        statusCode: result.status,
-      });
+      throw fail(`the identity platform answered HTTP ${result.status} with a body that is not JSON (${result.headers['content-type'] ?? 'no content type'})`);
     }
     return { status: result.status, headers: result.headers, body };
   };

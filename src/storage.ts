@@ -225,8 +225,9 @@ class BlockStager {
         conditions: { ifNoneMatch: '*' },
       });
     } catch (e) {
-      // A retried commit whose first answer was lost (reset, timeout) finds the blob it committed itself.
-      if (!(isConflict(e) && (await this.#isOurs(metadata, sha256)))) throw storageError(e, `committing ${this.#blob.name}`);
+      // A commit whose answer was lost (reset, timeout) may have been applied — its retry then meets 409, or
+      // no answer at all: the blob is ours when it has this run's id, size and sha256.
+      if (!(await this.#isOurs(metadata, sha256))) throw storageError(e, `committing ${this.#blob.name}`);
     }
     return { bytes: this.bytes, sha256 };
   }
@@ -276,8 +277,9 @@ export async function uploadNewJson(container: ContainerClient, name: string, va
       conditions: { ifNoneMatch: '*' },
     });
   } catch (e) {
-    // A retried upload whose first answer was lost (reset, timeout) finds what it wrote itself.
-    if (isConflict(e) && (await blob.downloadToBuffer().then((b) => b.toString('utf8') === body, () => false))) return;
+    // An upload whose answer was lost (reset, timeout) may have been applied — its retry then meets 409, or
+    // no answer at all: it is ours when it holds exactly this JSON (which names this run).
+    if (statusOf(e) !== 403 && (await blob.downloadToBuffer().then((b) => b.toString('utf8') === body, () => false))) return;
     throw storageError(e, `writing ${name}`, container);
   }
 }
@@ -300,9 +302,10 @@ export interface LatestCandidate {
 /**
  * Points `latest.json` at this run unless a newer snapshot is already there. Read, compare, then write
  * with If-Match on the ETag read (If-None-Match: * when absent); a concurrent writer makes the condition
- * fail and we read again. Returns false when a newer snapshot won.
+ * fail and we read again. Returns false when a newer snapshot won. `onWrite` is called before each write:
+ * after that, a failure may hide a write that was applied.
  */
-export async function publishLatest(container: ContainerClient, manifest: LatestCandidate): Promise<boolean> {
+export async function publishLatest(container: ContainerClient, manifest: LatestCandidate, options: { onWrite?: () => void } = {}): Promise<boolean> {
   const latest = container.getBlockBlobClient(LATEST_BLOB);
   const body = `${JSON.stringify(manifest, null, 2)}\n`;
   for (let attempt = 1; attempt <= 20; attempt += 1) {
@@ -317,6 +320,7 @@ export async function publishLatest(container: ContainerClient, manifest: Latest
     }
     if (current && isNewer(current, manifest)) return false;
     try {
+      options.onWrite?.();
       await latest.upload(body, Buffer.byteLength(body), {
         blobHTTPHeaders: { blobContentType: 'application/json; charset=utf-8' },
         conditions: etag ? { ifMatch: etag } : { ifNoneMatch: '*' },
@@ -356,12 +360,6 @@ async function readAll(stream: NodeJS.ReadableStream | undefined): Promise<strin
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
   return Buffer.concat(chunks).toString('utf8');
-}
-
-/** 409 (blob exists) or 412 (condition not met): what a conditional write gets when it lost a race — or won it, and the answer was lost. */
-function isConflict(e: unknown): boolean {
-  const status = statusOf(e);
-  return status === 409 || status === 412;
 }
 
 function statusOf(e: unknown): number | undefined {

@@ -106,12 +106,15 @@ async function readAuthorityMetadata(authority: string, settings: TokenSettings)
     doc = undefined;
   }
   if (status === 200 && typeof doc?.token_endpoint === 'string') return body;
-  if (typeof doc?.error_description === 'string') {
+  // A 5xx / 429 after all retries is a failure to try again, even when its body carries an AADSTS code.
+  if (typeof doc?.error_description === 'string' && status < 500 && status !== 429) {
     throw aadstsError(doc.error_description, settings);
   }
   throw new ExportError(
     status >= 500 || status === 429 ? 'TokenRequestFailed' : 'TokenRequestRejected',
-    `Reading the OpenID configuration ${url} failed with HTTP ${status}: check GRAPH_AUTHORITY_HOST ('${settings.authorityHost}') and GRAPH_TENANT_ID ('${settings.tenantId}').`,
+    status >= 500 || status === 429
+      ? `Reading the OpenID configuration ${url} failed with HTTP ${status} after all retries: the authority (GRAPH_AUTHORITY_HOST) is unavailable or throttling; try again later.`
+      : `Reading the OpenID configuration ${url} failed with HTTP ${status}: check GRAPH_AUTHORITY_HOST ('${settings.authorityHost}') and GRAPH_TENANT_ID ('${settings.tenantId}').`,
   );
 }
 
