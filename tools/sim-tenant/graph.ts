@@ -103,10 +103,16 @@ export function createGraphHandler(ctx: SimContext): Handler {
     const knownPosition = skiptoken === undefined ? undefined : tokens.decode(skiptoken);
     const pageIndex = skiptoken === undefined ? 0 : knownPosition?.page;
 
-    await ctx.servers.delay(ctx.pageLatencyMs);
-    if (ctx.servers.isClosed) return;
+    // pageLatencyMs is the time from the request's arrival to the answer, page building included (the
+    // timer runs while the page is built), as a latency measured from the client would be.
+    const latency = ctx.servers.delay(ctx.pageLatencyMs);
+    const answerable = async (): Promise<boolean> => {
+      await latency;
+      return !ctx.servers.isClosed;
+    };
 
     const fault = ctx.faults.take('graph', { nth: ctx.stats.graph, ...(pageIndex !== undefined ? { page: pageIndex } : {}) });
+    if (fault !== undefined && !(await answerable())) return;
     if (fault !== undefined) {
       if (applyCommonFault(fault, res, (status) => graphErrorForStatus(status, ids), idHeaders)) return;
       if (fault.kind === 'invalid-token') {
@@ -121,6 +127,7 @@ export function createGraphHandler(ctx: SimContext): Handler {
     }
 
     if (req.method !== 'GET') {
+      if (!(await answerable())) return;
       fail(405, 'Request_BadRequest', 'Specified HTTP method is not allowed for the request uri.');
       return;
     }
@@ -131,10 +138,11 @@ export function createGraphHandler(ctx: SimContext): Handler {
       if (!roles.some((r) => USER_LIST_ROLES.includes(r))) {
         throw new GraphRequestError(403, 'Authorization_RequestDenied', 'Insufficient privileges to complete the operation.');
       }
-      servePage(ctx, res, q, idHeaders, tokens, fault);
+      const respond = servePage(ctx, res, q, idHeaders, tokens, fault);
+      if (await answerable()) respond();
     } catch (err) {
       if (!(err instanceof GraphRequestError)) throw err;
-      fail(err.status, err.code, err.message, err.headers);
+      if (await answerable()) fail(err.status, err.code, err.message, err.headers);
     }
   };
 }
@@ -229,6 +237,7 @@ function parseListingQuery(query: Map<string, string>, tokens: SkipTokenCodec, e
   return { top, topGiven: topText !== undefined, select, selectText: select.length > 0 ? select.join(',') : undefined, filter, predicate, position, skiptoken };
 }
 
+/** Builds one page of the listing; the returned function sends it (after the page latency). */
 function servePage(
   ctx: SimContext,
   res: http.ServerResponse,
@@ -236,7 +245,7 @@ function servePage(
   idHeaders: Record<string, string>,
   tokens: SkipTokenCodec,
   fault: Fault | undefined,
-): void {
+): () => void {
   const start = q.position?.offset ?? 0;
   const listing = q.position?.listing ?? randomBytes(8).toString('hex');
   const page = q.position?.page ?? 0;
@@ -276,12 +285,14 @@ function servePage(
     body += `,"value":[${items.join(',')}]}`;
     ctx.stats.graphPagesServed++;
   }
-  res.writeHead(200, {
-    'Content-Type': ODATA_JSON,
-    'Content-Length': Buffer.byteLength(body),
-    'Cache-Control': 'no-cache',
-    'OData-Version': '4.0',
-    ...idHeaders,
-  });
-  res.end(body);
+  return () => {
+    res.writeHead(200, {
+      'Content-Type': ODATA_JSON,
+      'Content-Length': Buffer.byteLength(body),
+      'Cache-Control': 'no-cache',
+      'OData-Version': '4.0',
+      ...idHeaders,
+    });
+    res.end(body);
+  };
 }
