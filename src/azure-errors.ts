@@ -61,7 +61,7 @@ function managedIdentityEndpointFailure(e: unknown): string | undefined {
     const err = x as { message?: unknown; status?: unknown; errorCode?: unknown; errors?: unknown; cause?: unknown };
     const mi = underManagedIdentity || (typeof err.message === 'string' && err.message.startsWith('ManagedIdentityCredential'));
     if (mi && typeof err.status === 'number' && (err.status >= 500 || err.status === 429)) return `HTTP ${err.status}`;
-    if (mi && err.errorCode === 'network_error') return 'no answer: a network error or a timeout';
+    if (mi && err.errorCode === 'network_error') return 'no usable answer: a network error, a timeout or a body that is not a token';
     for (const inner of [...(Array.isArray(err.errors) ? err.errors : []), err.cause]) {
       const found = visit(inner, mi);
       if (found) return found;
