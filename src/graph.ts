@@ -77,6 +77,8 @@ export async function* listUserPages(options: ListUsersOptions): AsyncGenerator<
   let restarts = 0;
   let index = 0;
   let restarted = false;
+  // Links already followed in this listing: a link that comes back would make the listing endless.
+  let followed = new Set<string>([first]);
   let pending: Promise<RawPage> | undefined = prefetch(fetchPage(first, options));
   while (pending) {
     let raw: RawPage;
@@ -93,6 +95,7 @@ export async function* listUserPages(options: ListUsersOptions): AsyncGenerator<
       options.log?.(`Graph page token expired at page ${index}; restarting the listing from the first page (restart ${restarts} of ${maxRestarts}).`);
       index = 0;
       restarted = true;
+      followed = new Set([first]);
       pending = prefetch(fetchPage(first, options));
       continue;
     }
@@ -100,13 +103,18 @@ export async function* listUserPages(options: ListUsersOptions): AsyncGenerator<
     // to every page's round trip). The link read off the start of the body is only trusted if it goes to
     // GRAPH_ENDPOINT, and the full parse must agree with it; otherwise the early request is left to finish
     // unused (a GET, so harmless) and the parsed link is followed.
-    const early = earlyNextLink(raw.result.body, options.graphEndpoint);
+    const earlyLink = earlyNextLink(raw.result.body, options.graphEndpoint);
+    const early = earlyLink !== undefined && !followed.has(earlyLink) ? earlyLink : undefined;
     const speculative = early === undefined ? undefined : prefetch(fetchPage(early, options));
     // Sending the request takes a few promise hops (token cache, pipeline policies); the parse below and
     // the caller's work would run before them and hold the request back by their whole duration. One
     // turn of the event loop lets it reach the wire first.
     if (speculative) await new Promise<void>((resolve) => setImmediate(resolve));
     const page = parsePage(raw.result, raw.url, options);
+    if (page.nextLink !== undefined && followed.has(page.nextLink)) {
+      throw new ExportError('GraphProtocolError', `Microsoft Graph returned, on page ${index}, an @odata.nextLink it had already returned; following it would list the same users again without end, so the export stops.`);
+    }
+    if (page.nextLink !== undefined) followed.add(page.nextLink);
     if (page.nextLink === undefined) pending = undefined;
     else pending = speculative !== undefined && page.nextLink === early ? speculative : prefetch(fetchPage(page.nextLink, options));
     yield { users: page.users, json: page.json, index, restarted };
