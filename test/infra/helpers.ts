@@ -15,9 +15,9 @@ export function typeSnapshot(): TypeSnapshot {
 }
 
 let contract: SettingContract | undefined;
-/** SETTING_NAMES / DEFAULTS from the compiled src/settings.ts (DESIGN.md's list if it is not built). */
+/** SETTING_NAMES / DEFAULTS from src/settings.ts. */
 export function settingContract(): SettingContract {
-  contract ??= loadSettingContract(ROOT);
+  contract ??= loadSettingContract();
   return contract;
 }
 

@@ -6,33 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import Module from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
+import { installFunctionsCore } from '../helpers/functions-core.js';
 
-interface Registered {
-  metadata: { name: string; bindings: Record<string, { type: string; direction: string; schedule?: string; runOnStartup?: boolean }>; retryOptions?: Record<string, unknown> };
-  callback: unknown;
-}
-const registered: Registered[] = [];
-const fakeCore = {
-  registerFunction: (metadata: Registered['metadata'], callback: unknown) => {
-    registered.push({ metadata, callback });
-    return { dispose: () => undefined };
-  },
-  setProgrammingModel: () => undefined,
-  getProgrammingModel: () => undefined,
-  registerHook: () => ({ dispose: () => undefined }),
-  log: () => undefined,
-};
-const fakePath = path.join(__dirname, '__functions-core__.js');
-require.cache[fakePath] = { id: fakePath, filename: fakePath, loaded: true, exports: fakeCore } as unknown as NodeJS.Module;
-const mod = Module as unknown as { _resolveFilename: (request: string, ...rest: unknown[]) => string };
-const original = mod._resolveFilename;
-mod._resolveFilename = function (request: string, ...rest: unknown[]) {
-  return request === '@azure/functions-core' ? fakePath : original.call(this, request, ...rest);
-};
+const registered = installFunctionsCore();
 
 const root = path.resolve(__dirname, '..', '..', '..');
 const main = (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { main: string }).main;

@@ -3,32 +3,10 @@
  * the `@azure/functions-core` module; we provide one that records what `app.timer` registers.
  */
 import assert from 'node:assert/strict';
-import Module from 'node:module';
-import path from 'node:path';
 import { test } from 'node:test';
+import { installFunctionsCore } from '../helpers/functions-core.js';
 
-interface Registered {
-  metadata: { name: string; bindings: Record<string, { type: string; direction: string; schedule?: string; runOnStartup?: boolean }>; retryOptions?: Record<string, unknown> };
-  callback: unknown;
-}
-const registered: Registered[] = [];
-const fakeCore = {
-  registerFunction: (metadata: Registered['metadata'], callback: unknown) => {
-    registered.push({ metadata, callback });
-    return { dispose: () => undefined };
-  },
-  setProgrammingModel: () => undefined,
-  getProgrammingModel: () => undefined,
-  registerHook: () => ({ dispose: () => undefined }),
-  log: () => undefined,
-};
-const fakePath = path.join(__dirname, '__functions-core__.js');
-require.cache[fakePath] = { id: fakePath, filename: fakePath, loaded: true, exports: fakeCore } as unknown as NodeJS.Module;
-const mod = Module as unknown as { _resolveFilename: (request: string, ...rest: unknown[]) => string };
-const original = mod._resolveFilename;
-mod._resolveFilename = function (request: string, ...rest: unknown[]) {
-  return request === '@azure/functions-core' ? fakePath : original.call(this, request, ...rest);
-};
+const registered = installFunctionsCore();
 
 test('exportUsers is registered as a timer on %EXPORT_SCHEDULE% with a retry policy, never on startup', async () => {
   const fn = await import('../../src/functions/exportUsers.js');

@@ -9,10 +9,9 @@ import { loadSettingContract } from './settings-contract.js';
 async function main(): Promise<number> {
   const root = path.resolve(__dirname, '..', '..', '..');
   const dir = path.resolve(process.argv[2] ?? path.join(root, 'infra'));
-  const contract = loadSettingContract(root);
+  const contract = loadSettingContract();
   const report = await checkInfra({ dir, posture: { settingNames: contract.names, settingDefaults: contract.defaults } });
   for (const n of report.notes) console.log(`note: ${n}`);
-  if (contract.source !== 'src/settings.ts') console.log(`note: setting names from ${contract.source}`);
   for (const f of report.findings) console.log(formatFinding(f));
   const total = Object.values(report.millis).reduce((a, b) => a + b, 0);
   console.log(`${report.files.length} files, ${report.findings.length} finding(s), ${total} ms`);
