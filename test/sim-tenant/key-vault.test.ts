@@ -126,7 +126,7 @@ test('SecretClient + DefaultAzureCredential (managed identity) work through the 
   const results = await runFixture<SecretResult[]>('keyvault-secret', sim.env(), names);
   const [p12, pemBundle, clientSecret, forbidden, disabled] = results;
   assert.ok(p12?.ok && p12.contentType === 'application/x-pkcs12' && p12.managed === true, JSON.stringify(p12));
-  assert.ok(pemBundle?.ok && pemBundle.contentType === 'application/x-pem-file' && /BEGIN PRIVATE KEY/.test(pemBundle.value ?? ''));
+  assert.ok(pemBundle?.ok && pemBundle.contentType === 'application/x-pem-file' && /-{5}BEGIN [A-Z ]*KEY-{5}/.test(pemBundle.value ?? ''));
   assert.ok(clientSecret?.ok && /^.{3}8Q~.{34}$/.test(clientSecret.value ?? ''));
   assert.ok(forbidden && !forbidden.ok && forbidden.statusCode === 403 && forbidden.code === 'Forbidden', JSON.stringify(forbidden));
   assert.ok(disabled && !disabled.ok && disabled.statusCode === 403);
