@@ -4,6 +4,9 @@
  * `HTTPS_PROXY`/`NO_PROXY`, retries of 429/503 honouring `Retry-After`, exponential backoff with jitter
  * for 5xx and connection errors, bounded attempts — plus a timeout on every attempt.
  *
+ * {@link HttpClientWithRetries.sendStreaming} reads a 200 body as it arrives (Graph pages), with the same
+ * bounds: the body shares its attempt's timeout, and a body that breaks off or stalls is retried.
+ *
  * {@link attemptPolicy} is also added to the Key Vault, managed-identity and Storage clients, so that one
  * setting (EXPORT_REQUEST_TIMEOUT_SECONDS) bounds every wait of a run: no attempt of any call lasts longer,
  * and no pause between attempts (backoff or a server's Retry-After) is longer either (nor than 60 s).
@@ -23,6 +26,8 @@ import {
   type PipelineResponse,
 } from '@azure/core-rest-pipeline';
 import { AuthError, type INetworkModule, type NetworkRequestOptions, type NetworkResponse } from '@azure/msal-node';
+import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface HttpOptions {
   /** Retries after the first attempt (429/503/504, 5xx, connection errors, attempt timeouts). */
@@ -31,7 +36,7 @@ export interface HttpOptions {
   retryDelayInMs?: number;
   /** Cap of one backoff delay, ms. */
   maxRetryDelayInMs?: number;
-  /** Timeout of one attempt, headers and body, ms. */
+  /** Timeout of one attempt, headers and body (also a body read by {@link HttpClientWithRetries.sendStreaming}), ms. */
   attemptTimeoutInMs?: number;
   /** Called before each retry of a request, with what the previous attempt got (for progress and the manifest's `retries`). */
   onRetry?: (info: RetryInfo) => void;
@@ -69,14 +74,30 @@ export interface HttpResult {
   body: string;
 }
 
+export interface SendInit {
+  headers?: Record<string, string>;
+  body?: string;
+  abortSignal?: AbortSignal;
+}
+
+export interface StreamingInit extends SendInit {
+  /**
+   * Sees each chunk of a 200 body as it arrives, with its offset in the body. Offset 0 after earlier chunks
+   * means that attempt's body broke off and a retry started it over. Must not throw.
+   */
+  onChunk?: (chunk: Buffer, offset: number) => void;
+}
+
 /** A small client over a core-rest-pipeline pipeline. */
 export class HttpClientWithRetries {
   readonly #pipeline: Pipeline;
   readonly #client: HttpClient;
+  readonly #options: Required<Omit<HttpOptions, 'onRetry'>>;
 
   constructor(options: HttpOptions = {}, client: HttpClient = createDefaultHttpClient()) {
     const o = { ...DEFAULT_HTTP_OPTIONS, ...options };
     this.#client = client;
+    this.#options = { maxRetries: o.maxRetries, retryDelayInMs: o.retryDelayInMs, maxRetryDelayInMs: o.maxRetryDelayInMs, attemptTimeoutInMs: o.attemptTimeoutInMs };
     // createPipelineFromOptions gives the SDK's standard policies: proxy from the environment,
     // user agent, client request id, the default retry policy (throttling + exponential + system errors).
     this.#pipeline = createPipelineFromOptions({
@@ -87,28 +108,170 @@ export class HttpClientWithRetries {
     this.#pipeline.addPolicy(attemptPolicy({ timeoutInMs: o.attemptTimeoutInMs, maxRetryAfterInMs: o.maxRetryDelayInMs, onRetry: options.onRetry }), { afterPhase: 'Retry' });
   }
 
-  async send(method: HttpMethods, url: string, init: { headers?: Record<string, string>; body?: string; abortSignal?: AbortSignal } = {}): Promise<HttpResult> {
-    const request = createPipelineRequest({
-      url,
-      method,
-      headers: createHttpHeaders(init.headers),
-      body: init.body,
-      abortSignal: init.abortSignal,
-    });
-    const response = await this.#pipeline.sendRequest(this.#client, request);
+  async send(method: HttpMethods, url: string, init: SendInit = {}): Promise<HttpResult> {
+    const response = await this.#pipeline.sendRequest(this.#client, newRequest(method, url, init));
     return { status: response.status, headers: response.headers.toJSON(), body: response.bodyAsText ?? '' };
   }
+
+  /**
+   * Like {@link send}, but a 200's body is handed to `onChunk` as it arrives (any other status is read as
+   * text by the pipeline, as `send` does), so that the caller can act on its first bytes.
+   *
+   * The pipeline's retry policy and attempt timeout end when the headers arrive; the body is read here, under
+   * the same guarantees: the attempt (headers and body) must complete within `attemptTimeoutInMs` of its
+   * start, and a body that breaks off, stalls past that, or is cut short sends the request again after an
+   * exponential backoff, reported through `onRetry` like any other retry. A body failure is retried only
+   * while the request has had at most `maxRetries` attempts in all (whatever ended them), so a request that
+   * keeps failing mid-body gives up like one that keeps failing before its headers.
+   */
+  async sendStreaming(method: HttpMethods, url: string, init: StreamingInit = {}): Promise<HttpResult> {
+    const request = newRequest(method, url, init);
+    request.streamResponseStatusCodes = new Set([200]);
+    for (;;) {
+      // The same request object each time: attemptPolicy then numbers its attempts across body retries.
+      const response = await this.#pipeline.sendRequest(this.#client, request);
+      const result = { status: response.status, headers: response.headers.toJSON() };
+      const stream = response.readableStreamBody;
+      if (stream === undefined) {
+        const body = response.bodyAsText ?? '';
+        // A transport that does not stream (a test double) still shows the 200 body to the observer.
+        if (response.status === 200 && body !== '') init.onChunk?.(Buffer.from(body), 0);
+        return { ...result, body };
+      }
+      const state = attempts.get(request);
+      const deadline = (state?.startedAt ?? Date.now()) + this.#options.attemptTimeoutInMs;
+      try {
+        const bytes = await readBody(stream, { deadline, timeoutInMs: this.#options.attemptTimeoutInMs, signal: init.abortSignal, onChunk: init.onChunk });
+        // Decoded once, from one buffer: no string is built piecewise.
+        return { ...result, body: bytes.toString('utf8') };
+      } catch (e) {
+        if (!state || !bodyFailures.has(e as object) || init.abortSignal?.aborted) throw e;
+        if (state.attempt > this.#options.maxRetries) {
+          const error = e as RestError;
+          throw new RestError(`${error.message}, on attempt ${state.attempt} of ${this.#options.maxRetries + 1}`, { code: error.code });
+        }
+        // What the next attempt's onRetry reports.
+        state.lastStatus = undefined;
+        state.lastError = (e as { code?: string }).code ?? 'error';
+        await sleep(backoffDelay(state.attempt, this.#options), undefined, { signal: init.abortSignal });
+      }
+    }
+  }
+}
+
+function newRequest(method: HttpMethods, url: string, init: SendInit): PipelineRequest {
+  return createPipelineRequest({ url, method, headers: createHttpHeaders(init.headers), body: init.body, abortSignal: init.abortSignal });
+}
+
+/** The SDK's exponential backoff (base × 2^(attempt-1), capped, then half of it jittered). */
+function backoffDelay(attempt: number, o: { retryDelayInMs: number; maxRetryDelayInMs: number }): number {
+  const capped = Math.min(o.maxRetryDelayInMs, o.retryDelayInMs * 2 ** (attempt - 1));
+  return capped / 2 + Math.random() * (capped / 2);
+}
+
+/** Errors of {@link readBody} that a new attempt may cure (not an abort by the caller, not the observer's). */
+const bodyFailures = new WeakSet<object>();
+
+function bodyFailure(message: string, code: string): RestError {
+  const error = new RestError(message, { code });
+  bodyFailures.add(error);
+  return error;
+}
+
+function ignoreError(): void {}
+
+interface ReadBodyOptions {
+  /** Epoch ms by which the whole body must have arrived. */
+  deadline: number;
+  /** For the message only. */
+  timeoutInMs: number;
+  signal: AbortSignal | undefined;
+  onChunk: StreamingInit['onChunk'];
+}
+
+/**
+ * Reads a response body to the end, chunk by chunk, holding the chunks until one final concat. It settles
+ * exactly once, whatever the stream does: its end; an error, or a close before the end (a reset or a body cut
+ * short), as a retriable ECONNRESET; the deadline, as a retriable ETIMEDOUT — a stalled body emits nothing
+ * at all, so only a timer of our own can end it; the caller's abort. On failure the stream is destroyed,
+ * which closes its connection, so nothing is left open.
+ */
+function readBody(stream: NodeJS.ReadableStream, options: ReadBodyOptions): Promise<Buffer> {
+  const { deadline, timeoutInMs, signal, onChunk } = options;
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    let settled = false;
+    const finish = (error?: unknown): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      stream.removeListener('data', onData);
+      stream.removeListener('end', onEnd);
+      stream.removeListener('close', onClose);
+      stream.removeListener('error', onError);
+      // A stream may still report an error after we stopped listening; it must not become an uncaught one.
+      // (A listener of module scope: one made here would keep this closure, and the chunks, alive with it.)
+      stream.on('error', ignoreError);
+      if (error === undefined) {
+        const body = Buffer.concat(chunks, length);
+        chunks.length = 0;
+        resolve(body);
+        return;
+      }
+      chunks.length = 0;
+      (stream as Partial<Pick<Readable, 'destroy'>>).destroy?.();
+      reject(error);
+    };
+    const onData = (chunk: Buffer | string): void => {
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      const offset = length;
+      chunks.push(bytes);
+      length += bytes.length;
+      try {
+        onChunk?.(bytes, offset);
+      } catch (e) {
+        finish(e);
+      }
+    };
+    const onEnd = (): void => finish();
+    const onError = (e: Error): void => {
+      const code = (e as { code?: unknown }).code;
+      finish(bodyFailure(`the response body broke off after ${length} bytes: ${e.message}`, typeof code === 'string' && /^E[A-Z_]+$/.test(code) ? code : 'ECONNRESET'));
+    };
+    const onClose = (): void => finish(bodyFailure(`the connection closed after ${length} bytes of the response body`, 'ECONNRESET'));
+    const onAbort = (): void => {
+      const error = new Error('The operation was aborted.');
+      error.name = 'AbortError';
+      finish(error);
+    };
+    const timer = setTimeout(
+      () => finish(bodyFailure(`no complete response within ${Math.round(timeoutInMs / 1000)} s (the body stalled after ${length} bytes)`, 'ETIMEDOUT')),
+      Math.max(0, deadline - Date.now()),
+    );
+    signal?.addEventListener('abort', onAbort);
+    stream.on('error', onError);
+    stream.on('close', onClose);
+    stream.on('end', onEnd);
+    stream.on('data', onData);
+    if (signal?.aborted) onAbort();
+    // A connection that broke between the headers and now has already said so, and will say nothing more.
+    else if ((stream as Partial<Readable>).destroyed) onClose();
+  });
 }
 
 interface AttemptState {
   attempt: number;
+  /** When the current attempt began (epoch ms): a body read after the pipeline shares its timeout. */
+  startedAt: number;
   lastStatus: number | undefined;
   lastError: string | undefined;
 }
 const attempts = new WeakMap<PipelineRequest, AttemptState>();
 
 export interface AttemptPolicyOptions {
-  /** Timeout of one attempt (until the response headers, or the whole body when it is buffered), ms. */
+  /** Timeout of one attempt (until the response headers, or the whole body when it is buffered; a streamed body: see sendStreaming), ms. */
   timeoutInMs: number;
   /** A longer Retry-After (429/503) is shortened to this, ms; default: honoured as given. */
   maxRetryAfterInMs?: number;
@@ -124,9 +287,10 @@ export function attemptPolicy(options: AttemptPolicyOptions): PipelinePolicy {
   return {
     name: 'entraUsersExportAttempt',
     async sendRequest(request: PipelineRequest, next): Promise<PipelineResponse> {
-      const state = attempts.get(request) ?? { attempt: 0, lastStatus: undefined, lastError: undefined };
+      const state = attempts.get(request) ?? { attempt: 0, startedAt: 0, lastStatus: undefined, lastError: undefined };
       attempts.set(request, state);
       state.attempt += 1;
+      state.startedAt = Date.now();
       if (state.attempt > 1) {
         onRetry?.({ url: request.url, attempt: state.attempt, status: state.lastStatus, error: state.lastError });
       }
