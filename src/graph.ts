@@ -5,9 +5,10 @@
  * `$skiptoken` restarts the listing from the first page (the caller discards what it had).
  *
  * Pages are sequential (each names the next), so a run cannot beat pages × Graph's latency; to get close,
- * the next page is requested as soon as the current one's body has arrived — before it is even parsed,
- * since Graph writes `@odata.nextLink` ahead of `value` — so fetching page n+1 overlaps parsing page n and
- * the caller's work on it. At most two pages are held at once (plus whatever the caller keeps).
+ * the next page is requested as soon as the first bytes of the current one have arrived — Graph writes
+ * `@odata.nextLink` ahead of `value` — so page n's transfer, its parse and the caller's work on it all
+ * overlap Graph's work on page n+1. Only the page the listing is waiting for may start the next request,
+ * so at most one request runs ahead: two pages' bodies are held at once (plus whatever the caller keeps).
  */
 import { ExportError } from './errors.js';
 import { describeAzureError } from './azure-errors.js';
@@ -79,54 +80,127 @@ export async function* listUserPages(options: ListUsersOptions): AsyncGenerator<
   let restarted = false;
   // Links already followed in this listing: a link that comes back would make the listing endless.
   let followed = new Set<string>([first]);
-  let pending: Promise<RawPage> | undefined = prefetch(fetchPage(first, options));
-  while (pending) {
-    let raw: RawPage;
-    try {
-      raw = await pending;
-    } catch (e) {
-      if (!(e instanceof ExpiredPageTokenError) || restarts >= maxRestarts) {
-        if (e instanceof ExpiredPageTokenError) {
-          throw new ExportError('GraphFailed', `Microsoft Graph expired the listing's page token ${restarts + 1} times; the tenant may be too large to list before page tokens expire. Try again, or narrow USERS_FILTER.`);
-        }
-        throw e;
+  const start = (url: string): PageFetch => new PageFetch(url, options, (link) => !followed.has(link));
+  let pending: PageFetch | undefined = start(first);
+  try {
+    while (pending) {
+      // From now on this page may request the next one as soon as its first bytes name it.
+      pending.adopt();
+      let raw: RawPage;
+      try {
+        raw = await pending.result;
+      } catch (e) {
+        if (!(e instanceof ExpiredPageTokenError)) throw e;
+        if (restarts >= maxRestarts) throw tokenExpiredTooOften(restarts + 1);
+        restarts += 1;
+        options.log?.(`Graph page token expired at page ${index}; restarting the listing from the first page (restart ${restarts} of ${maxRestarts}).`);
+        index = 0;
+        restarted = true;
+        followed = new Set([first]);
+        pending.abort();
+        pending = start(first);
+        continue;
       }
-      restarts += 1;
-      options.log?.(`Graph page token expired at page ${index}; restarting the listing from the first page (restart ${restarts} of ${maxRestarts}).`);
-      index = 0;
-      restarted = true;
-      followed = new Set([first]);
-      pending = prefetch(fetchPage(first, options));
-      continue;
+      // The request for the next page, if this page's first bytes named one (see PageFetch). It was only
+      // trusted because the link goes to GRAPH_ENDPOINT; the full parse must agree with it, otherwise it is
+      // aborted and the parsed link is followed.
+      const speculative: PageFetch | undefined = pending.next;
+      // Sending a request takes a few promise hops (token cache, pipeline policies); when it was started
+      // only just now (the link was in the last chunk), the parse below and the caller's work would hold it
+      // back by their whole duration. One turn of the event loop lets it reach the wire first.
+      if (speculative) await new Promise<void>((resolve) => setImmediate(resolve));
+      const page = parsePage(raw.result, raw.url, options);
+      if (page.nextLink !== undefined && followed.has(page.nextLink)) {
+        throw new ExportError('GraphProtocolError', `Microsoft Graph returned, on page ${index}, an @odata.nextLink it had already returned; following it would list the same users again without end, so the export stops.`);
+      }
+      if (page.nextLink !== undefined) followed.add(page.nextLink);
+      if (speculative !== undefined && speculative.url !== page.nextLink) speculative.abort();
+      if (page.nextLink === undefined) pending = undefined;
+      else pending = speculative?.url === page.nextLink ? speculative : start(page.nextLink);
+      yield { users: page.users, json: page.json, index, restarted };
+      index += 1;
+      restarted = false;
     }
-    // Ask for the next page first, then parse this one (a few ms for 999 users that would otherwise add
-    // to every page's round trip). The link read off the start of the body is only trusted if it goes to
-    // GRAPH_ENDPOINT, and the full parse must agree with it; otherwise the early request is left to finish
-    // unused (a GET, so harmless) and the parsed link is followed.
-    const earlyLink = earlyNextLink(raw.result.body, options.graphEndpoint);
-    const early = earlyLink !== undefined && !followed.has(earlyLink) ? earlyLink : undefined;
-    const speculative = early === undefined ? undefined : prefetch(fetchPage(early, options));
-    // Sending the request takes a few promise hops (token cache, pipeline policies); the parse below and
-    // the caller's work would run before them and hold the request back by their whole duration. One
-    // turn of the event loop lets it reach the wire first.
-    if (speculative) await new Promise<void>((resolve) => setImmediate(resolve));
-    const page = parsePage(raw.result, raw.url, options);
-    if (page.nextLink !== undefined && followed.has(page.nextLink)) {
-      throw new ExportError('GraphProtocolError', `Microsoft Graph returned, on page ${index}, an @odata.nextLink it had already returned; following it would list the same users again without end, so the export stops.`);
-    }
-    if (page.nextLink !== undefined) followed.add(page.nextLink);
-    if (page.nextLink === undefined) pending = undefined;
-    else pending = speculative !== undefined && page.nextLink === early ? speculative : prefetch(fetchPage(page.nextLink, options));
-    yield { users: page.users, json: page.json, index, restarted };
-    index += 1;
-    restarted = false;
+  } finally {
+    // The listing failed, or its consumer stopped early: no request of it may go on in the background.
+    pending?.abort();
   }
 }
 
-/** Marks a prefetch as handled so that a consumer that stops early leaves no unhandled rejection. */
-function prefetch(p: Promise<RawPage>): Promise<RawPage> {
-  p.catch(() => undefined);
-  return p;
+function tokenExpiredTooOften(times: number): ExportError {
+  return new ExportError('GraphFailed', `Microsoft Graph expired the listing's page token ${times} times; the tenant may be too large to list before page tokens expire. Try again, or narrow USERS_FILTER.`);
+}
+
+/**
+ * One page request in flight, and the request for the page after it, which this one starts as soon as its
+ * body's first bytes name the next link — but only once the listing waits for this page ({@link adopt}):
+ * a page fetched ahead may not fetch ahead in turn, which bounds what is in flight and held to two pages.
+ */
+class PageFetch {
+  readonly result: Promise<RawPage>;
+  /** The speculative request for the next page, once started. */
+  next: PageFetch | undefined;
+  readonly #controller = new AbortController();
+  readonly #options: ListUsersOptions;
+  readonly #isNew: (link: string) => boolean;
+  #link: string | undefined;
+  #adopted = false;
+
+  constructor(readonly url: string, options: ListUsersOptions, isNew: (link: string) => boolean) {
+    this.#options = options;
+    this.#isNew = isNew;
+    const watch = nextLinkWatcher(options.graphEndpoint, (link) => {
+      this.#link = link;
+      this.#speculate();
+    });
+    // Marked as handled: a page the listing abandons leaves no unhandled rejection behind.
+    this.result = fetchPage(url, options, this.#controller.signal, watch);
+    this.result.catch(() => undefined);
+  }
+
+  adopt(): void {
+    this.#adopted = true;
+    this.#speculate();
+  }
+
+  /** Stops this request (if still running) and the one it started: their connections close, nothing lingers. */
+  abort(): void {
+    this.#controller.abort();
+    this.next?.abort();
+  }
+
+  #speculate(): void {
+    if (!this.#adopted || this.#link === undefined || this.next !== undefined || this.#controller.signal.aborted) return;
+    if (this.#isNew(this.#link)) this.next = new PageFetch(this.#link, this.#options, this.#isNew);
+  }
+}
+
+/** How far into a body its `@odata.nextLink` is looked for (Graph's is within the first ~2 KiB). */
+const NEXT_LINK_SEARCH_BYTES = 64 * 1024;
+
+/**
+ * An observer of a page body's chunks that calls `found` once the bytes so far hold a leading
+ * `@odata.nextLink` to GRAPH_ENDPOINT ({@link earlyNextLink}), and stops looking after
+ * {@link NEXT_LINK_SEARCH_BYTES}. Only that small head is ever joined and decoded here. A body started over
+ * by a retry (offset 0) is searched afresh.
+ */
+function nextLinkWatcher(graphEndpoint: string, found: (link: string) => void): (chunk: Buffer, offset: number) => void {
+  let head: Buffer[] = [];
+  let searching = true;
+  return (chunk, offset) => {
+    if (offset === 0) {
+      head = [];
+      searching = true;
+    }
+    if (!searching) return;
+    head.push(chunk);
+    const prefix = head.length === 1 ? chunk : Buffer.concat(head);
+    const link = earlyNextLink(prefix.toString('utf8', 0, Math.min(prefix.length, NEXT_LINK_SEARCH_BYTES)), graphEndpoint);
+    if (link === undefined && prefix.length < NEXT_LINK_SEARCH_BYTES) return;
+    searching = false;
+    head = [];
+    if (link !== undefined) found(link);
+  };
 }
 
 /**
@@ -148,14 +222,20 @@ export function earlyNextLink(body: string, graphEndpoint: string): string | und
   }
 }
 
-async function fetchPage(url: string, options: ListUsersOptions): Promise<RawPage> {
+/**
+ * One page: its 200 response, body read to the end (shown to `onChunk` as it arrives), or the error that
+ * ends the listing. The HTTP layer retries transient failures, before the headers and mid-body alike.
+ */
+async function fetchPage(url: string, options: ListUsersOptions, abortSignal: AbortSignal, onChunk: (chunk: Buffer, offset: number) => void): Promise<RawPage> {
   let refreshed = false;
   for (;;) {
     const token = await options.tokens.getToken({ forceRefresh: refreshed });
     let result: HttpResult;
     try {
-      result = await options.http.send('GET', url, {
+      result = await options.http.sendStreaming('GET', url, {
         headers: { Authorization: `Bearer ${token}`, Accept: 'application/json' },
+        abortSignal,
+        onChunk,
       });
     } catch (e) {
       throw describeAzureError(e, `listing users from Microsoft Graph (${describeUrl(url)})`, 'GraphFailed');
