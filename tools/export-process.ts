@@ -4,7 +4,7 @@
  * identity library caches its managed-identity endpoint per process and NODE_EXTRA_CA_CERTS is read at
  * start.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 
 export interface ExportProcessResult {
@@ -29,34 +29,49 @@ export function exportEnv(env: Record<string, string | undefined>): Record<strin
   return base;
 }
 
-export function runExportProcess(
-  env: Record<string, string | undefined>,
-  options: { timeoutMs?: number; onStderr?: (chunk: string) => void; execArgv?: string[]; script?: string } = {},
-): Promise<ExportProcessResult> {
+export interface ExportProcessOptions {
+  timeoutMs?: number;
+  onStderr?: (chunk: string) => void;
+  /** Node options before the script, e.g. ['--require', hook]. */
+  execArgv?: string[];
+  /** Another entry point than the CLI (a fixture that calls the timer handler). */
+  script?: string;
+  cwd?: string;
+}
+
+/** Starts one run; `done` resolves when the process is gone (exit, failure, timeout or a kill by the caller). */
+export function startExportProcess(env: Record<string, string | undefined>, options: ExportProcessOptions = {}): { child: ChildProcess; done: Promise<ExportProcessResult> } {
   const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...(options.execArgv ?? []), options.script ?? CLI_PATH], { env: exportEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-      options.onStderr?.(c.toString());
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
+  const child = spawn(process.execPath, [...(options.execArgv ?? []), options.script ?? CLI_PATH], { env: exportEnv(env), cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => {
+    stderr += c.toString();
+    options.onStderr?.(c.toString());
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
+  const done = new Promise<ExportProcessResult>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      let summary: Record<string, unknown> | undefined;
-      const line = stdout.trim().split('\n').pop();
-      if (code === 0 && line) {
-        try {
-          summary = JSON.parse(line) as Record<string, unknown>;
-        } catch {
-          summary = undefined;
-        }
-      }
-      resolve({ code, signal, stdout, stderr, summary, wallMs: Date.now() - started });
+      resolve({ code, signal, stdout, stderr, summary: code === 0 ? summaryLine(stdout) : undefined, wallMs: Date.now() - started });
     });
   });
+  return { child, done };
+}
+
+export function runExportProcess(env: Record<string, string | undefined>, options: ExportProcessOptions = {}): Promise<ExportProcessResult> {
+  return startExportProcess(env, options).done;
+}
+
+/** The one-line JSON summary: the last line of stdout. */
+function summaryLine(stdout: string): Record<string, unknown> | undefined {
+  const line = stdout.trim().split('\n').pop();
+  if (!line) return undefined;
+  try {
+    return JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
 }

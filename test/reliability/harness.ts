@@ -10,7 +10,7 @@
  * identity header) and every bearer token the recorder saw is collected for that scan.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,7 +18,7 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { startAzurite, type Azurite } from '../../tools/azurite.js';
-import { CLI_PATH, exportEnv, type ExportProcessResult } from '../../tools/export-process.js';
+import { startExportProcess, type ExportProcessResult } from '../../tools/export-process.js';
 import { startFaultProxy, type FaultProxy } from '../../tools/fault-proxy/index.js';
 import { createAppCertificate, toPemBundle, toPfxBase64 } from '../../tools/sim-tenant/certs.js';
 import { startSimTenant, type SimTenant } from '../../tools/sim-tenant/index.js';
@@ -264,43 +264,28 @@ export class ReliabilitySuite {
   start(env: Record<string, string | undefined>, label: string, timeoutMs = 90_000): { child: ChildProcess; done: Promise<RunResult> } {
     const n = ++this.#runCounter;
     const egressFile = path.join(this.root, 'egress', `${n}.jsonl`);
-    const childEnv = exportEnv({
+    const childEnv = {
       ...env,
       TMPDIR: this.productDirs.tmp,
       TMP: this.productDirs.tmp,
       TEMP: this.productDirs.tmp,
       HOME: this.productDirs.home,
       RELIABILITY_EGRESS_LOG: egressFile,
+    };
+    const { child, done: exited } = startExportProcess(childEnv, {
+      execArgv: ['--require', path.join(__dirname, 'egress-recorder.js')],
+      cwd: this.productDirs.cwd,
+      timeoutMs,
     });
-    const started = Date.now();
-    const child = spawn(process.execPath, ['--require', path.join(__dirname, 'egress-recorder.js'), CLI_PATH], { env: childEnv, cwd: this.productDirs.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    const done = new Promise<RunResult>((resolve, reject) => {
-      child.on('error', reject);
-      child.on('close', (code, signal) => {
-        clearTimeout(timer);
-        let summary: Record<string, unknown> | undefined;
-        const line = stdout.trim().split('\n').pop();
-        if (code === 0 && line) {
-          try {
-            summary = JSON.parse(line) as Record<string, unknown>;
-          } catch {
-            summary = undefined;
-          }
-        }
-        const egress = readEgress(egressFile);
-        this.figures.runs += 1;
-        this.outputs.push({ label, stdout, stderr });
-        for (const record of egress) {
-          this.egress.push({ ...record, label });
-          if (record.token) this.secrets.set(`bearer token ${record.token.slice(-12)}`, record.token);
-        }
-        resolve({ code, signal, stdout, stderr, summary, wallMs: Date.now() - started, label, egress });
-      });
+    const done = exited.then((result): RunResult => {
+      const egress = readEgress(egressFile);
+      this.figures.runs += 1;
+      this.outputs.push({ label, stdout: result.stdout, stderr: result.stderr });
+      for (const record of egress) {
+        this.egress.push({ ...record, label });
+        if (record.token) this.secrets.set(`bearer token ${record.token.slice(-12)}`, record.token);
+      }
+      return { ...result, label, egress };
     });
     return { child, done };
   }
