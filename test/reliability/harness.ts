@@ -149,7 +149,8 @@ export class ReliabilitySuite {
   }
 
   static async start(): Promise<ReliabilitySuite> {
-    const azurite = await startAzurite();
+    // A long keep-alive on Azurite's side too, so that only injected faults break connections.
+    const azurite = await startAzurite({ args: ['--blobKeepAliveTimeout', '600'] });
     const proxy = await startFaultProxy({ blobEndpoint: azurite.blobEndpoint });
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'reliability-'));
     return new ReliabilitySuite(azurite, proxy, root);

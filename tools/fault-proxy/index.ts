@@ -143,7 +143,10 @@ const STORAGE_ERROR_CODES: Record<number, string> = {
 export async function startFaultProxy(target: { blobEndpoint: string }): Promise<FaultProxy> {
   const upstream = new URL(target.blobEndpoint);
   const account = upstream.pathname.replace(/^\/+|\/+$/g, '');
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  // Idle upstream sockets are dropped after 2 s, before Azurite closes them at its 5 s keep-alive timeout:
+  // otherwise a request can be written to a socket Azurite is closing and fail with a reset that no
+  // injected fault caused.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64, timeout: 2000 });
   const sockets = new Set<net.Socket>();
   const hung = new Set<http.ServerResponse>();
   let rules: ActiveRule[] = [];
