@@ -33,12 +33,9 @@ of the Bicep grants it), and owner or Application Administrator rights on the ap
 EOF
 }
 
-die() {
-  local code=$1
-  shift
-  echo "provision-certificate: $*" >&2
-  exit "$code"
-}
+PROG=provision-certificate
+# shellcheck source=lib/keyvault-credential.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/keyvault-credential.sh"
 
 VAULT="${AZURE_KEY_VAULT_NAME:-}"
 APP_ID="${GRAPH_CLIENT_ID:-}"
@@ -79,37 +76,12 @@ case "$FORMAT" in
   *) die 2 "--format must be pem or pkcs12" ;;
 esac
 
-command -v az >/dev/null 2>&1 || die 3 "the Azure CLI (az) is not installed: https://learn.microsoft.com/cli/azure/install-azure-cli"
-az account show -o none 2>/dev/null || die 3 "not logged in to Azure: run az login"
+require_az
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-# Seconds since the epoch of an ISO 8601 date (GNU date, or BSD date on macOS).
-epoch_of() {
-  local d="${1%%.*}"
-  d="${d%Z}"
-  d="${d%+00:00}"
-  date -u -d "${d/T/ } UTC" +%s 2>/dev/null || date -u -j -f '%Y-%m-%dT%H:%M:%S' "$d" +%s 2>/dev/null || echo 0
-}
-
-# Key Vault data-plane access can take minutes to appear after the role assignment: retry 403s.
-wait_for_access() {
-  local start now err="$work/access.err"
-  start=$(date +%s)
-  while ! az keyvault certificate list --vault-name "$VAULT" --maxresults 1 -o none 2>"$err"; do
-    now=$(date +%s)
-    if grep -qiE 'Forbidden|not authorized|ForbiddenByRbac' "$err" && [ $((now - start)) -lt "$WAIT_SECONDS" ]; then
-      echo "Waiting for Key Vault access on $VAULT (role assignments can take a few minutes to apply) ..." >&2
-      sleep 15
-      continue
-    fi
-    cat "$err" >&2
-    die 4 "cannot list certificates in $VAULT: you need Key Vault Certificates Officer on it (deploy with deployerPrincipalId=<your object id>), and its network access must allow you"
-  done
-}
-
-wait_for_access
+wait_for_access certificate "Key Vault Certificates Officer"
 
 # Is there a usable certificate already?
 create=1

@@ -32,12 +32,9 @@ stay valid until they expire; remove them with az ad app credential delete --id 
 EOF
 }
 
-die() {
-  local code=$1
-  shift
-  echo "provision-secret: $*" >&2
-  exit "$code"
-}
+PROG=provision-secret
+# shellcheck source=lib/keyvault-credential.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/keyvault-credential.sh"
 
 VAULT="${AZURE_KEY_VAULT_NAME:-}"
 APP_ID="${GRAPH_CLIENT_ID:-}"
@@ -70,8 +67,7 @@ done
 [[ "$RENEW_DAYS" =~ ^[0-9]+$ ]] || die 2 "--renew-within-days must be a number of days"
 [[ "$WAIT_SECONDS" =~ ^[0-9]+$ ]] || die 2 "--wait-for-access must be a number of seconds"
 
-command -v az >/dev/null 2>&1 || die 3 "the Azure CLI (az) is not installed: https://learn.microsoft.com/cli/azure/install-azure-cli"
-az account show -o none 2>/dev/null || die 3 "not logged in to Azure: run az login"
+require_az
 
 umask 077
 work="$(mktemp -d)"
@@ -82,33 +78,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-epoch_of() {
-  local d="${1%%.*}"
-  d="${d%Z}"
-  d="${d%+00:00}"
-  date -u -d "${d/T/ } UTC" +%s 2>/dev/null || date -u -j -f '%Y-%m-%dT%H:%M:%S' "$d" +%s 2>/dev/null || echo 0
-}
-
 in_years() {
   date -u -d "+$1 years" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || date -u -v+"$1"y +%Y-%m-%dT%H:%M:%SZ
 }
 
-wait_for_access() {
-  local start now err="$work/access.err"
-  start=$(date +%s)
-  while ! az keyvault secret list --vault-name "$VAULT" --maxresults 1 -o none 2>"$err"; do
-    now=$(date +%s)
-    if grep -qiE 'Forbidden|not authorized|ForbiddenByRbac' "$err" && [ $((now - start)) -lt "$WAIT_SECONDS" ]; then
-      echo "Waiting for Key Vault access on $VAULT (role assignments can take a few minutes to apply) ..." >&2
-      sleep 15
-      continue
-    fi
-    cat "$err" >&2
-    die 4 "cannot list secrets in $VAULT: you need Key Vault Secrets Officer on it (deploy with deployerPrincipalId=<your object id>), and its network access must allow you"
-  done
-}
-
-wait_for_access
+wait_for_access secret "Key Vault Secrets Officer"
 
 if [ "$ROTATE" = 0 ]; then
   # Only the attributes are printed (the value is never written out).
