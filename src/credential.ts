@@ -12,7 +12,7 @@ import { SecretClient, type KeyVaultSecret } from '@azure/keyvault-secrets';
 import forge from 'node-forge';
 import { ExportError } from './errors.js';
 import { describeAzureError } from './azure-errors.js';
-import { attemptPolicy, DEFAULT_HTTP_OPTIONS, retryBounds } from './http.js';
+import { attemptPolicy, retryBounds } from './http.js';
 import type { ExportSettings } from './settings.js';
 
 export type GraphCredential =
@@ -35,13 +35,13 @@ const PEM = 'application/x-pem-file';
 
 /** Reads the credential named by the settings from Key Vault. */
 export async function loadGraphCredential(
-  settings: Pick<ExportSettings, 'keyVaultUrl' | 'credential'> & Partial<Pick<ExportSettings, 'requestTimeoutMs'>>,
+  settings: Pick<ExportSettings, 'keyVaultUrl' | 'credential' | 'requestTimeoutMs'>,
   azureCredential: TokenCredential,
   options: { now?: Date } = {},
 ): Promise<GraphCredential> {
   const { name, kind } = settings.credential;
   const settingName = kind === 'secret' ? 'GRAPH_CLIENT_SECRET_NAME' : 'GRAPH_CLIENT_CERTIFICATE_NAME';
-  const bounds = retryBounds(settings.requestTimeoutMs ?? DEFAULT_HTTP_OPTIONS.attemptTimeoutInMs);
+  const bounds = retryBounds(settings.requestTimeoutMs);
   const client = new SecretClient(settings.keyVaultUrl, azureCredential, {
     retryOptions: { maxRetries: 4, retryDelayInMs: 800, maxRetryDelayInMs: Math.min(30_000, bounds.maxRetryDelayInMs) },
     // Every attempt (each retry, and the challenge round trip) times out; the SDK sets no timeout of its own.

@@ -169,7 +169,7 @@ export async function runExport(options: RunExportOptions = {}): Promise<Manifes
     blobName: usersBlob,
     format: settings.format,
     compression: settings.compression,
-    contentType: settings.compression === 'gzip' ? 'application/gzip' : contentType,
+    contentType: writer.contentType,
     bytes: committed.bytes,
     sha256: committed.sha256,
     select: settings.select.join(','),

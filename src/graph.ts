@@ -216,10 +216,15 @@ export function earlyNextLink(body: string, graphEndpoint: string): string | und
   if (!match) return undefined;
   try {
     const link = JSON.parse(match[1]!) as string;
-    return new URL(link).origin === new URL(graphEndpoint).origin ? link : undefined;
+    return isGraphEndpoint(new URL(link), graphEndpoint) ? link : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** The bearer token only ever goes to GRAPH_ENDPOINT's origin: every link followed is checked with this. */
+function isGraphEndpoint(url: URL, graphEndpoint: string): boolean {
+  return url.origin === new URL(graphEndpoint).origin;
 }
 
 /**
@@ -280,8 +285,7 @@ function parsePage(result: HttpResult, url: string, options: ListUsersOptions): 
   } catch {
     throw new ExportError('GraphProtocolError', `Microsoft Graph returned an @odata.nextLink that is not an absolute URL on ${describeUrl(url)}.`);
   }
-  // The bearer token only ever goes to GRAPH_ENDPOINT's host.
-  if (next.origin !== new URL(options.graphEndpoint).origin) {
+  if (!isGraphEndpoint(next, options.graphEndpoint)) {
     throw new ExportError('GraphProtocolError', `Microsoft Graph returned an @odata.nextLink to ${next.origin}, which is not GRAPH_ENDPOINT (${options.graphEndpoint}); the export refuses to send its token to another host.`);
   }
   return { users, json, nextLink };

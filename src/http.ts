@@ -27,6 +27,7 @@ import {
 } from '@azure/core-rest-pipeline';
 import { AuthError, type INetworkModule, type NetworkRequestOptions, type NetworkResponse } from '@azure/msal-node';
 import type { Readable } from 'node:stream';
+import { REQUEST_TIMEOUT_SECONDS } from './settings.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface HttpOptions {
@@ -49,15 +50,15 @@ export interface RetryInfo {
   error: string | undefined;
 }
 
+/** The longest pause between two attempts, whatever the request timeout. */
+export const MAX_RETRY_DELAY_MS = 60_000;
+
 export const DEFAULT_HTTP_OPTIONS = {
   maxRetries: 6,
   retryDelayInMs: 800,
-  maxRetryDelayInMs: 60_000,
-  attemptTimeoutInMs: 100_000,
+  maxRetryDelayInMs: MAX_RETRY_DELAY_MS,
+  attemptTimeoutInMs: REQUEST_TIMEOUT_SECONDS.default * 1000,
 } as const satisfies HttpOptions;
-
-/** The longest pause between two attempts, whatever the request timeout. */
-export const MAX_RETRY_DELAY_MS = 60_000;
 
 /**
  * The bounds every client of a run gets from the request timeout: each attempt at most `timeoutMs`, each
@@ -132,12 +133,8 @@ export class HttpClientWithRetries {
       const response = await this.#pipeline.sendRequest(this.#client, request);
       const result = { status: response.status, headers: response.headers.toJSON() };
       const stream = response.readableStreamBody;
-      if (stream === undefined) {
-        const body = response.bodyAsText ?? '';
-        // A transport that does not stream (a test double) still shows the 200 body to the observer.
-        if (response.status === 200 && body !== '') init.onChunk?.(Buffer.from(body), 0);
-        return { ...result, body };
-      }
+      // Not a streamed status: the pipeline has read the body as text, retries included.
+      if (stream === undefined) return { ...result, body: response.bodyAsText ?? '' };
       const state = attempts.get(request);
       const deadline = (state?.startedAt ?? Date.now()) + this.#options.attemptTimeoutInMs;
       try {

@@ -11,7 +11,7 @@ import type { TokenCredential } from '@azure/identity';
 import { BlobServiceClient, type BlockBlobClient, type ContainerClient, type StoragePipelineOptions } from '@azure/storage-blob';
 import { ExportError } from './errors.js';
 import { describeAzureError } from './azure-errors.js';
-import { attemptPolicy, DEFAULT_HTTP_OPTIONS, retryBounds } from './http.js';
+import { attemptPolicy, retryBounds } from './http.js';
 import type { ExportCompression, ExportFormat, StorageSetting } from './settings.js';
 
 export const LATEST_BLOB = 'latest.json';
@@ -19,8 +19,8 @@ const BLOCK_SIZE = 4 * 1024 * 1024;
 const STAGE_CONCURRENCY = 4;
 const MAX_TRIES = 6;
 
-export function openContainer(storage: StorageSetting, container: string, credential: TokenCredential, options: { requestTimeoutMs?: number } = {}): ContainerClient {
-  const bounds = retryBounds(options.requestTimeoutMs ?? DEFAULT_HTTP_OPTIONS.attemptTimeoutInMs);
+export function openContainer(storage: StorageSetting, container: string, credential: TokenCredential, options: { requestTimeoutMs: number }): ContainerClient {
+  const bounds = retryBounds(options.requestTimeoutMs);
   const pipelineOptions: StoragePipelineOptions = {
     // tryTimeoutInMs is only the server-side `timeout` parameter; the client side is attemptPolicy below.
     retryOptions: { maxTries: MAX_TRIES, tryTimeoutInMs: bounds.attemptTimeoutInMs, retryDelayInMs: 800, maxRetryDelayInMs: bounds.maxRetryDelayInMs },
@@ -114,6 +114,11 @@ export class SnapshotBlobWriter {
 
   get bytes(): number {
     return this.#stager.bytes;
+  }
+
+  /** The Content-Type the blob is committed with. */
+  get contentType(): string {
+    return this.#contentType;
   }
 
   /**
@@ -269,7 +274,7 @@ class BlockStager {
 
 /** Uploads a small JSON blob that must not exist yet (or already holds exactly this JSON). */
 export async function uploadNewJson(container: ContainerClient, name: string, value: unknown): Promise<void> {
-  const body = `${JSON.stringify(value, null, 2)}\n`;
+  const body = jsonBlobText(value);
   const blob = container.getBlockBlobClient(name);
   try {
     await blob.upload(body, Buffer.byteLength(body), {
@@ -307,7 +312,7 @@ export interface LatestCandidate {
  */
 export async function publishLatest(container: ContainerClient, manifest: LatestCandidate, options: { onWrite?: () => void } = {}): Promise<boolean> {
   const latest = container.getBlockBlobClient(LATEST_BLOB);
-  const body = `${JSON.stringify(manifest, null, 2)}\n`;
+  const body = jsonBlobText(manifest);
   for (let attempt = 1; attempt <= 20; attempt += 1) {
     let etag: string | undefined;
     let current: Partial<LatestCandidate> | undefined;
@@ -338,6 +343,11 @@ export async function publishLatest(container: ContainerClient, manifest: Latest
 /** Best-effort removal of what a failed run committed, so that a failed run leaves nothing behind. */
 export async function deleteIfExists(container: ContainerClient, names: readonly string[]): Promise<void> {
   await Promise.allSettled(names.map((name) => container.getBlockBlobClient(name).deleteIfExists()));
+}
+
+/** How manifest.json and latest.json are stored: the same text for the same manifest. */
+function jsonBlobText(value: unknown): string {
+  return `${JSON.stringify(value, null, 2)}\n`;
 }
 
 function isNewer(current: Partial<LatestCandidate>, candidate: LatestCandidate): boolean {

@@ -10,7 +10,7 @@
 import { ConfidentialClientApplication, LogLevel, type Configuration } from '@azure/msal-node';
 import { ExportError } from './errors.js';
 import { describeAzureError } from './azure-errors.js';
-import { DEFAULT_HTTP_OPTIONS, HttpClientWithRetries, msalNetworkModule, retryBounds } from './http.js';
+import { HttpClientWithRetries, msalNetworkModule, retryBounds } from './http.js';
 import type { GraphCredential } from './credential.js';
 import type { ExportSettings } from './settings.js';
 
@@ -19,7 +19,7 @@ export interface TokenProvider {
   getToken(options?: { forceRefresh?: boolean }): Promise<string>;
 }
 
-type TokenSettings = Pick<ExportSettings, 'tenantId' | 'clientId' | 'authorityHost' | 'graphEndpoint' | 'credential'> & Partial<Pick<ExportSettings, 'requestTimeoutMs'>>;
+type TokenSettings = Pick<ExportSettings, 'tenantId' | 'clientId' | 'authorityHost' | 'graphEndpoint' | 'credential' | 'requestTimeoutMs'>;
 
 // Module-scope cache, deliberately: see the file comment. Keyed by everything that identifies the
 // credential (a secret by its hash, never its value), so a rotated credential gets a new application.
@@ -28,7 +28,7 @@ const applications = new Map<string, Promise<ConfidentialClientApplication>>();
 // request timeout, which is part of the application's key).
 const tokenHttpClients = new Map<number, HttpClientWithRetries>();
 function tokenHttp(settings: TokenSettings): HttpClientWithRetries {
-  const timeoutMs = settings.requestTimeoutMs ?? DEFAULT_HTTP_OPTIONS.attemptTimeoutInMs;
+  const timeoutMs = settings.requestTimeoutMs;
   let client = tokenHttpClients.get(timeoutMs);
   if (!client) {
     client = new HttpClientWithRetries({ maxRetries: 4, ...retryBounds(timeoutMs) });
@@ -38,7 +38,7 @@ function tokenHttp(settings: TokenSettings): HttpClientWithRetries {
 }
 
 export function graphTokenProvider(settings: TokenSettings, credential: GraphCredential, log?: (message: string) => void): TokenProvider {
-  const key = [settings.authorityHost, settings.tenantId.toLowerCase(), settings.clientId.toLowerCase(), credential.kind, credential.fingerprint, settings.requestTimeoutMs ?? ''].join('|');
+  const key = [settings.authorityHost, settings.tenantId.toLowerCase(), settings.clientId.toLowerCase(), credential.kind, credential.fingerprint, settings.requestTimeoutMs].join('|');
   const scopes = [`${settings.graphEndpoint}/.default`];
   return {
     async getToken(options = {}) {
