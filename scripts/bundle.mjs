@@ -1,7 +1,9 @@
 /**
  * `npm run bundle` (part of `npm run build`): each function of src/functions/ as one file,
  * dist/bundle/functions/<name>.js (+ .map, + .LEGAL.txt with the dependencies' licence comments) — what
- * package.json's "main" names, so `func start` and the deployed app load the bundle.
+ * package.json's "main" names, so `func start` and the deployed app load the bundle. And the command line,
+ * src/cli.ts, as dist/bin/cli.js (`npm run export`): the same code, loaded as fast (outside dist/bundle, so
+ * it is never deployed).
  *
  * Why: the Functions worker loads the entry at every cold start. Unbundled it resolves and compiles ~500
  * modules from node_modules; bundled it reads one file. esbuild starts from the TypeScript sources so that
@@ -33,11 +35,10 @@ const entryPoints = Object.fromEntries(
 );
 // Stale bundles of renamed or removed functions would still be registered by the host.
 rmSync(path.join(root, 'dist', 'bundle'), { recursive: true, force: true });
+rmSync(path.join(root, 'dist', 'bin'), { recursive: true, force: true });
 
-const result = await build({
+const common = {
   absWorkingDir: root,
-  entryPoints,
-  outdir: 'dist/bundle',
   bundle: true,
   platform: 'node',
   // Production runs Node 22 (infra/); Node 20 is the oldest this package supports (engines).
@@ -52,12 +53,15 @@ const result = await build({
   // Positions are enough to map stack traces; the sources themselves would triple the map's size.
   sourcesContent: false,
   legalComments: 'linked',
-  metafile: true,
   logLevel: 'warning',
-});
+};
+const [result, cli] = await Promise.all([
+  build({ ...common, entryPoints, outdir: 'dist/bundle', metafile: true }),
+  build({ ...common, entryPoints: { cli: 'src/cli.ts' }, outdir: 'dist/bin' }),
+]);
 
 // Outside dist/bundle, so it is never deployed: `npx esbuild --analyze` style input sizes, for the curious.
 writeFileSync(path.join(root, 'dist', 'bundle-meta.json'), JSON.stringify(result.metafile));
-if (result.errors.length > 0 || result.warnings.length > 0) {
+if ([result, cli].some((r) => r.errors.length > 0 || r.warnings.length > 0)) {
   process.exitCode = 1;
 }

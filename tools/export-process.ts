@@ -1,5 +1,5 @@
 /**
- * Runs `npm run export`'s entry point (dist/src/cli.js) as a child process with a given environment —
+ * Runs `npm run export`'s entry point (dist/bin/cli.js, the bundled CLI) as a child process with a given environment —
  * the way the demo, the tests and the benchmark drive the product: each run in a fresh process, as the
  * identity library caches its managed-identity endpoint per process and NODE_EXTRA_CA_CERTS is read at
  * start.
@@ -17,7 +17,8 @@ export interface ExportProcessResult {
   wallMs: number;
 }
 
-export const CLI_PATH = path.resolve(__dirname, '..', 'src', 'cli.js');
+/** The CLI as `npm run export` runs it: the esbuild bundle of src/cli.ts (scripts/bundle.mjs). */
+export const CLI_PATH = path.resolve(__dirname, '..', 'bin', 'cli.js');
 
 /** Variables that would change which identity or endpoints the product uses: never inherited. */
 const ISOLATED = /^(AZURE_|GRAPH_|KEY_VAULT_|USERS_|EXPORT_|IDENTITY_|MSI_|IMDS_|HTTPS?_PROXY|NO_PROXY|NODE_EXTRA_CA_CERTS)/i;

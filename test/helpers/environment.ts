@@ -1,6 +1,6 @@
 /**
  * The integration tests' world: Azurite + the simulated tenant, and the product run as `npm run export`
- * (dist/src/cli.js) in a child process, driven only through the DESIGN.md settings.
+ * (dist/bin/cli.js, the bundled CLI) in a child process, driven only through the DESIGN.md settings.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';

@@ -4,7 +4,7 @@
  * successful snapshot — that scenarios borrow one at a time, so that the sim's fault rules (global to a
  * tenant) and a container's state belong to one scenario at a time while many scenarios run at once.
  *
- * Every export runs as `npm run export` does (dist/src/cli.js, a child process), with the suite's egress
+ * Every export runs as `npm run export` does (dist/bin/cli.js, a child process), with the suite's egress
  * recorder preloaded, TMPDIR/HOME/cwd pointed at directories the suite scans afterwards, and all its output
  * kept for the secret scan. Every secret the suite creates (client secrets, private keys, PFX values, the
  * identity header) and every bearer token the recorder saw is collected for that scan.

@@ -11,6 +11,8 @@ export interface SimStats {
   keyvault: number;
   graph: number;
   graphPagesServed: number;
+  /** Sum over those pages of the time from the request's arrival to the page's first bytes being written (ms). */
+  graphPageFirstByteMs: number;
   tokensIssued: number;
   faultsInjected: number;
 }
