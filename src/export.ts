@@ -199,24 +199,25 @@ export async function runExport(options: RunExportOptions = {}): Promise<Manifes
 }
 
 /**
- * One page as it is stored: each user exactly as Graph returned it — the element's own text from the
- * response when graph.ts could cut it out, else JSON.stringify of the parsed object (same property names,
- * order and values) — one array element or one line each, encoded to UTF-8 straight into a reused
- * buffer: no page-sized string is built, so there is nothing to flatten and less garbage per page.
+ * One page as it is stored: each user exactly as Graph returned it — the element's own bytes from the
+ * response when graph.ts could cut them out, else JSON.stringify of the parsed object (same property names,
+ * order and values) encoded to UTF-8 — one array element or one line each, straight into a reused buffer:
+ * no page-sized string is built, so there is nothing to flatten and less garbage per page.
  */
 class PageEncoder {
   #scratch = Buffer.allocUnsafeSlow(1024 * 1024);
   #length = 0;
 
-  page(page: Pick<UsersPage, 'users' | 'json'>, format: ExportSettings['format'], first: boolean): Buffer {
-    const { users, json } = page;
+  page(page: Pick<UsersPage, 'users' | 'elements'>, format: ExportSettings['format'], first: boolean): Buffer {
+    const { users, elements } = page;
     this.#length = 0;
     if (users.length === 0) return this.#scratch.subarray(0, 0);
     const separator = format === 'ndjson' ? '' : ',\n';
     if (format === 'json') this.#append(first ? '\n' : ',\n');
     for (let i = 0; i < users.length; i += 1) {
       if (i > 0) this.#append(separator);
-      this.#append(json ? json[i]! : JSON.stringify(users[i]));
+      if (elements) this.#copy(elements.bytes, elements.ranges[2 * i]!, elements.ranges[2 * i + 1]!);
+      else this.#append(JSON.stringify(users[i]));
       if (format === 'ndjson') this.#append('\n');
     }
     // A view of the scratch, valid until the next page(): the writer copies what it keeps.
@@ -225,13 +226,21 @@ class PageEncoder {
 
   #append(text: string): void {
     // A UTF-16 code unit never takes more than 3 bytes in UTF-8.
-    const needed = this.#length + text.length * 3;
-    if (needed > this.#scratch.length) {
-      const bigger = Buffer.allocUnsafeSlow(Math.max(needed, this.#scratch.length * 2));
-      this.#scratch.copy(bigger, 0, 0, this.#length);
-      this.#scratch = bigger;
-    }
+    this.#reserve(text.length * 3);
     this.#length += this.#scratch.write(text, this.#length, 'utf8');
+  }
+
+  #copy(source: Buffer, start: number, end: number): void {
+    this.#reserve(end - start);
+    this.#length += source.copy(this.#scratch, this.#length, start, end);
+  }
+
+  #reserve(bytes: number): void {
+    const needed = this.#length + bytes;
+    if (needed <= this.#scratch.length) return;
+    const bigger = Buffer.allocUnsafeSlow(Math.max(needed, this.#scratch.length * 2));
+    this.#scratch.copy(bigger, 0, 0, this.#length);
+    this.#scratch = bigger;
   }
 }
 

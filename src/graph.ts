@@ -10,9 +10,10 @@
  * overlap Graph's work on page n+1. Only the page the listing is waiting for may start the next request,
  * so at most one request runs ahead: two pages' bodies are held at once (plus whatever the caller keeps).
  */
+import { isUtf8 } from 'node:buffer';
 import { ExportError } from './errors.js';
 import { describeAzureError } from './azure-errors.js';
-import type { HttpClientWithRetries, HttpResult } from './http.js';
+import type { HttpClientWithRetries, HttpResult, StreamedResult } from './http.js';
 import type { TokenProvider } from './token.js';
 
 export const PAGE_SIZE = 999;
@@ -23,15 +24,21 @@ export interface UsersPage {
   /** The users of the page, exactly as Graph returned them. */
   users: GraphUser[];
   /**
-   * Each user's JSON text exactly as it appears in Graph's response (same order as `users`), when the
-   * page could be cut into its elements without doubt; otherwise undefined. Storing these slices spares
-   * re-serialising every parsed user (the largest CPU cost per page after the parse itself).
+   * Where each user's JSON text lies in the bytes of Graph's response (same order as `users`), when the
+   * page could be cut into its elements without doubt; otherwise undefined. Copying these bytes spares
+   * re-serialising and re-encoding every parsed user (the largest CPU cost per page after the parse).
    */
-  json?: readonly string[] | undefined;
+  elements?: PageElements | undefined;
   /** 0-based index of the page in the (current) listing. */
   index: number;
   /** True on the first page of a listing restarted after an expired `$skiptoken`: drop everything before it. */
   restarted: boolean;
+}
+
+/** A page's response bytes and, for its i-th user, the range `ranges[2i]` to `ranges[2i + 1]` of them. */
+export interface PageElements {
+  bytes: Buffer;
+  ranges: Uint32Array;
 }
 
 export interface ListUsersOptions {
@@ -52,14 +59,14 @@ export interface ListUsersOptions {
 
 interface FetchedPage {
   users: GraphUser[];
-  json: string[] | undefined;
+  elements: PageElements | undefined;
   nextLink: string | undefined;
 }
 
 /** A 200 response whose body has not been parsed yet. */
 interface RawPage {
   url: string;
-  result: HttpResult;
+  result: StreamedResult;
 }
 
 class ExpiredPageTokenError extends Error {}
@@ -117,7 +124,7 @@ export async function* listUserPages(options: ListUsersOptions): AsyncGenerator<
       if (speculative !== undefined && speculative.url !== page.nextLink) speculative.abort();
       if (page.nextLink === undefined) pending = undefined;
       else pending = speculative?.url === page.nextLink ? speculative : start(page.nextLink);
-      yield { users: page.users, json: page.json, index, restarted };
+      yield { users: page.users, elements: page.elements, index, restarted };
       index += 1;
       restarted = false;
     }
@@ -235,7 +242,7 @@ async function fetchPage(url: string, options: ListUsersOptions, abortSignal: Ab
   let refreshed = false;
   for (;;) {
     const token = await options.tokens.getToken({ forceRefresh: refreshed });
-    let result: HttpResult;
+    let result: StreamedResult;
     try {
       result = await options.http.sendStreaming('GET', url, {
         headers: { Authorization: `Bearer ${token}`, Accept: 'application/json' },
@@ -261,7 +268,7 @@ async function fetchPage(url: string, options: ListUsersOptions, abortSignal: Ab
   }
 }
 
-function parsePage(result: HttpResult, url: string, options: ListUsersOptions): FetchedPage {
+function parsePage(result: StreamedResult, url: string, options: ListUsersOptions): FetchedPage {
   let body: unknown;
   try {
     body = JSON.parse(result.body);
@@ -273,9 +280,10 @@ function parsePage(result: HttpResult, url: string, options: ListUsersOptions): 
     throw new ExportError('GraphProtocolError', `Microsoft Graph answered ${describeUrl(url)} with a page that has no 'value' array; the export stops rather than store an incomplete directory.`);
   }
   const users = value as GraphUser[];
-  const json = elementTexts(result.body, users.length);
+  const ranges = result.bytes === undefined ? undefined : elementRanges(result.bytes, users.length);
+  const elements = ranges === undefined ? undefined : { bytes: result.bytes!, ranges };
   const nextLink = (body as { '@odata.nextLink'?: unknown })['@odata.nextLink'];
-  if (nextLink === undefined || nextLink === null) return { users, json, nextLink: undefined };
+  if (nextLink === undefined || nextLink === null) return { users, elements, nextLink: undefined };
   if (typeof nextLink !== 'string') {
     throw new ExportError('GraphProtocolError', `Microsoft Graph returned an @odata.nextLink that is not a string on ${describeUrl(url)}.`);
   }
@@ -288,45 +296,52 @@ function parsePage(result: HttpResult, url: string, options: ListUsersOptions): 
   if (!isGraphEndpoint(next, options.graphEndpoint)) {
     throw new ExportError('GraphProtocolError', `Microsoft Graph returned an @odata.nextLink to ${next.origin}, which is not GRAPH_ENDPOINT (${options.graphEndpoint}); the export refuses to send its token to another host.`);
   }
-  return { users, json, nextLink };
+  return { users, elements, nextLink };
 }
 
 /**
- * The text of each element of the top-level `value` array of a page that JSON.parse has accepted, or
- * undefined when in any doubt: a duplicate `value` key, an element that is not an object, a count that
- * differs from the parse's, or a line break anywhere in the body (an element could then span lines, which
- * ndjson cannot store). Only strings and brackets matter for the cut; strings are skipped with indexOf,
- * so this costs a fraction of a parse.
+ * Where each element of the top-level `value` array lies in the bytes of a page whose text JSON.parse has
+ * accepted, as [start, end) pairs, or undefined when in any doubt: bytes that are not valid UTF-8 (their
+ * text, which was parsed, then differs from them), a line break anywhere (an element could then span lines,
+ * which ndjson cannot store), an escape in a top-level string (a key spelt `"valu\u0065"` is still `value`
+ * to the parse), a duplicate `value` key, an element that is not an object, or a count that differs from
+ * the parse's.
+ *
+ * Only quotes, backslashes and brackets matter for the cut. They are ASCII, which UTF-8 never uses inside
+ * a multi-byte character, so the bytes are scanned as they are, and strings are skipped with indexOf: this
+ * costs a fraction of the parse, and the elements are then copied, never encoded again.
  */
-export function elementTexts(body: string, expected: number): string[] | undefined {
-  if (body.includes('\n') || body.includes('\r')) return undefined;
-  const out: string[] = [];
+export function elementRanges(bytes: Uint8Array, expected: number): Uint32Array | undefined {
+  if (!isUtf8(bytes) || bytes.includes(0x0a) || bytes.includes(0x0d)) return undefined;
+  const ranges = new Uint32Array(expected * 2);
+  let count = 0;
   let depth = 0;
   let keyStart = -1;
   let keyEnd = -1;
   let inValue = false;
   let sawValue = false;
   let elementStart = -1;
-  for (let i = 0; i < body.length; i += 1) {
-    const c = body.charCodeAt(i);
+  for (let i = 0; i < bytes.length; i += 1) {
+    const c = bytes[i];
     if (c === 0x22 /* " */) {
       let end = i + 1;
       for (;;) {
-        const quote = body.indexOf('"', end);
+        const quote = bytes.indexOf(0x22, end);
         if (quote < 0) return undefined;
         let backslashes = 0;
-        while (body.charCodeAt(quote - 1 - backslashes) === 0x5c /* \ */) backslashes += 1;
+        while (bytes[quote - 1 - backslashes] === 0x5c /* \ */) backslashes += 1;
         end = quote + 1;
         if (backslashes % 2 === 0) break;
       }
-      // In a valid object, the last string seen at depth 1 before a '[' is that array's key.
       if (depth === 1) {
+        if (bytes.subarray(i + 1, end - 1).includes(0x5c)) return undefined;
+        // In a valid object, the last string seen at depth 1 before a '[' is that array's key.
         keyStart = i + 1;
         keyEnd = end - 1;
       }
       i = end - 1;
     } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
-      if (depth === 1 && c === 0x5b && keyEnd - keyStart === 5 && body.startsWith('value', keyStart)) {
+      if (depth === 1 && c === 0x5b && isValueKey(bytes, keyStart, keyEnd)) {
         if (sawValue) return undefined;
         inValue = true;
         sawValue = true;
@@ -338,7 +353,10 @@ export function elementTexts(body: string, expected: number): string[] | undefin
     } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
       depth -= 1;
       if (depth === 2 && inValue && elementStart >= 0) {
-        out.push(body.slice(elementStart, i + 1));
+        if (count === expected) return undefined;
+        ranges[2 * count] = elementStart;
+        ranges[2 * count + 1] = i + 1;
+        count += 1;
         elementStart = -1;
       } else if (depth === 1 && inValue) {
         inValue = false;
@@ -347,7 +365,12 @@ export function elementTexts(body: string, expected: number): string[] | undefin
       return undefined; // a primitive element
     }
   }
-  return out.length === expected ? out : undefined;
+  return count === expected ? ranges : undefined;
+}
+
+/** Whether bytes[start, end) spell `value`. */
+function isValueKey(bytes: Uint8Array, start: number, end: number): boolean {
+  return end - start === 5 && bytes[start] === 0x76 && bytes[start + 1] === 0x61 && bytes[start + 2] === 0x6c && bytes[start + 3] === 0x75 && bytes[start + 4] === 0x65;
 }
 
 interface GraphErrorBody {

@@ -75,6 +75,12 @@ export interface HttpResult {
   body: string;
 }
 
+/** What {@link HttpClientWithRetries.sendStreaming} returns: also a 200's body as it came. */
+export interface StreamedResult extends HttpResult {
+  /** The 200 body's bytes as received (`body` is their UTF-8 text); undefined for any other status. */
+  bytes: Buffer | undefined;
+}
+
 export interface SendInit {
   headers?: Record<string, string>;
   body?: string;
@@ -125,7 +131,7 @@ export class HttpClientWithRetries {
    * while the request has had at most `maxRetries` attempts in all (whatever ended them), so a request that
    * keeps failing mid-body gives up like one that keeps failing before its headers.
    */
-  async sendStreaming(method: HttpMethods, url: string, init: StreamingInit = {}): Promise<HttpResult> {
+  async sendStreaming(method: HttpMethods, url: string, init: StreamingInit = {}): Promise<StreamedResult> {
     const request = newRequest(method, url, init);
     request.streamResponseStatusCodes = new Set([200]);
     for (;;) {
@@ -134,13 +140,13 @@ export class HttpClientWithRetries {
       const result = { status: response.status, headers: response.headers.toJSON() };
       const stream = response.readableStreamBody;
       // Not a streamed status: the pipeline has read the body as text, retries included.
-      if (stream === undefined) return { ...result, body: response.bodyAsText ?? '' };
+      if (stream === undefined) return { ...result, body: response.bodyAsText ?? '', bytes: undefined };
       const state = attempts.get(request);
       const deadline = (state?.startedAt ?? Date.now()) + this.#options.attemptTimeoutInMs;
       try {
         const bytes = await readBody(stream, { deadline, timeoutInMs: this.#options.attemptTimeoutInMs, signal: init.abortSignal, onChunk: init.onChunk });
         // Decoded once, from one buffer: no string is built piecewise.
-        return { ...result, body: bytes.toString('utf8') };
+        return { ...result, body: bytes.toString('utf8'), bytes };
       } catch (e) {
         if (!state || !bodyFailures.has(e as object) || init.abortSignal?.aborted) throw e;
         if (state.attempt > this.#options.maxRetries) {

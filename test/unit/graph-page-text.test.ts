@@ -1,12 +1,22 @@
 /**
- * The two shortcuts graph.ts takes on a page's raw text — reading the next link off its start (to ask for
- * the next page before parsing) and cutting out each user's own JSON text (to store it without
+ * The two shortcuts graph.ts takes on a page's raw body — reading the next link off its start (to ask for
+ * the next page before parsing) and cutting out each user's own JSON bytes (to store them without
  * re-serialising) — must never disagree with a full parse; in any doubt they give up (undefined), and the
  * parsed values are used instead.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { earlyNextLink, elementTexts } from '../../src/graph.js';
+import { earlyNextLink, elementRanges } from '../../src/graph.js';
+
+/** The elements elementRanges cuts out of `body` (sent as UTF-8, or as the given bytes), as text. */
+function elementTexts(body: string | Buffer, expected: number): string[] | undefined {
+  const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+  const ranges = elementRanges(bytes, expected);
+  if (ranges === undefined) return undefined;
+  const texts: string[] = [];
+  for (let i = 0; i < ranges.length; i += 2) texts.push(bytes.toString('utf8', ranges[i], ranges[i + 1]));
+  return texts;
+}
 
 const GRAPH = 'https://graph.microsoft.com';
 
@@ -49,4 +59,11 @@ test('in any doubt, no texts: the parsed users are serialised instead', () => {
   assert.equal(elementTexts('{"value":["a","b"]}', 2), undefined, 'not objects');
   assert.equal(elementTexts(`{"value":[\n${u}\n]}`, 1), undefined, 'line breaks could split an ndjson line');
   assert.equal(elementTexts('{"value":[{"id":"1}]}', 1), undefined, 'unterminated string');
+  assert.equal(elementTexts(`{"value":[${u},${u}]}`, 1), undefined, 'more elements than the parse saw');
+  // The parse takes the last of duplicate keys, and "valu\u0065" is "value" to it.
+  assert.equal(elementTexts(`{"value":[${u}],"valu\u0065":[{"id":"2"}]}`, 1), undefined, 'an escaped top-level key');
+  // Invalid UTF-8 decodes to U+FFFD: the text that was parsed is not the bytes.
+  const invalid = Buffer.concat([Buffer.from('{"value":[{"id":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}]}')]);
+  assert.equal(JSON.parse(invalid.toString('utf8')).value.length, 1);
+  assert.equal(elementTexts(invalid, 1), undefined, 'bytes that are not UTF-8');
 });
