@@ -8,7 +8,7 @@ import { createDefaultHttpClient } from '@azure/core-rest-pipeline';
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import { loadGraphCredential } from './credential.js';
 import { ExportError, describeError, isExportError } from './errors.js';
-import { listUserPages, type UsersPage } from './graph.js';
+import { listUserPages, type PageUsers } from './graph.js';
 import { HttpClientWithRetries, retryBounds, withAttemptPolicy } from './http.js';
 import { readSettings, type ExportSettings } from './settings.js';
 import { deleteIfExists, ensureContainer, latestMayName, openContainer, publishLatest, snapshotPaths, SnapshotBlobWriter, uploadNewJson, type CommittedBlob } from './storage.js';
@@ -135,7 +135,7 @@ export async function runExport(options: RunExportOptions = {}): Promise<Manifes
       // (this page's bytes, the next page, one request in flight) and Graph stays busy.
       const written = writer.write(encoder.page(page, settings.format, stats.users === 0));
       stats.pages += 1;
-      stats.users += page.users.length;
+      stats.users += page.count;
       next = pages.next();
       // Handled here so that a failed write leaves no unhandled rejection behind; awaited above.
       next.catch(() => undefined);
@@ -208,16 +208,15 @@ class PageEncoder {
   #scratch = Buffer.allocUnsafeSlow(1024 * 1024);
   #length = 0;
 
-  page(page: Pick<UsersPage, 'users' | 'elements'>, format: ExportSettings['format'], first: boolean): Buffer {
-    const { users, elements } = page;
+  page(page: PageUsers, format: ExportSettings['format'], first: boolean): Buffer {
     this.#length = 0;
-    if (users.length === 0) return this.#scratch.subarray(0, 0);
+    if (page.count === 0) return this.#scratch.subarray(0, 0);
     const separator = format === 'ndjson' ? '' : ',\n';
     if (format === 'json') this.#append(first ? '\n' : ',\n');
-    for (let i = 0; i < users.length; i += 1) {
+    for (let i = 0; i < page.count; i += 1) {
       if (i > 0) this.#append(separator);
-      if (elements) this.#copy(elements.bytes, elements.ranges[2 * i]!, elements.ranges[2 * i + 1]!);
-      else this.#append(JSON.stringify(users[i]));
+      if (page.elements !== undefined) this.#copy(page.elements.bytes, page.elements.ranges[2 * i]!, page.elements.ranges[2 * i + 1]!);
+      else this.#append(JSON.stringify(page.users[i]));
       if (format === 'ndjson') this.#append('\n');
     }
     // A view of the scratch, valid until the next page(): the writer copies what it keeps.

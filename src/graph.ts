@@ -10,30 +10,30 @@
  * overlap Graph's work on page n+1. Only the page the listing is waiting for may start the next request,
  * so at most one request runs ahead: two pages' bodies are held at once (plus whatever the caller keeps).
  */
-import { isUtf8 } from 'node:buffer';
 import { ExportError } from './errors.js';
 import { describeAzureError } from './azure-errors.js';
 import type { HttpClientWithRetries, HttpResult, StreamedResult } from './http.js';
+import { scanUsersPage } from './page-scan.js';
 import type { TokenProvider } from './token.js';
 
 export const PAGE_SIZE = 999;
 
 export type GraphUser = Record<string, unknown>;
 
-export interface UsersPage {
-  /** The users of the page, exactly as Graph returned them. */
-  users: GraphUser[];
-  /**
-   * Where each user's JSON text lies in the bytes of Graph's response (same order as `users`), when the
-   * page could be cut into its elements without doubt; otherwise undefined. Copying these bytes spares
-   * re-serialising and re-encoding every parsed user (the largest CPU cost per page after the parse).
-   */
-  elements?: PageElements | undefined;
+/**
+ * A page's users, one of two ways. Where page-scan.ts vouched for the page (Graph's pages always qualify):
+ * where each user's JSON text lies in the bytes of Graph's response, stored as those bytes, never decoded,
+ * parsed or serialised again. Otherwise the users as JSON.parse read them, stored with JSON.stringify (same
+ * names, order and values).
+ */
+export type PageUsers = { count: number } & ({ elements: PageElements; users?: undefined } | { elements?: undefined; users: GraphUser[] });
+
+export type UsersPage = PageUsers & {
   /** 0-based index of the page in the (current) listing. */
   index: number;
   /** True on the first page of a listing restarted after an expired `$skiptoken`: drop everything before it. */
   restarted: boolean;
-}
+};
 
 /** A page's response bytes and, for its i-th user, the range `ranges[2i]` to `ranges[2i + 1]` of them. */
 export interface PageElements {
@@ -57,11 +57,7 @@ export interface ListUsersOptions {
   log?: (message: string) => void;
 }
 
-interface FetchedPage {
-  users: GraphUser[];
-  elements: PageElements | undefined;
-  nextLink: string | undefined;
-}
+type FetchedPage = PageUsers & { nextLink: string | undefined };
 
 /** A 200 response whose body has not been parsed yet. */
 interface RawPage {
@@ -124,7 +120,8 @@ export async function* listUserPages(options: ListUsersOptions): AsyncGenerator<
       if (speculative !== undefined && speculative.url !== page.nextLink) speculative.abort();
       if (page.nextLink === undefined) pending = undefined;
       else pending = speculative?.url === page.nextLink ? speculative : start(page.nextLink);
-      yield { users: page.users, elements: page.elements, index, restarted };
+      const { nextLink: _link, ...users } = page;
+      yield { ...users, index, restarted };
       index += 1;
       restarted = false;
     }
@@ -268,7 +265,18 @@ async function fetchPage(url: string, options: ListUsersOptions, abortSignal: Ab
   }
 }
 
+/**
+ * A 200 page: its users and next link. Read from the bytes by page-scan.ts (no decoding, no objects), or,
+ * for anything that scan does not vouch for, by JSON.parse — which then also has the last word on a body
+ * that is not JSON at all.
+ */
 function parsePage(result: StreamedResult, url: string, options: ListUsersOptions): FetchedPage {
+  const scanned = result.bytes === undefined ? undefined : scanUsersPage(result.bytes);
+  if (scanned !== undefined) {
+    const link = scanned.nextLink === undefined ? undefined : (JSON.parse(result.bytes!.toString('utf8', scanned.nextLink.start, scanned.nextLink.end)) as unknown);
+    const elements = { bytes: result.bytes!, ranges: scanned.ranges };
+    return { count: scanned.ranges.length / 2, elements, nextLink: checkedNextLink(link, url, options) };
+  }
   let body: unknown;
   try {
     body = JSON.parse(result.body);
@@ -280,10 +288,13 @@ function parsePage(result: StreamedResult, url: string, options: ListUsersOption
     throw new ExportError('GraphProtocolError', `Microsoft Graph answered ${describeUrl(url)} with a page that has no 'value' array; the export stops rather than store an incomplete directory.`);
   }
   const users = value as GraphUser[];
-  const ranges = result.bytes === undefined ? undefined : elementRanges(result.bytes, users.length);
-  const elements = ranges === undefined ? undefined : { bytes: result.bytes!, ranges };
-  const nextLink = (body as { '@odata.nextLink'?: unknown })['@odata.nextLink'];
-  if (nextLink === undefined || nextLink === null) return { users, elements, nextLink: undefined };
+  const link = (body as { '@odata.nextLink'?: unknown })['@odata.nextLink'];
+  return { count: users.length, users, nextLink: checkedNextLink(link, url, options) };
+}
+
+/** A page's `@odata.nextLink` (undefined or null: the last page), checked before anything is sent to it. */
+function checkedNextLink(nextLink: unknown, url: string, options: ListUsersOptions): string | undefined {
+  if (nextLink === undefined || nextLink === null) return undefined;
   if (typeof nextLink !== 'string') {
     throw new ExportError('GraphProtocolError', `Microsoft Graph returned an @odata.nextLink that is not a string on ${describeUrl(url)}.`);
   }
@@ -296,81 +307,7 @@ function parsePage(result: StreamedResult, url: string, options: ListUsersOption
   if (!isGraphEndpoint(next, options.graphEndpoint)) {
     throw new ExportError('GraphProtocolError', `Microsoft Graph returned an @odata.nextLink to ${next.origin}, which is not GRAPH_ENDPOINT (${options.graphEndpoint}); the export refuses to send its token to another host.`);
   }
-  return { users, elements, nextLink };
-}
-
-/**
- * Where each element of the top-level `value` array lies in the bytes of a page whose text JSON.parse has
- * accepted, as [start, end) pairs, or undefined when in any doubt: bytes that are not valid UTF-8 (their
- * text, which was parsed, then differs from them), a line break anywhere (an element could then span lines,
- * which ndjson cannot store), an escape in a top-level string (a key spelt `"valu\u0065"` is still `value`
- * to the parse), a duplicate `value` key, an element that is not an object, or a count that differs from
- * the parse's.
- *
- * Only quotes, backslashes and brackets matter for the cut. They are ASCII, which UTF-8 never uses inside
- * a multi-byte character, so the bytes are scanned as they are, and strings are skipped with indexOf: this
- * costs a fraction of the parse, and the elements are then copied, never encoded again.
- */
-export function elementRanges(bytes: Uint8Array, expected: number): Uint32Array | undefined {
-  if (!isUtf8(bytes) || bytes.includes(0x0a) || bytes.includes(0x0d)) return undefined;
-  const ranges = new Uint32Array(expected * 2);
-  let count = 0;
-  let depth = 0;
-  let keyStart = -1;
-  let keyEnd = -1;
-  let inValue = false;
-  let sawValue = false;
-  let elementStart = -1;
-  for (let i = 0; i < bytes.length; i += 1) {
-    const c = bytes[i];
-    if (c === 0x22 /* " */) {
-      let end = i + 1;
-      for (;;) {
-        const quote = bytes.indexOf(0x22, end);
-        if (quote < 0) return undefined;
-        let backslashes = 0;
-        while (bytes[quote - 1 - backslashes] === 0x5c /* \ */) backslashes += 1;
-        end = quote + 1;
-        if (backslashes % 2 === 0) break;
-      }
-      if (depth === 1) {
-        if (bytes.subarray(i + 1, end - 1).includes(0x5c)) return undefined;
-        // In a valid object, the last string seen at depth 1 before a '[' is that array's key.
-        keyStart = i + 1;
-        keyEnd = end - 1;
-      }
-      i = end - 1;
-    } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
-      if (depth === 1 && c === 0x5b && isValueKey(bytes, keyStart, keyEnd)) {
-        if (sawValue) return undefined;
-        inValue = true;
-        sawValue = true;
-      } else if (depth === 2 && inValue) {
-        if (c !== 0x7b) return undefined;
-        elementStart = i;
-      }
-      depth += 1;
-    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
-      depth -= 1;
-      if (depth === 2 && inValue && elementStart >= 0) {
-        if (count === expected) return undefined;
-        ranges[2 * count] = elementStart;
-        ranges[2 * count + 1] = i + 1;
-        count += 1;
-        elementStart = -1;
-      } else if (depth === 1 && inValue) {
-        inValue = false;
-      }
-    } else if (depth === 2 && inValue && c !== 0x2c /* , */ && c !== 0x20 && c !== 0x09) {
-      return undefined; // a primitive element
-    }
-  }
-  return count === expected ? ranges : undefined;
-}
-
-/** Whether bytes[start, end) spell `value`. */
-function isValueKey(bytes: Uint8Array, start: number, end: number): boolean {
-  return end - start === 5 && bytes[start] === 0x76 && bytes[start + 1] === 0x61 && bytes[start + 2] === 0x6c && bytes[start + 3] === 0x75 && bytes[start + 4] === 0x65;
+  return nextLink;
 }
 
 interface GraphErrorBody {

@@ -77,7 +77,7 @@ export interface HttpResult {
 
 /** What {@link HttpClientWithRetries.sendStreaming} returns: also a 200's body as it came. */
 export interface StreamedResult extends HttpResult {
-  /** The 200 body's bytes as received (`body` is their UTF-8 text); undefined for any other status. */
+  /** The 200 body's bytes as received (`body` is their UTF-8 text, decoded when first read); undefined for any other status. */
   bytes: Buffer | undefined;
 }
 
@@ -145,8 +145,15 @@ export class HttpClientWithRetries {
       const deadline = (state?.startedAt ?? Date.now()) + this.#options.attemptTimeoutInMs;
       try {
         const bytes = await readBody(stream, { deadline, timeoutInMs: this.#options.attemptTimeoutInMs, signal: init.abortSignal, onChunk: init.onChunk });
-        // Decoded once, from one buffer: no string is built piecewise.
-        return { ...result, body: bytes.toString('utf8'), bytes };
+        // Decoded once, from one buffer, and only if asked for: Graph pages are read from their bytes.
+        let text: string | undefined;
+        return {
+          ...result,
+          bytes,
+          get body() {
+            return (text ??= bytes.toString('utf8'));
+          },
+        };
       } catch (e) {
         if (!state || !bodyFailures.has(e as object) || init.abortSignal?.aborted) throw e;
         if (state.attempt > this.#options.maxRetries) {

@@ -28,7 +28,7 @@ async function collect(client: HttpClient): Promise<number> {
     tenantId: 't',
     clientId: 'c',
   })) {
-    users += page.users.length;
+    users += page.count;
   }
   return users;
 }

@@ -93,10 +93,12 @@ function sendHead(res: http.ServerResponse, body: Buffer, bytes: number): () => 
 interface Run {
   users: string[];
   pages: number;
+  /** Pages read by JSON.parse rather than from their bytes (page-scan.ts declined them). */
+  parsedPages: number;
   retries: RetryInfo[];
 }
 
-async function list(httpOptions: HttpOptions = {}, stopAfter = Infinity, run: Run = { users: [], pages: 0, retries: [] }): Promise<Run> {
+async function list(httpOptions: HttpOptions = {}, stopAfter = Infinity, run: Run = { users: [], pages: 0, parsedPages: 0, retries: [] }): Promise<Run> {
   const client = new HttpClientWithRetries({ retryDelayInMs: 10, ...httpOptions, onRetry: (r) => run.retries.push(r) }, loopback);
   for await (const page of listUserPages({
     graphEndpoint: endpoint,
@@ -107,7 +109,11 @@ async function list(httpOptions: HttpOptions = {}, stopAfter = Infinity, run: Ru
     tenantId: 't',
     clientId: 'c',
   })) {
-    for (const user of page.users) run.users.push(String(user['id']));
+    if (page.elements === undefined) run.parsedPages += 1;
+    for (let i = 0; i < page.count; i += 1) {
+      const user = page.elements === undefined ? page.users[i]! : (JSON.parse(page.elements.bytes.toString('utf8', page.elements.ranges[2 * i], page.elements.ranges[2 * i + 1])) as Record<string, unknown>);
+      run.users.push(String(user['id']));
+    }
     run.pages += 1;
     if (run.pages >= stopAfter) break;
   }
@@ -155,6 +161,7 @@ test('page n+1 is requested while page n is still arriving: the rest of page n w
   assert.deepEqual(run.users, expectedUsers(pages));
   assert.deepEqual(seen.map((s) => s.page), ['0', '1', '2'], 'each page requested exactly once');
   assert.equal(run.retries.length, 0);
+  assert.equal(run.parsedPages, 0, "Graph's pages are read from their bytes, never parsed");
 });
 
 test('a body that stalls mid-way is abandoned after the attempt timeout and the page is fetched again', async () => {
@@ -230,7 +237,7 @@ test('a body that keeps breaking off fails the run with GraphFailed after maxRet
     sendHead(res, body, 1000);
     setTimeout(() => res.socket?.destroy(), 20);
   };
-  const run: Run = { users: [], pages: 0, retries: [] };
+  const run: Run = { users: [], pages: 0, parsedPages: 0, retries: [] };
   await assert.rejects(
     list({ maxRetries: 2, attemptTimeoutInMs: 10_000 }, Infinity, run),
     (e: unknown) =>
