@@ -37,11 +37,19 @@ function tokenHttp(settings: TokenSettings): HttpClientWithRetries {
   return client;
 }
 
+/** How long before its expiry a token is no longer handed out from this run's cache (MSAL's own margin). */
+const EXPIRY_MARGIN_MS = 5 * 60_000;
+
 export function graphTokenProvider(settings: TokenSettings, credential: GraphCredential, log?: (message: string) => void): TokenProvider {
   const key = [settings.authorityHost, settings.tenantId.toLowerCase(), settings.clientId.toLowerCase(), credential.kind, credential.fingerprint, settings.requestTimeoutMs].join('|');
   const scopes = [`${settings.graphEndpoint}/.default`];
+  // The token every page request of this run uses, until MSAL would renew it: asking MSAL's cache for each
+  // of a million-user run's thousand pages costs ~0.4 ms each, on the path from one page to the next.
+  let current: { accessToken: string; renewAt: number } | undefined;
   return {
     async getToken(options = {}) {
+      if (options.forceRefresh === true) current = undefined;
+      if (current !== undefined && Date.now() < current.renewAt) return current.accessToken;
       let pending = applications.get(key);
       if (!pending) {
         pending = createApplication(settings, credential, log);
@@ -53,6 +61,8 @@ export function graphTokenProvider(settings: TokenSettings, credential: GraphCre
       try {
         const result = await app.acquireTokenByClientCredential({ scopes, skipCache: options.forceRefresh === true });
         if (!result?.accessToken) throw new Error('MSAL returned no access token');
+        const expiresAt = (result.expiresOn?.getTime() ?? Date.now()) - EXPIRY_MARGIN_MS;
+        current = { accessToken: result.accessToken, renewAt: Math.min(expiresAt, result.refreshOn?.getTime() ?? expiresAt) };
         return result.accessToken;
       } catch (e) {
         throw tokenError(e, settings, credential);

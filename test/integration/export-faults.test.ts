@@ -49,6 +49,23 @@ test('a 401 InvalidAuthenticationToken mid-run gets one fresh token, then the ru
   assert.equal(world.sim.stats.tokensIssued - tokens, 2, 'one token at start, one fresh after the 401');
 });
 
+test('a run outlasting its token renews it before it expires (the token is cached for the run, not forever)', async () => {
+  const env = workingEnv(world);
+  // MSAL and the export renew a token 5 minutes before it expires: a 302-second token is due after 2 s.
+  world.sim.setAccessTokenLifetime(302);
+  world.sim.setPageLatency(800);
+  const tokens = world.sim.stats.tokensIssued;
+  try {
+    const result = await runExport(env);
+    const { manifest } = await assertSnapshot(world, env, result);
+    assert.equal(manifest['pages'], 5);
+    assert.ok(world.sim.stats.tokensIssued - tokens >= 2, `${world.sim.stats.tokensIssued - tokens} token(s) for a run of 4 s`);
+  } finally {
+    world.sim.setAccessTokenLifetime(3599);
+    world.sim.setPageLatency(0);
+  }
+});
+
 test('an expired $skiptoken restarts the listing from the first page without duplicates', async () => {
   const env = workingEnv(world);
   world.sim.addFault({ target: 'graph', page: 2, fault: { kind: 'expire-skiptoken' } });

@@ -37,6 +37,8 @@ export interface SimContext {
   readonly userSeed: number;
   readonly userCount: number;
   pageLatencyMs: number;
+  /** `expires_in` of issued Graph access tokens. */
+  accessTokenLifetimeSeconds: number;
 }
 
 /** Whether `tenant` (from a URL path) names this tenant: its id or its domain, case-insensitively. */

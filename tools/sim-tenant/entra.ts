@@ -19,7 +19,6 @@ export const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-beare
 const SKEW_S = 300;
 /** Longest assertion lifetime accepted (MSAL issues 10 minutes). */
 const MAX_ASSERTION_LIFETIME_S = 600;
-const ACCESS_TOKEN_LIFETIME_S = 3599;
 
 type AadFailure = { status: number; error: string; code: number; message: string };
 const fail = (status: number, error: string, detail: { code: number; message: string }): AadFailure => ({ status, error, ...detail });
@@ -222,7 +221,7 @@ async function tokenRequest(ctx: SimContext, req: http.IncomingMessage, tenant: 
     iss: accessTokenIssuer(ctx.tenantId),
     iat: now,
     nbf: now,
-    exp: now + ACCESS_TOKEN_LIFETIME_S,
+    exp: now + ctx.accessTokenLifetimeSeconds,
     aio: randomUUID(),
     app_displayname: app.displayName,
     appid: app.clientId,
@@ -236,7 +235,7 @@ async function tokenRequest(ctx: SimContext, req: http.IncomingMessage, tenant: 
     tid: ctx.tenantId,
     ver: '1.0',
   });
-  return { token_type: 'Bearer', expires_in: ACCESS_TOKEN_LIFETIME_S, ext_expires_in: ACCESS_TOKEN_LIFETIME_S, access_token: accessToken };
+  return { token_type: 'Bearer', expires_in: ctx.accessTokenLifetimeSeconds, ext_expires_in: ctx.accessTokenLifetimeSeconds, access_token: accessToken };
 }
 
 /** Client credentials need exactly one scope, `<resource>/.default`, and the resource must be Graph here. */

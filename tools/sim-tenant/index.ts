@@ -40,6 +40,8 @@ export interface SimTenantOptions {
   seed?: number;
   /** Default 0; added before each Graph page response. */
   pageLatencyMs?: number;
+  /** Lifetime of the Graph access tokens the token endpoint issues (`expires_in`, `exp`); default 3599 as Entra's. */
+  accessTokenLifetimeSeconds?: number;
   /** Default 'sim-kv' -> vault URL https://sim-kv.vault.azure.net/ */
   vaultName?: string;
   /** Optional request log: `<service> METHOD path status duration` (no tokens, secrets or skiptokens). */
@@ -89,6 +91,8 @@ export interface SimTenant {
   /** Live counters. */
   readonly stats: SimStats;
   setPageLatency(ms: number): void;
+  /** Changes the lifetime of the Graph access tokens issued from now on (see accessTokenLifetimeSeconds). */
+  setAccessTokenLifetime(seconds: number): void;
   /** Closes every server and socket (hanging and keep-alive ones included) and removes the temp dir. */
   close(): Promise<void>;
 }
@@ -104,6 +108,7 @@ function validate(opts: SimTenantOptions): void {
   if (opts.seed !== undefined && !Number.isInteger(opts.seed)) throw new TypeError('seed must be an integer');
   if (opts.vaultName !== undefined && !/^[a-z][a-z0-9-]{1,22}[a-z0-9]$/i.test(opts.vaultName)) throw new TypeError('vaultName must be a valid Key Vault name (3-24 letters, digits, dashes)');
   if (opts.pageLatencyMs !== undefined && !(opts.pageLatencyMs >= 0)) throw new TypeError('pageLatencyMs must be >= 0');
+  if (opts.accessTokenLifetimeSeconds !== undefined) checkLifetime(opts.accessTokenLifetimeSeconds);
 }
 
 export async function startSimTenant(opts: SimTenantOptions = {}): Promise<SimTenant> {
@@ -154,6 +159,7 @@ export async function startSimTenant(opts: SimTenantOptions = {}): Promise<SimTe
       userSeed: opts.seed ?? 1,
       userCount: opts.userCount ?? 1000,
       pageLatencyMs: opts.pageLatencyMs ?? 0,
+      accessTokenLifetimeSeconds: opts.accessTokenLifetimeSeconds ?? 3599,
     };
     const identityHeader = randomBytes(24).toString('hex');
     const vault = new VaultStore(vaultName);
@@ -275,8 +281,17 @@ class SimTenantImpl implements SimTenant {
     this.ctx.pageLatencyMs = ms;
   }
 
+  setAccessTokenLifetime(seconds: number): void {
+    checkLifetime(seconds);
+    this.ctx.accessTokenLifetimeSeconds = seconds;
+  }
+
   close(): Promise<void> {
     this.closing ??= this.ctx.servers.close().then(() => fs.rmSync(this.tempDir, { recursive: true, force: true }));
     return this.closing;
   }
+}
+
+function checkLifetime(seconds: number): void {
+  if (!(Number.isInteger(seconds) && seconds > 0)) throw new TypeError('the access token lifetime must be a positive integer of seconds');
 }
