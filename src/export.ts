@@ -77,17 +77,26 @@ export async function runExport(options: RunExportOptions = {}): Promise<Manifes
   log.info(`Export ${runId} started: tenant ${settings.tenantId}, app ${settings.clientId}, ${settings.credential.kind} '${settings.credential.name}' from ${settings.keyVaultUrl}, to container '${settings.container}' as ${settings.format}${settings.compression === 'gzip' ? '+gzip' : ''}.`);
 
   const container = openContainer(settings.storage, settings.container, azureCredential, { requestTimeoutMs: settings.requestTimeoutMs });
-  await ensureContainer(container);
-
-  const credential = await loadGraphCredential(settings, azureCredential);
-  if (credential.kind === 'certificate') {
-    const daysLeft = Math.floor((credential.notAfter.getTime() - started.getTime()) / 86_400_000);
-    log.info(`Using certificate ${credential.subject} (SHA-256 ${credential.thumbprintSha256}), valid until ${credential.notAfter.toISOString()}.`);
-    if (daysLeft < 30) log.warn(`The Graph app's certificate expires in ${daysLeft} days (${credential.notAfter.toISOString()}): renew it in Key Vault and register the new one on the app.`);
-  }
-  const tokens = graphTokenProvider(settings, credential, (m) => log.warn(m));
-  // Fail on a bad credential before anything is staged.
-  await tokens.getToken();
+  // Storage on one side, Key Vault and the token on the other: neither needs the other, so both are checked at
+  // once (each is a few round trips), and a bad credential fails the run before anything is staged. When
+  // both fail, Storage's problem is the one reported, as if they had run one after the other.
+  const [containerReady, graphAccess] = await Promise.allSettled([
+    ensureContainer(container),
+    (async () => {
+      const credential = await loadGraphCredential(settings, azureCredential);
+      if (credential.kind === 'certificate') {
+        const daysLeft = Math.floor((credential.notAfter.getTime() - started.getTime()) / 86_400_000);
+        log.info(`Using certificate ${credential.subject} (SHA-256 ${credential.thumbprintSha256}), valid until ${credential.notAfter.toISOString()}.`);
+        if (daysLeft < 30) log.warn(`The Graph app's certificate expires in ${daysLeft} days (${credential.notAfter.toISOString()}): renew it in Key Vault and register the new one on the app.`);
+      }
+      const provider = graphTokenProvider(settings, credential, (m) => log.warn(m));
+      await provider.getToken();
+      return provider;
+    })(),
+  ]);
+  if (containerReady.status === 'rejected') throw containerReady.reason;
+  if (graphAccess.status === 'rejected') throw graphAccess.reason;
+  const tokens = graphAccess.value;
 
   const stats = { retries: 0, tokenRefreshes: 0, listingRestarts: 0, pages: 0, users: 0 };
   const http = new HttpClientWithRetries({

@@ -59,14 +59,23 @@ export class ServerGroup {
     });
   }
 
-  /** A timer that close() cancels (e.g. an injected page latency). */
+  /**
+   * Resolves `ms` from now, as closely as the event loop allows (a page latency must mean what it says):
+   * a timer fires up to a millisecond or so late, so it is set ~1 ms short and the rest is waited out over a
+   * few turns of the event loop, which keep serving I/O meanwhile. close() ends the wait.
+   */
   delay(ms: number): Promise<void> {
     if (ms <= 0) return Promise.resolve();
+    const deadline = performance.now() + ms;
     return new Promise((resolve) => {
+      const finish = (): void => {
+        if (this.closed || performance.now() >= deadline) resolve();
+        else setImmediate(finish);
+      };
       const t = setTimeout(() => {
         this.timers.delete(t);
-        resolve();
-      }, ms);
+        finish();
+      }, Math.max(0, ms - 1));
       this.timers.add(t);
     });
   }
