@@ -37,6 +37,11 @@ export interface SimContext {
   readonly userSeed: number;
   readonly userCount: number;
   pageLatencyMs: number;
+  /**
+   * Users of pages already rendered (by start index, page size, $select and $filter), with where the next page
+   * starts: set by the cachePages option, so that a tenant serving the same pages again spends no CPU on them.
+   */
+  readonly pageCache: Map<string, { users: Buffer; next: number }> | undefined;
   /** `expires_in` of issued Graph access tokens. */
   accessTokenLifetimeSeconds: number;
 }

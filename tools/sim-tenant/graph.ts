@@ -251,17 +251,24 @@ function servePage(
   const listing = q.position?.listing ?? randomBytes(8).toString('hex');
   const page = q.position?.page ?? 0;
 
-  // Collect `top` matching users from `start`; then find the next match, which is where the next page begins
-  // (so there is a nextLink exactly when another user follows, and no page is ever empty).
-  const items: string[] = [];
-  let i = start;
-  for (; i < ctx.userCount && items.length < q.top; i++) {
-    const user = generateUser(ctx.userSeed, i);
-    if (q.predicate === undefined || q.predicate(user)) items.push(JSON.stringify(projectUser(user, q.select)));
+  const key = `${start}|${q.top}|${q.selectText ?? ''}|${q.filter}`;
+  let rendered = ctx.pageCache?.get(key);
+  if (rendered === undefined) {
+    // Collect `top` matching users from `start`; then find the next match, which is where the next page begins
+    // (so there is a nextLink exactly when another user follows, and no page is ever empty).
+    const items: string[] = [];
+    let i = start;
+    for (; i < ctx.userCount && items.length < q.top; i++) {
+      const user = generateUser(ctx.userSeed, i);
+      if (q.predicate === undefined || q.predicate(user)) items.push(JSON.stringify(projectUser(user, q.select)));
+    }
+    if (q.predicate !== undefined) {
+      while (i < ctx.userCount && !q.predicate(generateUser(ctx.userSeed, i))) i++;
+    }
+    rendered = { users: Buffer.from(items.join(',')), next: i };
+    ctx.pageCache?.set(key, rendered);
   }
-  if (q.predicate !== undefined) {
-    while (i < ctx.userCount && !q.predicate(generateUser(ctx.userSeed, i))) i++;
-  }
+  const i = rendered.next;
 
   const base = `${ctx.graphEndpoint}/v1.0`;
   const context = `${base}/$metadata#users${q.selectText !== undefined ? `(${q.selectText})` : ''}`;
@@ -280,31 +287,35 @@ function servePage(
   // Graph emits @odata.context, then @odata.nextLink, then value. The page is encoded now, while the latency
   // runs, so that answering costs no more than writing it out.
   let head = `{"@odata.context":${JSON.stringify(context)}`;
-  let rest: string;
+  let rest: Buffer[];
   if (fault?.kind === 'no-value') {
-    rest = '}';
+    rest = [Buffer.from('}')];
   } else {
     if (nextLink !== undefined) head += `,"@odata.nextLink":${JSON.stringify(nextLink)}`;
     head += ',"value":[';
-    rest = `${items.join(',')}]}`;
+    rest = [rendered.users, Buffer.from(']}')];
   }
   const headBytes = Buffer.from(head);
-  const restBytes = Buffer.from(rest);
   return (arrived) => {
     res.writeHead(200, {
       'Content-Type': ODATA_JSON,
-      'Content-Length': headBytes.length + restBytes.length,
+      'Content-Length': headBytes.length + rest.reduce((n, b) => n + b.length, 0),
       'Cache-Control': 'no-cache',
       'OData-Version': '4.0',
       ...idHeaders,
     });
     // Streamed as Graph streams it (odata.streaming=true): the head, with the next link, leaves at once, the
     // users follow. Over a network the body takes a while to arrive; here its first bytes mark the latency.
+    // The rest is written on the next turn of the event loop: Node holds (corks) a response's writes until
+    // the end of the current tick, so head and rest written together would leave as one.
     res.write(headBytes);
     if (fault?.kind !== 'no-value') {
       ctx.stats.graphPagesServed++;
       ctx.stats.graphPageFirstByteMs += performance.now() - arrived;
     }
-    res.end(restBytes);
+    setImmediate(() => {
+      for (const bytes of rest.slice(0, -1)) res.write(bytes);
+      res.end(rest[rest.length - 1]);
+    });
   };
 }
