@@ -3,14 +3,14 @@
  * errors, network errors) into an {@link ExportError} that says what we were doing and what came back.
  * Only the first line of a service message is kept: it is the useful part and never carries secrets.
  */
-import { ExportError, type ExportErrorCode } from './errors.js';
+import { ExportError, statusOf, type ExportErrorCode } from './errors.js';
 
 export function describeAzureError(e: unknown, doing: string, code: ExportErrorCode): ExportError {
   if (e instanceof ExportError) return e;
-  const err = e as { name?: unknown; message?: unknown; statusCode?: unknown; code?: unknown };
+  const err = e as { name?: unknown; message?: unknown; code?: unknown };
   const name = typeof err.name === 'string' ? err.name : '';
   const message = typeof err.message === 'string' ? firstLine(err.message) : String(e);
-  const status = typeof err.statusCode === 'number' ? err.statusCode : undefined;
+  const status = statusOf(e);
   const errorCode = typeof err.code === 'string' ? err.code : undefined;
 
   if (name === 'CredentialUnavailableError' || name === 'AggregateAuthenticationError') {

@@ -10,7 +10,7 @@ import { createHash, createPrivateKey, X509Certificate, type KeyObject } from 'n
 import type { TokenCredential } from '@azure/identity';
 import { SecretClient, type KeyVaultSecret } from '@azure/keyvault-secrets';
 import forge from 'node-forge';
-import { ExportError } from './errors.js';
+import { ExportError, statusOf } from './errors.js';
 import { describeAzureError } from './azure-errors.js';
 import { attemptPolicy, retryBounds } from './http.js';
 import type { ExportSettings } from './settings.js';
@@ -194,7 +194,7 @@ function readPem(value: string, invalid: (what: string) => ExportError): { keys:
 }
 
 function keyVaultError(e: unknown, vaultUrl: string, kind: 'secret' | 'certificate', name: string, settingName: string): ExportError {
-  const status = (e as { statusCode?: unknown }).statusCode;
+  const status = statusOf(e);
   const what = kind === 'secret' ? `secret '${name}'` : `certificate '${name}'`;
   if (status === 403) {
     const disabled = e instanceof Error && /disabled/i.test(e.message);

@@ -59,14 +59,20 @@ export function isExportError(e: unknown): e is ExportError {
   return e instanceof ExportError;
 }
 
+/** The HTTP status an Azure SDK error carries (RestError's `statusCode`), if any. */
+export function statusOf(e: unknown): number | undefined {
+  const status = (e as { statusCode?: unknown } | null | undefined)?.statusCode;
+  return typeof status === 'number' ? status : undefined;
+}
+
 /** A short, secret-free description of an unknown thrown value (message only, no stack, no request bodies). */
 export function describeError(e: unknown): string {
   if (e instanceof Error) {
     const code = (e as { code?: unknown }).code;
-    const status = (e as { statusCode?: unknown }).statusCode;
+    const status = statusOf(e);
     const parts = [e.message.split('\n')[0]?.trim() || e.name];
     if (typeof code === 'string' && !parts[0]!.includes(code)) parts.push(`(${code})`);
-    if (typeof status === 'number') parts.push(`[HTTP ${status}]`);
+    if (status !== undefined) parts.push(`[HTTP ${status}]`);
     return parts.join(' ');
   }
   return String(e);

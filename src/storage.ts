@@ -9,7 +9,7 @@ import { createGzip, type Gzip } from 'node:zlib';
 import type { Pipeline, PipelinePolicy, PipelineRequest } from '@azure/core-rest-pipeline';
 import type { TokenCredential } from '@azure/identity';
 import { BlobServiceClient, type BlockBlobClient, type ContainerClient, type StoragePipelineOptions } from '@azure/storage-blob';
-import { ExportError } from './errors.js';
+import { ExportError, statusOf } from './errors.js';
 import { describeAzureError } from './azure-errors.js';
 import { attemptPolicy, retryBounds } from './http.js';
 import type { ExportCompression, ExportFormat, StorageSetting } from './settings.js';
@@ -370,11 +370,6 @@ async function readAll(stream: NodeJS.ReadableStream | undefined): Promise<strin
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
   return Buffer.concat(chunks).toString('utf8');
-}
-
-function statusOf(e: unknown): number | undefined {
-  const status = (e as { statusCode?: unknown }).statusCode;
-  return typeof status === 'number' ? status : undefined;
 }
 
 function storageError(e: unknown, doing: string, container?: ContainerClient): ExportError {
