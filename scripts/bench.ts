@@ -100,20 +100,6 @@ function processCpuMs(pid: number): number | undefined {
   }
 }
 
-/** Azurite's process: our child whose command line runs azurite (tools/azurite.ts does not expose it). */
-function azuritePid(): number | undefined {
-  try {
-    for (const task of readdirSync(`/proc/${process.pid}/task`)) {
-      for (const child of readFileSync(`/proc/${process.pid}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) {
-        if (readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('azurite')) return Number(child);
-      }
-    }
-  } catch {
-    return undefined;
-  }
-  return undefined;
-}
-
 /** Machine-wide CPU time from /proc/stat (Linux), to show whether the cores were saturated. */
 function machineCpu(): { busy: number; total: number } | undefined {
   try {
@@ -154,14 +140,13 @@ interface RunResult {
   otherLoad: number | undefined;
 }
 
-async function measure(label: string, script: string, env: Record<string, string>, sim: SimTenant, graphLog: GraphLog, execArgv: string[] = []): Promise<RunResult> {
+async function measure(label: string, script: string, env: Record<string, string>, sim: SimTenant, azurite: Azurite, graphLog: GraphLog, execArgv: string[] = []): Promise<RunResult> {
   const usageFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'bench-')), 'usage.json');
   graphLog.requests = [];
   const served0 = { pages: sim.stats.graphPagesServed, firstByteMs: sim.stats.graphPageFirstByteMs };
   const cpu0 = process.cpuUsage();
   const machine0 = machineCpu();
-  const azurite = azuritePid();
-  const azurite0 = azurite === undefined ? undefined : processCpuMs(azurite);
+  const azurite0 = azurite.pid === undefined ? undefined : processCpuMs(azurite.pid);
   let stderrTail = '';
   const result = await runExportProcess(
     { ...env, BENCH_USAGE_FILE: usageFile },
@@ -178,7 +163,7 @@ async function measure(label: string, script: string, env: Record<string, string
   );
   const cpu = process.cpuUsage(cpu0);
   const machine1 = machineCpu();
-  const azurite1 = azurite === undefined ? undefined : processCpuMs(azurite);
+  const azurite1 = azurite.pid === undefined ? undefined : processCpuMs(azurite.pid);
   const azuriteCpuMs = azurite0 !== undefined && azurite1 !== undefined ? azurite1 - azurite0 : undefined;
   let usage: ProcessUsage | undefined;
   try {
@@ -188,14 +173,6 @@ async function measure(label: string, script: string, env: Record<string, string
   }
   rmSync(path.dirname(usageFile), { recursive: true, force: true });
   const pages = graphLog.requests.filter((r) => r.status === '200');
-  let summary = result.summary;
-  if (!summary && result.code === 0) {
-    try {
-      summary = JSON.parse(result.stdout.trim().split('\n').pop() ?? '') as Record<string, unknown>;
-    } catch {
-      summary = undefined;
-    }
-  }
   const machine = machine0 && machine1 ? { busy: machine1.busy - machine0.busy, total: Math.max(1, machine1.total - machine0.total) } : undefined;
   const ours = (cpu.user + cpu.system) / 1000 + (usage ? usage.userCpuMs + usage.systemCpuMs : 0) + (azuriteCpuMs ?? 0);
   const served = sim.stats.graphPagesServed - served0.pages;
@@ -207,7 +184,7 @@ async function measure(label: string, script: string, env: Record<string, string
     code: result.code,
     wallMs: result.wallMs,
     usage,
-    summary,
+    summary: result.summary,
     stderrTail,
     simCpuMs: (cpu.user + cpu.system) / 1000,
     graphPages: pages.length,
@@ -342,7 +319,7 @@ async function main(): Promise<number> {
     });
 
     say(`[1/5] product at ${o.latency} ms per page ...`);
-    const product = await measure('product', CLI_PATH, env('bench-product', sim, app.env), sim, graphLog);
+    const product = await measure('product', CLI_PATH, env('bench-product', sim, app.env), sim, azurite, graphLog);
     check(product);
     await clearContainer(azurite, 'bench-product');
 
@@ -351,7 +328,7 @@ async function main(): Promise<number> {
       say(`[2/5] naive baseline at ${o.latency} ms per page ...`);
       // A bigger heap than Node's default, so that the baseline finishes and its memory can be measured
       // (with the default 4 GB limit it dies of "heap out of memory" somewhere past a million users).
-      baseline = await measure('baseline', BASELINE, env('bench-baseline', sim, app.env), sim, graphLog, ['--max-old-space-size=16384']);
+      baseline = await measure('baseline', BASELINE, env('bench-baseline', sim, app.env), sim, azurite, graphLog, ['--max-old-space-size=16384']);
       if (baseline.code !== 0) say(`    the baseline failed (exit ${baseline.code}): ${baseline.stderrTail.trim().split('\n').pop()}`);
       await clearContainer(azurite, 'bench-baseline');
     } else {
@@ -360,13 +337,13 @@ async function main(): Promise<number> {
 
     say('[3/5] product at 0 ms per page, a 1-user run for its fixed cost, and bare parse + stringify ...');
     sim.setPageLatency(0);
-    const zero = await measure('product-0ms', CLI_PATH, env('bench-zero', sim, app.env), sim, graphLog);
+    const zero = await measure('product-0ms', CLI_PATH, env('bench-zero', sim, app.env), sim, azurite, graphLog);
     check(zero);
     await clearContainer(azurite, 'bench-zero');
     sim.setPageLatency(o.latency);
     small = await startSimTenant({ userCount: 1, seed: 1, log: graphLog.line });
     const smallApp = setupDemoApp(small, { credential: 'certificate-pfx' });
-    const fixed = await measure('product-1-user', CLI_PATH, env('bench-fixed', small, smallApp.env), small, graphLog);
+    const fixed = await measure('product-1-user', CLI_PATH, env('bench-fixed', small, smallApp.env), small, azurite, graphLog);
     check(fixed);
     await clearContainer(azurite, 'bench-fixed');
     const bareOut = execFileSync(process.execPath, [BARE, '--users', String(o.users), '--seed', '1'], { encoding: 'utf8' });
@@ -411,7 +388,7 @@ async function main(): Promise<number> {
     say(`Graph bound: ${fmt(pages)} pages × ${o.latency} ms = ${secs(bound)}`);
     say(`  wall / bound                  ${fmt(product.wallMs / bound, 3)}  (process, start to exit: ${secs(product.wallMs)})`);
     say(`  listing / bound               ${fmt(listingMs / bound, 3)}  (first Graph request to committed blob: ${secs(listingMs)})`);
-    say(`  one page: the tenant's first bytes ${fmt(product.firstByteMs, 1)} ms after the request came (all of it ${fmt(product.meanResponseMs, 1)} ms, ~${fmt(bare.bytes / bare.pages / 1024)} KiB; its CPU ${perPage(product.simCpuMs, Math.max(1, product.graphPages))})`);
+    say(`  one page: the tenant's first bytes ${fmt(product.firstByteMs, 1)} ms after the request came (all of it ${fmt(product.meanResponseMs, 1)} ms, ~${fmt(bare.bytes / bare.pages / 1024)} KiB; its CPU, rendering the pages included, ${perPage(product.simCpuMs, Math.max(1, product.graphPages))})`);
     say(`            + ${fmt(product.gapMsPerPage, 1)} ms from those first bytes to the next request's arrival (the export's share)`);
     say(`  bound at the tenant's measured latency: ${secs(tenantBound)}; listing / that ${fmt(listingMs / tenantBound, 3)}`);
     say(`  CPU during the run: product ${secs(cpuMs(product.usage))}, tenant ${secs(product.simCpuMs)}, Azurite ${secs(product.azuriteCpuMs ?? NaN)}; machine busy ${pct(product.machineBusy)} of ${cpus.length} cores, other processes ${pct(product.otherLoad)}`);
@@ -422,7 +399,7 @@ async function main(): Promise<number> {
     say(`  bare, strings only            ${secs(bareStrings)}  ${perPage(bareStrings, bare.pages)}  (parse + stringify)`);
     say(`  product CPU / bare            ${fmt(marginalCpuMs / bareBytes, 2)} (bytes)   ${fmt(marginalCpuMs / bareStrings, 2)} (strings)`);
     say(`  product listing wall          ${secs(zeroListingMs)}  ${perPage(zeroListingMs, zeroPages)}  (wall / bare bytes ${fmt(zeroListingMs / bareBytes, 2)})`);
-    say(`  the tenant's first bytes      ${fmt(zero.firstByteMs, 2)} ms after a request (building the page), its CPU ${perPage(zero.simCpuMs, Math.max(1, zero.graphPages))}; export's gap ${fmt(zero.gapMsPerPage, 2)} ms/page`);
+    say(`  the tenant's first bytes      ${fmt(zero.firstByteMs, 2)} ms after a request (pages served from memory), its CPU ${perPage(zero.simCpuMs, Math.max(1, zero.graphPages))}; export's gap ${fmt(zero.gapMsPerPage, 2)} ms/page`);
     say(`  CPU during the run: product ${secs(cpuMs(zero.usage))}, tenant ${secs(zero.simCpuMs)}, Azurite ${secs(zero.azuriteCpuMs ?? NaN)}; machine busy ${pct(zero.machineBusy)} of ${cpus.length} cores, other processes ${pct(zero.otherLoad)}`);
     const tenantPaced = zero.firstByteMs >= zero.gapMsPerPage && zero.firstByteMs >= 0.5 * (zeroListingMs / zeroPages);
     say(`  → ${tenantPaced ? 'the simulated tenant sets the pace at zero latency (the export waits for its pages more than it works)' : 'the export, not the simulated tenant, sets the pace at zero latency'}`);
@@ -442,8 +419,9 @@ async function main(): Promise<number> {
     say('Targets');
     target(atLeast(1_000_000, peakRss <= 256 * MiB), `peak RSS ≤ 256 MiB (stated at 1,000,000 users): ${mb(peakRss)} at ${fmt(userCount)} users`);
     if (baseline?.usage) target(atLeast(300_000, peakRss <= 0.2 * baseRss), `peak RSS ≤ 0.2 × baseline (stated at 300,000 users): ${fmt(peakRss / baseRss, 3)} at ${fmt(userCount)} users`);
-    if (o.latency > 0) target(product.wallMs <= 1.1 * bound, `wall ≤ 1.10 × Graph bound (stated at 50 ms): ${fmt(product.wallMs / bound, 3)} at ${o.latency} ms (listing alone ${fmt(listingMs / bound, 3)}); the tenant's first bytes came ${fmt(product.firstByteMs, 1)} ms after a request`);
-    target(marginalCpuMs <= 2 * bareBytes, `zero-latency cost ≤ 2 × bare parse + stringify: ${fmt(marginalCpuMs / bareBytes, 2)} of bytes to bytes (${fmt(marginalCpuMs / bareStrings, 2)} of strings only)`);
+    // Judged only where stated: at 50 ms per page, and (zero latency) without gzip, which the bare floor does not do.
+    if (o.latency > 0) target(o.latency === 50 ? product.wallMs <= 1.1 * bound : undefined, `wall ≤ 1.10 × Graph bound (stated at 50 ms): ${fmt(product.wallMs / bound, 3)} at ${o.latency} ms (listing alone ${fmt(listingMs / bound, 3)}); the tenant's first bytes came ${fmt(product.firstByteMs, 1)} ms after a request`);
+    target(o.gzip ? undefined : marginalCpuMs <= 2 * bareBytes, `zero-latency cost ≤ 2 × bare parse + stringify: ${fmt(marginalCpuMs / bareBytes, 2)} of bytes to bytes (${fmt(marginalCpuMs / bareStrings, 2)} of strings only)`);
     target(coldBundled.importMs <= 150, `cold import of the function entry ≤ 150 ms: ${fmt(coldBundled.importMs)} ms bundled (${fmt(coldTsc.importMs)} ms unbundled)`);
 
     const out = path.join(ROOT, '.bench');

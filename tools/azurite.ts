@@ -16,6 +16,8 @@ const AZURITE_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I
 export interface Azurite {
   blobEndpoint: string;
   connectionString: string;
+  /** The Azurite process (e.g. for a benchmark to read its CPU time). */
+  pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -65,6 +67,7 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
   return {
     blobEndpoint,
     connectionString: `DefaultEndpointsProtocol=${protocol};AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=${blobEndpoint};`,
+    pid: child.pid,
     stop,
   };
 }

@@ -114,6 +114,8 @@ test('authentication: missing, tampered, wrong audience → 401 InvalidAuthentic
 test('query validation: $top range, $skip, unknown $select property, unsupported $filter, other options', async () => {
   assertGraphError(await get(users('?$top=1000')), 400, 'Request_UnsupportedQuery', /^Invalid page size specified: '1000'\. Must be between 1 and 999 inclusive\.$/);
   assertGraphError(await get(users('?$top=0')), 400, 'Request_UnsupportedQuery');
+  // A repeated system query option is refused, not read once (so $top=5&$top=5000 cannot slip past the range check).
+  assertGraphError(await get(users('?$top=5&$TOP=5000')), 400, 'BadRequest', /^Query option '\$top' was specified more than once, but it must be specified at most once\.$/);
   assertGraphError(await get(users('?$top=abc')), 400, 'Request_UnsupportedQuery');
   assertGraphError(await get(users('?$skip=10')), 400, 'Request_UnsupportedQuery');
   assertGraphError(await get(users('?$select=id,nope')), 400, 'Request_BadRequest', /^Could not find a property named 'nope' on type 'microsoft\.graph\.user'\.$/);

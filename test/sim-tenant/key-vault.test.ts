@@ -132,3 +132,14 @@ test('SecretClient + DefaultAzureCredential (managed identity) work through the 
   assert.ok(disabled && !disabled.ok && disabled.statusCode === 403);
   assert.ok(sim.stats.msi >= 1 && sim.stats.keyvault >= names.length);
 });
+
+test('an api-version Key Vault does not serve is 400 BadParameter; the SDK versions are served', async () => {
+  const token = bearer(await miToken(sim, 'https://vault.azure.net'));
+  const unknown = await keyVaultRequest(sim, '/secrets/granted/?api-version=7.99', token);
+  assert.equal(unknown.status, 400, unknown.text);
+  assert.equal(unknown.json.error.code, 'BadParameter');
+  assert.match(unknown.json.error.message, /^The specified version \(7\.99\) is not recognized\./);
+  for (const version of ['7.4', '7.6', '2025-07-01']) {
+    assert.equal((await keyVaultRequest(sim, `/secrets/granted/?api-version=${version}`, token)).status, 200, version);
+  }
+});

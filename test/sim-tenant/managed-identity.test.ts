@@ -65,3 +65,13 @@ test('msi faults: status, reset', async () => {
   await assert.rejects(msi(q), /socket hang up|ECONNRESET/);
   assert.equal((await msi(q)).status, 200);
 });
+
+test('a resource the tenant does not know fails as Entra fails it (AADSTS500011); known ones match with or without a trailing slash', async () => {
+  const unknown = await msi({ 'api-version': '2019-08-01', resource: 'https://vault.azure.nett' });
+  assert.equal(unknown.status, 400, unknown.text);
+  assert.match(unknown.json.message, /^AADSTS500011: The resource principal named https:\/\/vault\.azure\.nett was not found/);
+  for (const resource of ['https://vault.azure.net/', 'https://storage.azure.com', 'HTTPS://STORAGE.AZURE.COM/', sim.graphEndpoint]) {
+    const res = await msi({ 'api-version': '2019-08-01', resource });
+    assert.equal(res.status, 200, `${resource}: ${res.text}`);
+  }
+});

@@ -194,7 +194,3 @@ export function sha256Thumbprint(certPem: string): string {
   return createHash('sha256').update(derOf(certPem)).digest('hex');
 }
 
-/** SHA-1 thumbprint (hex, lowercase): the legacy `x5t` form. */
-export function sha1Thumbprint(certPem: string): string {
-  return createHash('sha1').update(derOf(certPem)).digest('hex');
-}

@@ -18,6 +18,7 @@ export interface SimStats {
 }
 
 export const KEY_VAULT_RESOURCE = 'https://vault.azure.net';
+export const STORAGE_RESOURCE = 'https://storage.azure.com';
 
 export interface SimContext {
   readonly tenantId: string;

@@ -9,7 +9,7 @@ import type http from 'node:http';
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { type SimContext, accessTokenIssuer, isThisTenant } from './context.js';
 import type { AppRegistration, RegisteredCertificate } from './directory.js';
-import { AADSTS, aadError } from './errors.js';
+import { AADSTS, aadError, aadTimestamp } from './errors.js';
 import { applyCommonFault } from './faults.js';
 import { type Handler, readBody, sendJson } from './http.js';
 import { type JwtAlgorithm, decodeJwt, nowSeconds, verifyJwtSignature } from './jwt.js';
@@ -259,7 +259,6 @@ function checkSecret(app: AppRegistration, secret: string): AadFailure | undefin
   return undefined;
 }
 
-const aadTime = (d: Date): string => d.toISOString().slice(0, 19).replace('T', ' ') + 'Z';
 const certWindow = (c: RegisteredCertificate): [string, string] => [c.x509.validFrom, c.x509.validTo].map((s) => new Date(s).toISOString()) as [string, string];
 
 /** private_key_jwt: header, key lookup by thumbprint, signature, x5c, certificate validity, then the claims. */
@@ -311,8 +310,8 @@ function checkAssertion(ctx: SimContext, app: AppRegistration, assertion: string
   const nbf = typeof claims['nbf'] === 'number' ? claims['nbf'] : typeof claims['iat'] === 'number' ? claims['iat'] : undefined;
   const from = nbf ?? now;
   if (typeof exp !== 'number' || exp + SKEW_S < now || from - SKEW_S > now || exp - from > MAX_ASSERTION_LIFETIME_S + SKEW_S) {
-    const until = typeof exp === 'number' ? aadTime(new Date(exp * 1000)) : 'none';
-    return fail(401, 'invalid_client', AADSTS.notInTimeRange(aadTime(new Date()), aadTime(new Date(from * 1000)), until));
+    const until = typeof exp === 'number' ? aadTimestamp(new Date(exp * 1000)) : 'none';
+    return fail(401, 'invalid_client', AADSTS.notInTimeRange(aadTimestamp(new Date()), aadTimestamp(new Date(from * 1000)), until));
   }
 
   if (typeof claims['jti'] !== 'string' || claims['jti'] === '') return fail(400, 'invalid_request', AADSTS.assertionMalformed());

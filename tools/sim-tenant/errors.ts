@@ -17,7 +17,8 @@ export interface AadError {
 }
 
 /** Entra writes timestamps as `2024-05-01 12:34:56Z`. */
-const aadTimestamp = (d = new Date()): string => d.toISOString().slice(0, 19).replace('T', ' ') + 'Z';
+/** Entra's timestamps in messages: `2026-11-21 07:13:04Z`. */
+export const aadTimestamp = (d = new Date()): string => d.toISOString().slice(0, 19).replace('T', ' ') + 'Z';
 
 /**
  * `{ error, error_description: "AADSTSnnn: ...\r\nTrace ID: ...\r\nCorrelation ID: ...\r\nTimestamp: ...", error_codes, ... }`.

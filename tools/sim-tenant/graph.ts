@@ -73,7 +73,6 @@ interface ListingQuery {
   filter: string;
   predicate: ((u: Record<string, unknown>) => boolean) | undefined;
   position: PagePosition | undefined;
-  skiptoken: string | undefined;
 }
 
 export function createGraphHandler(ctx: SimContext): Handler {
@@ -99,7 +98,12 @@ export function createGraphHandler(ctx: SimContext): Handler {
     }
 
     const query = new Map<string, string>();
-    for (const [k, v] of url.searchParams) if (!query.has(k.toLowerCase())) query.set(k.toLowerCase(), v);
+    const repeated = new Set<string>();
+    for (const [k, v] of url.searchParams) {
+      const key = k.toLowerCase();
+      if (query.has(key)) repeated.add(key);
+      else query.set(key, v);
+    }
     const skiptoken = query.get('$skiptoken');
     const knownPosition = skiptoken === undefined ? undefined : tokens.decode(skiptoken);
     const pageIndex = skiptoken === undefined ? 0 : knownPosition?.page;
@@ -122,7 +126,8 @@ export function createGraphHandler(ctx: SimContext): Handler {
       }
       if (fault.kind === 'expire-skiptoken') {
         if (skiptoken !== undefined) expired.add(skiptoken);
-        failExpired(fail);
+        const expiredError = expiredPageToken();
+        fail(expiredError.status, expiredError.code, expiredError.message);
         return;
       }
     }
@@ -135,7 +140,7 @@ export function createGraphHandler(ctx: SimContext): Handler {
 
     try {
       const roles = authenticate(ctx, req, wwwAuthenticate);
-      const q = parseListingQuery(query, tokens, expired);
+      const q = parseListingQuery(query, repeated, knownPosition, expired);
       if (!roles.some((r) => USER_LIST_ROLES.includes(r))) {
         throw new GraphRequestError(403, 'Authorization_RequestDenied', 'Insufficient privileges to complete the operation.');
       }
@@ -148,9 +153,9 @@ export function createGraphHandler(ctx: SimContext): Handler {
   };
 }
 
-function failExpired(fail: (status: number, code: string, message: string) => void): void {
-  // As reported from large tenants (microsoftgraph/msgraph-sdk-dotnet#2254, msgraph-sdk-java#368): HTTP 400.
-  fail(400, 'Directory_ExpiredPageToken', 'The specified page token value has expired and can no longer be included in your request.');
+/** As reported from large tenants (microsoftgraph/msgraph-sdk-dotnet#2254, msgraph-sdk-java#368): HTTP 400. */
+function expiredPageToken(): GraphRequestError {
+  return new GraphRequestError(400, 'Directory_ExpiredPageToken', 'The specified page token value has expired and can no longer be included in your request.');
 }
 
 function headerValue(req: http.IncomingMessage, name: string): string | undefined {
@@ -187,8 +192,13 @@ function authenticate(ctx: SimContext, req: http.IncomingMessage, wwwAuthenticat
   return Array.isArray(roles) ? roles.filter((r): r is string => typeof r === 'string') : [];
 }
 
-function parseListingQuery(query: Map<string, string>, tokens: SkipTokenCodec, expired: Set<string>): ListingQuery {
+/** `position` is the skiptoken already decoded (undefined when it is absent or not one of ours). */
+function parseListingQuery(query: Map<string, string>, repeated: Set<string>, position: PagePosition | undefined, expired: Set<string>): ListingQuery {
   const unsupported = (message: string): GraphRequestError => new GraphRequestError(400, 'Request_UnsupportedQuery', message);
+  for (const key of repeated) {
+    // OData: a system query option may be given once.
+    if (key.startsWith('$')) throw new GraphRequestError(400, 'BadRequest', `Query option '${key}' was specified more than once, but it must be specified at most once.`);
+  }
   for (const key of query.keys()) {
     if (!key.startsWith('$')) continue; // Graph ignores unknown plain parameters
     if (key === '$skip') throw unsupported("'$skip' is not supported by the service.");
@@ -225,17 +235,15 @@ function parseListingQuery(query: Map<string, string>, tokens: SkipTokenCodec, e
   }
 
   const skiptoken = query.get('$skiptoken');
-  let position: PagePosition | undefined;
   if (skiptoken !== undefined) {
     if (expired.has(skiptoken)) {
-      throw new GraphRequestError(400, 'Directory_ExpiredPageToken', 'The specified page token value has expired and can no longer be included in your request.');
+      throw expiredPageToken();
     }
-    position = tokens.decode(skiptoken);
     if (position === undefined || position.filter !== filter) {
       throw new GraphRequestError(400, 'Request_BadRequest', 'Invalid Skip Token.');
     }
   }
-  return { top, topGiven: topText !== undefined, select, selectText: select.length > 0 ? select.join(',') : undefined, filter, predicate, position, skiptoken };
+  return { top, topGiven: topText !== undefined, select, selectText: select.length > 0 ? select.join(',') : undefined, filter, predicate, position: skiptoken === undefined ? undefined : position };
 }
 
 /** Builds one page of the listing; the returned function sends it (after the page latency; `arrived` is when its request came, from performance.now()). */

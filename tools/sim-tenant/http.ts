@@ -126,13 +126,6 @@ export async function readBody(req: http.IncomingMessage, limit = 1024 * 1024): 
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** Query parameters, keys and values percent-decoded (`%24top` is `$top`); the first occurrence wins. */
-export function parseQuery(url: URL): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const [k, v] of url.searchParams) if (!out.has(k)) out.set(k, v);
-  return out;
-}
-
 /** Query keys whose values are safe to log; everything else is shown as `…`. */
 const LOGGABLE_QUERY = new Set(['$top', '$select', '$filter', 'api-version', 'resource', 'client_id']);
 

@@ -113,7 +113,7 @@ function validate(opts: SimTenantOptions): void {
   }
   if (opts.seed !== undefined && !Number.isInteger(opts.seed)) throw new TypeError('seed must be an integer');
   if (opts.vaultName !== undefined && !/^[a-z][a-z0-9-]{1,22}[a-z0-9]$/i.test(opts.vaultName)) throw new TypeError('vaultName must be a valid Key Vault name (3-24 letters, digits, dashes)');
-  if (opts.pageLatencyMs !== undefined && !(opts.pageLatencyMs >= 0)) throw new TypeError('pageLatencyMs must be >= 0');
+  if (opts.pageLatencyMs !== undefined) checkLatency(opts.pageLatencyMs);
   if (opts.accessTokenLifetimeSeconds !== undefined) checkLifetime(opts.accessTokenLifetimeSeconds);
 }
 
@@ -284,7 +284,7 @@ class SimTenantImpl implements SimTenant {
   }
 
   setPageLatency(ms: number): void {
-    if (!(ms >= 0)) throw new TypeError('latency must be >= 0');
+    checkLatency(ms);
     this.ctx.pageLatencyMs = ms;
   }
 
@@ -301,4 +301,8 @@ class SimTenantImpl implements SimTenant {
 
 function checkLifetime(seconds: number): void {
   if (!(Number.isInteger(seconds) && seconds > 0)) throw new TypeError('the access token lifetime must be a positive integer of seconds');
+}
+
+function checkLatency(ms: number): void {
+  if (!(ms >= 0)) throw new TypeError('the page latency must be a number of ms >= 0');
 }

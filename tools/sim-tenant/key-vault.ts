@@ -12,7 +12,9 @@ import { applyCommonFault } from './faults.js';
 import { type Handler, sendJson } from './http.js';
 import { bearerToken } from './jwt.js';
 
-export const KEY_VAULT_SECRETS_USER = '4633458b-17de-408a-b874-0445c86b69e6';
+/** The data-plane versions Key Vault serves; any other api-version is a 400 BadParameter. */
+const API_VERSIONS = new Set(['2016-10-01', '7.0', '7.1', '7.2', '7.3', '7.4', '7.5', '7.6', '2025-07-01']);
+const LATEST_API_VERSION = '2025-07-01';
 const SUBSCRIPTION = '00000000-0000-0000-0000-00000000c0de';
 /** Content types under which Key Vault returns a certificate's key and chain. */
 const CERTIFICATE_CONTENT_TYPES = new Set(['application/x-pkcs12', 'application/x-pem-file']);
@@ -113,8 +115,13 @@ export function createKeyVaultHandler(ctx: SimContext, store: VaultStore): Handl
       sendJson(res, 405, keyVaultError('BadParameter', `sim-tenant: only GET /secrets/{name}/{version} is simulated, not ${req.method ?? ''} ${url.pathname}`));
       return;
     }
-    if (!url.searchParams.has('api-version')) {
+    const apiVersion = url.searchParams.get('api-version');
+    if (apiVersion === null) {
       sendJson(res, 400, keyVaultError('BadParameter', 'The request URI does not contain the api-version query parameter.'));
+      return;
+    }
+    if (!API_VERSIONS.has(apiVersion)) {
+      sendJson(res, 400, keyVaultError('BadParameter', `The specified version (${apiVersion}) is not recognized. Consider using the latest supported version (${LATEST_API_VERSION}).`));
       return;
     }
 

@@ -1,12 +1,13 @@
 /**
  * The App Service / Functions managed-identity endpoint (`IDENTITY_ENDPOINT`, protocol 2019-08-01): plain http on
- * 127.0.0.1, guarded by the `X-IDENTITY-HEADER` secret, issuing tokens for any resource (Key Vault's, here) on
- * behalf of the function's system-assigned identity or a user-assigned one selected by `client_id`.
+ * 127.0.0.1, guarded by the `X-IDENTITY-HEADER` secret, issuing tokens for the resources this tenant knows
+ * (Key Vault, Storage, its Graph) on behalf of the function's system-assigned identity or a user-assigned one
+ * selected by `client_id`. Any other resource fails as Entra fails it (AADSTS500011).
  */
 import { randomUUID } from 'node:crypto';
-import { type SimContext, accessTokenIssuer } from './context.js';
+import { KEY_VAULT_RESOURCE, STORAGE_RESOURCE, type SimContext, accessTokenIssuer } from './context.js';
 import type { ManagedIdentity } from './directory.js';
-import { appServiceMsiError } from './errors.js';
+import { AADSTS, appServiceMsiError } from './errors.js';
 import { applyCommonFault } from './faults.js';
 import { type Handler, sendJson } from './http.js';
 import { nowSeconds } from './jwt.js';
@@ -51,6 +52,12 @@ export function createManagedIdentityHandler(ctx: SimContext, identityHeader: st
       sendJson(res, 400, appServiceMsiError(400, "The 'resource' query parameter is required."));
       return;
     }
+    const known = [KEY_VAULT_RESOURCE, STORAGE_RESOURCE, ctx.graphEndpoint].map(normalResource);
+    if (!known.includes(normalResource(resource))) {
+      const { code, message } = AADSTS.resourceNotFound(resource, ctx.tenantDomain);
+      sendJson(res, 400, appServiceMsiError(400, `AADSTS${code}: ${message}`));
+      return;
+    }
     const identity = selectIdentity(ctx, q);
     if (identity === undefined) {
       sendJson(res, 400, appServiceMsiError(400, 'Unable to load the proper Managed Identity.'));
@@ -90,4 +97,9 @@ function selectIdentity(ctx: SimContext, q: URLSearchParams): ManagedIdentity | 
   if (principalId !== null) return ctx.directory.identityByPrincipal(principalId);
   if (q.get('mi_res_id') !== null) return undefined;
   return ctx.directory.systemIdentity;
+}
+
+/** Entra matches a resource URI case-insensitively and with or without its trailing slash. */
+function normalResource(resource: string): string {
+  return resource.toLowerCase().replace(/\/+$/, '');
 }

@@ -7,6 +7,7 @@
  * non-ASCII and right-to-left names, emoji with surrogate pairs and ZWJ sequences, quotes, backslashes,
  * control characters, `</script>`, nulls, empty arrays, ~2 KB strings and guest `#EXT#` UPNs.
  */
+import { DEFAULTS } from '../../src/settings.js';
 
 /**
  * Every user property the sim knows, in Graph's schema order (the order of the `user` entity in the v1.0 CSDL,
@@ -68,10 +69,8 @@ export const DEFAULT_USER_SELECT: readonly string[] = Object.freeze([
   'id',
 ]);
 
-/** The product's default `USERS_SELECT` (DESIGN.md), handy for tests. */
-export const PRODUCT_DEFAULT_SELECT: readonly string[] = Object.freeze(
-  'id,userPrincipalName,displayName,givenName,surname,mail,jobTitle,department,officeLocation,mobilePhone,businessPhones,accountEnabled,userType,createdDateTime'.split(','),
-);
+/** The product's default `USERS_SELECT` (DESIGN.md), read from the product so that it cannot drift. */
+export const PRODUCT_DEFAULT_SELECT: readonly string[] = Object.freeze(DEFAULTS.USERS_SELECT.split(','));
 
 /** The verified domains user principal names are drawn from (independent of the sim's tenantDomain option). */
 const UPN_DOMAINS = ['contoso.onmicrosoft.com', 'contoso.com'] as const;
