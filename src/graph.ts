@@ -120,8 +120,8 @@ export async function* listUserPages(options: ListUsersOptions): AsyncGenerator<
       if (speculative !== undefined && speculative.url !== page.nextLink) speculative.abort();
       if (page.nextLink === undefined) pending = undefined;
       else pending = speculative?.url === page.nextLink ? speculative : start(page.nextLink);
-      const { nextLink: _link, ...users } = page;
-      yield { ...users, index, restarted };
+      const { nextLink: _link, ...pageUsers } = page;
+      yield { ...pageUsers, index, restarted };
       index += 1;
       restarted = false;
     }

@@ -295,19 +295,18 @@ function servePage(
   // Graph emits @odata.context, then @odata.nextLink, then value. The page is encoded now, while the latency
   // runs, so that answering costs no more than writing it out.
   let head = `{"@odata.context":${JSON.stringify(context)}`;
-  let rest: Buffer[];
-  if (fault?.kind === 'no-value') {
-    rest = [Buffer.from('}')];
-  } else {
+  const servesValue = fault?.kind !== 'no-value';
+  if (servesValue) {
     if (nextLink !== undefined) head += `,"@odata.nextLink":${JSON.stringify(nextLink)}`;
     head += ',"value":[';
-    rest = [rendered.users, Buffer.from(']}')];
   }
   const headBytes = Buffer.from(head);
+  const users = servesValue ? rendered.users : Buffer.alloc(0);
+  const tail = Buffer.from(servesValue ? ']}' : '}');
   return (arrived) => {
     res.writeHead(200, {
       'Content-Type': ODATA_JSON,
-      'Content-Length': headBytes.length + rest.reduce((n, b) => n + b.length, 0),
+      'Content-Length': headBytes.length + users.length + tail.length,
       'Cache-Control': 'no-cache',
       'OData-Version': '4.0',
       ...idHeaders,
@@ -317,13 +316,13 @@ function servePage(
     // The rest is written on the next turn of the event loop: Node holds (corks) a response's writes until
     // the end of the current tick, so head and rest written together would leave as one.
     res.write(headBytes);
-    if (fault?.kind !== 'no-value') {
+    if (servesValue) {
       ctx.stats.graphPagesServed++;
       ctx.stats.graphPageFirstByteMs += performance.now() - arrived;
     }
     setImmediate(() => {
-      for (const bytes of rest.slice(0, -1)) res.write(bytes);
-      res.end(rest[rest.length - 1]);
+      res.write(users);
+      res.end(tail);
     });
   };
 }
