@@ -85,20 +85,15 @@ wait_for_access certificate "Key Vault Certificates Officer"
 
 # Is there a usable certificate already?
 create=1
-if az keyvault certificate show --vault-name "$VAULT" -n "$NAME" --query "[attributes.enabled, attributes.expires]" -o tsv >"$work/show" 2>"$work/show.err"; then
-  read -r enabled expires <"$work/show" || true
-  enabled=$(printf '%s' "$enabled" | tr '[:upper:]' '[:lower:]')
-  left=$(( ($(epoch_of "$expires") - $(date +%s)) / 86400 ))
-  if [ "$enabled" = "true" ] && [ "$left" -gt "$RENEW_DAYS" ]; then
+found=0
+existing_credential certificate || found=$?
+case "$found" in
+  0)
     create=0
-    echo "Certificate $NAME in $VAULT exists and is valid for $left more days: reusing it."
-  else
-    echo "Certificate $NAME in $VAULT is disabled or expires in $left days: creating a new version."
-  fi
-elif ! grep -qiE 'NotFound|not found' "$work/show.err"; then
-  cat "$work/show.err" >&2
-  die 4 "cannot read certificate $NAME in $VAULT"
-fi
+    echo "Certificate $NAME in $VAULT exists and is valid for $CREDENTIAL_DAYS_LEFT more days: reusing it."
+    ;;
+  2) echo "Certificate $NAME in $VAULT is disabled or expires in ${CREDENTIAL_DAYS_LEFT:-0} days: creating a new version." ;;
+esac
 
 if [ "$create" = 1 ]; then
   cat >"$work/policy.json" <<EOF

@@ -148,6 +148,34 @@ test('provision-secret: stores the client secret without ever printing it, leave
   assert.ok(!rotated.out.includes(PASSWORD));
 });
 
+test('a credential still valid is kept on the next run (azd provision runs the scripts every time); one expiring within --renew-within-days is renewed', () => {
+  // The real `az ... --query "[attributes.enabled, attributes.expires]" -o tsv` prints one value per line
+  // (the fake's default); a tab-separated row is read the same way.
+  for (const row of [false, true])
+    for (const [script, args, creates] of [
+      [CERT, ['--vault', 'kv-test', '--app-id', 'app-1'], /^keyvault certificate create /],
+      [SECRET, ['--vault', 'kv-test', '--app-id', 'app-1'], /^(ad app credential reset|keyvault secret set) /],
+    ] as const) {
+      const label = `${path.basename(script)}${row ? ' (tab-separated)' : ''}`;
+      const box = sandbox();
+      const env = row ? { FAKE_AZ_TSV_ROW: '1' } : {};
+      const first = run(script, [...args], box, env);
+      assert.equal(first.status, 0, `${label}: ${first.out}`);
+      assert.ok(first.calls.some((c) => creates.test(c)), `${label}: the first run creates the credential`);
+
+      fs.rmSync(path.join(box.state, 'calls'));
+      const again = run(script, [...args], box, env);
+      assert.equal(again.status, 0, `${label}: ${again.out}`);
+      assert.match(again.out, /valid for 36[45] more days/, label);
+      assert.deepEqual(again.calls.filter((c) => creates.test(c)), [], `${label}: nothing new while the credential is valid`);
+
+      fs.rmSync(path.join(box.state, 'calls'));
+      const expiring = run(script, [...args], box, { ...env, FAKE_AZ_EXPIRES_IN_DAYS: '10' });
+      assert.equal(expiring.status, 0, `${label}: ${expiring.out}`);
+      assert.ok(expiring.calls.some((c) => creates.test(c)), `${label}: a credential expiring in 10 days (< 30) is renewed`);
+    }
+});
+
 test('the azd postprovision hook provisions the credential type the deployment chose', () => {
   const none = run(HOOK, [], sandbox(), { AZURE_KEY_VAULT_NAME: 'kv', GRAPH_CLIENT_ID: '' });
   assert.equal(none.status, 0);
