@@ -148,6 +148,22 @@ test('provision-secret: stores the client secret without ever printing it, leave
   assert.ok(!rotated.out.includes(PASSWORD));
 });
 
+test('provision-certificate: waiting for the creation, a pending operation gone (NotFound) means completed; any other answer of az stops it', () => {
+  const gone = run(CERT, ['--vault', 'kv', '--no-register'], sandbox(), { FAKE_AZ_PENDING: 'notfound' });
+  assert.equal(gone.status, 0, gone.out);
+  assert.match(gone.out, /^Done\./m);
+
+  const denied = run(CERT, ['--vault', 'kv', '--no-register'], sandbox(), { FAKE_AZ_PENDING: 'error' });
+  assert.equal(denied.status, 4, denied.out);
+  assert.match(denied.out, /\(Forbidden\) Caller is not authorized/, 'az\'s error is shown');
+  assert.match(denied.out, /^provision-certificate: cannot read the creation of certificate graph-export-cert in kv/m);
+  assert.doesNotMatch(denied.out, /^Done\./m);
+
+  const failed = run(CERT, ['--vault', 'kv', '--no-register'], sandbox(), { FAKE_AZ_PENDING: 'failed' });
+  assert.equal(failed.status, 4, failed.out);
+  assert.match(failed.out, /certificate creation ended with status 'failed'/);
+});
+
 test('a credential still valid is kept on the next run (azd provision runs the scripts every time); one expiring within --renew-within-days is renewed', () => {
   // The real `az ... --query "[attributes.enabled, attributes.expires]" -o tsv` prints one value per line
   // (the fake's default); a tab-separated row is read the same way.
