@@ -84,7 +84,11 @@ test('--help prints the usage and exits 0; bad or missing arguments exit 2 befor
   assert.equal(run(CERT, ['--vault', 'kv', '--app-id', 'a', '--format', 'der']).status, 2);
   assert.equal(run(CERT, ['--vault', 'kv', '--app-id', 'a', '--validity-months', '0']).status, 2);
   assert.equal(run(SECRET, ['--vault', 'kv', '--app-id', 'a', '--years', '5']).status, 2);
-  assert.equal(run(STAGE, ['--help']).status, 0);
+  const stageHelp = run(STAGE, ['--help']);
+  assert.equal(stageHelp.status, 0);
+  assert.match(stageHelp.out, /^Stages the function app's deployment package/);
+  assert.match(stageHelp.out, /^Usage: scripts\/infra\/stage-package\.sh/m);
+  assert.match(stageHelp.out, /\nNeeds: [^\n]*\n$/, 'the help is the header comment, up to its last line');
 });
 
 test('provision-certificate: creates an exportable RSA 2048 certificate and registers it; a second run changes nothing', () => {
