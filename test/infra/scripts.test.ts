@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,7 +16,8 @@ const CERT = path.join(ROOT, 'scripts', 'provision-certificate.sh');
 const SECRET = path.join(ROOT, 'scripts', 'provision-secret.sh');
 const STAGE = path.join(ROOT, 'scripts', 'infra', 'stage-package.sh');
 const HOOK = path.join(ROOT, 'scripts', 'infra', 'azd-postprovision.sh');
-const PASSWORD = 'Zq8~fake.Client-Secret_value.123';
+/** The fake client secret, random per run (no secret-shaped literal in the repository), with a '~' like Entra's. */
+const PASSWORD = `${randomBytes(15).toString('base64url')}~${randomBytes(15).toString('base64url')}`;
 
 /** A fake Azure CLI (fixtures/fake-az.sh): state in $FAKE_AZ_STATE, one line per call in $FAKE_AZ_STATE/calls. */
 const FAKE_AZ = path.join(ROOT, 'test', 'infra', 'fixtures', 'fake-az.sh');
