@@ -93,6 +93,27 @@ test('the deployer gets only the Key Vault role that provisions the chosen crede
   assert.deepEqual(passed?.kind === 'expr' ? passed.text : passed, 'credentialType', "resources.bicep passes the deployment's credentialType");
 });
 
+test('the optional action group\'s id is read only under the action group\'s own condition', async () => {
+  const report = await check();
+  const mon = report.files.find((f) => f.file === 'modules/monitoring.bicep')!;
+  const condition = mon.resources.find((r) => r.symbol === 'actionGroup')?.condition;
+  assert.equal(condition, 'enableAlerts && !empty(alertEmail)');
+  type V = import('../../tools/bicep-check/parse.js').Value;
+  const uses: Array<{ text: string; guards: string[] }> = [];
+  const walk = (v: V, guards: string[]): void => {
+    if (v.kind === 'expr' && /\bactionGroup\b/.test(v.text)) uses.push({ text: v.text, guards });
+    else if (v.kind === 'object') v.props.forEach((p) => walk(p.value, guards));
+    else if (v.kind === 'array') v.items.forEach((i) => walk(i, guards));
+    else if (v.kind === 'ternary') {
+      walk(v.then, [...guards, v.cond]);
+      walk(v.else, [...guards, `!(${v.cond})`]);
+    } else if (v.kind === 'for') walk(v.body, guards);
+  };
+  for (const d of mon.vars.values()) walk(d.value, []);
+  for (const r of mon.resources) walk(r.body, r.condition ? [r.condition] : []);
+  assert.deepEqual(uses, [{ text: 'actionGroup!.id', guards: [condition] }]);
+});
+
 test('azure.yaml deploys service "export" (the tag on the function app) with the infra/ Bicep', () => {
   const yaml = fs.readFileSync(path.join(ROOT, 'azure.yaml'), 'utf8');
   assert.match(yaml, /^services:\s*\n\s+export:\s*\n/m);
