@@ -198,6 +198,7 @@ module keyVaultAccess 'modules/keyvault-access.bicep' = {
   params: {
     keyVaultName: vaultName
     principalId: identity.outputs.principalId
+    credentialType: credentialType
     credentialName: credentialName
     roleScope: keyVaultRoleScope
     deployerPrincipalId: deployerPrincipalId

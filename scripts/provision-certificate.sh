@@ -85,20 +85,15 @@ wait_for_access certificate "Key Vault Certificates Officer"
 
 # Is there a usable certificate already?
 create=1
-if az keyvault certificate show --vault-name "$VAULT" -n "$NAME" --query "[attributes.enabled, attributes.expires]" -o tsv >"$work/show" 2>"$work/show.err"; then
-  read -r enabled expires <"$work/show" || true
-  enabled=$(printf '%s' "$enabled" | tr '[:upper:]' '[:lower:]')
-  left=$(( ($(epoch_of "$expires") - $(date +%s)) / 86400 ))
-  if [ "$enabled" = "true" ] && [ "$left" -gt "$RENEW_DAYS" ]; then
+found=0
+existing_credential certificate || found=$?
+case "$found" in
+  0)
     create=0
-    echo "Certificate $NAME in $VAULT exists and is valid for $left more days: reusing it."
-  else
-    echo "Certificate $NAME in $VAULT is disabled or expires in $left days: creating a new version."
-  fi
-elif ! grep -qiE 'NotFound|not found' "$work/show.err"; then
-  cat "$work/show.err" >&2
-  die 4 "cannot read certificate $NAME in $VAULT"
-fi
+    echo "Certificate $NAME in $VAULT exists and is valid for $CREDENTIAL_DAYS_LEFT more days: reusing it."
+    ;;
+  2) echo "Certificate $NAME in $VAULT is disabled or expires in ${CREDENTIAL_DAYS_LEFT:-0} days: creating a new version." ;;
+esac
 
 if [ "$create" = 1 ]; then
   cat >"$work/policy.json" <<EOF
@@ -119,13 +114,22 @@ if [ "$create" = 1 ]; then
 EOF
   echo "Creating certificate $NAME ($SUBJECT, RSA 2048, exportable, $CONTENT_TYPE, $MONTHS months) in $VAULT ..."
   az keyvault certificate create --vault-name "$VAULT" -n "$NAME" -p "@$work/policy.json" -o none
-  # Self-signed issuance completes within seconds; wait until the certificate is there.
+  # Self-signed issuance completes within seconds; wait until the certificate is there. No pending
+  # operation (NotFound) means it has completed; any other error is not.
+  status=inProgress
   for _ in $(seq 1 30); do
-    status=$(az keyvault certificate pending show --vault-name "$VAULT" -n "$NAME" --query status -o tsv 2>/dev/null || echo completed)
+    if ! status=$(az keyvault certificate pending show --vault-name "$VAULT" -n "$NAME" --query status -o tsv 2>"$work/pending.err"); then
+      grep -qiE 'NotFound|not found' "$work/pending.err" || {
+        cat "$work/pending.err" >&2
+        die 4 "cannot read the creation of certificate $NAME in $VAULT (az keyvault certificate pending show --vault-name $VAULT -n $NAME)"
+      }
+      status=completed
+    fi
     [ "$status" = "completed" ] && break
     [ "$status" = "inProgress" ] || die 4 "certificate creation ended with status '$status' (az keyvault certificate pending show --vault-name $VAULT -n $NAME)"
     sleep 2
   done
+  [ "$status" = "completed" ] || die 4 "certificate $NAME in $VAULT is still being created after 60 s (az keyvault certificate pending show --vault-name $VAULT -n $NAME); run this script again when it has completed"
 fi
 
 thumbprint=$(az keyvault certificate show --vault-name "$VAULT" -n "$NAME" --query x509ThumbprintHex -o tsv 2>/dev/null || true)

@@ -85,23 +85,17 @@ in_years() {
 wait_for_access secret "Key Vault Secrets Officer"
 
 if [ "$ROTATE" = 0 ]; then
-  # Only the attributes are printed (the value is never written out).
-  if az keyvault secret show --vault-name "$VAULT" -n "$NAME" --query "[attributes.enabled, attributes.expires]" -o tsv >"$work/show" 2>"$work/show.err"; then
-    read -r enabled expires <"$work/show" || true
-    enabled=$(printf '%s' "$enabled" | tr '[:upper:]' '[:lower:]')
-    if [ "$enabled" = "true" ] && [ -n "$expires" ] && [ "$expires" != "None" ]; then
-      left=$(( ($(epoch_of "$expires") - $(date +%s)) / 86400 ))
-      if [ "$left" -gt "$RENEW_DAYS" ]; then
-        echo "Secret $NAME in $VAULT is valid for $left more days: keeping it (--rotate to replace it)."
-        echo "  App setting:  GRAPH_CLIENT_SECRET_NAME=$NAME   (Bicep: credentialType=secret, credentialName=$NAME)"
-        exit 0
-      fi
-    fi
-    echo "Secret $NAME in $VAULT is disabled, has no expiry or expires soon: replacing it."
-  elif ! grep -qiE 'NotFound|not found' "$work/show.err"; then
-    cat "$work/show.err" >&2
-    die 4 "cannot read secret $NAME in $VAULT"
-  fi
+  # Only the attributes are read (the value is never written out).
+  found=0
+  existing_credential secret || found=$?
+  case "$found" in
+    0)
+      echo "Secret $NAME in $VAULT is valid for $CREDENTIAL_DAYS_LEFT more days: keeping it (--rotate to replace it)."
+      echo "  App setting:  GRAPH_CLIENT_SECRET_NAME=$NAME   (Bicep: credentialType=secret, credentialName=$NAME)"
+      exit 0
+      ;;
+    2) echo "Secret $NAME in $VAULT is disabled, has no expiry or expires soon: replacing it." ;;
+  esac
 fi
 
 expires=$(in_years "$YEARS")

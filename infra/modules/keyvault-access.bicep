@@ -1,5 +1,6 @@
 // Key Vault data-plane access, deployed in the vault's resource group (the new vault, or an existing one
-// elsewhere): the function's identity may read the credential; the deployer (optional) may create it.
+// elsewhere): the function's identity may read the credential; the deployer (optional) may create it
+// (Certificates Officer for a certificate, Secrets Officer for a client secret: only the one needed).
 
 @description('Name of the vault (new or existing) in this resource group.')
 param keyVaultName string
@@ -16,6 +17,13 @@ param credentialName string
   'secret'
 ])
 param roleScope string = 'vault'
+
+@description('Graph credential kept in Key Vault: certificate or client secret. The deployer gets the one role that provisions it.')
+@allowed([
+  'certificate'
+  'secret'
+])
+param credentialType string
 
 @description('Object ID of the person or pipeline running the provisioning scripts; empty = no role for them.')
 param deployerPrincipalId string = ''
@@ -39,7 +47,7 @@ resource credentialSecret 'Microsoft.KeyVault/vaults/secrets@2024-11-01' existin
 
 // Key Vault Secrets User: read secret values (and a certificate's key through its secret).
 var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
-// Key Vault Certificates Officer: create, import and renew certificates (deployer only).
+// Key Vault Certificates Officer: create, import and renew certificates (deployer only, for the certificate path).
 var keyVaultCertificatesOfficer = 'a4417e6f-fecd-4de8-b567-7b0420556985'
 // Key Vault Secrets Officer: set secrets (deployer only, for the client-secret path).
 var keyVaultSecretsOfficer = 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
@@ -66,7 +74,7 @@ resource functionReadsCredential 'Microsoft.Authorization/roleAssignments@2022-0
   }
 }
 
-resource deployerManagesCertificates 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(deployerPrincipalId)) {
+resource deployerManagesCertificates 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(deployerPrincipalId) && credentialType == 'certificate') {
   name: guid(vault.id, deployerPrincipalId, keyVaultCertificatesOfficer)
   scope: vault
   properties: {
@@ -77,7 +85,7 @@ resource deployerManagesCertificates 'Microsoft.Authorization/roleAssignments@20
   }
 }
 
-resource deployerManagesSecrets 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(deployerPrincipalId)) {
+resource deployerManagesSecrets 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(deployerPrincipalId) && credentialType == 'secret') {
   name: guid(vault.id, deployerPrincipalId, keyVaultSecretsOfficer)
   scope: vault
   properties: {

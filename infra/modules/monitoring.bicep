@@ -81,8 +81,9 @@ resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (enableAl
   }
 }
 
+// The action group exists only with alerts on and an e-mail address: its id is read under the same condition.
 var alertActions = {
-  actionGroups: empty(alertEmail) ? [] : [actionGroup.id]
+  actionGroups: enableAlerts && !empty(alertEmail) ? [actionGroup!.id] : []
 }
 
 // A failed invocation of the timer function is a failed request named after the function.

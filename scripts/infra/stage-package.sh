@@ -14,7 +14,7 @@ set -eu
 
 case "${1:-}" in
   -h | --help)
-    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
 esac
@@ -46,7 +46,6 @@ rm -rf dist/package
 mkdir -p "dist/package/$(dirname "$code_dir")"
 cp host.json package.json dist/package/
 cp -R "$code_dir" "dist/package/$code_dir"
-rm -f dist/package/dist/bundle-meta.json
 if [ "$code_dir" = "dist/bundle" ]; then
   echo "Staged the bundle ($code_dir): it contains its dependencies, no node_modules needed."
 else

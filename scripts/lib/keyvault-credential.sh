@@ -36,3 +36,25 @@ wait_for_access() {
     die 4 "cannot list ${kind}s in $VAULT: you need $role on it (deploy with deployerPrincipalId=<your object id>), and its network access must allow you"
   done
 }
+
+# Is there a usable $1 (certificate|secret) named $NAME in $VAULT: enabled, and valid for more than
+# $RENEW_DAYS days? Returns 0 if so, 1 if there is none, 2 if it is disabled, has no expiry or expires
+# within $RENEW_DAYS days; sets CREDENTIAL_DAYS_LEFT (empty when there is no expiry). Other errors: die 4.
+# Only the attributes are asked for (never a secret's value). `-o tsv` prints a top-level list one item
+# per line, so every whitespace-separated field of the whole output is read, not just the first line.
+existing_credential() {
+  local kind=$1 enabled='' expires=''
+  CREDENTIAL_DAYS_LEFT=
+  if ! az keyvault "$kind" show --vault-name "$VAULT" -n "$NAME" --query "[attributes.enabled, attributes.expires]" -o tsv >"$work/show" 2>"$work/show.err"; then
+    grep -qiE 'NotFound|not found' "$work/show.err" && return 1
+    cat "$work/show.err" >&2
+    die 4 "cannot read $kind $NAME in $VAULT"
+  fi
+  read -r -d '' enabled expires _ < <(tr -d '\r' <"$work/show") || true
+  enabled=$(printf '%s' "$enabled" | tr '[:upper:]' '[:lower:]')
+  if [ -n "$expires" ] && [ "$expires" != "None" ]; then
+    CREDENTIAL_DAYS_LEFT=$(( ($(epoch_of "$expires") - $(date +%s)) / 86400 ))
+  fi
+  [ "$enabled" = "true" ] && [ -n "$CREDENTIAL_DAYS_LEFT" ] && [ "$CREDENTIAL_DAYS_LEFT" -gt "$RENEW_DAYS" ] && return 0
+  return 2
+}

@@ -72,6 +72,48 @@ test('the function app gets every setting the code reads, from the right place',
   assert.match(trace('EXPORT_STORAGE__blobServiceUri'), /^interp:https:\/\/\$\{account\.name\}\.blob\.\$\{environment\(\)\.suffixes\.storage\}$/);
 });
 
+test('the deployer gets only the Key Vault role that provisions the chosen credential type', async () => {
+  const report = await check();
+  const kv = report.files.find((f) => f.file === 'modules/keyvault-access.bicep')!;
+  const roleOf = (body: import('../../tools/bicep-check/parse.js').Value) => {
+    const props = body.kind === 'object' ? body.props.find((p) => p.key === 'properties')?.value : undefined;
+    const id = props?.kind === 'object' ? props.props.find((p) => p.key === 'roleDefinitionId')?.value : undefined;
+    const name = id?.kind === 'expr' ? /roleDefinitions'\s*,\s*(\w+)\)/.exec(id.text)?.[1] : undefined;
+    const v = name ? kv.vars.get(name)?.value : undefined;
+    return v?.kind === 'string' ? v.value : undefined;
+  };
+  const conditionOf = (roleId: string) => kv.resources.filter((r) => r.type === 'Microsoft.Authorization/roleAssignments' && roleOf(r.body) === roleId).map((r) => r.condition);
+  // Key Vault Certificates Officer, Key Vault Secrets Officer
+  assert.deepEqual(conditionOf('a4417e6f-fecd-4de8-b567-7b0420556985'), ["!empty(deployerPrincipalId) && credentialType == 'certificate'"]);
+  assert.deepEqual(conditionOf('b86a8fe4-44ce-4948-aee5-eccb2c155cd7'), ["!empty(deployerPrincipalId) && credentialType == 'secret'"]);
+  const resources = report.files.find((f) => f.file === 'resources.bicep')!;
+  const access = resources.modules.find((m) => m.path === 'modules/keyvault-access.bicep')!;
+  const params = access.body.kind === 'object' ? access.body.props.find((p) => p.key === 'params')?.value : undefined;
+  const passed = params?.kind === 'object' ? params.props.find((p) => p.key === 'credentialType')?.value : undefined;
+  assert.deepEqual(passed?.kind === 'expr' ? passed.text : passed, 'credentialType', "resources.bicep passes the deployment's credentialType");
+});
+
+test('the optional action group\'s id is read only under the action group\'s own condition', async () => {
+  const report = await check();
+  const mon = report.files.find((f) => f.file === 'modules/monitoring.bicep')!;
+  const condition = mon.resources.find((r) => r.symbol === 'actionGroup')?.condition;
+  assert.equal(condition, 'enableAlerts && !empty(alertEmail)');
+  type V = import('../../tools/bicep-check/parse.js').Value;
+  const uses: Array<{ text: string; guards: string[] }> = [];
+  const walk = (v: V, guards: string[]): void => {
+    if (v.kind === 'expr' && /\bactionGroup\b/.test(v.text)) uses.push({ text: v.text, guards });
+    else if (v.kind === 'object') v.props.forEach((p) => walk(p.value, guards));
+    else if (v.kind === 'array') v.items.forEach((i) => walk(i, guards));
+    else if (v.kind === 'ternary') {
+      walk(v.then, [...guards, v.cond]);
+      walk(v.else, [...guards, `!(${v.cond})`]);
+    } else if (v.kind === 'for') walk(v.body, guards);
+  };
+  for (const d of mon.vars.values()) walk(d.value, []);
+  for (const r of mon.resources) walk(r.body, r.condition ? [r.condition] : []);
+  assert.deepEqual(uses, [{ text: 'actionGroup!.id', guards: [condition] }]);
+});
+
 test('azure.yaml deploys service "export" (the tag on the function app) with the infra/ Bicep', () => {
   const yaml = fs.readFileSync(path.join(ROOT, 'azure.yaml'), 'utf8');
   assert.match(yaml, /^services:\s*\n\s+export:\s*\n/m);

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,7 +16,8 @@ const CERT = path.join(ROOT, 'scripts', 'provision-certificate.sh');
 const SECRET = path.join(ROOT, 'scripts', 'provision-secret.sh');
 const STAGE = path.join(ROOT, 'scripts', 'infra', 'stage-package.sh');
 const HOOK = path.join(ROOT, 'scripts', 'infra', 'azd-postprovision.sh');
-const PASSWORD = 'Zq8~fake.Client-Secret_value.123';
+/** The fake client secret, random per run (no secret-shaped literal in the repository), with a '~' like Entra's. */
+const PASSWORD = `${randomBytes(15).toString('base64url')}~${randomBytes(15).toString('base64url')}`;
 
 /** A fake Azure CLI (fixtures/fake-az.sh): state in $FAKE_AZ_STATE, one line per call in $FAKE_AZ_STATE/calls. */
 const FAKE_AZ = path.join(ROOT, 'test', 'infra', 'fixtures', 'fake-az.sh');
@@ -84,7 +86,11 @@ test('--help prints the usage and exits 0; bad or missing arguments exit 2 befor
   assert.equal(run(CERT, ['--vault', 'kv', '--app-id', 'a', '--format', 'der']).status, 2);
   assert.equal(run(CERT, ['--vault', 'kv', '--app-id', 'a', '--validity-months', '0']).status, 2);
   assert.equal(run(SECRET, ['--vault', 'kv', '--app-id', 'a', '--years', '5']).status, 2);
-  assert.equal(run(STAGE, ['--help']).status, 0);
+  const stageHelp = run(STAGE, ['--help']);
+  assert.equal(stageHelp.status, 0);
+  assert.match(stageHelp.out, /^Stages the function app's deployment package/);
+  assert.match(stageHelp.out, /^Usage: scripts\/infra\/stage-package\.sh/m);
+  assert.match(stageHelp.out, /\nNeeds: [^\n]*\n$/, 'the help is the header comment, up to its last line');
 });
 
 test('provision-certificate: creates an exportable RSA 2048 certificate and registers it; a second run changes nothing', () => {
@@ -146,6 +152,50 @@ test('provision-secret: stores the client secret without ever printing it, leave
   assert.equal(rotated.status, 0, rotated.out);
   assert.ok(rotated.calls.some((c) => c.startsWith('ad app credential reset')));
   assert.ok(!rotated.out.includes(PASSWORD));
+});
+
+test('provision-certificate: waiting for the creation, a pending operation gone (NotFound) means completed; any other answer of az stops it', () => {
+  const gone = run(CERT, ['--vault', 'kv', '--no-register'], sandbox(), { FAKE_AZ_PENDING: 'notfound' });
+  assert.equal(gone.status, 0, gone.out);
+  assert.match(gone.out, /^Done\./m);
+
+  const denied = run(CERT, ['--vault', 'kv', '--no-register'], sandbox(), { FAKE_AZ_PENDING: 'error' });
+  assert.equal(denied.status, 4, denied.out);
+  assert.match(denied.out, /\(Forbidden\) Caller is not authorized/, 'az\'s error is shown');
+  assert.match(denied.out, /^provision-certificate: cannot read the creation of certificate graph-export-cert in kv/m);
+  assert.doesNotMatch(denied.out, /^Done\./m);
+
+  const failed = run(CERT, ['--vault', 'kv', '--no-register'], sandbox(), { FAKE_AZ_PENDING: 'failed' });
+  assert.equal(failed.status, 4, failed.out);
+  assert.match(failed.out, /certificate creation ended with status 'failed'/);
+});
+
+test('a credential still valid is kept on the next run (azd provision runs the scripts every time); one expiring within --renew-within-days is renewed', () => {
+  // The real `az ... --query "[attributes.enabled, attributes.expires]" -o tsv` prints one value per line
+  // (the fake's default); a tab-separated row is read the same way.
+  for (const row of [false, true])
+    for (const [script, args, creates] of [
+      [CERT, ['--vault', 'kv-test', '--app-id', 'app-1'], /^keyvault certificate create /],
+      [SECRET, ['--vault', 'kv-test', '--app-id', 'app-1'], /^(ad app credential reset|keyvault secret set) /],
+    ] as const) {
+      const label = `${path.basename(script)}${row ? ' (tab-separated)' : ''}`;
+      const box = sandbox();
+      const env = row ? { FAKE_AZ_TSV_ROW: '1' } : {};
+      const first = run(script, [...args], box, env);
+      assert.equal(first.status, 0, `${label}: ${first.out}`);
+      assert.ok(first.calls.some((c) => creates.test(c)), `${label}: the first run creates the credential`);
+
+      fs.rmSync(path.join(box.state, 'calls'));
+      const again = run(script, [...args], box, env);
+      assert.equal(again.status, 0, `${label}: ${again.out}`);
+      assert.match(again.out, /valid for 36[45] more days/, label);
+      assert.deepEqual(again.calls.filter((c) => creates.test(c)), [], `${label}: nothing new while the credential is valid`);
+
+      fs.rmSync(path.join(box.state, 'calls'));
+      const expiring = run(script, [...args], box, { ...env, FAKE_AZ_EXPIRES_IN_DAYS: '10' });
+      assert.equal(expiring.status, 0, `${label}: ${expiring.out}`);
+      assert.ok(expiring.calls.some((c) => creates.test(c)), `${label}: a credential expiring in 10 days (< 30) is renewed`);
+    }
 });
 
 test('the azd postprovision hook provisions the credential type the deployment chose', () => {
