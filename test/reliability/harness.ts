@@ -25,6 +25,8 @@ import { startSimTenant, type SimTenant } from '../../tools/sim-tenant/index.js'
 import { expectedUsers } from '../../tools/sim-tenant/users.js';
 import { DEFAULTS } from '../../src/settings.js';
 import { assertSnapshot, blobNames, containerState, type World } from '../helpers/environment.js';
+// Never egress-recorder.ts: loading it patches node:http and node:https in this process.
+import { readEgress, type EgressRecord } from './egress-record.js';
 
 /** The request timeout every scenario runs with (EXPORT_REQUEST_TIMEOUT_SECONDS): hangs cost one second. */
 export const REQUEST_TIMEOUT_SECONDS = '1';
@@ -49,17 +51,6 @@ export interface Lane {
   /** A working environment for this lane (through the fault proxy, 1 s request timeout). */
   readonly env: Record<string, string | undefined>;
   readonly clientId: string;
-}
-
-export interface EgressRecord {
-  scheme: string;
-  host: string;
-  port: string;
-  method: string;
-  path: string;
-  auth: string | undefined;
-  aud?: string;
-  token?: string;
 }
 
 export interface RunResult extends ExportProcessResult {
@@ -300,20 +291,6 @@ export class ReliabilitySuite {
     await this.azurite.stop();
     fs.rmSync(this.root, { recursive: true, force: true });
   }
-}
-
-function readEgress(file: string): EgressRecord[] {
-  let text = '';
-  try {
-    text = fs.readFileSync(file, 'utf8');
-    fs.rmSync(file, { force: true });
-  } catch {
-    return [];
-  }
-  return text
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as EgressRecord);
 }
 
 /** A failed run: its exit code and message, no stack trace, no summary. */
