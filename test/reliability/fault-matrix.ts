@@ -15,7 +15,25 @@ export const MATRIX_POOL = 'matrix';
 /** 2,500 users: three Graph pages (999, 999, 502). */
 export const MATRIX_USERS = 2500;
 
-export type FaultKind = '429' | '503' | 'reset' | 'hang' | 'reset-after' | 'hang-after';
+/**
+ * The faults the sim (Entra, managed identity, Key Vault, Graph) and the proxy (Storage) inject alike, once
+ * for both: each value is a sim Fault and a ProxyFault at the same time.
+ */
+const COMMON_FAULTS = {
+  '429': { kind: 'status', status: 429, retryAfter: 0 },
+  '503': { kind: 'status', status: 503, retryAfter: 0 },
+  reset: { kind: 'reset' },
+  hang: { kind: 'hang' },
+} as const satisfies Record<string, Fault & ProxyFault>;
+
+/** Storage only: the proxy forwards the request (Azurite applies it) and the answer is lost. */
+const STORAGE_ONLY_FAULTS = {
+  'reset-after': { kind: 'reset-after' },
+  'hang-after': { kind: 'hang-after' },
+} as const satisfies Record<string, ProxyFault>;
+
+type CommonFaultKind = keyof typeof COMMON_FAULTS;
+export type FaultKind = CommonFaultKind | keyof typeof STORAGE_ONLY_FAULTS;
 export type Persistence = 'transient' | 'persistent';
 
 export interface CallSpec {
@@ -46,8 +64,8 @@ export const CALLS: readonly CallSpec[] = [
   { id: 'latest-put', label: 'latest.json PUT (conditional)', side: 'proxy', call: 'latest-put', persistent: /\[StorageFailed\]: Writing latest\.json .*failed/ },
 ];
 
-export const KINDS: readonly FaultKind[] = ['429', '503', 'reset', 'hang'];
-export const AFTER_KINDS: readonly FaultKind[] = ['reset-after', 'hang-after'];
+export const KINDS = Object.keys(COMMON_FAULTS) as readonly FaultKind[];
+export const AFTER_KINDS = Object.keys(STORAGE_ONLY_FAULTS) as readonly FaultKind[];
 
 export interface MatrixCell {
   call: CallSpec;
@@ -67,36 +85,17 @@ export function matrixCells(): MatrixCell[] {
   return cells;
 }
 
+function isCommon(kind: FaultKind): kind is CommonFaultKind {
+  return Object.hasOwn(COMMON_FAULTS, kind);
+}
+
 function simFault(kind: FaultKind): Fault {
-  switch (kind) {
-    case '429':
-      return { kind: 'status', status: 429, retryAfter: 0 };
-    case '503':
-      return { kind: 'status', status: 503, retryAfter: 0 };
-    case 'reset':
-      return { kind: 'reset' };
-    case 'hang':
-      return { kind: 'hang' };
-    default:
-      throw new Error(`${kind} is a storage-only fault`);
-  }
+  if (!isCommon(kind)) throw new Error(`${kind} is a storage-only fault`);
+  return { ...COMMON_FAULTS[kind] };
 }
 
 function proxyFault(kind: FaultKind): ProxyFault {
-  switch (kind) {
-    case '429':
-      return { kind: 'status', status: 429, retryAfter: 0 };
-    case '503':
-      return { kind: 'status', status: 503, retryAfter: 0 };
-    case 'reset':
-      return { kind: 'reset' };
-    case 'hang':
-      return { kind: 'hang' };
-    case 'reset-after':
-      return { kind: 'reset-after' };
-    case 'hang-after':
-      return { kind: 'hang-after' };
-  }
+  return { ...(isCommon(kind) ? COMMON_FAULTS[kind] : STORAGE_ONLY_FAULTS[kind]) };
 }
 
 /** Arms the fault of a cell on the lane (its sim, or the proxy for its container). */
