@@ -293,6 +293,34 @@ export class ReliabilitySuite {
   }
 }
 
+/**
+ * The users a run that should have succeeded lost or duplicated, found by comparing the ids in the snapshot
+ * its summary names with the lane's tenant: ids missing plus extra copies of ids. Counted before any assertion
+ * (assertSnapshot throws on the first difference), so that the "users lost" figure is a count, not 0 by
+ * construction. A run without a summary, or whose users file is missing or unreadable, lost all its users.
+ */
+export async function countUsersLost(lane: Lane, result: RunResult): Promise<number> {
+  const blobName = result.summary?.['blobName'];
+  if (result.code !== 0 || typeof blobName !== 'string') return lane.spec.userCount;
+  let users: unknown[];
+  try {
+    users = parseUsers(blobName, await lane.container.getBlobClient(blobName).downloadToBuffer());
+  } catch {
+    return lane.spec.userCount;
+  }
+  const seen = new Map<string, number>();
+  for (const user of users) {
+    const id = String((user as { id?: unknown } | null)?.id);
+    seen.set(id, (seen.get(id) ?? 0) + 1);
+  }
+  let lost = 0;
+  for (const user of expectedUsers({ seed: lane.spec.seed, userCount: lane.spec.userCount, select: ['id'] })) {
+    const copies = seen.get(String(user['id'])) ?? 0;
+    lost += copies === 0 ? 1 : copies - 1;
+  }
+  return lost;
+}
+
 /** A failed run: its exit code and message, no stack trace, no summary. */
 export function assertFailure(result: RunResult, expected: { exitCode: number; message: RegExp }): void {
   assert.notEqual(result.signal, 'SIGKILL', `the run was killed (timeout?); stderr:\n${result.stderr}`);
