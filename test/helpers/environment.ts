@@ -22,12 +22,21 @@ export interface World {
   close(): Promise<void>;
 }
 
-export async function startWorld(options: SimTenantOptions = {}): Promise<World> {
-  const seed = options.seed ?? 7;
-  const userCount = options.userCount ?? 2500;
-  const [azurite, sim] = await Promise.all([startAzurite(), startSimTenant({ ...options, seed, userCount })]);
-  // Like the Bicep: the function's identity holds Key Vault Secrets User on the whole vault.
-  sim.grantKeyVaultSecretsUser(sim.systemIdentity.principalId);
+export interface WorldOptions extends SimTenantOptions {
+  /**
+   * Default true, like the Bicep: the function's system-assigned identity holds Key Vault Secrets User on the
+   * whole vault. false: it holds only what each test grants (workingEnv grants it its app's secret), so that
+   * a secret granted to another identity alone is out of its reach.
+   */
+  systemIdentityOnVault?: boolean;
+}
+
+export async function startWorld(options: WorldOptions = {}): Promise<World> {
+  const { systemIdentityOnVault = true, ...simOptions } = options;
+  const seed = simOptions.seed ?? 7;
+  const userCount = simOptions.userCount ?? 2500;
+  const [azurite, sim] = await Promise.all([startAzurite(), startSimTenant({ ...simOptions, seed, userCount })]);
+  if (systemIdentityOnVault) sim.grantKeyVaultSecretsUser(sim.systemIdentity.principalId);
   const service = BlobServiceClient.fromConnectionString(azurite.connectionString);
   return {
     sim,

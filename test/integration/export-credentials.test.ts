@@ -9,15 +9,19 @@ import { assertSnapshot, newContainerName, runExport, startWorld, workingEnv, ty
 
 let world: World;
 before(async () => {
-  world = await startWorld({ userCount: 1500 });
+  // No vault-wide grant: each credential is readable by the identity granted it alone (the system-assigned
+  // one for workingEnv's), so that only the user-assigned identity can read the one granted to it.
+  world = await startWorld({ userCount: 1500, systemIdentityOnVault: false });
 });
 after(async () => world?.close());
 
 test('client secret from Key Vault', async () => {
   const env = workingEnv(world, 'secret');
-  assert.ok(env['GRAPH_CLIENT_SECRET_NAME'] && !env['GRAPH_CLIENT_CERTIFICATE_NAME']);
   const result = await runExport(env);
   await assertSnapshot(world, env, result);
+  // The run says which credential it read: a client secret, by its name, from the vault.
+  const read = `, secret '${env['GRAPH_CLIENT_SECRET_NAME']}' from ${world.sim.vaultUrl.replace(/\/$/, '')}, `;
+  assert.ok(result.stderr.includes(read), `the run read a client secret (${read}); stderr:\n${result.stderr}`);
 });
 
 test('certificate as PFX (application/x-pkcs12) with the chain stored leaf-last', async () => {
@@ -34,9 +38,11 @@ test('certificate as PFX (application/x-pkcs12) with the chain stored leaf-last'
     EXPORT_STORAGE: world.azurite.connectionString,
     EXPORT_CONTAINER: newContainerName(),
   };
+  const tokensBefore = world.sim.stats.tokensIssued;
   const result = await runExport(env);
   await assertSnapshot(world, env, result);
-  assert.ok(world.sim.stats.tokensIssued > 0);
+  // The earlier tests' tokens count too: this run's are the difference.
+  assert.ok(world.sim.stats.tokensIssued - tokensBefore >= 1, 'the token endpoint issued this run a Graph token');
 });
 
 test('certificate as PEM (application/x-pem-file)', async () => {
@@ -59,4 +65,9 @@ test('a user-assigned managed identity selected by AZURE_CLIENT_ID', async () =>
   env['GRAPH_CLIENT_CERTIFICATE_NAME'] = `${name}-uami`;
   const result = await runExport(env);
   await assertSnapshot(world, env, result);
+  // The control: the system-assigned identity (no AZURE_CLIENT_ID) is refused that credential, so the run
+  // above read it as the user-assigned identity.
+  const systemOnly = await runExport({ ...env, AZURE_CLIENT_ID: undefined, EXPORT_CONTAINER: newContainerName() });
+  assert.equal(systemOnly.code, 2, `the system-assigned identity cannot read the credential; stderr:\n${systemOnly.stderr}`);
+  assert.match(systemOnly.stderr, /\[KeyVaultForbidden\]: .*with HTTP 403/);
 });

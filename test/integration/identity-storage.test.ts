@@ -23,6 +23,8 @@ const { BlobServiceClient } = require('@azure/storage-blob');
 })();`;
 
 let sim: SimTenant;
+/** The sim's request log (`<service> METHOD path?query status ms`, with resource= and client_id= values). */
+const simLog: string[] = [];
 let azurite: Azurite;
 let dir: string;
 let caBundle: string;
@@ -33,7 +35,7 @@ before(async () => {
   const server = ca.issue({ commonName: '127.0.0.1', altNames: ['127.0.0.1', 'localhost'] });
   writeFileSync(path.join(dir, 'cert.pem'), server.certPem);
   writeFileSync(path.join(dir, 'key.pem'), server.keyPem, { mode: 0o600 });
-  sim = await startSimTenant({ userCount: 1000, seed: 3 });
+  sim = await startSimTenant({ userCount: 1000, seed: 3, log: (line) => simLog.push(line) });
   azurite = await startAzurite({ protocol: 'https', args: ['--oauth', 'basic', '--cert', path.join(dir, 'cert.pem'), '--key', path.join(dir, 'key.pem')] });
   caBundle = path.join(dir, 'ca.pem');
   writeFileSync(caBundle, `${sim.caCertPem}\n${ca.certPem}\n`);
@@ -46,6 +48,7 @@ after(async () => {
 test('the snapshot is written with the managed identity, no key or connection string', async () => {
   sim.grantKeyVaultSecretsUser(sim.systemIdentity.principalId);
   const app = setupDemoApp(sim, { credential: 'certificate-pem' });
+  const logged = simLog.length;
   const result = await runExportProcess({
     ...sim.env(),
     ...app.env,
@@ -55,7 +58,11 @@ test('the snapshot is written with the managed identity, no key or connection st
   });
   assert.equal(result.code, 0, result.stderr);
   assert.equal(result.summary?.['userCount'], 1000);
-  assert.ok(sim.stats.msi >= 1, 'tokens came from the managed-identity endpoint');
+  // Key Vault's token alone is one managed-identity request: Storage's must be there too, for its audience.
+  const tokens = simLog.slice(logged).filter((l) => l.startsWith('msi ') && / 200 \d+ms$/.test(l));
+  const forResource = (resource: string): string[] => tokens.filter((l) => new URL(l.split(' ')[2]!, 'http://msi.invalid').searchParams.get('resource')?.replace(/\/$/, '') === resource);
+  assert.ok(forResource('https://vault.azure.net').length >= 1, `a managed-identity token for Key Vault:\n${tokens.join('\n')}`);
+  assert.ok(forResource('https://storage.azure.com').length >= 1, `a managed-identity token for Storage:\n${tokens.join('\n')}`);
   // Read back with the shared key (Azurite accepts both) in a process that trusts the test CA.
   const list = spawnSync(process.execPath, ['-e', LIST_BLOBS, azurite.connectionString, 'identity-exports'], { env: { ...process.env, NODE_EXTRA_CA_CERTS: caBundle }, encoding: 'utf8' });
   assert.equal(list.status, 0, list.stderr);

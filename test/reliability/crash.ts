@@ -47,6 +47,9 @@ export const KILL_POINTS: readonly KillPoint[] = [
   { id: 'latest-put-after', label: 'latest.json written (before the summary)', side: 'proxy', call: 'latest-put', after: true },
 ];
 
+/** How long after the Graph 503 fired the 'graph-backoff' kill waits: for the 503 to reach the export. */
+const BACKOFF_KILL_DELAY_MS = 150;
+
 /** Kill points after which latest.json may name the killed run: its write reached Storage. */
 const LATEST_MAY_MOVE = new Set(['latest-put-after']);
 /** Kill points after which the next run is also checked (one of each kind of debris: staged blocks, an orphan, an unpublished snapshot, a moved latest.json). */
@@ -79,18 +82,33 @@ export async function runKillPoint(suite: ReliabilitySuite, point: KillPoint): P
       const nth = point.keyVaultRequest !== undefined ? lane.sim.stats.keyvault + point.keyVaultRequest : undefined;
       lane.sim.addFault({ target: point.target, ...(point.page !== undefined ? { page: point.page } : {}), ...(nth !== undefined ? { nth } : {}), fault: { kind: 'hang' } });
     } else {
-      // A 503 without Retry-After: the export backs off ~0.8 s before retrying; it is killed in that pause.
+      // A 503 without Retry-After: the export backs off (0.4 s or more) before retrying; it is killed in that pause.
       lane.sim.addFault({ target: 'graph', page: point.page, fault: { kind: 'status', status: 503 } });
     }
+    /** Graph requests the sim had seen when the 503 fired, and when the process was killed (backoff only). */
+    const graphRequests: { atFault?: number; atKill?: number } = {};
     const run = suite.start(lane.env, `kill at ${point.label}`);
     victim = run.child;
-    if (point.side !== 'proxy') {
-      simWatch = until(() => lane.sim.stats.faultsInjected > simFaultsBefore, 30_000, `the kill point '${point.label}'`).then(kill);
+    const reached = (): Promise<void> => until(() => lane.sim.stats.faultsInjected > simFaultsBefore, 30_000, `the kill point '${point.label}'`);
+    if (point.side === 'sim') {
+      simWatch = reached().then(kill);
+    } else if (point.side === 'backoff') {
+      simWatch = reached().then(async () => {
+        // The sim counts the fault when the request arrives, before the 503 is written: the kill waits until
+        // the 503 has reached the export (150 ms, well under its first backoff of 400 ms or more).
+        graphRequests.atFault = lane.sim.stats.graph;
+        await new Promise((resolve) => setTimeout(resolve, BACKOFF_KILL_DELAY_MS));
+        graphRequests.atKill = lane.sim.stats.graph;
+        kill();
+      });
     }
     const result = await run.done;
     await simWatch;
     suite.figures.faultsByScenario.set(`kill: ${point.label}`, suite.faultsIn(lane) - faultsBefore);
     assert.ok(killed, 'the kill point was reached');
+    if (point.side === 'backoff') {
+      assert.equal(graphRequests.atKill, graphRequests.atFault, 'no Graph request (the retry of the page) reached the sim before the kill: the export was killed in its backoff');
+    }
     assert.equal(result.signal, 'SIGKILL', `killed at the kill point (exit ${result.code}); stderr:\n${result.stderr}`);
     suite.proxy.clearRules(lane.containerName);
     lane.sim.clearFaults();

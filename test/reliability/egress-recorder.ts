@@ -11,19 +11,10 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+// Type only (erased): this file runs preloaded in the export process and needs nothing else loaded.
+import type { EgressRecord } from './egress-record.js';
 
 const file = process.env['RELIABILITY_EGRESS_LOG'];
-
-interface EgressRecord {
-  scheme: string;
-  host: string;
-  port: string;
-  method: string;
-  path: string;
-  auth: string | undefined;
-  aud?: string;
-  token?: string;
-}
 
 function headerValue(headers: unknown, name: string): string | undefined {
   if (!headers || typeof headers !== 'object') return undefined;

@@ -25,6 +25,8 @@ import { startSimTenant, type SimTenant } from '../../tools/sim-tenant/index.js'
 import { expectedUsers } from '../../tools/sim-tenant/users.js';
 import { DEFAULTS } from '../../src/settings.js';
 import { assertSnapshot, blobNames, containerState, type World } from '../helpers/environment.js';
+// Never egress-recorder.ts: loading it patches node:http and node:https in this process.
+import { readEgress, type EgressRecord } from './egress-record.js';
 
 /** The request timeout every scenario runs with (EXPORT_REQUEST_TIMEOUT_SECONDS): hangs cost one second. */
 export const REQUEST_TIMEOUT_SECONDS = '1';
@@ -49,17 +51,6 @@ export interface Lane {
   /** A working environment for this lane (through the fault proxy, 1 s request timeout). */
   readonly env: Record<string, string | undefined>;
   readonly clientId: string;
-}
-
-export interface EgressRecord {
-  scheme: string;
-  host: string;
-  port: string;
-  method: string;
-  path: string;
-  auth: string | undefined;
-  aud?: string;
-  token?: string;
 }
 
 export interface RunResult extends ExportProcessResult {
@@ -302,18 +293,32 @@ export class ReliabilitySuite {
   }
 }
 
-function readEgress(file: string): EgressRecord[] {
-  let text = '';
+/**
+ * The users a run that should have succeeded lost or duplicated, found by comparing the ids in the snapshot
+ * its summary names with the lane's tenant: ids missing plus extra copies of ids. Counted before any assertion
+ * (assertSnapshot throws on the first difference), so that the "users lost" figure is a count, not 0 by
+ * construction. A run without a summary, or whose users file is missing or unreadable, lost all its users.
+ */
+export async function countUsersLost(lane: Lane, result: RunResult): Promise<number> {
+  const blobName = result.summary?.['blobName'];
+  if (result.code !== 0 || typeof blobName !== 'string') return lane.spec.userCount;
+  let users: unknown[];
   try {
-    text = fs.readFileSync(file, 'utf8');
-    fs.rmSync(file, { force: true });
+    users = parseUsers(blobName, await lane.container.getBlobClient(blobName).downloadToBuffer());
   } catch {
-    return [];
+    return lane.spec.userCount;
   }
-  return text
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as EgressRecord);
+  const seen = new Map<string, number>();
+  for (const user of users) {
+    const id = String((user as { id?: unknown } | null)?.id);
+    seen.set(id, (seen.get(id) ?? 0) + 1);
+  }
+  let lost = 0;
+  for (const user of expectedUsers({ seed: lane.spec.seed, userCount: lane.spec.userCount, select: ['id'] })) {
+    const copies = seen.get(String(user['id'])) ?? 0;
+    lost += copies === 0 ? 1 : copies - 1;
+  }
+  return lost;
 }
 
 /** A failed run: its exit code and message, no stack trace, no summary. */

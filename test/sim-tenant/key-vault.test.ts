@@ -123,14 +123,19 @@ test('SecretClient + DefaultAzureCredential (managed identity) work through the 
   const pem = setupDemoApp(sim, { credential: 'certificate-pem', secretName: 'demo-pem' });
   const secret = setupDemoApp(sim, { credential: 'secret' });
   const names = [pfx.env['GRAPH_CLIENT_CERTIFICATE_NAME'], pem.env['GRAPH_CLIENT_CERTIFICATE_NAME'], secret.env['GRAPH_CLIENT_SECRET_NAME'], 'not-granted', 'disabled'];
+  // The earlier tests' requests count too: only what this run adds is this run's.
+  const before = { ...sim.stats };
   const results = await runFixture<SecretResult[]>('keyvault-secret', sim.env(), names);
+  const msi = sim.stats.msi - before.msi;
+  const keyvault = sim.stats.keyvault - before.keyvault;
   const [p12, pemBundle, clientSecret, forbidden, disabled] = results;
   assert.ok(p12?.ok && p12.contentType === 'application/x-pkcs12' && p12.managed === true, JSON.stringify(p12));
   assert.ok(pemBundle?.ok && pemBundle.contentType === 'application/x-pem-file' && /-{5}BEGIN [A-Z ]*KEY-{5}/.test(pemBundle.value ?? ''));
   assert.ok(clientSecret?.ok && /^.{3}8Q~.{34}$/.test(clientSecret.value ?? ''));
   assert.ok(forbidden && !forbidden.ok && forbidden.statusCode === 403 && forbidden.code === 'Forbidden', JSON.stringify(forbidden));
   assert.ok(disabled && !disabled.ok && disabled.statusCode === 403);
-  assert.ok(sim.stats.msi >= 1 && sim.stats.keyvault >= names.length);
+  assert.ok(msi >= 1, `the token came from the managed-identity endpoint (${msi} requests)`);
+  assert.ok(keyvault >= names.length, `every secret was asked of Key Vault (${keyvault} requests for ${names.length} names)`);
 });
 
 test('an api-version Key Vault does not serve is 400 BadParameter; the SDK versions are served', async () => {

@@ -171,7 +171,6 @@ test('a body that stalls mid-way is abandoned after the attempt timeout and the 
     if (page === '1' && attempt === 1) sendHead(res, body, Math.floor(body.length / 2)); // and nothing more
     else sendWhole(res, body);
   };
-  const started = Date.now();
   const run = await list({ attemptTimeoutInMs: 400 });
   assert.deepEqual(run.users, expectedUsers(pages), 'every user once, in order');
   assert.deepEqual(run.retries.map((r) => [r.attempt, r.error]), [[2, 'ETIMEDOUT']]);
@@ -179,7 +178,6 @@ test('a body that stalls mid-way is abandoned after the attempt timeout and the 
   const retried = seen.find((s) => s.page === '1' && s.attempt === 2)!;
   assert.ok(retried.at - stalled.at >= 380, `retried ${retried.at - stalled.at} ms after the stalled attempt began (timeout 400 ms)`);
   assert.ok(stalled.abandoned, 'the stalled connection was closed by the client');
-  assert.ok(Date.now() - started < 5000);
   assert.equal(seen.filter((s) => s.page === '2').length, 1, 'the next page was not requested twice');
 });
 
