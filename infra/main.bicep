@@ -101,6 +101,9 @@ param exportCompression string = 'none'
 @description('EXPORT_SCHEDULE: NCRONTAB, six fields, UTC (default 02:00 every day).')
 param exportSchedule string = '0 0 2 * * *'
 
+@description('GRAPH_ENDPOINT: Microsoft Graph root of the exported tenant\'s cloud; empty = the one of the cloud deployed to (https://graph.microsoft.com, https://graph.microsoft.us, https://microsoftgraph.chinacloudapi.cn). Set https://dod-graph.microsoft.us for a US Government L5 (DoD) tenant (https://learn.microsoft.com/graph/deployments).')
+param graphEndpoint string = ''
+
 @description('USERS_SELECT: comma-separated user properties to export.')
 param usersSelect string = 'id,userPrincipalName,displayName,givenName,surname,mail,jobTitle,department,officeLocation,mobilePhone,businessPhones,accountEnabled,userType,createdDateTime'
 
@@ -182,6 +185,7 @@ module resources 'resources.bicep' = {
     exportFormat: exportFormat
     exportCompression: exportCompression
     exportSchedule: exportSchedule
+    graphEndpoint: graphEndpoint
     usersSelect: usersSelect
     usersFilter: usersFilter
     instanceMemoryMB: instanceMemoryMB

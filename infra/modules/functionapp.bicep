@@ -93,11 +93,24 @@ param exportCompression string = 'none'
 @description('EXPORT_SCHEDULE: NCRONTAB with six fields (second minute hour day month day-of-week), UTC.')
 param exportSchedule string = '0 0 2 * * *'
 
-// Sovereign clouds: the login and Graph endpoints of the cloud this is deployed to, without the trailing slash.
+@description('GRAPH_ENDPOINT: Microsoft Graph root of the exported tenant\'s cloud; empty = the one of the cloud deployed to (https://graph.microsoft.com, https://graph.microsoft.us, https://microsoftgraph.chinacloudapi.cn). Set https://dod-graph.microsoft.us for a US Government L5 (DoD) tenant.')
+param graphEndpoint string = ''
+
+// Sovereign clouds: the Entra login endpoint of the cloud this is deployed to, without the trailing slash
+// (global Azure's environment() writes it with one, the US Government and China clouds' without).
 var loginEndpoint = environment().authentication.loginEndpoint
 var graphAuthorityHost = endsWith(loginEndpoint, '/') ? substring(loginEndpoint, 0, length(loginEndpoint) - 1) : loginEndpoint
-var graphEndpointWithSlash = environment().graph
-var graphEndpoint = endsWith(graphEndpointWithSlash, '/') ? substring(graphEndpointWithSlash, 0, length(graphEndpointWithSlash) - 1) : graphEndpointWithSlash
+// Microsoft Graph's service root per cloud, by environment().name ("Microsoft Graph national cloud deployments",
+// https://learn.microsoft.com/graph/deployments; cloud names: "Deployment functions for Bicep", environment(),
+// and Azure/azure-cli src/azure-cli-core/azure/cli/core/cloud.py). Not environment().graph: that is Azure AD
+// Graph (https://graph.windows.net/, retired) in every cloud. Another cloud fails the deployment with ARM's
+// "property doesn't exist" error, unless graphEndpoint is given.
+var microsoftGraphByCloud = {
+  AzureCloud: 'https://graph.microsoft.com'
+  AzureUSGovernment: 'https://graph.microsoft.us'
+  AzureChinaCloud: 'https://microsoftgraph.chinacloudapi.cn'
+}
+var resolvedGraphEndpoint = empty(graphEndpoint) ? microsoftGraphByCloud[environment().name] : graphEndpoint
 
 resource plan 'Microsoft.Web/serverfarms@2024-11-01' = {
   name: planName
@@ -199,7 +212,7 @@ resource app 'Microsoft.Web/sites@2024-11-01' = {
         }
         {
           name: 'GRAPH_ENDPOINT'
-          value: graphEndpoint
+          value: resolvedGraphEndpoint
         }
         {
           name: 'USERS_SELECT'

@@ -117,6 +117,8 @@ export interface BicepFile {
   localNames: Set<string>;
   syntaxErrors: SyntaxProblem[];
   notes: string[];
+  /** The syntax tree (of the preprocessed text: same positions), for the expression evaluator (evaluate.ts). */
+  root: Node;
 }
 
 let parserPromise: Promise<Parser> | undefined;
@@ -295,6 +297,7 @@ export async function parseBicep(file: string, source: string): Promise<BicepFil
     localNames: new Set(),
     syntaxErrors: [],
     notes: pre.extensions.map((e) => `${file}:${e.line}: 'extension ${e.alias}' blanked before parsing (not in tree-sitter-bicep 1.1.0)`),
+    root,
   };
 
   // Syntax errors.

@@ -11,6 +11,8 @@
  */
 import { finding, type Finding } from './findings.js';
 import type { BicepFile, Loc, ResourceDecl, Value } from './parse.js';
+import { CLOUDS, DOD_GRAPH, toggleTrailingSlashes } from './clouds.js';
+import { describe, evaluateAppSettings, EvaluationError, type BicepValue, type Deployment } from './evaluate.js';
 import { Project, prop, valueText } from './project.js';
 
 export interface PostureOptions {
@@ -79,6 +81,21 @@ const FORBIDDEN_SETTINGS: Record<string, string> = {
 };
 
 const UAMI = 'Microsoft.ManagedIdentity/userAssignedIdentities';
+
+/** The settings whose value depends on the cloud deployed to. */
+const GRAPH_SETTINGS = ['GRAPH_ENDPOINT', 'GRAPH_AUTHORITY_HOST'];
+/** The entry file's required parameters, for evaluating (the Graph settings do not depend on them). */
+const ENTRY_PARAMETERS: Record<string, BicepValue> = { environmentName: 'posture', location: 'eastus' };
+
+/** The app settings evaluated for a deployment, or why they could not be. */
+function evaluateSettings(project: Project, deployment: Deployment, names: readonly string[]): Map<string, BicepValue> | string {
+  try {
+    return evaluateAppSettings(project, deployment, names);
+  } catch (e) {
+    if (e instanceof EvaluationError) return e.message;
+    throw e;
+  }
+}
 const GUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
 
 function lit(v: Value | undefined): string | number | boolean | undefined {
@@ -222,15 +239,29 @@ export function checkPosture(project: Project, options: PostureOptions): Finding
       if (!textOk || !clientExpr || !isUami(project.trace(site.file, clientExpr.expr), 'properties.clientId'))
         P('appinsights-aad', authString.loc, "APPLICATIONINSIGHTS_AUTHENTICATION_STRING must be 'ClientId=${<the identity's clientId>};Authorization=AAD'");
     }
-    const textTrace = (n: string) => {
-      const s = byName.get(n)?.[0];
-      if (!s || !site) return '';
-      return project.trace(site.file, s.value).join(' ') + ' ' + traceTexts(project, site.file, s.value).join(' ');
-    };
-    if (byName.has('GRAPH_AUTHORITY_HOST') && !textTrace('GRAPH_AUTHORITY_HOST').includes('environment().authentication.loginEndpoint'))
-      P('setting-value', settingLoc('GRAPH_AUTHORITY_HOST'), 'GRAPH_AUTHORITY_HOST must come from environment().authentication.loginEndpoint (sovereign clouds)');
-    if (byName.has('GRAPH_ENDPOINT') && !textTrace('GRAPH_ENDPOINT').includes('environment().graph'))
-      P('setting-value', settingLoc('GRAPH_ENDPOINT'), 'GRAPH_ENDPOINT must come from environment().graph (sovereign clouds)');
+    // GRAPH_AUTHORITY_HOST / GRAPH_ENDPOINT: what the Bicep's own expressions give for environment() of each
+    // documented cloud (clouds.ts, with sources), with each cloud's endpoints as documented and with their
+    // trailing slashes toggled — Entra's login host and Microsoft Graph's host of that cloud
+    // (https://learn.microsoft.com/graph/deployments), never Azure AD Graph (environment().graph).
+    for (const cloud of CLOUDS)
+      for (const environment of [cloud.environment, toggleTrailingSlashes(cloud.environment)]) {
+        const got = evaluateSettings(project, { environment, parameters: ENTRY_PARAMETERS }, GRAPH_SETTINGS);
+        if (typeof got === 'string') {
+          P('setting-graph-cloud', settingLoc('GRAPH_ENDPOINT'), `GRAPH_ENDPOINT / GRAPH_AUTHORITY_HOST cannot be evaluated for ${environment.name} (environment() as documented: ${cloud.source}): ${got}`);
+          continue;
+        }
+        const want = { GRAPH_ENDPOINT: cloud.microsoftGraph, GRAPH_AUTHORITY_HOST: cloud.entraAuthority };
+        for (const [n, expected] of Object.entries(want))
+          if (byName.has(n) && got.get(n) !== expected)
+            P('setting-graph-cloud', settingLoc(n), `deployed to ${environment.name}, app setting ${n} would be ${describe(got.get(n) ?? null)}; it must be ${expected} (https://learn.microsoft.com/graph/deployments)${n === 'GRAPH_ENDPOINT' ? '. environment().graph is Azure AD Graph (retired), not Microsoft Graph' : ''}`);
+      }
+    // A DoD (US Government L5) tenant: same Azure environment as L4, its own Graph host, given as a parameter.
+    const usGov = CLOUDS.find((c) => c.environment.name === 'AzureUSGovernment');
+    if (usGov && byName.has('GRAPH_ENDPOINT')) {
+      const got = evaluateSettings(project, { environment: usGov.environment, parameters: { ...ENTRY_PARAMETERS, graphEndpoint: DOD_GRAPH } }, ['GRAPH_ENDPOINT']);
+      if (typeof got === 'string' || got.get('GRAPH_ENDPOINT') !== DOD_GRAPH)
+        P('setting-graph-cloud', settingLoc('GRAPH_ENDPOINT'), `${entryName}'s parameter graphEndpoint = '${DOD_GRAPH}' (US Government L5, https://learn.microsoft.com/graph/deployments) must become GRAPH_ENDPOINT; got ${typeof got === 'string' ? got : describe(got.get('GRAPH_ENDPOINT') ?? null)}`);
+    }
 
     // Parameters behind the settings: allowed values and defaults that match the code.
     const paramOf = (n: string) => {
@@ -537,20 +568,6 @@ function exportContainer(project: Project, trace: string[]): { file: BicepFile; 
     if (file && r && !r.existing) return { file, r };
   }
   return undefined;
-}
-
-/** Every expression text a value passes through (to look for environment() calls and the like). */
-function traceTexts(project: Project, file: BicepFile, v: Value | undefined, depth = 0): string[] {
-  if (!v || depth > 10) return [];
-  const own = valueText(v);
-  const out = [own];
-  const ids = own.match(/[A-Za-z_]\w*/g) ?? [];
-  for (const id of new Set(ids)) {
-    const variable = file.vars.get(id);
-    if (variable) out.push(...traceTexts(project, file, variable.value, depth + 1));
-  }
-  void project;
-  return out;
 }
 
 /** A query string with ${...} parts replaced by the literal defaults they trace to. */
