@@ -160,8 +160,15 @@ resource app 'Microsoft.Web/sites@2024-11-01' = {
         version: '22'
       }
     }
+    // Only siteConfig properties that Flex Consumption keeps: none of "Flex Consumption plan deprecations"
+    // (https://learn.microsoft.com/azure/azure-functions/functions-app-settings#flex-consumption-plan-deprecations;
+    // e.g. no ftpsState, "FTPS not supported" — newer stamps refuse the site PUT with it — no alwaysOn,
+    // linuxFxVersion or functionAppScaleLimit). The runtime, scale and deployment package are in functionAppConfig,
+    // as in the official samples (Azure-Samples/functions-quickstart-typescript-azd infra/app/api.bicep,
+    // Azure-Samples/azure-functions-flex-consumption-samples IaC/bicep/main.bicep). minTlsVersion, scmMinTlsVersion
+    // (App Service site config, "Configure TLS": https://learn.microsoft.com/azure/app-service/overview-tls) and
+    // http20Enabled are not deprecated on Flex.
     siteConfig: {
-      ftpsState: 'Disabled'
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
       http20Enabled: true

@@ -12,6 +12,7 @@
 import { finding, type Finding } from './findings.js';
 import type { BicepFile, Loc, ResourceDecl, Value } from './parse.js';
 import { CLOUDS, DOD_GRAPH, toggleTrailingSlashes } from './clouds.js';
+import { FLEX_DEPRECATED_APP_SETTINGS, FLEX_DEPRECATED_SITE_PROPERTIES, FLEX_DEPRECATIONS_SOURCE, flexDeprecation } from './flex.js';
 import { describe, evaluateAppSettings, EvaluationError, type BicepValue, type Deployment } from './evaluate.js';
 import { Project, prop, valueText } from './project.js';
 
@@ -68,15 +69,14 @@ const PLATFORM_SETTINGS = new Set([
   'APPLICATIONINSIGHTS_AUTHENTICATION_STRING',
 ]);
 
-/** Settings Flex Consumption rejects or that would bring back shared keys / instrumentation keys. */
+/**
+ * Settings that would bring back shared keys / instrumentation keys (the Flex Consumption deprecations are in
+ * flex.ts). Our choice (identity-only access), each backed by the doc that describes the identity alternative.
+ */
 const FORBIDDEN_SETTINGS: Record<string, string> = {
-  FUNCTIONS_WORKER_RUNTIME: 'Flex Consumption takes the runtime from functionAppConfig.runtime; the setting is rejected',
-  FUNCTIONS_EXTENSION_VERSION: 'not used on Flex Consumption',
-  WEBSITE_RUN_FROM_PACKAGE: 'Flex Consumption deploys from functionAppConfig.deployment.storage',
-  WEBSITE_CONTENTAZUREFILECONNECTIONSTRING: 'a storage connection string (shared key); not used on Flex Consumption',
-  WEBSITE_CONTENTSHARE: 'not used on Flex Consumption',
-  WEBSITE_NODE_DEFAULT_VERSION: 'Flex Consumption takes the Node version from functionAppConfig.runtime',
+  // "Connecting to host storage with an identity": https://learn.microsoft.com/azure/azure-functions/functions-reference#connecting-to-host-storage-with-an-identity
   AzureWebJobsStorage: 'a connection string needs shared keys; use AzureWebJobsStorage__credential/__clientId/__blobServiceUri',
+  // "Microsoft Entra authentication for Application Insights": with DisableLocalAuth, instrumentation-key ingestion is refused.
   APPINSIGHTS_INSTRUMENTATIONKEY: 'instrumentation-key ingestion is disabled (DisableLocalAuth); use the connection string + Entra ID',
 };
 
@@ -191,9 +191,14 @@ export function checkPosture(project: Project, options: PostureOptions): Finding
   if (site) {
     for (const [n, list] of byName) if (list.length > 1) P('setting-duplicate', list[1]!.loc, `app setting ${n} is set ${list.length} times`);
     for (const [n, why] of Object.entries(FORBIDDEN_SETTINGS)) if (byName.has(n)) P('setting-forbidden', settingLoc(n), `app setting ${n} must not be set: ${why}`);
+    // Flex Consumption deprecations (flex.ts): newer stamps refuse the site PUT that carries one.
+    for (const n of byName.keys()) {
+      const d = flexDeprecation(FLEX_DEPRECATED_APP_SETTINGS, n);
+      if (d) P('flex-deprecated', settingLoc(n), `app setting ${n} is deprecated on Flex Consumption (${d.reason}; ${FLEX_DEPRECATIONS_SOURCE})`);
+    }
     for (const n of byName.keys()) {
       if (/AccountKey=|SharedAccessSignature=/i.test(valueText(byName.get(n)![0]!.value))) P('setting-shared-key', settingLoc(n), `app setting ${n} carries a storage key or SAS`);
-      if (!options.settingNames.includes(n) && !PLATFORM_SETTINGS.has(n) && !FORBIDDEN_SETTINGS[n])
+      if (!options.settingNames.includes(n) && !PLATFORM_SETTINGS.has(n) && !FORBIDDEN_SETTINGS[n] && !flexDeprecation(FLEX_DEPRECATED_APP_SETTINGS, n))
         P('setting-unknown', settingLoc(n), `app setting ${n} is neither read by the code (SETTING_NAMES) nor by the platform: a typo?`);
     }
 
@@ -343,7 +348,15 @@ export function checkPosture(project: Project, options: PostureOptions): Finding
     };
     need('site-kind', 'kind', 'functionapp,linux', 'Flex Consumption is Linux');
     need('site-https-only', 'properties.httpsOnly', true, 'no plain HTTP');
-    need('site-ftps', 'properties.siteConfig.ftpsState', 'Disabled', 'no FTP');
+    // Flex Consumption deprecations (flex.ts) on the site's properties and siteConfig, e.g. ftpsState ("FTPS not
+    // supported"): newer stamps answer the site PUT with ARM BadRequest.
+    for (const path of ['properties', 'properties.siteConfig']) {
+      const obj = prop(r.body, path);
+      for (const p of obj?.kind === 'object' ? obj.props : []) {
+        const d = flexDeprecation(FLEX_DEPRECATED_SITE_PROPERTIES, p.key);
+        if (d) P('flex-deprecated', p.keyLoc, `function app ${r.symbol}: ${path}.${p.key} is deprecated on Flex Consumption (${d.reason}; ${FLEX_DEPRECATIONS_SOURCE})`);
+      }
+    }
     const tls = lit(prop(r.body, 'properties.siteConfig.minTlsVersion'));
     if (tls !== '1.2' && tls !== '1.3') P('site-tls', prop(r.body, 'properties.siteConfig.minTlsVersion')?.loc ?? r.loc, `function app ${r.symbol}: siteConfig.minTlsVersion must be '1.2'`);
     need('site-runtime', 'properties.functionAppConfig.runtime.name', 'node', 'the code is Node.js');
