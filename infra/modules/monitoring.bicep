@@ -1,5 +1,6 @@
 // Log Analytics + workspace-based Application Insights with local (instrumentation-key) auth off, and two
-// log alerts on the timer function: a failed run, and no completed snapshot in the last 26 hours.
+// log alerts on the timer function: a run that failed for good (its retries spent), and no completed snapshot in
+// the last 26 hours.
 
 @description('Name of the Log Analytics workspace.')
 param logAnalyticsName string
@@ -26,6 +27,10 @@ param alertEmail string = ''
 
 @description('Name of the timer function the alerts watch.')
 param functionName string = 'exportUsers'
+
+@description('Minutes after a failed invocation with no new attempt before the failed-run alert counts it as the final failure: more than the timer retry policy\'s maximumInterval (15 minutes, src/functions/exportUsers.ts) plus telemetry ingestion delay.')
+@minValue(16)
+param finalFailureAfterMinutes int = 30
 
 @description('Hours without a completed snapshot before the staleness alert fires (the schedule is daily).')
 @minValue(1)
@@ -86,11 +91,35 @@ var alertActions = {
   actionGroups: enableAlerts && !empty(alertEmail) ? [actionGroup!.id] : []
 }
 
-// A failed invocation of the timer function is a failed request named after the function.
-var failedRunQuery = 'requests | where operation_Name == "${functionName}" and success == false | summarize failures = count()'
+// The queries read Application Insights' telemetry where the workspace-based component stores it, the Log
+// Analytics tables AppRequests and AppTraces. Columns: "Azure Monitor Logs reference - AppRequests"
+// (https://learn.microsoft.com/azure/azure-monitor/reference/tables/apprequests: TimeGenerated = "Date and time when
+// request processing started", Name, Success, DurationMs) and "- AppTraces"
+// (https://learn.microsoft.com/azure/azure-monitor/reference/tables/apptraces: TimeGenerated, Message), as mapped from
+// the classic requests/traces in "Migrate to workspace-based Application Insights resources"
+// (https://learn.microsoft.com/azure/azure-monitor/app/convert-classic-resource#workspace-based-resource-changes).
+// A request row is written when the invocation ends; its start is also in AppTraces: the Functions host's
+// "Executing 'Functions.<name>' (Reason=..., Id=...)" ("Get started with the Azure WebJobs SDK", console output)
+// and the function's own "<name> triggered (isPastDue: ...)".
+var lookback = '${staleAfterHours}h'
+var attemptStarts = 'union (AppRequests | where TimeGenerated > ago(${lookback}) and Name == "${functionName}" | project TimeGenerated), (AppTraces | where TimeGenerated > ago(${lookback}) and (Message startswith "Executing \'Functions.${functionName}\'" or Message startswith "${functionName} triggered") | project TimeGenerated)'
 
-// A completed run logs "export completed" and ends as a successful request; either one counts.
-var completedRunQuery = 'union (requests | where timestamp > ago(${staleAfterHours}h) | where operation_Name == "${functionName}" and success == true), (traces | where timestamp > ago(${staleAfterHours}h) | where message contains "export completed") | summarize completed = count()'
+// The final failure of a run: the timer's retry policy (exponentialBackoff, maxRetryCount 3, maximumInterval 15
+// minutes: src/functions/exportUsers.ts) reruns a failed invocation, so a failed attempt followed by a successful
+// one is no failed run. The latest failed invocation counts only when no attempt started after it ended and it
+// ended more than finalFailureAfterMinutes ago (longer than the retry policy's longest wait plus ingestion delay).
+var failedRunQuery = join([
+  'let lastStart = toscalar(${attemptStarts} | summarize max(TimeGenerated));'
+  'AppRequests'
+  '| where TimeGenerated > ago(${lookback}) and Name == "${functionName}" and Success == false'
+  '| summarize arg_max(TimeGenerated, DurationMs)'
+  '| extend EndedAt = TimeGenerated + DurationMs * 1ms'
+  '| where EndedAt < ago(${finalFailureAfterMinutes}m) and (isnull(lastStart) or lastStart < EndedAt)'
+  '| summarize failures = count()'
+], '\n')
+
+// A completed run logs "Export completed: ..." (src/export.ts) and ends as a successful request; either one counts.
+var completedRunQuery = 'union (AppRequests | where TimeGenerated > ago(${lookback}) and Name == "${functionName}" and Success == true), (AppTraces | where TimeGenerated > ago(${lookback}) and Message contains "export completed") | summarize completed = count()'
 
 resource failedRunAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = if (enableAlerts) {
   name: 'alert-${functionName}-failed-${appInsightsName}'
@@ -99,14 +128,17 @@ resource failedRunAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = if
   kind: 'LogAlert'
   properties: {
     displayName: 'Entra users export: a run failed'
-    description: 'The ${functionName} function threw: no snapshot was written by that run. See the exceptions and traces of the failed operation in Application Insights.'
+    description: 'The ${functionName} function failed and its retries are spent (no attempt started within ${finalFailureAfterMinutes} minutes after the last failure): no snapshot was written by that run. See the exceptions and traces of the failed operation in Application Insights.'
     severity: 1
     enabled: true
+    // The workspace holds the component's AppRequests / AppTraces (workspace-based Application Insights).
     scopes: [
-      appInsights.id
+      workspace.id
     ]
     evaluationFrequency: 'PT15M'
     windowSize: 'PT15M'
+    // The query looks back staleAfterHours itself (ago(...)); let it see up to two days of data.
+    overrideQueryTimeRange: 'P2D'
     criteria: {
       allOf: [
         {
@@ -138,7 +170,7 @@ resource staleSnapshotAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' 
     severity: 2
     enabled: true
     scopes: [
-      appInsights.id
+      workspace.id
     ]
     evaluationFrequency: 'PT1H'
     windowSize: 'PT1H'

@@ -66,7 +66,9 @@ const MUTATIONS: Mutation[] = [
   M('no existing-vault option', 'main.bicep', /@description\('Use this existing Key Vault[^\n]*\nparam existingKeyVaultName string = ''\n/, '', 'posture/keyvault-existing'),
   M('Application Insights local auth on', 'modules/monitoring.bicep', 'DisableLocalAuth: true', 'DisableLocalAuth: false', 'posture/appinsights-local-auth'),
   M('Log Analytics local auth on', 'modules/monitoring.bicep', 'disableLocalAuth: true', 'disableLocalAuth: false', 'posture/loganalytics-local-auth'),
-  M('the failed-run alert watching successes', 'modules/monitoring.bicep', 'and success == false', 'and success == true', 'posture/alert-failed-run'),
+  M('the failed-run alert watching successes', 'modules/monitoring.bicep', 'and Success == false', 'and Success == true', 'posture/alert-failed-run'),
+  M('the failed-run alert firing on every failed attempt', 'modules/monitoring.bicep', "  '| where EndedAt < ago(${finalFailureAfterMinutes}m) and (isnull(lastStart) or lastStart < EndedAt)'\n", '', 'posture/alert-failed-run'),
+  M('an alert query on a classic column', 'modules/monitoring.bicep', 'Name == "${functionName}" and Success == true', 'operation_Name == "${functionName}" and success == true', 'posture/alert-columns'),
   M('the staleness alert window other than 26 hours', 'modules/monitoring.bicep', 'param staleAfterHours int = 26', 'param staleAfterHours int = 30', 'posture/alert-stale-snapshot'),
 
   // posture: the function app

@@ -112,6 +112,10 @@ const FUNCTIONS: Record<string, Fn> = {
     throw new EvaluationError('union() of values of different kinds', at);
   },
   string: ([v]) => toText(v!),
+  join: ([a, sep], at) => {
+    if (!Array.isArray(a)) throw new EvaluationError('join() expects an array', at);
+    return a.map(toText).join(str(sep!, 'join', at));
+  },
 };
 
 /** Functions whose value only the deployment knows. */

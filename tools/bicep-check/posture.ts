@@ -13,7 +13,8 @@ import { finding, type Finding } from './findings.js';
 import type { BicepFile, Loc, ResourceDecl, Value } from './parse.js';
 import { CLOUDS, DOD_GRAPH, toggleTrailingSlashes } from './clouds.js';
 import { FLEX_DEPRECATED_APP_SETTINGS, FLEX_DEPRECATED_SITE_PROPERTIES, FLEX_DEPRECATIONS_SOURCE, flexDeprecation } from './flex.js';
-import { describe, evaluateAppSettings, EvaluationError, type BicepValue, type Deployment } from './evaluate.js';
+import { describe, evaluateAppSettings, EvaluationError, Evaluator, type BicepValue, type Deployment } from './evaluate.js';
+import { TABLES, unknownColumns } from './kql.js';
 import { Project, prop, valueText } from './project.js';
 
 export interface PostureOptions {
@@ -418,22 +419,43 @@ export function checkPosture(project: Project, options: PostureOptions): Finding
   for (const { r } of deployed('Microsoft.OperationalInsights/workspaces'))
     if (lit(prop(r.body, 'properties.features.disableLocalAuth')) !== true)
       P('loganalytics-local-auth', prop(r.body, 'properties.features.disableLocalAuth')?.loc ?? r.loc, `Log Analytics ${r.symbol}: properties.features.disableLocalAuth must be true`);
+  // The alert queries as deployed (evaluated: functionName, staleAfterHours... are parameters).
+  const queryEvaluator = new Evaluator(project, { environment: CLOUDS[0]!.environment, parameters: ENTRY_PARAMETERS });
   const rules = deployed('Microsoft.Insights/scheduledQueryRules').map(({ file, r }) => {
     const q = prop(r.body, 'properties.criteria.allOf');
     const first = q?.kind === 'array' ? q.items[0] : undefined;
     const queryV = prop(first, 'query');
-    const query = queryV ? renderTrace(project, file, queryV) : '';
+    let query = '';
+    try {
+      const v = queryV ? queryEvaluator.value(file, queryV) : '';
+      query = typeof v === 'string' ? v : describe(v);
+    } catch (e) {
+      if (!(e instanceof EvaluationError)) throw e;
+      P('alert-query', queryV?.loc ?? r.loc, `the query of ${r.symbol} cannot be evaluated: ${e.message}`);
+    }
     const scopes = prop(r.body, 'properties.scopes');
     const scopeTrace = scopes?.kind === 'array' ? scopes.items.flatMap((s) => project.trace(file, s)) : [];
-    return { file, r, query, scopeOk: scopeTrace.some((t) => t.startsWith('Microsoft.Insights/components:id ')), operator: lit(prop(first, 'operator')), threshold: lit(prop(first, 'threshold')) };
+    const scopeOk = scopeTrace.some((t) => t.startsWith('Microsoft.Insights/components:id ') || t.startsWith('Microsoft.OperationalInsights/workspaces:id '));
+    return { file, r, query, queryLoc: queryV?.loc ?? r.loc, scopeOk, operator: lit(prop(first, 'operator')), threshold: lit(prop(first, 'threshold')) };
   });
-  const fnRe = new RegExp(`operation_Name\\s*==\\s*["']${functionName}["']`);
-  const failed = rules.find((x) => fnRe.test(x.query) && /success\s*==\s*false/.test(x.query));
-  if (!failed || !failed.scopeOk || failed.operator !== 'GreaterThan')
-    P('alert-failed-run', failed?.r.loc ?? anyLoc, `a log alert on Application Insights must fire when ${functionName} fails: requests | where operation_Name == "${functionName}" and success == false, operator GreaterThan`);
+  // Every table and column an alert query reads is documented (kql.ts: Azure Monitor Logs reference); an unknown
+  // column only fails when Azure evaluates the alert.
+  for (const x of rules) {
+    const { tables, unknown } = unknownColumns(x.query);
+    if (tables.length === 0 || unknown.length)
+      P('alert-columns', x.queryLoc, `the query of ${x.r.symbol} must read the workspace tables ${Object.keys(TABLES).join(' / ')} with their documented columns (https://learn.microsoft.com/azure/azure-monitor/reference/tables/apprequests); ${tables.length === 0 ? 'it reads none of them' : `unknown: ${unknown.join(', ')}`}`);
+  }
+  // Our choice, from the retry policy (FACTS.md: the timer reruns a failed execution): the failed-run alert fires
+  // on a run's final failure — the latest failed request, with no attempt started after it ended — not on a
+  // failed attempt that a retry then fixes.
+  const fnName = new RegExp(`Name\\s*==\\s*"${functionName}"`);
+  const failed = rules.find((x) => fnName.test(x.query) && /Success\s*==\s*false/.test(x.query));
+  const finalOnly = !!failed && /arg_max\(TimeGenerated/.test(failed.query) && /lastStart\s*<\s*EndedAt/.test(failed.query) && /EndedAt\s*<\s*ago\(\d+m\)/.test(failed.query);
+  if (!failed || !failed.scopeOk || failed.operator !== 'GreaterThan' || !finalOnly)
+    P('alert-failed-run', failed?.r.loc ?? anyLoc, `a log alert must fire when a run of ${functionName} fails for good: the latest AppRequests row with Name == "${functionName}" and Success == false, ended longer ago than the retry policy's longest wait, with no attempt started after it (lastStart < EndedAt); operator GreaterThan`);
   const stale = rules.find((x) => /export completed/.test(x.query) && /ago\(26h\)/.test(x.query));
   if (!stale || !stale.scopeOk || stale.operator !== 'LessThan')
-    P('alert-stale-snapshot', stale?.r.loc ?? anyLoc, "a log alert on Application Insights must fire when no snapshot completed in 26 hours: a query over ago(26h) counting 'export completed' traces, operator LessThan");
+    P('alert-stale-snapshot', stale?.r.loc ?? anyLoc, "a log alert must fire when no snapshot completed in 26 hours: a query over ago(26h) counting 'export completed' traces, operator LessThan");
   const groups = deployed('Microsoft.Insights/actionGroups');
   if (!groups.some(({ r }) => prop(r.body, 'properties.emailReceivers'))) P('alert-action-group', anyLoc, 'an optional e-mail action group for the alerts is expected');
 
@@ -581,14 +603,4 @@ function exportContainer(project: Project, trace: string[]): { file: BicepFile; 
     if (file && r && !r.existing) return { file, r };
   }
   return undefined;
-}
-
-/** A query string with ${...} parts replaced by the literal defaults they trace to. */
-function renderTrace(project: Project, file: BicepFile, v: Value): string {
-  if (v.kind === 'expr' && file.vars.has(v.text)) return renderTrace(project, file, file.vars.get(v.text)!.value);
-  if (v.kind === 'expr' && file.params.has(v.text)) {
-    const d = project.effectiveDefault(file, v.text);
-    return d ? renderTrace(project, file, d) : '';
-  }
-  return project.render(file, v);
 }
