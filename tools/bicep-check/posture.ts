@@ -371,10 +371,29 @@ export function checkPosture(project: Project, options: PostureOptions): Finding
       const v = prop(r.body, `properties.functionAppConfig.scaleAndConcurrency.${key}`);
       if (!v) P('site-scale', r.loc, `function app ${r.symbol}: functionAppConfig.scaleAndConcurrency.${key} must be set`);
     }
-    const maxV = prop(r.body, 'properties.functionAppConfig.scaleAndConcurrency.maximumInstanceCount');
-    const maxDefault = maxV?.kind === 'expr' && site.file.params.has(maxV.text) ? project.effectiveDefault(site.file, maxV.text) : maxV;
-    const maxN = lit(maxDefault);
-    if (typeof maxN === 'number' && maxN > 100) P('site-scale', maxV!.loc, `maximumInstanceCount defaults to ${maxN}: keep it small (a daily timer needs one instance)`);
+    // Flex Consumption's documented ranges: maximumInstanceCount 1..1000 ("Event-driven scaling in Azure
+    // Functions", Limit scale-out: https://learn.microsoft.com/azure/azure-functions/event-driven-scaling#limit-scale-out),
+    // instanceMemoryMB 512 / 2048 / 4096 ("Flex Consumption plan", Instance sizes:
+    // https://learn.microsoft.com/azure/azure-functions/flex-consumption-plan#instance-sizes). Every parameter the
+    // value passes through must stay inside them.
+    const scaleParam = (key: string) => {
+      const v = prop(r.body, `properties.functionAppConfig.scaleAndConcurrency.${key}`);
+      return v?.kind === 'expr' && site.file.params.has(v.text) ? project.paramChain(site.file, v.text) : [];
+    };
+    for (const link of scaleParam('maximumInstanceCount')) {
+      const num = (name: string) => lit(link.param.decorators.find((d) => d.name === name)?.args[0]);
+      const lo = num('minValue');
+      const hi = num('maxValue');
+      const def = lit(link.param.default);
+      if (typeof lo !== 'number' || lo < 1 || typeof hi !== 'number' || hi > 1000 || (link.param.default && (typeof def !== 'number' || def < lo || def > hi)))
+        P('site-scale', link.param.loc, `parameter ${link.param.name} (${link.file.file}) must stay within Flex Consumption's maximumInstanceCount range 1..1000 (@minValue >= 1, @maxValue <= 1000, default inside): is @minValue(${lo ?? '-'}) @maxValue(${hi ?? '-'}) default ${def ?? '-'}`);
+    }
+    for (const link of scaleParam('instanceMemoryMB')) {
+      const dec = link.param.decorators.find((d) => d.name === 'allowed');
+      const values = dec?.args[0]?.kind === 'array' ? dec.args[0].items.map((i) => lit(i)) : [];
+      if (values.length === 0 || values.some((x) => x !== 512 && x !== 2048 && x !== 4096))
+        P('site-scale', link.param.loc, `parameter ${link.param.name} (${link.file.file}) must be @allowed among Flex Consumption's instance memory sizes 512, 2048, 4096`);
+    }
     need('site-identity', 'identity.type', 'UserAssigned', 'the user-assigned identity is used for everything');
     const ua = prop(r.body, 'identity.userAssignedIdentities');
     const keys = ua?.kind === 'object' ? ua.props : [];
