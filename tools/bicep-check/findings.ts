@@ -10,6 +10,8 @@ export interface Finding {
   file: string;
   line: number;
   message: string;
+  /** Posture / conventions: the documented fact the rule follows, or why it is our own choice (rules.ts). */
+  source?: string;
 }
 
 export function finding(check: CheckName, rule: string, loc: Loc | { file: string; line: number }, message: string): Finding {
@@ -17,7 +19,7 @@ export function finding(check: CheckName, rule: string, loc: Loc | { file: strin
 }
 
 export function formatFinding(f: Finding): string {
-  return `infra/${f.file}:${f.line}: [${f.rule}] ${f.message}`;
+  return `infra/${f.file}:${f.line}: [${f.rule}] ${f.message}${f.source ? ` (${f.source})` : ''}`;
 }
 
 /** Levenshtein distance, for "did you mean" suggestions. */

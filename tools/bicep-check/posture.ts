@@ -15,6 +15,7 @@ import { CLOUDS, DOD_GRAPH, toggleTrailingSlashes } from './clouds.js';
 import { FLEX_DEPRECATED_APP_SETTINGS, FLEX_DEPRECATED_SITE_PROPERTIES, FLEX_DEPRECATIONS_SOURCE, flexDeprecation } from './flex.js';
 import { describe, evaluateAppSettings, EvaluationError, Evaluator, type BicepValue, type Deployment } from './evaluate.js';
 import { TABLES, unknownColumns } from './kql.js';
+import { describeSource, ruleSource } from './rules.js';
 import { Project, prop, valueText } from './project.js';
 
 export interface PostureOptions {
@@ -128,8 +129,10 @@ interface RoleAssignment {
 
 export function checkPosture(project: Project, options: PostureOptions): Finding[] {
   const out: Finding[] = [];
-  const P = (rule: string, loc: Loc | { file: string; line: number }, message: string) => out.push(finding('posture', rule, loc, message));
-  const C = (rule: string, loc: Loc | { file: string; line: number }, message: string) => out.push(finding('conventions', rule, loc, message));
+  // Every finding names where its rule comes from (rules.ts): a documented fact, or our own choice.
+  const sourced = (f: Finding): Finding => ({ ...f, source: describeSource(ruleSource(f.rule)) });
+  const P = (rule: string, loc: Loc | { file: string; line: number }, message: string) => out.push(sourced(finding('posture', rule, loc, message)));
+  const C = (rule: string, loc: Loc | { file: string; line: number }, message: string) => out.push(sourced(finding('conventions', rule, loc, message)));
   const all = project.allResources();
   const deployed = (type: string) => all.filter(({ r }) => same(r.type, type) && !r.existing);
   const entryName = options.entry ?? 'main.bicep';

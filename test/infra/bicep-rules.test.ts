@@ -1,0 +1,43 @@
+/**
+ * Every posture / conventions rule of tools/bicep-check states where it comes from (tools/bicep-check/rules.ts):
+ * a documented fact with its source, or our own choice labelled as such with why — and its findings say so.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { formatFinding } from '../../tools/bicep-check/index.js';
+import { RULES } from '../../tools/bicep-check/rules.js';
+import { check, infraSources, ROOT } from './helpers.js';
+
+/** The rule ids posture.ts can report: P('x' → posture/x, C('x' → conventions/x, need/expect('x' → posture/x. */
+function rulesInPosture(): string[] {
+  const src = fs.readFileSync(path.join(ROOT, 'tools', 'bicep-check', 'posture.ts'), 'utf8');
+  const ids = new Set<string>();
+  for (const m of src.matchAll(/\b(P|C|need|expect)\('([a-z-]+)'/g)) ids.add(`${m[1] === 'C' ? 'conventions' : 'posture'}/${m[2]}`);
+  return [...ids].sort();
+}
+
+test('each rule posture.ts reports has a source, and rules.ts lists no other', () => {
+  assert.deepEqual(rulesInPosture(), Object.keys(RULES).sort());
+});
+
+test('a documented rule names its doc or official sample; our own choices say why', () => {
+  for (const [rule, s] of Object.entries(RULES)) {
+    if (s.kind === 'doc') assert.match(s.source, /https:\/\/learn\.microsoft\.com\/|Azure-Samples\/|DESIGN\.md/, rule);
+    else assert.ok(s.why.length >= 10, `${rule}: why`);
+  }
+  // What the review found stated as Azure's requirement, labelled for what it is.
+  assert.equal(RULES['posture/alert-failed-run']!.kind, 'ours');
+  assert.equal(RULES['posture/keyvault-existing']!.kind, 'ours');
+  assert.equal(RULES['posture/flex-deprecated']!.kind, 'doc');
+  assert.equal(RULES['posture/setting-graph-cloud']!.kind, 'doc');
+});
+
+test('findings carry their rule\'s source', async () => {
+  const base = infraSources();
+  const report = await check({ ...base, 'modules/storage.bicep': base['modules/storage.bicep']!.replace('allowSharedKeyAccess: false', 'allowSharedKeyAccess: true') });
+  const f = report.findings.find((x) => x.rule === 'posture/storage-shared-key');
+  assert.ok(f);
+  assert.match(formatFinding(f), /\(our choice: Entra ID only, no account keys \(DESIGN\.md Infra\); see https:\/\/learn\.microsoft\.com\/azure\/storage\/blobs\/security-recommendations\)$/);
+});
