@@ -98,7 +98,10 @@ const FUNCTIONS: Record<string, Fn> = {
   toUpper: ([s], at) => str(s!, 'toUpper', at).toUpperCase(),
   trim: ([s], at) => str(s!, 'trim', at).trim(),
   replace: ([s, a, b], at) => str(s!, 'replace', at).split(str(a!, 'replace', at)).join(str(b!, 'replace', at)),
-  take: ([v, n], at) => (typeof v === 'string' || Array.isArray(v) ? v.slice(0, Number(n)) : (() => { throw new EvaluationError('take() expects a string or an array', at); })()),
+  take: ([v, n], at) => {
+    if (typeof v === 'string' || Array.isArray(v)) return v.slice(0, Number(n));
+    throw new EvaluationError('take() expects a string or an array', at);
+  },
   concat: (args) => (args.every((a) => Array.isArray(a)) ? (args as BicepValue[][]).flat() : args.map(toText).join('')),
   contains: ([c, x], at) => {
     if (typeof c === 'string') return c.toLowerCase().includes(str(x!, 'contains', at).toLowerCase());
