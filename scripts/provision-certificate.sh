@@ -37,6 +37,37 @@ PROG=provision-certificate
 # shellcheck source=lib/keyvault-credential.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/keyvault-credential.sh"
 
+# SHA-1 thumbprint (uppercase hex) of the first certificate in a PEM file: the SHA-1 of its DER bytes. Empty
+# if no tool for it is there.
+sha1_thumbprint_of_pem() {
+  local der="$work/thumbprint.der" sum
+  awk '/-----BEGIN CERTIFICATE-----/{f=1;next} /-----END CERTIFICATE-----/{exit} f' "$1" | tr -d '\r\n' | base64 -d >"$der" 2>/dev/null || true
+  if [ -s "$der" ] && sum=$({ sha1sum "$der" 2>/dev/null || shasum -a 1 "$der" 2>/dev/null; } | cut -c1-40) && [[ "$sum" =~ ^[0-9a-fA-F]{40}$ ]]; then
+    printf '%s' "$sum" | tr '[:lower:]' '[:upper:]'
+  elif command -v openssl >/dev/null 2>&1; then
+    openssl x509 -in "$1" -noout -fingerprint -sha1 2>/dev/null | sed 's/.*=//; s/://g' | tr '[:lower:]' '[:upper:]'
+  fi
+}
+
+# A key credential's customKeyIdentifier, as `az ad app credential list -o tsv` prints it, as an uppercase hex
+# SHA-1 thumbprint (empty if it is neither form below). az prints Graph's JSON value as is (azure-cli
+# role/custom.py _list_credentials). When a certificate is added without one, as `az ad app credential reset
+# --cert` does, Graph sets it to the certificate's thumbprint (keyCredential resource: "defaults to the
+# thumbprint of the certificate", https://learn.microsoft.com/graph/api/resources/keycredential; azure-cli
+# _reset_credential), returned as 40 hex characters (e.g. "F9D4365AFC13FC27446AD529035997B32991AE85", the
+# recorded Graph v1.0 response in azure-cli role/tests/latest/recordings/test_create_for_rbac_create_cert.yaml,
+# the SHA-1 of the certificate sent). Tools that set it themselves commonly send base64 of the 20 thumbprint
+# bytes (28 characters). Windows' az ends lines with CR.
+key_identifier_hex() {
+  local v
+  v=$(printf '%s' "$1" | tr -d '\r[:space:]')
+  if [[ "$v" =~ ^[0-9A-Fa-f]{40}$ ]]; then
+    printf '%s' "$v" | tr '[:lower:]' '[:upper:]'
+  elif [[ "$v" =~ ^[A-Za-z0-9+/]{27}=$ ]]; then
+    printf '%s' "$v" | base64 -d 2>/dev/null | od -An -v -tx1 | tr -d ' \n' | tr '[:lower:]' '[:upper:]'
+  fi
+}
+
 VAULT="${AZURE_KEY_VAULT_NAME:-}"
 APP_ID="${GRAPH_CLIENT_ID:-}"
 NAME="${GRAPH_CREDENTIAL_NAME:-graph-export-cert}"
@@ -132,17 +163,25 @@ EOF
   [ "$status" = "completed" ] || die 4 "certificate $NAME in $VAULT is still being created after 60 s (az keyvault certificate pending show --vault-name $VAULT -n $NAME); run this script again when it has completed"
 fi
 
-thumbprint=$(az keyvault certificate show --vault-name "$VAULT" -n "$NAME" --query x509ThumbprintHex -o tsv 2>/dev/null || true)
-expires=$(az keyvault certificate show --vault-name "$VAULT" -n "$NAME" --query attributes.expires -o tsv)
+# x509ThumbprintHex: the SHA-1 thumbprint as uppercase hex, added by az to Key Vault's base64 x509Thumbprint
+# (azure-cli-core commands/transform.py _add_x509_hex, util.py b64_to_hex).
+thumbprint=$(az keyvault certificate show --vault-name "$VAULT" -n "$NAME" --query x509ThumbprintHex -o tsv 2>/dev/null | tr -d '\r' || true)
+expires=$(az keyvault certificate show --vault-name "$VAULT" -n "$NAME" --query attributes.expires -o tsv | tr -d '\r')
 
 if [ "$REGISTER" = 1 ]; then
   # The public certificate only (no private key): PEM.
   az keyvault certificate download --vault-name "$VAULT" -n "$NAME" -f "$work/public.pem" -e PEM
-  if [ -z "$thumbprint" ] && command -v openssl >/dev/null 2>&1; then
-    thumbprint=$(openssl x509 -in "$work/public.pem" -noout -fingerprint -sha1 | sed 's/.*=//; s/://g')
-  fi
-  registered=$(az ad app credential list --id "$APP_ID" --cert --query "[].customKeyIdentifier" -o tsv | tr '[:lower:]' '[:upper:]')
-  if [ -n "$thumbprint" ] && printf '%s\n' "$registered" | grep -qx "$(printf '%s' "$thumbprint" | tr '[:lower:]' '[:upper:]')"; then
+  # Compare on the thumbprint of the very certificate that would be registered, computed here.
+  pem_thumbprint=$(sha1_thumbprint_of_pem "$work/public.pem")
+  [ -n "$pem_thumbprint" ] && thumbprint=$pem_thumbprint
+  [ -n "$thumbprint" ] || die 4 "cannot compute the SHA-1 thumbprint of certificate $NAME (needs base64 and sha1sum/shasum, or openssl); not registering it blindly, which would add it again on every run"
+  thumbprint=$(printf '%s' "$thumbprint" | tr '[:lower:]' '[:upper:]')
+  az ad app credential list --id "$APP_ID" --cert --query "[].customKeyIdentifier" -o tsv >"$work/registered"
+  already=0
+  while IFS= read -r identifier || [ -n "$identifier" ]; do
+    if [ "$(key_identifier_hex "$identifier")" = "$thumbprint" ]; then already=1; break; fi
+  done <"$work/registered"
+  if [ "$already" = 1 ]; then
     echo "The certificate (SHA-1 $thumbprint) is already registered on app $APP_ID."
   else
     echo "Registering the certificate's public key on app $APP_ID (existing credentials are kept) ..."

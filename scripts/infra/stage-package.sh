@@ -1,12 +1,12 @@
 #!/bin/sh
 # Stages the function app's deployment package in dist/package — host.json, package.json and the compiled
 # code package.json's "main" points to — and, with --zip <file>, zips it for
-# `az functionapp deployment source config-zip --src <file>`. azd deploys the folder (azure.yaml:
-# dist: dist/package, remoteBuild: false).
+# `az functionapp deployment source config-zip --src <file>`. azd (azure.yaml: dist: dist/package,
+# remoteBuild: false) and Core Tools (run in dist/package) deploy the folder. An allow-list: nothing else
+# (sources, tests, tools, infra, docs, devDependencies, azd's .azure/) can reach the package.
 #   main = dist/bundle/...  (esbuild bundle, scripts/bundle.mjs): dist/bundle only; it holds every dependency.
 #   main = dist/src/...     (plain tsc output): dist/src + package-lock.json + production node_modules
 #                           (npm ci --omit=dev).
-# Either way: what .funcignore keeps, without devDependencies, sources, tests, tools, infra or docs.
 #
 # Usage: scripts/infra/stage-package.sh [--zip dist/function.zip]
 # Needs: node + npm (run `npm ci && npm run build` first, or let this script build), zip or python3 for --zip.

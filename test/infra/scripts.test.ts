@@ -9,7 +9,9 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { X509Certificate } from 'node:crypto';
 import { after, test } from 'node:test';
+import { createAppCertificate } from '../../tools/sim-tenant/certs.js';
 import { ROOT } from './helpers.js';
 
 const CERT = path.join(ROOT, 'scripts', 'provision-certificate.sh');
@@ -30,6 +32,9 @@ interface Run {
   tmp: string;
 }
 
+/** The vault's certificate in the fake (a real one, made at test time): what `keyvault certificate download` returns. */
+const VAULT_CERT_PEM = createAppCertificate().certPem;
+
 const sandboxes: string[] = [];
 after(() => {
   for (const d of sandboxes) fs.rmSync(d, { recursive: true, force: true });
@@ -44,6 +49,7 @@ function sandbox(): { env: NodeJS.ProcessEnv; state: string; tmp: string } {
   for (const d of [bin, state, tmp]) fs.mkdirSync(d);
   fs.copyFileSync(FAKE_AZ, path.join(bin, 'az'));
   fs.chmodSync(path.join(bin, 'az'), 0o755);
+  fs.writeFileSync(path.join(state, 'cert.pem'), VAULT_CERT_PEM);
   const env: NodeJS.ProcessEnv = { PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`, HOME: dir, TMPDIR: tmp, FAKE_AZ_STATE: state, FAKE_PASSWORD: PASSWORD, LANG: 'C' };
   return { env, state, tmp };
 }
@@ -128,6 +134,41 @@ test('provision-certificate: creates an exportable RSA 2048 certificate and regi
   assert.equal(p2.x509CertificateProperties.subject, 'CN=contoso-export');
   assert.equal(p2.x509CertificateProperties.validityInMonths, 6);
   assert.ok(!r.calls.some((c) => c.startsWith('ad app')));
+});
+
+test('provision-certificate: a certificate already on the app is recognised in every format az prints its customKeyIdentifier in, so a re-run adds nothing', () => {
+  const args = ['--vault', 'kv-test', '--app-id', 'app-1'];
+  const thumbprint = new X509Certificate(VAULT_CERT_PEM).fingerprint.replace(/:/g, '');
+  // What Graph stores when az registers the certificate, as az prints it: the SHA-1 thumbprint in hex.
+  const first = sandbox();
+  assert.equal(run(CERT, args, first).status, 0);
+  const listed = spawnSync('az', ['ad', 'app', 'credential', 'list', '--id', 'app-1', '--cert', '--query', '[].customKeyIdentifier', '-o', 'tsv'], { env: first.env, encoding: 'utf8' });
+  assert.equal(listed.stdout, `${thumbprint}\n`, "the fake answers in Graph's format: the certificate's SHA-1 thumbprint, 40 uppercase hex characters");
+
+  for (const [label, env] of [
+    ["Graph's hex thumbprint", {}],
+    ['az on Windows (CRLF line ends)', { FAKE_AZ_CRLF: '1' }],
+    ['base64 of the thumbprint bytes (set by another tool)', { FAKE_AZ_KEY_ID_FORMAT: 'base64' }],
+    ['base64, CRLF', { FAKE_AZ_KEY_ID_FORMAT: 'base64', FAKE_AZ_CRLF: '1' }],
+  ] as const) {
+    const box = sandbox();
+    const once = run(CERT, args, box, env);
+    assert.equal(once.status, 0, `${label}: ${once.out}`);
+    assert.equal(once.calls.filter((c) => c.startsWith('ad app credential reset')).length, 1, `${label}: registered on the first run`);
+    fs.rmSync(path.join(box.state, 'calls'));
+    const again = run(CERT, args, box, env);
+    assert.equal(again.status, 0, `${label}: ${again.out}`);
+    assert.match(again.out, new RegExp(`already registered`), label);
+    assert.deepEqual(again.calls.filter((c) => c.startsWith('ad app credential reset')), [], `${label}: not appended again`);
+    assert.equal(fs.readFileSync(path.join(box.state, 'registered'), 'utf8').trim().split('\n').length, 1, `${label}: one key credential on the app`);
+  }
+
+  // Another certificate on the app (an older version, say) is not this one: register this one.
+  const other = sandbox();
+  fs.writeFileSync(path.join(other.state, 'registered'), `${'AB'.repeat(20)}\n`);
+  const r = run(CERT, args, other);
+  assert.equal(r.status, 0, r.out);
+  assert.equal(r.calls.filter((c) => c.startsWith('ad app credential reset')).length, 1);
 });
 
 test('provision-secret: stores the client secret without ever printing it, leaves no copy, and is idempotent', () => {
