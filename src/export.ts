@@ -300,7 +300,7 @@ class Progress {
   done(manifest: Manifest): void {
     const seconds = manifest.durationMs / 1000;
     this.#log.info(
-      `Export completed: run ${manifest.runId}, ${manifest.userCount} users in ${manifest.pages} pages, ${seconds.toFixed(1)} s (${Math.round(manifest.userCount / Math.max(seconds, 0.001))} users/s), ${manifest.retries} retries, ${manifest.bytes} bytes, sha256 ${manifest.sha256}, ${manifest.container}/${manifest.blobName}.`,
+      `Export completed: run ${manifest.runId}, ${manifest.userCount} users in ${manifest.pages} pages, ${seconds.toFixed(1)} s (${Math.round(manifest.userCount / Math.max(seconds, 0.001))} users/s), ${manifest.retries} retries, ${manifest.bytes} bytes, sha256 ${manifest.sha256}, ${manifest.container}/${manifest.blobName}${manifest.consistencyLevel === null ? '' : `, listed as an advanced query (ConsistencyLevel: ${manifest.consistencyLevel})`}.`,
     );
   }
 }

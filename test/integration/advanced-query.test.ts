@@ -41,6 +41,7 @@ test("USERS_FILTER=endsWith(mail,'@contoso.com'): refused once, then listed as a
   assert.equal(result.summary?.['consistencyLevel'], 'eventual', 'the CLI summary says so too');
   assert.match(result.stderr, /USERS_FILTER.*advanced query \(ConsistencyLevel: eventual, \$count=true\).*may lag/);
   assert.match(result.stderr, /Operator 'endsWith' is not supported because the required parameters might be missing/, "Graph's reason is logged");
+  assert.match(result.stderr, /Export completed: .*listed as an advanced query \(ConsistencyLevel: eventual\)/);
 });
 
 test("USERS_FILTER with ne and not: the advanced listing returns exactly the matching users", async () => {
