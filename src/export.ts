@@ -8,7 +8,7 @@ import { createDefaultHttpClient } from '@azure/core-rest-pipeline';
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import { loadGraphCredential } from './credential.js';
 import { ExportError, describeError, isExportError } from './errors.js';
-import { listUserPages, type PageUsers } from './graph.js';
+import { listUserPages, type ConsistencyLevel, type PageUsers } from './graph.js';
 import { HttpClientWithRetries, retryBounds, withAttemptPolicy } from './http.js';
 import { readSettings, type ExportSettings } from './settings.js';
 import { deleteIfExists, ensureContainer, latestMayName, openContainer, publishLatest, snapshotPaths, SnapshotBlobWriter, uploadNewJson, type CommittedBlob } from './storage.js';
@@ -36,6 +36,8 @@ export interface Manifest {
   sha256: string;
   select: string;
   filter: string | null;
+  /** "eventual" when the listing ran as an advanced query (its results may lag behind the directory), else null. */
+  consistencyLevel: ConsistencyLevel | null;
   pages: number;
   retries: number;
   tokenRefreshes: number;
@@ -99,6 +101,7 @@ export async function runExport(options: RunExportOptions = {}): Promise<Manifes
   const tokens = graphAccess.value;
 
   const stats = { retries: 0, tokenRefreshes: 0, listingRestarts: 0, pages: 0, users: 0 };
+  let consistencyLevel: ConsistencyLevel | null = null;
   const http = new HttpClientWithRetries({
     ...bounds,
     onRetry: (r) => {
@@ -120,6 +123,7 @@ export async function runExport(options: RunExportOptions = {}): Promise<Manifes
     tenantId: settings.tenantId,
     clientId: settings.clientId,
     onTokenRefresh: () => (stats.tokenRefreshes += 1),
+    onAdvancedQuery: (level) => (consistencyLevel = level),
     log: (m) => log.warn(m),
   });
   const encoder = new PageEncoder();
@@ -183,6 +187,7 @@ export async function runExport(options: RunExportOptions = {}): Promise<Manifes
     sha256: committed.sha256,
     select: settings.select.join(','),
     filter: settings.filter ?? null,
+    consistencyLevel,
     pages: stats.pages,
     retries: stats.retries,
     tokenRefreshes: stats.tokenRefreshes,
@@ -295,7 +300,7 @@ class Progress {
   done(manifest: Manifest): void {
     const seconds = manifest.durationMs / 1000;
     this.#log.info(
-      `Export completed: run ${manifest.runId}, ${manifest.userCount} users in ${manifest.pages} pages, ${seconds.toFixed(1)} s (${Math.round(manifest.userCount / Math.max(seconds, 0.001))} users/s), ${manifest.retries} retries, ${manifest.bytes} bytes, sha256 ${manifest.sha256}, ${manifest.container}/${manifest.blobName}.`,
+      `Export completed: run ${manifest.runId}, ${manifest.userCount} users in ${manifest.pages} pages, ${seconds.toFixed(1)} s (${Math.round(manifest.userCount / Math.max(seconds, 0.001))} users/s), ${manifest.retries} retries, ${manifest.bytes} bytes, sha256 ${manifest.sha256}, ${manifest.container}/${manifest.blobName}${manifest.consistencyLevel === null ? '' : `, listed as an advanced query (ConsistencyLevel: ${manifest.consistencyLevel})`}.`,
     );
   }
 }

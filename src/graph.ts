@@ -2,7 +2,8 @@
  * Lists every user with `GET /v1.0/users`: `$select`, optional `$filter`, `$top=999`, then each
  * `@odata.nextLink` as given until there is none. Transient failures (429/503/504, 5xx, resets,
  * timeouts) are retried by the HTTP pipeline; a 401 mid-run gets one fresh token; an expired
- * `$skiptoken` restarts the listing from the first page (the caller discards what it had).
+ * `$skiptoken` restarts the listing from the first page (the caller discards what it had). A `$filter` that
+ * Graph serves only as an advanced query is refused on the first page; the listing then starts again as one.
  *
  * Pages are sequential (each names the next), so a run cannot beat pages × Graph's latency; to get close,
  * the next page is requested as soon as the first bytes of the current one have arrived — Graph writes
@@ -54,6 +55,8 @@ export interface ListUsersOptions {
   /** How many times an expired `$skiptoken` may restart the listing. */
   maxRestarts?: number;
   onTokenRefresh?: () => void;
+  /** Called when the listing starts again as an advanced query (its results are eventually consistent). */
+  onAdvancedQuery?: (consistencyLevel: ConsistencyLevel) => void;
   log?: (message: string) => void;
 }
 
@@ -67,23 +70,47 @@ interface RawPage {
 
 class ExpiredPageTokenError extends Error {}
 
-export function firstPageUrl(graphEndpoint: string, select: readonly string[], filter: string | undefined): string {
+/**
+ * An advanced query's `ConsistencyLevel` header value. Graph serves some filters (`ne`, `not`, `endsWith`, some
+ * properties) only with `ConsistencyLevel: eventual` and `$count=true`, from a separately indexed store whose
+ * answers are eventually consistent ("Advanced query capabilities on Microsoft Entra ID objects",
+ * https://learn.microsoft.com/graph/aad-advanced-queries).
+ */
+export type ConsistencyLevel = 'eventual';
+
+/**
+ * Graph refused the listing's first page with 400 `Request_UnsupportedQuery` while it was not an advanced query:
+ * the listing may succeed as one. Carries the error to report if it is not retried.
+ */
+class AdvancedQueryMayHelp extends Error {
+  constructor(readonly refusal: ExportError, readonly graphSaid: string) {
+    super(refusal.message);
+  }
+}
+
+/** The listing's first request; as an advanced query it adds `$count=true` (required with the header, see above). */
+export function firstPageUrl(graphEndpoint: string, select: readonly string[], filter: string | undefined, consistencyLevel?: ConsistencyLevel): string {
   const url = new URL('/v1.0/users', graphEndpoint);
   url.searchParams.set('$select', select.join(','));
   if (filter) url.searchParams.set('$filter', filter);
   url.searchParams.set('$top', String(PAGE_SIZE));
+  if (consistencyLevel !== undefined) url.searchParams.set('$count', 'true');
   return url.toString();
 }
 
 export async function* listUserPages(options: ListUsersOptions): AsyncGenerator<UsersPage> {
-  const first = firstPageUrl(options.graphEndpoint, options.select, options.filter);
+  // Undefined until Graph refuses the filter without the advanced query parameters; then every request of the
+  // listing carries them — restarts after an expired $skiptoken and nextLinks included: Graph does not carry
+  // the header over from the first request.
+  let consistencyLevel: ConsistencyLevel | undefined;
+  let first = firstPageUrl(options.graphEndpoint, options.select, options.filter);
   const maxRestarts = options.maxRestarts ?? 3;
   let restarts = 0;
   let index = 0;
   let restarted = false;
   // Links already followed in this listing: a link that comes back would make the listing endless.
   let followed = new Set<string>([first]);
-  const start = (url: string): PageFetch => new PageFetch(url, options, (link) => !followed.has(link));
+  const start = (url: string): PageFetch => new PageFetch(url, options, consistencyLevel, (link) => !followed.has(link));
   let pending: PageFetch | undefined = start(first);
   try {
     while (pending) {
@@ -93,6 +120,20 @@ export async function* listUserPages(options: ListUsersOptions): AsyncGenerator<
       try {
         raw = await pending.result;
       } catch (e) {
+        if (e instanceof AdvancedQueryMayHelp) {
+          // Only once, and only for the listing's first page (nothing has been yielded yet).
+          if (index !== 0 || consistencyLevel !== undefined) throw e.refusal;
+          consistencyLevel = 'eventual';
+          options.log?.(
+            `Microsoft Graph refused USERS_FILTER as a standard query (HTTP 400 ${e.graphSaid}); listing again as an advanced query (ConsistencyLevel: eventual, $count=true), whose results come from an index that may lag behind recent directory changes by seconds to minutes.`,
+          );
+          options.onAdvancedQuery?.(consistencyLevel);
+          first = firstPageUrl(options.graphEndpoint, options.select, options.filter, consistencyLevel);
+          followed = new Set([first]);
+          pending.abort();
+          pending = start(first);
+          continue;
+        }
         if (!(e instanceof ExpiredPageTokenError)) throw e;
         if (restarts >= maxRestarts) throw tokenExpiredTooOften(restarts + 1);
         restarts += 1;
@@ -146,19 +187,21 @@ class PageFetch {
   next: PageFetch | undefined;
   readonly #controller = new AbortController();
   readonly #options: ListUsersOptions;
+  readonly #consistencyLevel: ConsistencyLevel | undefined;
   readonly #isNew: (link: string) => boolean;
   #link: string | undefined;
   #adopted = false;
 
-  constructor(readonly url: string, options: ListUsersOptions, isNew: (link: string) => boolean) {
+  constructor(readonly url: string, options: ListUsersOptions, consistencyLevel: ConsistencyLevel | undefined, isNew: (link: string) => boolean) {
     this.#options = options;
+    this.#consistencyLevel = consistencyLevel;
     this.#isNew = isNew;
     const watch = nextLinkWatcher(options.graphEndpoint, (link) => {
       this.#link = link;
       this.#speculate();
     });
     // Marked as handled: a page the listing abandons leaves no unhandled rejection behind.
-    this.result = fetchPage(url, options, this.#controller.signal, watch);
+    this.result = fetchPage(url, options, consistencyLevel, this.#controller.signal, watch);
     this.result.catch(() => undefined);
   }
 
@@ -175,7 +218,8 @@ class PageFetch {
 
   #speculate(): void {
     if (!this.#adopted || this.#link === undefined || this.next !== undefined || this.#controller.signal.aborted) return;
-    if (this.#isNew(this.#link)) this.next = new PageFetch(this.#link, this.#options, this.#isNew);
+    // The page fetched ahead is of the same listing: the same query mode, so the same headers.
+    if (this.#isNew(this.#link)) this.next = new PageFetch(this.#link, this.#options, this.#consistencyLevel, this.#isNew);
   }
 }
 
@@ -208,11 +252,13 @@ function nextLinkWatcher(graphEndpoint: string, found: (link: string) => void): 
 }
 
 /**
- * Graph's pages begin `{"@odata.context":"…","@odata.nextLink":"…","value":[`: the link can be read
+ * Graph's pages begin `{"@odata.context":"…","@odata.nextLink":"…","value":[` — with `"@odata.count":n` after
+ * the context on an advanced query's first page (context, count, nextLink, value: "List channel messages",
+ * microsoft-graph-docs-contrib api-reference/v1.0/api/channel-list-messages.md) —: the link can be read
  * without parsing the (much larger) rest. Anchored at the start, so a body of another shape costs nothing
  * and simply waits for the full parse.
  */
-const LEADING_NEXT_LINK = /^\s*\{\s*(?:"@odata\.context"\s*:\s*"(?:[^"\\]|\\.)*"\s*,\s*)?"@odata\.nextLink"\s*:\s*("(?:[^"\\]|\\.)*")/;
+const LEADING_NEXT_LINK = /^\s*\{\s*(?:"@odata\.context"\s*:\s*"(?:[^"\\]|\\.)*"\s*,\s*)?(?:"@odata\.count"\s*:\s*\d+\s*,\s*)?"@odata\.nextLink"\s*:\s*("(?:[^"\\]|\\.)*")/;
 
 /** The `@odata.nextLink` at the start of a page body, if there is one and it points at GRAPH_ENDPOINT. */
 export function earlyNextLink(body: string, graphEndpoint: string): string | undefined {
@@ -235,14 +281,20 @@ function isGraphEndpoint(url: URL, graphEndpoint: string): boolean {
  * One page: its 200 response, body read to the end (shown to `onChunk` as it arrives), or the error that
  * ends the listing. The HTTP layer retries transient failures, before the headers and mid-body alike.
  */
-async function fetchPage(url: string, options: ListUsersOptions, abortSignal: AbortSignal, onChunk: (chunk: Buffer, offset: number) => void): Promise<RawPage> {
+async function fetchPage(
+  url: string,
+  options: ListUsersOptions,
+  consistencyLevel: ConsistencyLevel | undefined,
+  abortSignal: AbortSignal,
+  onChunk: (chunk: Buffer, offset: number) => void,
+): Promise<RawPage> {
   let refreshed = false;
   for (;;) {
     const token = await options.tokens.getToken({ forceRefresh: refreshed });
     let result: StreamedResult;
     try {
       result = await options.http.sendStreaming('GET', url, {
-        headers: { Authorization: `Bearer ${token}`, Accept: 'application/json' },
+        headers: { Authorization: `Bearer ${token}`, Accept: 'application/json', ...(consistencyLevel !== undefined ? { ConsistencyLevel: consistencyLevel } : {}) },
         abortSignal,
         onChunk,
       });
@@ -261,7 +313,18 @@ async function fetchPage(url: string, options: ListUsersOptions, abortSignal: Ab
     if (result.status === 400 && url.includes('skiptoken') && isExpiredPageToken(error)) {
       throw new ExpiredPageTokenError(error.message ?? 'expired page token');
     }
-    throw failure(result, error, url, options);
+    const refusal = failure(result, error, url, options, consistencyLevel);
+    // Graph's message for a filter that needs an advanced query varies with the operator and the property
+    // ("Operator 'endsWith' is not supported because the required parameters might be missing…" in the docs'
+    // "Error handling for advanced queries", "Filter operator 'NotEqualsMatch' is not supported." or
+    // "Unsupported or invalid query filter clause specified for property '…'" in reports such as
+    // microsoftgraph/microsoft-graph-docs-contrib#9043 and microsoftgraph/microsoft-graph-docs#14586), and the
+    // last one is also what Graph says of a filter it cannot serve at all: only the code is dependable, so any
+    // Request_UnsupportedQuery to a filter is tried once more as an advanced query, whose answer is final.
+    if (result.status === 400 && error.code === 'Request_UnsupportedQuery' && consistencyLevel === undefined && options.filter && !url.includes('skiptoken')) {
+      throw new AdvancedQueryMayHelp(refusal, graphSaid(error));
+    }
+    throw refusal;
   }
 }
 
@@ -334,12 +397,16 @@ function isExpiredPageToken(error: GraphErrorBody): boolean {
   );
 }
 
-function failure(result: HttpResult, error: GraphErrorBody, url: string, options: ListUsersOptions): ExportError {
+function graphSaid(error: GraphErrorBody): string {
+  return `${error.code ?? 'error'}: ${error.message ?? ''}`.trim();
+}
+
+function failure(result: HttpResult, error: GraphErrorBody, url: string, options: ListUsersOptions, consistencyLevel: ConsistencyLevel | undefined): ExportError {
   const where = describeUrl(url);
   if (!error.json) {
     return new ExportError('GraphFailed', `Listing users from Microsoft Graph failed on ${where}: HTTP ${result.status} with a ${result.headers['content-type'] ?? 'non-JSON'} body, not Graph's JSON error — a proxy or gateway between here and ${options.graphEndpoint} answered instead of Graph. Check HTTPS_PROXY / NO_PROXY and the network path.`);
   }
-  const said = `${error.code ?? 'error'}: ${error.message ?? ''}`.trim();
+  const said = graphSaid(error);
   if (result.status === 403) {
     const consent = `${options.authorityHost}/${options.tenantId}/adminconsent?client_id=${options.clientId}`;
     return new ExportError(
@@ -350,8 +417,14 @@ function failure(result: HttpResult, error: GraphErrorBody, url: string, options
   if (result.status === 401) {
     return new ExportError('GraphUnauthorized', `Microsoft Graph rejected the access token twice (HTTP 401 ${said}) on ${where}. Check that GRAPH_ENDPOINT (${options.graphEndpoint}) is the Graph of the cloud of GRAPH_AUTHORITY_HOST (${options.authorityHost}).`);
   }
+  if (result.status === 400 && !url.includes('skiptoken') && consistencyLevel !== undefined && options.filter) {
+    return new ExportError(
+      'InvalidSettings',
+      `Microsoft Graph does not support USERS_FILTER even as an advanced query (ConsistencyLevel: ${consistencyLevel}, $count=true): HTTP 400 ${said}. Change USERS_FILTER to a filter Graph supports on users (operators per property: https://learn.microsoft.com/graph/aad-advanced-queries), and check USERS_SELECT if Graph's message names a selected property.`,
+    );
+  }
   if (result.status === 400 && !url.includes('skiptoken')) {
-    return new ExportError('InvalidSettings', `Microsoft Graph rejected the users query (HTTP 400 ${said}). Check USERS_SELECT (property names of microsoft.graph.user) and USERS_FILTER (an OData $filter Graph supports without ConsistencyLevel: eventual).`);
+    return new ExportError('InvalidSettings', `Microsoft Graph rejected the users query (HTTP 400 ${said}). Check USERS_SELECT (property names of microsoft.graph.user) and USERS_FILTER (an OData $filter Graph supports on users).`);
   }
   return new ExportError('GraphFailed', `Listing users from Microsoft Graph failed on ${where} with HTTP ${result.status} (${said})${result.status === 429 || result.status >= 500 ? ' after all retries; try again later' : ''}.`);
 }

@@ -133,3 +133,17 @@ test('Storage 403: the identity lacks Storage Blob Data Contributor', async () =
   const badKey = Buffer.alloc(64, 7).toString('base64');
   await assertFailsCleanly(world, env, () => ({ EXPORT_STORAGE: world.azurite.connectionString.replace(/AccountKey=[^;]+/, `AccountKey=${badKey}`) }), /Blob Storage refused .*HTTP 403.*lacks the 'Storage Blob Data Contributor' role/, CONFIG);
 });
+
+test('the filter is not supported even as an advanced query: USERS_FILTER and Graph\'s own message', async () => {
+  const env = workingEnv(world);
+  // endsWith works on mail, otherMails, userPrincipalName and proxyAddresses only ("Advanced query capabilities on
+  // Microsoft Entra ID objects"): Graph refuses it on displayName, advanced query or not.
+  const result = await assertFailsCleanly(
+    world,
+    env,
+    () => ({ USERS_FILTER: "endsWith(displayName,'Vance')" }),
+    /export failed \[InvalidSettings\]: Microsoft Graph does not support USERS_FILTER even as an advanced query .*Request_UnsupportedQuery: Unsupported or invalid query filter clause specified for property 'displayName' of resource 'User'\./,
+    CONFIG,
+  );
+  assert.match(result.stderr, /listing again as an advanced query/, 'tried once as an advanced query first');
+});

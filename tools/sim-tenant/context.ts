@@ -10,6 +10,8 @@ export interface SimStats {
   msi: number;
   keyvault: number;
   graph: number;
+  /** Graph requests that carried `ConsistencyLevel: eventual` (an advanced query's header). */
+  graphEventual: number;
   graphPagesServed: number;
   /** Sum over those pages of the time from the request's arrival to the page's first bytes being written (ms). */
   graphPageFirstByteMs: number;

@@ -1,6 +1,7 @@
 /**
  * Microsoft Graph `GET /v1.0/users`: bearer validation (audience, issuer, lifetime, app roles), the query options
- * Graph accepts on users without advanced queries ($top 1..999, $select, a $filter subset, $skiptoken) and
+ * Graph accepts on users ($top 1..999, $select, $filter, $count, $skiptoken), advanced queries (a filter Graph
+ * serves only with `ConsistencyLevel: eventual` + `$count=true` is refused without them, on every page) and
  * server-driven paging through an opaque, tamper-proof `$skiptoken`. Users are generated on the fly from the
  * skiptoken's offset, so a page costs the same at user 1,999,000 as at user 0, whatever the tenant size.
  */
@@ -11,7 +12,7 @@ import { type GraphErrorBody, graphDefaultError, graphError } from './errors.js'
 import { type Fault, applyCommonFault } from './faults.js';
 import { type Handler, sendJson } from './http.js';
 import { bearerToken } from './jwt.js';
-import { UnsupportedFilterError, canonicalPropertyName, compileFilter, generateUser, projectUser } from './users.js';
+import { type CompiledFilter, UnsupportedFilterError, canonicalPropertyName, compileFilter, generateUser, projectUser } from './users.js';
 
 /** App roles that allow listing users (application permissions). */
 export const USER_LIST_ROLES: readonly string[] = ['User.Read.All', 'User.ReadBasic.All', 'User.ReadWrite.All', 'Directory.Read.All', 'Directory.ReadWrite.All'];
@@ -72,18 +73,34 @@ interface ListingQuery {
   selectText: string | undefined;
   filter: string;
   predicate: ((u: Record<string, unknown>) => boolean) | undefined;
+  /** `$count` as given (carried into the nextLink), if it was. */
+  countText: string | undefined;
+  /** Whether the first page carries `@odata.count`: `$count=true` with `ConsistencyLevel: eventual`. */
+  count: boolean;
   position: PagePosition | undefined;
+}
+
+/**
+ * Whether the request carries `ConsistencyLevel: eventual` ("Advanced query capabilities on Microsoft Entra ID
+ * objects", https://learn.microsoft.com/graph/aad-advanced-queries). Header names are case-insensitive (RFC 9110).
+ */
+function isEventual(req: http.IncomingMessage): boolean {
+  return headerValue(req, 'consistencylevel')?.trim().toLowerCase() === 'eventual';
 }
 
 export function createGraphHandler(ctx: SimContext): Handler {
   const tokens = new SkipTokenCodec();
   /** Skiptokens an `expire-skiptoken` fault has expired: they keep failing, as real expired ones do. */
   const expired = new Set<string>();
+  /** `@odata.count` per `$filter` (the whole listing's number of matching users), computed once. */
+  const matchCounts = new Map<string, number>();
   const wwwAuthenticate = `Bearer realm="", authorization_uri="${ctx.authorityHost}/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"`;
 
   return async (req, res, url) => {
     const arrived = performance.now();
     ctx.stats.graph++;
+    const eventual = isEventual(req);
+    if (eventual) ctx.stats.graphEventual++;
     const ids = { requestId: randomUUID(), clientRequestId: headerValue(req, 'client-request-id') ?? randomUUID() };
     const idHeaders = { 'request-id': ids.requestId, 'client-request-id': ids.clientRequestId };
     const fail = (status: number, code: string, message: string, headers: Record<string, string> = {}): void =>
@@ -140,11 +157,11 @@ export function createGraphHandler(ctx: SimContext): Handler {
 
     try {
       const roles = authenticate(ctx, req, wwwAuthenticate);
-      const q = parseListingQuery(query, repeated, knownPosition, expired);
+      const q = parseListingQuery(query, repeated, knownPosition, expired, eventual);
       if (!roles.some((r) => USER_LIST_ROLES.includes(r))) {
         throw new GraphRequestError(403, 'Authorization_RequestDenied', 'Insufficient privileges to complete the operation.');
       }
-      const respond = servePage(ctx, res, q, idHeaders, tokens, fault);
+      const respond = servePage(ctx, res, q, idHeaders, tokens, fault, matchCounts);
       if (await answerable()) respond(arrived);
     } catch (err) {
       if (!(err instanceof GraphRequestError)) throw err;
@@ -192,8 +209,11 @@ function authenticate(ctx: SimContext, req: http.IncomingMessage, wwwAuthenticat
   return Array.isArray(roles) ? roles.filter((r): r is string => typeof r === 'string') : [];
 }
 
-/** `position` is the skiptoken already decoded (undefined when it is absent or not one of ours). */
-function parseListingQuery(query: Map<string, string>, repeated: Set<string>, position: PagePosition | undefined, expired: Set<string>): ListingQuery {
+/**
+ * `position` is the skiptoken already decoded (undefined when it is absent or not one of ours); `eventual`: the
+ * request carries `ConsistencyLevel: eventual`.
+ */
+function parseListingQuery(query: Map<string, string>, repeated: Set<string>, position: PagePosition | undefined, expired: Set<string>, eventual: boolean): ListingQuery {
   const unsupported = (message: string): GraphRequestError => new GraphRequestError(400, 'Request_UnsupportedQuery', message);
   for (const key of repeated) {
     // OData: a system query option may be given once.
@@ -202,7 +222,7 @@ function parseListingQuery(query: Map<string, string>, repeated: Set<string>, po
   for (const key of query.keys()) {
     if (!key.startsWith('$')) continue; // Graph ignores unknown plain parameters
     if (key === '$skip') throw unsupported("'$skip' is not supported by the service.");
-    if (!['$top', '$select', '$filter', '$skiptoken'].includes(key)) throw unsupported('Unsupported Query.');
+    if (!['$top', '$select', '$filter', '$count', '$skiptoken'].includes(key)) throw unsupported('Unsupported Query.');
   }
 
   let top = DEFAULT_PAGE_SIZE;
@@ -223,15 +243,31 @@ function parseListingQuery(query: Map<string, string>, repeated: Set<string>, po
     }
   }
 
+  // OData: `$count` is true or false (OData URL Conventions 4.01, "System Query Option $count"). The sim's wording.
+  const countText = query.get('$count');
+  if (countText !== undefined && !/^(true|false)$/i.test(countText.trim())) {
+    throw new GraphRequestError(400, 'BadRequest', `Invalid value '${countText}' for the query option '$count': it must be true or false.`);
+  }
+  const countTrue = countText?.trim().toLowerCase() === 'true';
+  // The advanced query parameters are the header and `$count=true`, both; without the header Graph "silently
+  // ignores the $count query parameter" ("Advanced query capabilities…", error handling for advanced queries).
+  const advanced = eventual && countTrue;
+
   const filter = (query.get('$filter') ?? '').trim();
   let predicate: ((u: Record<string, unknown>) => boolean) | undefined;
   if (filter !== '') {
+    let compiled: CompiledFilter;
     try {
-      predicate = compileFilter(filter);
+      compiled = compileFilter(filter);
     } catch (err) {
       if (err instanceof UnsupportedFilterError) throw unsupported(err.message);
       throw err;
     }
+    // Refused on every page, nextLinks included: Graph does not carry the header over from the first request
+    // (the docs: "If a property or query parameter in the URL is supported only in advanced queries but either
+    // the ConsistencyLevel header or the $count=true query string is missing, the request returns an error").
+    if (compiled.needsAdvancedQuery !== undefined && !advanced) throw unsupported(compiled.needsAdvancedQuery);
+    predicate = compiled.predicate;
   }
 
   const skiptoken = query.get('$skiptoken');
@@ -243,7 +279,17 @@ function parseListingQuery(query: Map<string, string>, repeated: Set<string>, po
       throw new GraphRequestError(400, 'Request_BadRequest', 'Invalid Skip Token.');
     }
   }
-  return { top, topGiven: topText !== undefined, select, selectText: select.length > 0 ? select.join(',') : undefined, filter, predicate, position: skiptoken === undefined ? undefined : position };
+  return {
+    top,
+    topGiven: topText !== undefined,
+    select,
+    selectText: select.length > 0 ? select.join(',') : undefined,
+    filter,
+    predicate,
+    countText,
+    count: advanced,
+    position: skiptoken === undefined ? undefined : position,
+  };
 }
 
 /** Builds one page of the listing; the returned function sends it (after the page latency; `arrived` is when its request came, from performance.now()). */
@@ -254,6 +300,7 @@ function servePage(
   idHeaders: Record<string, string>,
   tokens: SkipTokenCodec,
   fault: Fault | undefined,
+  matchCounts: Map<string, number>,
 ): (arrived: number) => void {
   const start = q.position?.offset ?? 0;
   const listing = q.position?.listing ?? randomBytes(8).toString('hex');
@@ -288,14 +335,20 @@ function servePage(
     if (q.topGiven) carried.push(`$top=${q.top}`);
     if (q.selectText !== undefined) carried.push(`$select=${encodeURIComponent(q.selectText)}`);
     if (q.filter !== '') carried.push(`$filter=${encodeURIComponent(q.filter)}`);
+    if (q.countText !== undefined) carried.push(`$count=${encodeURIComponent(q.countText)}`);
     const host = fault?.kind === 'foreign-nextlink' ? `https://evil.localhost:${new URL(ctx.graphEndpoint).port}` : ctx.graphEndpoint;
     nextLink = `${host}/v1.0/users?${[...carried, `$skiptoken=${skiptoken}`].join('&')}`;
   }
 
-  // Graph emits @odata.context, then @odata.nextLink, then value. The page is encoded now, while the latency
-  // runs, so that answering costs no more than writing it out.
+  // Graph emits @odata.context, then @odata.count, then @odata.nextLink, then value (as in "List channel
+  // messages", microsoft-graph-docs-contrib api-reference/v1.0/api/channel-list-messages.md, and "List users"
+  // example 4 for context, count, value). @odata.count — the number of matching users in the whole listing —
+  // only on the first page: "The @odata.count property is only returned on the first page of the results"
+  // (Microsoft's answer in microsoftgraph/microsoft-graph-docs-contrib#1031). The page is encoded now, while
+  // the latency runs, so that answering costs no more than writing it out.
   let head = `{"@odata.context":${JSON.stringify(context)}`;
   const servesValue = fault?.kind !== 'no-value';
+  if (q.count && q.position === undefined) head += `,"@odata.count":${matchCount(ctx, q, matchCounts)}`;
   if (servesValue) {
     if (nextLink !== undefined) head += `,"@odata.nextLink":${JSON.stringify(nextLink)}`;
     head += ',"value":[';
@@ -325,4 +378,16 @@ function servePage(
       res.end(tail);
     });
   };
+}
+
+/** How many users the listing's filter matches, all pages together (the value of `@odata.count`). */
+function matchCount(ctx: SimContext, q: ListingQuery, cache: Map<string, number>): number {
+  if (q.predicate === undefined) return ctx.userCount;
+  let count = cache.get(q.filter);
+  if (count === undefined) {
+    count = 0;
+    for (let i = 0; i < ctx.userCount; i++) if (q.predicate(generateUser(ctx.userSeed, i))) count++;
+    cache.set(q.filter, count);
+  }
+  return count;
 }

@@ -148,7 +148,7 @@ export async function startSimTenant(opts: SimTenantOptions = {}): Promise<SimTe
     await group.alsoOnIpv6Loopback(authority, authorityPort);
     await group.alsoOnIpv6Loopback(graph, graphPort);
 
-    const stats: SimStats = { openid: 0, token: 0, msi: 0, keyvault: 0, graph: 0, graphPagesServed: 0, graphPageFirstByteMs: 0, tokensIssued: 0, faultsInjected: 0 };
+    const stats: SimStats = { openid: 0, token: 0, msi: 0, keyvault: 0, graph: 0, graphEventual: 0, graphPagesServed: 0, graphPageFirstByteMs: 0, tokensIssued: 0, faultsInjected: 0 };
     const directory = new Directory();
     const ctx: SimContext = {
       tenantId,

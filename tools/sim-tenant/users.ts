@@ -1,7 +1,8 @@
 /**
  * The simulated directory's users: a seeded, lazy generator (user N is a pure function of (seed, N), so a
- * 2,000,000-user tenant costs no memory), Graph's `$select` projection and the small `$filter` subset the sim
- * understands. Tests import this module to compute exactly what a full listing must return.
+ * 2,000,000-user tenant costs no memory), Graph's `$select` projection and the `$filter` forms the sim
+ * understands (by default and as advanced queries). Tests import this module to compute exactly what a full
+ * listing must return.
  *
  * The data is deliberately awkward, because an exporter that survives only ASCII has not been tested:
  * non-ASCII and right-to-left names, emoji with surrogate pairs and ZWJ sequences, quotes, backslashes,
@@ -365,14 +366,27 @@ export function projectUser(user: Record<string, unknown>, select: readonly stri
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// $filter: a small, real subset. Anything else is refused the way Graph refuses an unsupported query.
+// $filter: eq, ne, not, startsWith, endsWith, null comparisons, and/or and parentheses, on the single-valued
+// properties of the sim's users — each allowed only where Graph allows it, by default or only as an advanced
+// query (ConsistencyLevel: eventual + $count=true). Anything else is refused the way Graph refuses it.
 
-/** Thrown for a `$filter` the sim (like Graph without advanced queries) does not support. */
+/** Thrown for a `$filter` Graph does not support on users, even as an advanced query (or cannot parse). */
 export class UnsupportedFilterError extends Error {
   override readonly name = 'UnsupportedFilterError';
 }
 
 type Predicate = (user: Record<string, unknown>) => boolean;
+
+/** A compiled `$filter`: how to evaluate it, and whether Graph serves it only as an advanced query. */
+export interface CompiledFilter {
+  predicate: Predicate;
+  /**
+   * Graph's 400 `Request_UnsupportedQuery` message for this filter sent without the advanced query parameters,
+   * or undefined when it works by default.
+   */
+  needsAdvancedQuery: string | undefined;
+}
+
 type Token =
   | { kind: 'ident'; text: string }
   | { kind: 'string'; text: string }
@@ -417,16 +431,90 @@ function tokenize(filter: string): Token[] {
   return tokens;
 }
 
-const EQ_PROPERTIES = new Set(['accountEnabled', 'userType', 'department', 'displayName', 'userPrincipalName', 'mail', 'givenName', 'surname']);
-const STARTSWITH_PROPERTIES = new Set(['displayName', 'userPrincipalName', 'mail', 'givenName', 'surname', 'department']);
+/** Works by default (D) or only as an advanced query (A). */
+type Support = 'D' | 'A';
+type FilterOperator = 'eq' | 'ne' | 'startsWith' | 'endsWith' | 'null';
 
-function unsupportedProperty(name: string): UnsupportedFilterError {
-  return new UnsupportedFilterError(`Unsupported or invalid query filter clause specified for property '${name}' of resource 'User'.`);
+/**
+ * Which `$filter` operators Graph supports on which user properties, by default or only as an advanced query —
+ * the sim's single-valued properties from the user table of "Advanced query capabilities on Microsoft Entra ID
+ * objects", "Support for filter by properties of Microsoft Entra ID (directory) objects"
+ * (https://learn.microsoft.com/graph/aad-advanced-queries; microsoftgraph/microsoft-graph-docs-contrib
+ * includes/filter-directory-objects.md). `null` is the table's "null values" column (`eq null` / `ne null`).
+ * From the same page: `endsWith` works "only with advanced query parameters by mail, otherMails,
+ * userPrincipalName, and proxyAddresses"; "the not and ne negation operators are supported only with advanced
+ * query parameters" and "all properties that support the eq operator also support the ne or not operators".
+ * "Properties that are not listed here do not support $filter at all." Collection properties (any/all lambdas)
+ * and ge/le/in are not simulated: the sim refuses them.
+ */
+const USER_FILTER_SUPPORT: Readonly<Record<string, Partial<Record<FilterOperator, Support>>>> = {
+  accountEnabled: { eq: 'D', ne: 'A' },
+  ageGroup: { eq: 'D', ne: 'A' },
+  city: { eq: 'D', ne: 'A', startsWith: 'D', null: 'A' },
+  companyName: { eq: 'A', ne: 'A', startsWith: 'A', null: 'A' },
+  country: { eq: 'D', ne: 'A', startsWith: 'D', null: 'A' },
+  creationType: { eq: 'D', ne: 'A' },
+  department: { eq: 'D', ne: 'A', startsWith: 'D', null: 'A' },
+  displayName: { eq: 'D', ne: 'A', startsWith: 'D', null: 'A' },
+  employeeId: { eq: 'D', ne: 'A', startsWith: 'D', null: 'A' },
+  employeeType: { eq: 'A', ne: 'A', startsWith: 'A' },
+  givenName: { eq: 'D', ne: 'A', startsWith: 'D', null: 'A' },
+  id: { eq: 'D', ne: 'A' },
+  jobTitle: { eq: 'D', ne: 'A', null: 'A' },
+  mail: { eq: 'D', ne: 'A', startsWith: 'D', endsWith: 'A' },
+  mailNickname: { eq: 'D', ne: 'A', startsWith: 'D', null: 'A' },
+  mobilePhone: { eq: 'A', ne: 'A', startsWith: 'A', null: 'A' },
+  officeLocation: { eq: 'A', ne: 'A', startsWith: 'A', null: 'A' },
+  onPremisesImmutableId: { eq: 'A', ne: 'A' },
+  onPremisesSamAccountName: { eq: 'A', ne: 'A', startsWith: 'A' },
+  onPremisesSyncEnabled: { eq: 'D', ne: 'A' },
+  postalCode: { eq: 'A', ne: 'A', startsWith: 'A', null: 'A' },
+  preferredLanguage: { eq: 'A', ne: 'A', startsWith: 'A', null: 'A' },
+  state: { eq: 'D', ne: 'A', startsWith: 'D', null: 'A' },
+  streetAddress: { eq: 'A', ne: 'A', startsWith: 'A', null: 'A' },
+  surname: { eq: 'D', ne: 'A', startsWith: 'D', null: 'A' },
+  usageLocation: { eq: 'D', ne: 'A', startsWith: 'D' },
+  userPrincipalName: { eq: 'D', ne: 'A', startsWith: 'D', endsWith: 'A' },
+  userType: { eq: 'D', ne: 'A', null: 'A' },
+};
+
+const BOOLEAN_PROPERTIES = new Set(['accountEnabled', 'onPremisesSyncEnabled']);
+
+/** Graph's answer to a clause that works only as an advanced query, sent without the advanced query parameters. */
+function advancedOnlyMessage(operator: FilterOperator | 'not', property: string): string {
+  switch (operator) {
+    case 'ne':
+      // Reported from Graph in 2024 for `$filter=companyName ne null` without the advanced query parameters
+      // (microsoftgraph/microsoft-graph-docs-contrib#9043).
+      return "Filter operator 'NotEqualsMatch' is not supported.";
+    case 'endsWith':
+    case 'not':
+      // Graph's documented answer to `$filter=endsWith(userPrincipalName,…)` without them ("Advanced query
+      // capabilities on Microsoft Entra ID objects", "Error handling for advanced queries on directory objects",
+      // https://learn.microsoft.com/graph/aad-advanced-queries). For `not` no answer is documented: the same form.
+      return `Operator '${operator}' is not supported because the required parameters might be missing. Try adding $count=true query parameter and ConsistencyLevel:eventual header. Refer to https://aka.ms/graph-docs/advanced-queries for more information`;
+    default:
+      // A property filterable only with advanced query parameters (e.g. `userType ne 'Member'` in 2021,
+      // microsoftgraph/microsoft-graph-docs#14586): the same message as a clause Graph does not support at all.
+      return unsupportedClauseMessage(property);
+  }
 }
 
-/** Recursive-descent parser: or-expr := and-expr ('or' and-expr)*; and-expr := primary ('and' primary)*. */
+/** Graph's message for a clause it does not support on the property ("Advanced query capabilities…", error handling). */
+function unsupportedClauseMessage(property: string): string {
+  return `Unsupported or invalid query filter clause specified for property '${property}' of resource 'User'.`;
+}
+
+/**
+ * Recursive-descent parser, OData precedence (not binds tighter than and, and tighter than or):
+ * or-expr := and-expr ('or' and-expr)*; and-expr := unary ('and' unary)*; unary := 'not' unary | primary;
+ * primary := '(' or-expr ')' | (startsWith|endsWith) '(' property ',' string ')' | property (eq|ne) literal.
+ * Keywords and function names are case-insensitive (the docs write both `NOT` and `not`, `endsWith` and `endswith`).
+ */
 class FilterParser {
   private pos = 0;
+  /** The message for the first clause that needs an advanced query, if any does. */
+  needsAdvancedQuery: string | undefined;
   constructor(private readonly tokens: Token[]) {}
 
   parse(): Predicate {
@@ -445,6 +533,17 @@ class FilterParser {
     if (t?.kind !== 'punct' || t.text !== text) throw new UnsupportedFilterError('Unsupported Query.');
   }
 
+  /** Checks the operator against the support table: refuses what Graph refuses, notes what needs an advanced query. */
+  private allow(property: string, operator: FilterOperator): void {
+    const support = USER_FILTER_SUPPORT[property]?.[operator];
+    if (support === undefined) throw new UnsupportedFilterError(unsupportedClauseMessage(property));
+    if (support === 'A') this.needsAdvanced(operator, property);
+  }
+
+  private needsAdvanced(operator: FilterOperator | 'not', property = ''): void {
+    this.needsAdvancedQuery ??= advancedOnlyMessage(operator, property);
+  }
+
   private orExpr(): Predicate {
     const parts = [this.andExpr()];
     while (this.peekWord() === 'or') {
@@ -455,12 +554,21 @@ class FilterParser {
   }
 
   private andExpr(): Predicate {
-    const parts = [this.primary()];
+    const parts = [this.unary()];
     while (this.peekWord() === 'and') {
       this.pos++;
-      parts.push(this.primary());
+      parts.push(this.unary());
     }
     return parts.length === 1 ? (parts[0] as Predicate) : (u) => parts.every((p) => p(u));
+  }
+
+  private unary(): Predicate {
+    if (this.peekWord() !== 'not') return this.primary();
+    this.pos++;
+    // What `not` wraps must itself be a supported filter; the negation makes the whole an advanced query.
+    const inner = this.unary();
+    this.needsAdvanced('not');
+    return (u) => !inner(u);
   }
 
   private property(): string {
@@ -479,7 +587,8 @@ class FilterParser {
       this.expectPunct(')');
       return inner;
     }
-    if (this.peekWord() === 'startswith') {
+    const word = this.peekWord();
+    if (word === 'startswith' || word === 'endswith') {
       this.pos++;
       this.expectPunct('(');
       const prop = this.property();
@@ -487,51 +596,73 @@ class FilterParser {
       const lit = this.tokens[this.pos++];
       if (lit?.kind !== 'string') throw new UnsupportedFilterError('Unsupported Query.');
       this.expectPunct(')');
-      if (!STARTSWITH_PROPERTIES.has(prop)) throw unsupportedProperty(prop);
-      const prefix = lit.text.toLowerCase();
+      const operator = word === 'startswith' ? 'startsWith' : 'endsWith';
+      this.allow(prop, operator);
       // Directory string comparisons are case-insensitive.
-      return (u) => {
-        const v = u[prop];
-        return typeof v === 'string' && v.toLowerCase().startsWith(prefix);
-      };
+      const text = lit.text.toLowerCase();
+      return operator === 'startsWith'
+        ? (u) => {
+            const v = u[prop];
+            return typeof v === 'string' && v.toLowerCase().startsWith(text);
+          }
+        : (u) => {
+            const v = u[prop];
+            return typeof v === 'string' && v.toLowerCase().endsWith(text);
+          };
     }
     const prop = this.property();
-    if (this.peekWord() !== 'eq') throw new UnsupportedFilterError('Unsupported Query.');
+    const op = this.peekWord();
+    if (op !== 'eq' && op !== 'ne') throw new UnsupportedFilterError('Unsupported Query.');
     this.pos++;
-    if (!EQ_PROPERTIES.has(prop)) throw unsupportedProperty(prop);
     const lit = this.tokens[this.pos++];
-    if (prop === 'accountEnabled') {
+    const negate = op === 'ne';
+    let equals: Predicate;
+    if (lit?.kind === 'ident' && lit.text === 'null') {
+      this.allow(prop, 'null');
+      if (negate) this.allow(prop, 'ne');
+      equals = (u) => u[prop] === null || u[prop] === undefined;
+    } else if (BOOLEAN_PROPERTIES.has(prop)) {
       const word = lit?.kind === 'ident' ? lit.text : undefined;
       if (word !== 'true' && word !== 'false') throw new UnsupportedFilterError('Unsupported Query.');
+      this.allow(prop, op);
       const want = word === 'true';
-      return (u) => u[prop] === want;
+      equals = (u) => u[prop] === want;
+    } else {
+      if (lit?.kind !== 'string') throw new UnsupportedFilterError('Unsupported Query.');
+      this.allow(prop, op);
+      const want = lit.text.toLowerCase();
+      equals = (u) => {
+        const v = u[prop];
+        return typeof v === 'string' && v.toLowerCase() === want;
+      };
     }
-    if (lit?.kind !== 'string') throw new UnsupportedFilterError('Unsupported Query.');
-    const want = lit.text.toLowerCase();
-    return (u) => {
-      const v = u[prop];
-      return typeof v === 'string' && v.toLowerCase() === want;
-    };
+    // `ne` is the negation of `eq`, so a user without a value matches `ne 'x'` (the docs pair
+    // `companyName ne null` with `NOT(companyName eq 'Microsoft')` to exclude those): the sim's reading.
+    return negate ? (u) => !equals(u) : equals;
   }
 }
 
-const filterCache = new Map<string, Predicate>();
+const filterCache = new Map<string, CompiledFilter>();
 
-/** Compiles a `$filter` (cached per text). Throws UnsupportedFilterError for anything outside the subset. */
-export function compileFilter(filter: string): Predicate {
-  let p = filterCache.get(filter);
-  if (p === undefined) {
-    p = new FilterParser(tokenize(filter)).parse();
+/**
+ * Compiles a `$filter` (cached per text). Throws UnsupportedFilterError for a filter Graph refuses even as an
+ * advanced query; `needsAdvancedQuery` says whether it works only as one.
+ */
+export function compileFilter(filter: string): CompiledFilter {
+  let compiled = filterCache.get(filter);
+  if (compiled === undefined) {
+    const parser = new FilterParser(tokenize(filter));
+    compiled = { predicate: parser.parse(), needsAdvancedQuery: parser.needsAdvancedQuery };
     if (filterCache.size > 100) filterCache.clear();
-    filterCache.set(filter, p);
+    filterCache.set(filter, compiled);
   }
-  return p;
+  return compiled;
 }
 
-/** Whether the user matches `filter` (undefined or blank = every user). Throws like compileFilter. */
+/** Whether the user matches `filter` (undefined or blank = every user), advanced or not. Throws like compileFilter. */
 export function matchesFilter(user: Record<string, unknown>, filter: string | undefined): boolean {
   if (filter === undefined || filter.trim() === '') return true;
-  return compileFilter(filter)(user);
+  return compileFilter(filter).predicate(user);
 }
 
 /** Exactly what a complete listing (`$select`/`$filter` as given, all pages) returns, in order. Lazy. */
@@ -541,7 +672,7 @@ export function* expectedUsers(opts: {
   select: string[];
   filter?: string;
 }): Generator<Record<string, unknown>> {
-  const predicate = opts.filter === undefined || opts.filter.trim() === '' ? undefined : compileFilter(opts.filter);
+  const predicate = opts.filter === undefined || opts.filter.trim() === '' ? undefined : compileFilter(opts.filter).predicate;
   for (let i = 0; i < opts.userCount; i++) {
     const user = generateUser(opts.seed, i);
     if (predicate === undefined || predicate(user)) yield projectUser(user, opts.select);
