@@ -9,6 +9,7 @@ import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSyn
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
+import { DEFAULTS } from '../../src/settings.js';
 import { installFunctionsCore } from '../helpers/functions-core.js';
 
 const registered = installFunctionsCore();
@@ -34,6 +35,7 @@ test('the bundle alone, away from node_modules, registers exportUsers like the t
   // Outside the repository no node_modules can be found: whatever the bundle needs is inside it.
   const copy = path.join(away, 'exportUsers.js');
   copyFileSync(path.join(bundleDir, 'exportUsers.js'), copy);
+  delete process.env['EXPORT_SCHEDULE'];
   const loaded = require(copy) as { handler?: unknown };
   assert.equal(typeof loaded.handler, 'function');
   assert.equal(registered.length, 1);
@@ -43,7 +45,7 @@ test('the bundle alone, away from node_modules, registers exportUsers like the t
   const triggers = Object.values(metadata.bindings).filter((b) => b.type === 'timerTrigger');
   assert.equal(triggers.length, 1);
   assert.equal(triggers[0]!.direction, 'in');
-  assert.equal(triggers[0]!.schedule, '%EXPORT_SCHEDULE%');
+  assert.equal(triggers[0]!.schedule, DEFAULTS.EXPORT_SCHEDULE, 'EXPORT_SCHEDULE unset: the default (function-registration.test.ts has the cases)');
   assert.notEqual(triggers[0]!.runOnStartup, true);
   assert.equal(metadata.retryOptions?.['strategy'], 'exponentialBackoff');
 });
