@@ -14,7 +14,11 @@
  *   (Azure/azure-functions-nodejs-library#201). `@azure/functions` itself is bundled, as its own
  *   webpack build is.
  * - CommonJS output (package.json has "type": "commonjs"); the few ESM dependencies that read
- *   `import.meta.url` (@azure/storage-common's CRC64 module) get the bundle's own file URL.
+ *   `import.meta.url` (@azure/storage-common's CRC64 module) get the bundle's own file URL
+ *   (scripts/bundle/import-meta-url.mjs).
+ * - Strict mode: the bundle's first statement is the "use strict" directive that esbuild emits (tsconfig
+ *   "strict" implies alwaysStrict), so the whole bundle — our modules and the ES modules of the
+ *   dependencies, strict by definition — runs as strict code. Nothing may precede it (no banner).
  * - Minified with names kept (error classes and `constructor.name` checks keep working); the source map
  *   maps stack traces back to src/ when the worker runs with --enable-source-maps.
  *
@@ -45,8 +49,8 @@ const common = {
   target: 'node20',
   format: 'cjs',
   external: ['@azure/functions-core'],
-  define: { 'import.meta.url': '__bundleImportMetaUrl' },
-  banner: { js: "var __bundleImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+  inject: ['scripts/bundle/import-meta-url.mjs'],
+  define: { 'import.meta.url': 'bundleImportMetaUrl' },
   minify: true,
   keepNames: true,
   sourcemap: 'linked',

@@ -231,6 +231,35 @@ export function readSettings(env: Env = process.env): ExportSettings {
   };
 }
 
+/**
+ * The `schedule` of the timer binding (src/functions/exportUsers.ts), read when the Functions worker loads the
+ * entry point. The host resolves a `%NAME%` schedule from the app settings ("Timer trigger for Azure
+ * Functions", schedule: "put the schedule expression in an app setting and set this property to the app
+ * setting name wrapped in % signs", https://learn.microsoft.com/azure/azure-functions/functions-bindings-timer#configuration)
+ * and, when that setting is unset, fails to index the function: the name resolves to no value. So the binding
+ * names `%EXPORT_SCHEDULE%` only when the setting is set (empty counts as unset, as in readSettings), and is
+ * the default expression itself otherwise.
+ *
+ * The app settings are in process.env by then: the worker loads package.json "main" in startApp(), at
+ * WorkerInitRequest in the process the host started with its environment, or — when a placeholder is
+ * specialized — at FunctionEnvironmentReloadRequest, right after replacing process.env with the request's
+ * variables (Azure/azure-functions-nodejs-worker src/startApp.ts, src/eventHandlers/WorkerInitHandler.ts,
+ * src/eventHandlers/FunctionEnvironmentReloadHandler.ts; the host fills that request from its own process
+ * environment, leaving out empty values: Azure/azure-functions-host
+ * src/WebJobs.Script.Grpc/Channel/GrpcWorkerChannel.cs, GetFunctionEnvironmentReloadRequest).
+ *
+ * A set value is not validated here: the host is the judge of NCRONTAB (it also takes a TimeSpan) and names a
+ * value it cannot read ("The schedule expression '…' was not recognized as a valid cron expression or timespan
+ * string", Azure/azure-webjobs-sdk-extensions src/WebJobs.Extensions/Extensions/Timers/Scheduling/TimerSchedule.cs),
+ * disabling only this function. Throwing here instead would fail the entry point before anything is
+ * registered, and the worker then lets the host fall back to its own indexing: the function would silently
+ * vanish, with the error only on the worker's stderr (azure-functions-nodejs-worker
+ * src/eventHandlers/FunctionsMetadataHandler.ts: isUsingWorkerIndexing is set by the first registerFunction).
+ */
+export function timerSchedule(env: Env = process.env): string {
+  return env['EXPORT_SCHEDULE']?.trim() ? '%EXPORT_SCHEDULE%' : DEFAULTS.EXPORT_SCHEDULE;
+}
+
 /** Validates an https URL that names a service root and returns its origin (no trailing slash). */
 function parseOrigin(name: SettingName, value: string | undefined, problems: string[], example: string, options: { allowPath?: boolean } = {}): string | undefined {
   if (value === undefined) return undefined;

@@ -1,5 +1,6 @@
 import { app, type InvocationContext, type Timer } from '@azure/functions';
 import { runExport, toExportError } from '../export.js';
+import { timerSchedule } from '../settings.js';
 
 /**
  * Exports every user of the tenant to Blob Storage on the `EXPORT_SCHEDULE` schedule (NCRONTAB, UTC by
@@ -17,7 +18,8 @@ export async function handler(timer: Timer, context: InvocationContext): Promise
 }
 
 app.timer('exportUsers', {
-  schedule: '%EXPORT_SCHEDULE%',
+  // '%EXPORT_SCHEDULE%' when that app setting is set, else the default expression (see timerSchedule).
+  schedule: timerSchedule(),
   runOnStartup: false,
   // A failed run (throttling storm, transient outage) is retried a few times before the next schedule.
   retry: { strategy: 'exponentialBackoff', maxRetryCount: 3, minimumInterval: { minutes: 1 }, maximumInterval: { minutes: 15 } },

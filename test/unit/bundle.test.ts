@@ -9,6 +9,8 @@ import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSyn
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
+import vm from 'node:vm';
+import { DEFAULTS } from '../../src/settings.js';
 import { installFunctionsCore } from '../helpers/functions-core.js';
 
 const registered = installFunctionsCore();
@@ -34,6 +36,7 @@ test('the bundle alone, away from node_modules, registers exportUsers like the t
   // Outside the repository no node_modules can be found: whatever the bundle needs is inside it.
   const copy = path.join(away, 'exportUsers.js');
   copyFileSync(path.join(bundleDir, 'exportUsers.js'), copy);
+  delete process.env['EXPORT_SCHEDULE'];
   const loaded = require(copy) as { handler?: unknown };
   assert.equal(typeof loaded.handler, 'function');
   assert.equal(registered.length, 1);
@@ -43,7 +46,39 @@ test('the bundle alone, away from node_modules, registers exportUsers like the t
   const triggers = Object.values(metadata.bindings).filter((b) => b.type === 'timerTrigger');
   assert.equal(triggers.length, 1);
   assert.equal(triggers[0]!.direction, 'in');
-  assert.equal(triggers[0]!.schedule, '%EXPORT_SCHEDULE%');
+  assert.equal(triggers[0]!.schedule, DEFAULTS.EXPORT_SCHEDULE, 'EXPORT_SCHEDULE unset: the default (function-registration.test.ts has the cases)');
   assert.notEqual(triggers[0]!.runOnStartup, true);
   assert.equal(metadata.retryOptions?.['strategy'], 'exponentialBackoff');
 });
+
+/**
+ * Whether code appended to `source` compiles as strict mode code, without running anything: a `with`
+ * statement is a SyntaxError in strict code only (ECMA-262 "Strict Mode of ECMAScript", annex C). The
+ * probe is compiled as the body of a function, as Node compiles a CommonJS module (its wrapper function),
+ * so it is strict exactly when the file's directive prologue makes the module's code strict.
+ */
+function compilesStrict(source: string): boolean {
+  try {
+    vm.compileFunction(`${source}\n;with ({}) {}\n`, ['exports', 'require', 'module', '__filename', '__dirname']);
+    return false;
+  } catch (e) {
+    if (e instanceof SyntaxError && /strict mode/i.test(e.message)) return true;
+    throw e;
+  }
+}
+
+test('the strict-mode probe tells strict code from sloppy code', () => {
+  assert.equal(compilesStrict('"use strict";var a = 1;'), true);
+  assert.equal(compilesStrict('var a = 1;\n"use strict";var b = 2;'), false, 'a "use strict" after another statement is no directive');
+});
+
+for (const file of ['dist/bundle/functions/exportUsers.js', 'dist/bin/cli.js']) {
+  test(`${file} is strict mode code: its first statement is the "use strict" directive`, () => {
+    const source = readFileSync(path.join(root, file), 'utf8');
+    // tsconfig "strict" (alwaysStrict): every module of src/ is strict code, and the ES modules of the
+    // dependencies are strict by definition; bundled into one CommonJS file they stay so only under the
+    // file's own directive.
+    assert.match(source, /^"use strict";/, `${file} begins with ${JSON.stringify(source.slice(0, 80))}`);
+    assert.equal(compilesStrict(source), true, `code in ${file} compiles as strict mode code`);
+  });
+}
