@@ -284,10 +284,11 @@ function parsePage(result: StreamedResult, url: string, index: number, options: 
     scanned = scanUsersPage(bytes);
   } catch (e) {
     if (!(e instanceof PageFormatError)) throw e;
-    throw new ExportError(
-      'GraphProtocolError',
-      `Microsoft Graph answered page ${index} of the listing (${describeUrl(url)}) with HTTP 200, but the page ${e.message} (${result.headers['content-type'] ?? 'no content type'}, ${bytes.length} bytes). The export stops rather than store users it cannot read exactly; a proxy in between may have altered the response. Try again; if it persists, report it with this message.`,
-    );
+    const where = describeUrl(url);
+    if (e.kind === 'not-json') {
+      throw new ExportError('GraphProtocolError', `Microsoft Graph answered ${where} with HTTP 200 but a body that is not JSON (${result.headers['content-type'] ?? 'no content type'}); a proxy in between may have replaced it. Page ${index} of the listing ${e.message}.`);
+    }
+    throw new ExportError('GraphProtocolError', `Microsoft Graph answered ${where} (page ${index} of the listing) with a page that ${e.message}; the export stops rather than store an incomplete directory.`);
   }
   const link = scanned.nextLink === undefined ? undefined : (JSON.parse(bytes.toString('utf8', scanned.nextLink.start, scanned.nextLink.end)) as unknown);
   return { count: scanned.ranges.length / 2, elements: { bytes, ranges: scanned.ranges }, nextLink: checkedNextLink(link, url, options) };

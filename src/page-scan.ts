@@ -41,9 +41,14 @@ export interface ScannedPage {
   nextLink: { start: number; end: number } | undefined;
 }
 
-/** Why a page cannot be read, completing "the page …"; `offset` is the byte where the scan stopped, if it says. */
+/**
+ * Why a page cannot be read, completing "the page …": `not-json` when the bytes are not a JSON text at all
+ * (not UTF-8, a syntax error, empty), `shape` when they are JSON but not a page of users. `offset` is the
+ * byte where the scan stopped, when it says.
+ */
 export class PageFormatError extends Error {
   constructor(
+    readonly kind: 'not-json' | 'shape',
     message: string,
     readonly offset: number | undefined,
   ) {
@@ -88,7 +93,7 @@ const NEXT_LINK_NAME = Buffer.from('@odata.nextLink');
  * Users that contain whitespace are compacted in place: the caller hands its buffer over.
  */
 export function scanUsersPage(bytes: Uint8Array): ScannedPage {
-  if (!isUtf8(bytes)) throw new PageFormatError('is not valid UTF-8 (RFC 8259 §8.1 requires it; decoding would replace those bytes)', undefined);
+  if (!isUtf8(bytes)) throw new PageFormatError('not-json', 'is not valid UTF-8 (RFC 8259 §8.1 requires it; decoding would replace those bytes)', undefined);
   const b = bytes;
   const n = b.length;
   let pos = 0;
@@ -98,8 +103,8 @@ export function scanUsersPage(bytes: Uint8Array): ScannedPage {
   let stack = new Uint8Array(64);
 
   const fail = (what: string): never => {
-    if (pos >= n) throw new PageFormatError(`is not valid JSON: it ends (after ${n} bytes) where ${what} should follow`, n);
-    throw new PageFormatError(`is not valid JSON: byte ${pos} is ${describeByte(b[pos]!)} where ${what} should be`, pos);
+    if (pos >= n) throw new PageFormatError('not-json', `is not valid JSON: it ends (after ${n} bytes) where ${what} should follow`, n);
+    throw new PageFormatError('not-json', `is not valid JSON: byte ${pos} is ${describeByte(b[pos]!)} where ${what} should be`, pos);
   };
   const skipWhitespace = (): void => {
     if (WHITESPACE[b[pos]!] !== 1) return;
@@ -256,17 +261,17 @@ export function scanUsersPage(bytes: Uint8Array): ScannedPage {
   // a body that is not JSON at all is called that.
   let shapeError: PageFormatError | undefined;
   const wrongShape = (message: string, at: number): void => {
-    shapeError ??= new PageFormatError(message, at);
+    shapeError ??= new PageFormatError('shape', message, at);
   };
-  if (b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) throw new PageFormatError('starts with a byte order mark, which JSON text must not have (RFC 8259 §8.1)', 0);
+  if (b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) throw new PageFormatError('not-json', 'starts with a byte order mark, which JSON text must not have (RFC 8259 §8.1)', 0);
   skipWhitespace();
-  if (pos >= n) throw new PageFormatError('is empty (no JSON at all)', pos);
+  if (pos >= n) throw new PageFormatError('not-json', 'is empty (no JSON at all)', pos);
   if (b[pos] !== OPEN_OBJECT) {
     const at = pos;
     value();
     skipWhitespace();
     if (pos !== n) fail('the end of the page');
-    throw new PageFormatError(`is JSON, but not an object (byte ${at} is ${describeByte(b[at])})`, at);
+    throw new PageFormatError('shape', `is JSON, but not an object (byte ${at} is ${describeByte(b[at])})`, at);
   }
   pos += 1;
   skipWhitespace();
@@ -296,7 +301,7 @@ export function scanUsersPage(bytes: Uint8Array): ScannedPage {
             spaced = false;
             value();
             if (b[element] === OPEN_OBJECT) ranges.push(element, spaced ? compact(element, pos) : pos);
-            else wrongShape(`has an element of "value" that is not an object, so not a user: element ${index} (byte ${element}) is ${describeValue(b[element]!)}`, element);
+            else wrongShape(`has an element of 'value' that is not an object, so not a user: element ${index} (byte ${element}) is ${describeValue(b[element]!)}`, element);
             index += 1;
           } while (more(CLOSE_ARRAY));
         }
@@ -305,7 +310,7 @@ export function scanUsersPage(bytes: Uint8Array): ScannedPage {
       value();
       if (key === 'value') {
         if (sawValue) wrongShape('has two members named "value" (RFC 8259 §4: their meaning is unpredictable), so which users it holds is ambiguous', nameAt);
-        else wrongShape(`has a "value" that is not an array (byte ${start} is ${describeByte(b[start])})`, start);
+        else wrongShape(`has a 'value' that is not an array (byte ${start} is ${describeByte(b[start])})`, start);
         sawValue = true;
       } else if (key === '@odata.nextLink') {
         if (nextLink !== undefined) wrongShape('has two members named "@odata.nextLink" (RFC 8259 §4: their meaning is unpredictable), so which page follows is ambiguous', nameAt);
@@ -316,7 +321,7 @@ export function scanUsersPage(bytes: Uint8Array): ScannedPage {
   skipWhitespace();
   if (pos !== n) fail('the end of the page');
   if (shapeError !== undefined) throw shapeError;
-  if (!sawValue) throw new PageFormatError('has no "value" member (the array of users)', undefined);
+  if (!sawValue) throw new PageFormatError('shape', "has no 'value' array", undefined);
   return { ranges: Uint32Array.from(ranges), nextLink };
 }
 

@@ -126,10 +126,10 @@ test('a pretty-printed page is read, each user stored compact with every token a
 test('a page that is not one is a PageFormatError saying why, whatever JSON.parse would make of it', () => {
   const u = '{"id":"1"}';
   const refused: Array<[string, string | Buffer, RegExp]> = [
-    ['no value array', '{"@odata.context":"x"}', /no "value"/],
-    ['an empty object', '{}', /no "value"/],
-    ['value not an array', '{"value":{}}', /"value" that is not an array/],
-    ['value null', '{"value":null}', /"value" that is not an array/],
+    ['no value array', '{"@odata.context":"x"}', /no 'value' array/],
+    ['an empty object', '{}', /no 'value' array/],
+    ['value not an array', '{"value":{}}', /'value' that is not an array/],
+    ['value null', '{"value":null}', /'value' that is not an array/],
     ['a number element', `{"value":[${u},1]}`, /element 1 \(byte \d+\) is a number/],
     ['a string element', '{"value":["a"]}', /element 0 .* is a string/],
     ['a null element', `{"value":[${u},null]}`, /element 1 .* is null/],
