@@ -107,17 +107,18 @@ export function scanUsersPage(bytes: Uint8Array): ScannedPage {
     throw new PageFormatError('not-json', `is not valid JSON: byte ${pos} is ${describeByte(b[pos]!)} where ${what} should be`, pos);
   };
   const skipWhitespace = (): void => {
-    if (WHITESPACE[b[pos]!] !== 1) return;
+    // (Bounds checked: an index past the end would read undefined, and a table indexed by it is slower ever after.)
+    if (pos >= n || WHITESPACE[b[pos]!] !== 1) return;
     spaced = true;
     do pos += 1;
-    while (WHITESPACE[b[pos]!] === 1);
+    while (pos < n && WHITESPACE[b[pos]!] === 1);
   };
   /** At an opening quote: skips the string, returns whether it had an escape. */
   const string = (): boolean => {
     pos += 1;
     let escaped = false;
     for (;;) {
-      while (STRING_STOP[b[pos]!] === 0) pos += 1;
+      while (pos < n && STRING_STOP[b[pos]!] === 0) pos += 1;
       const c = b[pos];
       if (c === QUOTE) {
         pos += 1;
