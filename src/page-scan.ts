@@ -326,7 +326,7 @@ export function scanUsersPage(bytes: Uint8Array): ScannedPage {
   return { ranges: Uint32Array.from(ranges), nextLink };
 }
 
-/** A top-level member's name, if it could be one the scan reads (`value`, `@odata.nextLink`); else ''. */
+/** A top-level member's name: decoded when it has escapes; else `value` or `@odata.nextLink` if it is one of them, or '' (not read). */
 function topLevelName(b: Uint8Array, quote: number, end: number, escaped: boolean): string {
   if (escaped) return JSON.parse(Buffer.from(b.buffer, b.byteOffset + quote, end - quote).toString('utf8')) as string;
   const length = end - quote - 2;
