@@ -214,8 +214,7 @@ export async function runExport(options: RunExportOptions = {}): Promise<Manifes
 
 /**
  * One page as it is stored: each user exactly as Graph returned it — the element's own bytes from the
- * response when graph.ts could cut them out, else JSON.stringify of the parsed object (same property names,
- * order and values) encoded to UTF-8 — one array element or one line each, straight into a reused buffer:
+ * response, as graph.ts cut them out — one array element or one line each, straight into a reused buffer:
  * no page-sized string is built, so there is nothing to flatten and less garbage per page.
  */
 class PageEncoder {
@@ -229,8 +228,7 @@ class PageEncoder {
     if (format === 'json') this.#append(first ? '\n' : ',\n');
     for (let i = 0; i < page.count; i += 1) {
       if (i > 0) this.#append(separator);
-      if (page.elements !== undefined) this.#copy(page.elements.bytes, page.elements.ranges[2 * i]!, page.elements.ranges[2 * i + 1]!);
-      else this.#append(JSON.stringify(page.users[i]));
+      this.#copy(page.elements.bytes, page.elements.ranges[2 * i]!, page.elements.ranges[2 * i + 1]!);
       if (format === 'ndjson') this.#append('\n');
     }
     // A view of the scratch, valid until the next page(): the writer copies what it keeps.

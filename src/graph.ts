@@ -14,20 +14,19 @@
 import { ExportError } from './errors.js';
 import { describeAzureError } from './azure-errors.js';
 import type { HttpClientWithRetries, HttpResult, StreamedResult } from './http.js';
-import { scanUsersPage } from './page-scan.js';
+import { PageFormatError, scanUsersPage } from './page-scan.js';
 import type { TokenProvider } from './token.js';
 
 export const PAGE_SIZE = 999;
 
-export type GraphUser = Record<string, unknown>;
-
 /**
- * A page's users, one of two ways. Where page-scan.ts vouched for the page (Graph's pages always qualify):
- * where each user's JSON text lies in the bytes of Graph's response, stored as those bytes, never decoded,
- * parsed or serialised again. Otherwise the users as JSON.parse read them, stored with JSON.stringify (same
- * names, order and values).
+ * A page's users: where each user's JSON text lies in the bytes of Graph's response (read by page-scan.ts),
+ * stored as those bytes, never decoded, parsed or serialised again.
  */
-export type PageUsers = { count: number } & ({ elements: PageElements; users?: undefined } | { elements?: undefined; users: GraphUser[] });
+export interface PageUsers {
+  count: number;
+  elements: PageElements;
+}
 
 export type UsersPage = PageUsers & {
   /** 0-based index of the page in the (current) listing. */
@@ -153,7 +152,7 @@ export async function* listUserPages(options: ListUsersOptions): AsyncGenerator<
       // only just now (the link was in the last chunk), the parse below and the caller's work would hold it
       // back by their whole duration. One turn of the event loop lets it reach the wire first.
       if (speculative) await new Promise<void>((resolve) => setImmediate(resolve));
-      const page = parsePage(raw.result, raw.url, options);
+      const page = parsePage(raw.result, raw.url, index, options);
       if (page.nextLink !== undefined && followed.has(page.nextLink)) {
         throw new ExportError('GraphProtocolError', `Microsoft Graph returned, on page ${index}, an @odata.nextLink it had already returned; following it would list the same users again without end, so the export stops.`);
       }
@@ -256,14 +255,22 @@ function nextLinkWatcher(graphEndpoint: string, found: (link: string) => void): 
  * the context on an advanced query's first page (context, count, nextLink, value: "List channel messages",
  * microsoft-graph-docs-contrib api-reference/v1.0/api/channel-list-messages.md) —: the link can be read
  * without parsing the (much larger) rest. Anchored at the start, so a body of another shape costs nothing
- * and simply waits for the full parse.
+ * and simply waits for the full parse. It accepts nothing page-scan.ts would refuse in these bytes — only
+ * JSON's whitespace (RFC 8259 §2: space, tab, LF, CR; `\s` would also take U+00A0, U+2028, U+FEFF…) and only
+ * valid JSON strings (§7: no raw control character, only the defined escapes) — so the full read of a page
+ * that starts this way either finds the same link or refuses the page (and the early request is aborted).
  */
-const LEADING_NEXT_LINK = /^\s*\{\s*(?:"@odata\.context"\s*:\s*"(?:[^"\\]|\\.)*"\s*,\s*)?(?:"@odata\.count"\s*:\s*\d+\s*,\s*)?"@odata\.nextLink"\s*:\s*("(?:[^"\\]|\\.)*")/;
+const WS = String.raw`[ \t\n\r]*`;
+const JSON_STRING = String.raw`"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"`;
+// `@odata.count` is a non-negative JSON integer (no leading zeros, which the full read would refuse).
+const COUNT = String.raw`"@odata\.count"${WS}:${WS}(?:0|[1-9][0-9]*)${WS},${WS}`;
+const LEADING_NEXT_LINK = new RegExp(String.raw`^${WS}\{${WS}(?:"@odata\.context"${WS}:${WS}${JSON_STRING}${WS},${WS})?(?:${COUNT})?"@odata\.nextLink"${WS}:${WS}(${JSON_STRING})`);
 
 /** The `@odata.nextLink` at the start of a page body, if there is one and it points at GRAPH_ENDPOINT. */
 export function earlyNextLink(body: string, graphEndpoint: string): string | undefined {
   const match = LEADING_NEXT_LINK.exec(body);
-  if (!match) return undefined;
+  // U+FFFD is what decoding made of bytes that are not UTF-8 (or a real U+FFFD): the full read decides.
+  if (!match || match[0].includes('\ufffd')) return undefined;
   try {
     const link = JSON.parse(match[1]!) as string;
     return isGraphEndpoint(new URL(link), graphEndpoint) ? link : undefined;
@@ -329,30 +336,27 @@ async function fetchPage(
 }
 
 /**
- * A 200 page: its users and next link. Read from the bytes by page-scan.ts (no decoding, no objects), or,
- * for anything that scan does not vouch for, by JSON.parse — which then also has the last word on a body
- * that is not JSON at all.
+ * A 200 page: its users and next link, read from its bytes by page-scan.ts — the one way a page is read. A
+ * body it cannot read (not UTF-8, not JSON, not an object with a `value` array of objects) stops the export:
+ * storing it any other way would store something other than what Graph sent.
  */
-function parsePage(result: StreamedResult, url: string, options: ListUsersOptions): FetchedPage {
-  const scanned = result.bytes === undefined ? undefined : scanUsersPage(result.bytes);
-  if (scanned !== undefined) {
-    const link = scanned.nextLink === undefined ? undefined : (JSON.parse(result.bytes!.toString('utf8', scanned.nextLink.start, scanned.nextLink.end)) as unknown);
-    const elements = { bytes: result.bytes!, ranges: scanned.ranges };
-    return { count: scanned.ranges.length / 2, elements, nextLink: checkedNextLink(link, url, options) };
-  }
-  let body: unknown;
+function parsePage(result: StreamedResult, url: string, index: number, options: ListUsersOptions): FetchedPage {
+  // Node's HTTP client streams a 200, so its bytes are kept as received; only a transport that does not
+  // stream (not Node's) leaves the text it decoded.
+  const bytes = result.bytes ?? Buffer.from(result.body, 'utf8');
+  let scanned;
   try {
-    body = JSON.parse(result.body);
-  } catch {
-    throw new ExportError('GraphProtocolError', `Microsoft Graph answered ${describeUrl(url)} with HTTP 200 but a body that is not JSON (${result.headers['content-type'] ?? 'no content type'}); a proxy in between may have replaced it.`);
+    scanned = scanUsersPage(bytes);
+  } catch (e) {
+    if (!(e instanceof PageFormatError)) throw e;
+    const where = describeUrl(url);
+    if (e.kind === 'not-json') {
+      throw new ExportError('GraphProtocolError', `Microsoft Graph answered ${where} with HTTP 200 but a body that is not JSON (${result.headers['content-type'] ?? 'no content type'}); a proxy in between may have replaced it. Page ${index} of the listing ${e.message}.`);
+    }
+    throw new ExportError('GraphProtocolError', `Microsoft Graph answered ${where} (page ${index} of the listing) with a page that ${e.message}; the export stops rather than store an incomplete directory.`);
   }
-  const value = (body as { value?: unknown } | null)?.value;
-  if (!Array.isArray(value)) {
-    throw new ExportError('GraphProtocolError', `Microsoft Graph answered ${describeUrl(url)} with a page that has no 'value' array; the export stops rather than store an incomplete directory.`);
-  }
-  const users = value as GraphUser[];
-  const link = (body as { '@odata.nextLink'?: unknown })['@odata.nextLink'];
-  return { count: users.length, users, nextLink: checkedNextLink(link, url, options) };
+  const link = scanned.nextLink === undefined ? undefined : (JSON.parse(bytes.toString('utf8', scanned.nextLink.start, scanned.nextLink.end)) as unknown);
+  return { count: scanned.ranges.length / 2, elements: { bytes, ranges: scanned.ranges }, nextLink: checkedNextLink(link, url, options) };
 }
 
 /** A page's `@odata.nextLink` (undefined or null: the last page), checked before anything is sent to it. */

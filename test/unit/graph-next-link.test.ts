@@ -25,3 +25,25 @@ test("the next link is read off the start of a page, only when it goes to GRAPH_
   assert.equal(earlyNextLink(`{"@odata.context":"x","value":[{"id":"1"}]}`, GRAPH), undefined);
   assert.equal(earlyNextLink('<html>proxy error</html>', GRAPH), undefined);
 });
+
+test('only what the full read accepts is read early: JSON whitespace, valid JSON strings, UTF-8', () => {
+  const link = `${GRAPH}/v1.0/users?$top=999&$skiptoken=RFNwdAIAAQAAAD8`;
+  const head = (before: string, context = `"${GRAPH}/v1.0/$metadata#users"`): string => `${before}{"@odata.context":${context},"@odata.nextLink":${JSON.stringify(link)},"value":[`;
+  // RFC 8259 §2's whitespace — space, tab, LF, CR — anywhere between the tokens: read early.
+  assert.equal(earlyNextLink(` \t\r\n{ \n"@odata.context" :\t"x" ,\r\n "@odata.nextLink"\n:\n${JSON.stringify(link)}`, GRAPH), link);
+  // Whitespace to `\s` but not to JSON (page-scan refuses the page): never read early.
+  for (const space of ['\u00a0', '\u2028', '\u2029', '\ufeff', '\u000b', '\u000c', '\u3000', '\u1680']) {
+    const code = `U+${space.charCodeAt(0).toString(16).padStart(4, '0')}`;
+    assert.equal(earlyNextLink(head(space), GRAPH), undefined, `${code} before the page`);
+    assert.equal(earlyNextLink(`{"@odata.nextLink":${space}${JSON.stringify(link)}}`, GRAPH), undefined, `${code} before the link`);
+  }
+  // Strings JSON does not allow, in the context or the link: a raw control character, an unknown escape, a short \u.
+  for (const bad of ['"a\tb"', '"a\u0001"', '"\\x41"', '"\\u12"', '"\\u12G4"', '"\\\'"']) {
+    assert.equal(earlyNextLink(head('', bad), GRAPH), undefined, `context ${bad}`);
+    assert.equal(earlyNextLink(`{"@odata.nextLink":${bad.replace(/^"/, `"${link}`)}}`, GRAPH), undefined, `link ${bad}`);
+  }
+  // Valid escapes are fine.
+  assert.equal(earlyNextLink(head('', '"\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9"'), GRAPH), link);
+  // U+FFFD: what decoding made of bytes that are not UTF-8 (page-scan refuses those); left to the full read.
+  assert.equal(earlyNextLink(head('', '"\ufffd"'), GRAPH), undefined);
+});
