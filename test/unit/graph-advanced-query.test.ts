@@ -112,7 +112,7 @@ async function list(filter: string | undefined, run: Run = { ids: [], restarted:
       run.ids = [];
     }
     for (let i = 0; i < page.count; i += 1) {
-      const user = page.elements === undefined ? page.users[i]! : (JSON.parse(page.elements.bytes.toString('utf8', page.elements.ranges[2 * i], page.elements.ranges[2 * i + 1])) as Record<string, unknown>);
+      const user = JSON.parse(page.elements.bytes.toString('utf8', page.elements.ranges[2 * i], page.elements.ranges[2 * i + 1])) as Record<string, unknown>;
       run.ids.push(String(user['id']));
     }
   }
