@@ -1,6 +1,6 @@
 /**
  * A tenant with no users (or a filter that matches nobody) exports successfully on Storage that refuses an
- * empty Put Block, as Azure does: the tests' Azurite answers it 400 InvalidHeaderValue (tools/azurite-blob.ts).
+ * empty Put Block, as Azure does: the tests' Azurite answers it 400 InvalidHeaderValue (tools/azurite-strict.ts).
  * ndjson is then an empty blob, json `[]`, gzip an empty gzip stream — each committed once, with its size
  * and sha256 in the manifest and latest.json.
  */
@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { RestError } from '@azure/storage-blob';
+import { azureRefusal } from '../../tools/azurite-strict.js';
 import { assertSnapshot, download, runExport, startWorld, workingEnv, type World } from '../helpers/environment.js';
 
 const SHA256_OF_NOTHING = createHash('sha256').update(Buffer.alloc(0)).digest('hex');
@@ -58,6 +59,16 @@ test('the test Storage refuses an empty Put Block as Azure does: 400 InvalidHead
   assert.equal((await single.getProperties()).contentLength, 0);
   // A non-empty block is still Azurite's to answer.
   await blob.stageBlock(id, Buffer.from('x'), 1);
+});
+
+test('only an empty Put Block is refused: not Put Block From URL, a non-empty block, an empty Put Blob or block list', () => {
+  const block = '/devstoreaccount1/c/b?comp=block&blockid=QUJD';
+  assert.equal(azureRefusal('PUT', block, { 'content-length': '0' })?.code, 'InvalidHeaderValue');
+  assert.equal(azureRefusal('PUT', block, { 'content-length': '0', 'x-ms-copy-source': 'https://a.blob.core.windows.net/c/s' }), undefined);
+  assert.equal(azureRefusal('PUT', block, { 'content-length': '1' }), undefined);
+  assert.equal(azureRefusal('PUT', '/devstoreaccount1/c/b', { 'content-length': '0' }), undefined);
+  assert.equal(azureRefusal('PUT', '/devstoreaccount1/c/b?comp=blocklist', { 'content-length': '50' }), undefined);
+  assert.equal(azureRefusal('GET', block, {}), undefined);
 });
 
 test('ndjson, no users: an empty blob, sha256 of zero bytes, manifest and latest.json right', async () => {
