@@ -109,7 +109,7 @@ export function parseCertificateSecret(value: string, contentType: string | unde
     // (https://learn.microsoft.com/entra/identity-platform/certificate-credentials).
     throw new ExportError(
       'CredentialMaterialInvalid',
-      `${where} has ${describeKeyType(key)} key, but Microsoft Entra client assertions are signed with RSA (PS256) and need an RSA key. Create the certificate in Key Vault with key type RSA, 2048 bits or more (scripts/provision-certificate.sh does; or az keyvault certificate create with a policy whose keyProperties are {"keyType": "RSA", "keySize": 2048, "exportable": true}), register it on the app, and point GRAPH_CLIENT_CERTIFICATE_NAME at it.`,
+      `${where} has a key of type ${keyTypeLabel(key)}, but Microsoft Entra client assertions are signed with RSA (PS256) and need an RSA key. Create the certificate in Key Vault with key type RSA, 2048 bits or more (scripts/provision-certificate.sh does; or az keyvault certificate create with a policy whose keyProperties are {"keyType": "RSA", "keySize": 2048, "exportable": true}), register it on the app, and point GRAPH_CLIENT_CERTIFICATE_NAME at it.`,
     );
   }
 
@@ -132,19 +132,19 @@ export function parseCertificateSecret(value: string, contentType: string | unde
 }
 
 /**
- * "an EC (P-256)", "an Ed25519", … — the key's algorithm as Node reads it from its PKCS#8 PrivateKeyInfo, with
- * the curve under Key Vault's name for it ("Create Certificate", KeyProperties.crv: P-256, P-384, P-521, P-256K:
+ * "EC (P-256)", "Ed25519", … — the key's algorithm as Node reads it from its PKCS#8 PrivateKeyInfo, with the
+ * curve under Key Vault's name for it ("Create Certificate", KeyProperties.crv: P-256, P-384, P-521, P-256K:
  * https://learn.microsoft.com/rest/api/keyvault/certificates/create-certificate/create-certificate).
  */
-function describeKeyType(key: KeyObject): string {
+function keyTypeLabel(key: KeyObject): string {
   const type = key.asymmetricKeyType;
   if (type === 'ec') {
     const curves: Record<string, string> = { prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521', secp256k1: 'P-256K' };
     const curve = key.asymmetricKeyDetails?.namedCurve;
-    return `an EC${curve ? ` (${curves[curve] ?? curve})` : ''}`;
+    return curve ? `EC (${curves[curve] ?? curve})` : 'EC';
   }
-  const names: Record<string, string> = { ed25519: 'Ed25519', ed448: 'Ed448', x25519: 'X25519', x448: 'X448', dsa: 'DSA', dh: 'DH', 'rsa-pss': 'RSA-PSS-only' };
-  return type ? `${/^[aeiou]/i.test(names[type] ?? type) ? 'an' : 'a'} ${names[type] ?? type.toUpperCase()}` : 'a key of an unknown type, not an RSA';
+  const names: Record<string, string> = { ed25519: 'Ed25519', ed448: 'Ed448', 'rsa-pss': 'RSA-PSS (restricted to PSS)' };
+  return type ? (names[type] ?? type.toUpperCase()) : 'unknown';
 }
 
 /** Leaf first, then each certificate's issuer in turn (the order x5c requires); any others last. */

@@ -25,7 +25,7 @@ function appWithCertificate(certPem: string, value: string, contentType: string)
   return { GRAPH_CLIENT_ID: app.clientId, GRAPH_CLIENT_CERTIFICATE_NAME: name };
 }
 
-const NAMES_KEY_AND_FIX = (keyType: string): RegExp => new RegExp(`certificate 'cert-[0-9a-f]{8}' \\(GRAPH_CLIENT_CERTIFICATE_NAME\\) has an ${keyType} key, but Microsoft Entra client assertions are signed with RSA \\(PS256\\) and need an RSA key\\. Create the certificate in Key Vault with key type RSA`);
+const NAMES_KEY_AND_FIX = (keyType: string): RegExp => new RegExp(`certificate 'cert-[0-9a-f]{8}' \\(GRAPH_CLIENT_CERTIFICATE_NAME\\) has a key of type ${keyType}, but Microsoft Entra client assertions are signed with RSA \\(PS256\\) and need an RSA key\\. Create the certificate in Key Vault with key type RSA`);
 
 test('EC (P-256) certificate as Key Vault stores it (PFX, CA-issued, chain leaf-last): exit 2, names EC and RSA', async () => {
   const env = workingEnv(world);

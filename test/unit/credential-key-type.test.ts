@@ -13,10 +13,10 @@ import { createAppCertificate, createNonRsaCertificate, toPemBundle, toPfxBase64
 const opts = { name: 'graph-export-cert', now: new Date() };
 
 const CASES: { keyType: NonRsaKeyType; named: RegExp }[] = [
-  { keyType: 'ec-p256', named: /has an EC \(P-256\) key/ },
-  { keyType: 'ec-p384', named: /has an EC \(P-384\) key/ },
-  { keyType: 'ec-p521', named: /has an EC \(P-521\) key/ },
-  { keyType: 'ed25519', named: /has an Ed25519 key/ },
+  { keyType: 'ec-p256', named: /has a key of type EC \(P-256\),/ },
+  { keyType: 'ec-p384', named: /has a key of type EC \(P-384\),/ },
+  { keyType: 'ec-p521', named: /has a key of type EC \(P-521\),/ },
+  { keyType: 'ed25519', named: /has a key of type Ed25519,/ },
 ];
 
 function assertNamesKeyType(value: string, contentType: string, named: RegExp): void {
@@ -53,8 +53,8 @@ test('EC leaf issued by an RSA CA, chain leaf-last in the PFX: names EC, not "no
   const cert = createNonRsaCertificate({ keyType: 'ec-p256', issuedByAppCa: true });
   const [leaf, intermediate] = cert.chainPem.map((pem) => new X509Certificate(pem));
   assert.ok(leaf!.checkIssued(intermediate!) && leaf!.verify(intermediate!.publicKey), 'issued and signed by the RSA intermediate');
-  assertNamesKeyType(toPfxBase64({ keyPem: cert.keyPem, certsPem: [...cert.chainPem].reverse() }), 'application/x-pkcs12', /has an EC \(P-256\) key/);
-  assertNamesKeyType(toPemBundle({ keyPem: cert.keyPem, certsPem: cert.chainPem }), 'application/x-pem-file', /has an EC \(P-256\) key/);
+  assertNamesKeyType(toPfxBase64({ keyPem: cert.keyPem, certsPem: [...cert.chainPem].reverse() }), 'application/x-pkcs12', /has a key of type EC \(P-256\),/);
+  assertNamesKeyType(toPemBundle({ keyPem: cert.keyPem, certsPem: cert.chainPem }), 'application/x-pem-file', /has a key of type EC \(P-256\),/);
 });
 
 test('the test EC certificate is what Key Vault hands out: self-signed, its key matches, the PFX holds both', () => {
@@ -65,7 +65,7 @@ test('the test EC certificate is what Key Vault hands out: self-signed, its key 
   // Without the key type check, the same PFX would be read as a key and a certificate that match: the
   // message is about the key type, not about material that could not be found.
   const pfx = toPfxBase64({ keyPem: cert.keyPem, certsPem: cert.chainPem });
-  assert.throws(() => parseCertificateSecret(pfx, undefined, opts), /has an EC \(P-256\) key/);
+  assert.throws(() => parseCertificateSecret(pfx, undefined, opts), /has a key of type EC \(P-256\),/);
 });
 
 test('an EC key with an RSA certificate is still a mismatch, and an expired EC certificate is named by its key first', () => {
@@ -73,5 +73,5 @@ test('an EC key with an RSA certificate is still a mismatch, and an expired EC c
   const ec = createNonRsaCertificate({ keyType: 'ec-p256' });
   assert.throws(() => parseCertificateSecret(toPfxBase64({ keyPem: ec.keyPem, certsPem: rsa.chainPem }), 'application/x-pkcs12', opts), /private key does not match any of its certificates/);
   const expired = createNonRsaCertificate({ keyType: 'ec-p256', validFrom: new Date(Date.now() - 10 * 86_400_000), validTo: new Date(Date.now() - 86_400_000) });
-  assert.throws(() => parseCertificateSecret(toPfxBase64({ keyPem: expired.keyPem, certsPem: expired.chainPem }), 'application/x-pkcs12', opts), /has an EC \(P-256\) key/);
+  assert.throws(() => parseCertificateSecret(toPfxBase64({ keyPem: expired.keyPem, certsPem: expired.chainPem }), 'application/x-pkcs12', opts), /has a key of type EC \(P-256\),/);
 });
