@@ -102,7 +102,16 @@ export function parseCertificateSecret(value: string, contentType: string | unde
     }
   }
   if (!leaf || !key) throw invalid('its private key does not match any of its certificates');
-  if (key.asymmetricKeyType !== 'rsa') throw invalid(`its key is ${key.asymmetricKeyType?.toUpperCase() ?? 'of an unknown type'}, but Microsoft Entra client assertions need an RSA key`);
+  if (key.asymmetricKeyType !== 'rsa') {
+    // MSAL signs the client assertion with PS256 (RS256 with a SHA-1 thumbprint): RSA only
+    // (AzureAD/microsoft-authentication-library-for-js lib/msal-node/src/client/ClientAssertion.ts), as
+    // "Microsoft identity platform certificate credentials" specifies the header: alg PS256
+    // (https://learn.microsoft.com/entra/identity-platform/certificate-credentials).
+    throw new ExportError(
+      'CredentialMaterialInvalid',
+      `${where} has a key of type ${keyTypeLabel(key)}, but Microsoft Entra client assertions are signed with RSA (PS256) and need an RSA key. Create the certificate in Key Vault with key type RSA, 2048 bits or more (scripts/provision-certificate.sh does; or az keyvault certificate create with a policy whose keyProperties are {"keyType": "RSA", "keySize": 2048, "exportable": true}), register it on the app, and point GRAPH_CLIENT_CERTIFICATE_NAME at it.`,
+    );
+  }
 
   const notBefore = new Date(leaf.validFrom);
   const notAfter = new Date(leaf.validTo);
@@ -120,6 +129,22 @@ export function parseCertificateSecret(value: string, contentType: string | unde
     notAfter,
     fingerprint: thumbprintSha256,
   };
+}
+
+/**
+ * "EC (P-256)", "Ed25519", … — the key's algorithm as Node reads it from its PKCS#8 PrivateKeyInfo, with the
+ * curve under Key Vault's name for it ("Create Certificate", KeyProperties.crv: P-256, P-384, P-521, P-256K:
+ * https://learn.microsoft.com/rest/api/keyvault/certificates/create-certificate/create-certificate).
+ */
+function keyTypeLabel(key: KeyObject): string {
+  const type = key.asymmetricKeyType;
+  if (type === 'ec') {
+    const curves: Record<string, string> = { prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521', secp256k1: 'P-256K' };
+    const curve = key.asymmetricKeyDetails?.namedCurve;
+    return curve ? `EC (${curves[curve] ?? curve})` : 'EC';
+  }
+  const names: Record<string, string> = { ed25519: 'Ed25519', ed448: 'Ed448', 'rsa-pss': 'RSA-PSS (restricted to PSS)' };
+  return type ? (names[type] ?? type.toUpperCase()) : 'unknown';
 }
 
 /** Leaf first, then each certificate's issuer in turn (the order x5c requires); any others last. */
@@ -153,14 +178,20 @@ function readPkcs12(value: string, invalid: (what: string) => ExportError): { ke
   }
   const keys: KeyObject[] = [];
   const certs: X509Certificate[] = [];
+  // forge reads RSA keys and certificates only: for any other key type (EC, Ed25519, …) it leaves `key` /
+  // `cert` null and keeps the decrypted PrivateKeyInfo / the certificate as ASN.1 in `asn1` (node-forge
+  // lib/pkcs12.js, _decodeSafeContents: "ignore unknown key type, pass asn1 value"). Node reads those DER.
+  const der = (asn1: forge.asn1.Asn1): Buffer => Buffer.from(forge.asn1.toDer(asn1).getBytes(), 'binary');
   try {
     for (const bagType of [forge.pki.oids.pkcs8ShroudedKeyBag!, forge.pki.oids.keyBag!]) {
       for (const bag of p12.getBags({ bagType })[bagType] ?? []) {
         if (bag.key) keys.push(createPrivateKey(forge.pki.privateKeyToPem(bag.key)));
+        else if (bag.asn1) keys.push(createPrivateKey({ key: der(bag.asn1), format: 'der', type: 'pkcs8' }));
       }
     }
     for (const bag of p12.getBags({ bagType: forge.pki.oids.certBag! })[forge.pki.oids.certBag!] ?? []) {
       if (bag.cert) certs.push(new X509Certificate(forge.pki.certificateToPem(bag.cert)));
+      else if (bag.asn1) certs.push(new X509Certificate(der(bag.asn1)));
     }
   } catch {
     throw invalid('a key or certificate inside the PFX could not be read');

@@ -218,7 +218,12 @@ class BlockStager {
   }
 
   async commit(contentType: string, metadata: Record<string, string>): Promise<CommittedBlob> {
-    if (this.#used > 0 || this.#ids.length === 0) this.#stageBuffered();
+    // Empty content stages no block: Azure Storage refuses a Put Block with an empty body (400
+    // InvalidHeaderValue, Content-Length 0 — fsspec/adlfs#71; Azurite accepts it). Committing an empty
+    // block list creates the 0-byte blob, in the same single commit, as the Storage SDK itself does for an
+    // empty stream (azure-sdk-for-js sdk/storage/storage-blob/src/Clients.ts BlockBlobClient.uploadStream:
+    // commitBlockList(blockList) after storage-common's BufferScheduler staged nothing).
+    if (this.#used > 0) this.#stageBuffered();
     await this.settle();
     this.#throwIfFailed();
     const sha256 = this.#hash.digest('hex');

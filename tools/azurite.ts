@@ -1,6 +1,7 @@
 /**
  * Starts Azurite's blob service as a child process (in memory, on a free loopback port) for the demo,
- * the tests and the benchmark, and stops it without leaving a process behind.
+ * the tests and the benchmark, and stops it without leaving a process behind. Requests that Azure Storage
+ * refuses but Azurite would accept are refused as Azure does (tools/azurite-strict.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -41,7 +42,8 @@ export async function freePort(): Promise<number> {
 
 export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurite> {
   const port = options.port ?? (await freePort());
-  const main = require.resolve('azurite/dist/src/blob/main.js');
+  // Azurite's blob service, answering as Azure Storage where Azurite is more lenient (see azurite-strict.ts).
+  const main = path.join(__dirname, 'azurite-strict.js');
   // In memory mode Azurite still wants a working directory: a temporary one keeps files out of the repo.
   const workspace = mkdtempSync(path.join(tmpdir(), 'azurite-'));
   const child = spawn(

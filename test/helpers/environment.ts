@@ -130,7 +130,8 @@ export async function assertSnapshot(
           .split('\n')
           .filter((l) => l.length > 0)
           .map((l) => JSON.parse(l) as Record<string, unknown>);
-  if (format === 'ndjson') assert.ok(text.endsWith('\n'));
+  // One user per line, each ending in a newline; no users is an empty file.
+  if (format === 'ndjson' && text !== '') assert.ok(text.endsWith('\n'));
 
   const select = (expected.select ?? env['USERS_SELECT'] ?? DEFAULTS.USERS_SELECT).split(',').map((s) => s.trim());
   const want = [...expectedUsers({ seed: world.seed, userCount: expected.userCount ?? world.userCount, select, filter: expected.filter ?? env['USERS_FILTER'] })];

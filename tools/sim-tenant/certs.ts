@@ -6,7 +6,7 @@
  * Keys come from node:crypto (much faster than forge's pure-JS RSA); forge only builds, signs and packs.
  * Nothing here touches the disk, and no key is ever stored in the repository.
  */
-import { X509Certificate, createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { X509Certificate, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import forge from 'node-forge';
 
@@ -163,13 +163,71 @@ export function createAppCertificate(opts: { validFrom?: Date; validTo?: Date; c
   return { certPem: leaf.certPem, keyPem: leaf.keyPem, chainPem: [leaf.certPem, intermediate.certPem, root.certPem] };
 }
 
+/** Key types that Key Vault can create besides RSA (EC curves, "Create Certificate" KeyProperties crv), and Ed25519. */
+export type NonRsaKeyType = 'ec-p256' | 'ec-p384' | 'ec-p521' | 'ed25519';
+
+const NON_RSA: Record<NonRsaKeyType, { generate: () => KeyObject; signatureOid: string; digest: string | null }> = {
+  // Signature algorithm OIDs, no parameters: ecdsa-with-SHA256/384/512 (RFC 5758 §3.2), Ed25519 (RFC 8410 §3).
+  'ec-p256': { generate: () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey, signatureOid: '1.2.840.10045.4.3.2', digest: 'sha256' },
+  'ec-p384': { generate: () => generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey, signatureOid: '1.2.840.10045.4.3.3', digest: 'sha384' },
+  'ec-p521': { generate: () => generateKeyPairSync('ec', { namedCurve: 'P-521' }).privateKey, signatureOid: '1.2.840.10045.4.3.4', digest: 'sha512' },
+  ed25519: { generate: () => generateKeyPairSync('ed25519').privateKey, signatureOid: '1.3.101.112', digest: null },
+};
+
+/**
+ * A certificate with a non-RSA key, like the one Key Vault creates for a policy with key type EC — self-signed
+ * (issuer Self), or `issuedByAppCa`: issued by the same RSA intermediate as createAppCertificate's, chain
+ * [leaf, intermediate, root] (as from a CA integrated with Key Vault) — or an Ed25519 one imported from
+ * elsewhere. forge's X.509 code knows RSA keys only, so the certificate is assembled with forge's DER encoder
+ * and signed with node:crypto. Key PKCS#8 PEM.
+ */
+export function createNonRsaCertificate(opts: { keyType: NonRsaKeyType; commonName?: string; validFrom?: Date; validTo?: Date; issuedByAppCa?: boolean }): {
+  certPem: string;
+  keyPem: string;
+  chainPem: string[];
+} {
+  const { asn1 } = forge;
+  const kind = NON_RSA[opts.keyType];
+  const privateKey = kind.generate();
+  const spkiDer = createPublicKey(privateKey).export({ type: 'spki', format: 'der' });
+  const subject = forge.pki.distinguishedNameToAsn1({ attributes: [{ name: 'commonName', type: forge.pki.oids.commonName!, value: opts.commonName ?? 'entra-users-export', valueTagClass: asn1.Type.UTF8 as number }] });
+  const sequence = (value: forge.asn1.Asn1[]): forge.asn1.Asn1 => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, value);
+  const oid = (value: string): forge.asn1.Asn1 => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(value).getBytes());
+  const utcTime = (date: Date): forge.asn1.Asn1 => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.UTCTIME, false, asn1.dateToUtcTime(date));
+  const ca = opts.issuedByAppCa ? getAppIssuer().intermediate : undefined;
+  const signer = ca
+    ? {
+        // sha256WithRSAEncryption, parameters NULL (RFC 4055 §5).
+        algorithm: sequence([oid(forge.pki.oids.sha256WithRSAEncryption!), asn1.create(asn1.Class.UNIVERSAL, asn1.Type.NULL, false, '')]),
+        issuer: forge.pki.distinguishedNameToAsn1(forge.pki.certificateFromPem(ca.certPem).subject),
+        sign: (tbs: Buffer): Buffer => sign('sha256', tbs, ca.keyPem),
+      }
+    : { algorithm: sequence([oid(kind.signatureOid)]), issuer: subject, sign: (tbs: Buffer): Buffer => sign(kind.digest, tbs, privateKey) };
+  // TBSCertificate (RFC 5280 §4.1): v3, serial, signature algorithm, issuer, validity, subject, SPKI.
+  const tbs = sequence([
+    asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, [asn1.create(asn1.Class.UNIVERSAL, asn1.Type.INTEGER, false, asn1.integerToDer(2).getBytes())]),
+    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.INTEGER, false, forge.util.hexToBytes(randomSerial())),
+    signer.algorithm,
+    signer.issuer,
+    sequence([utcTime(opts.validFrom ?? new Date(Date.now() - HOUR_MS)), utcTime(opts.validTo ?? new Date(Date.now() + 365 * DAY_MS))]),
+    subject,
+    asn1.fromDer(forge.util.createBuffer(spkiDer.toString('binary'))),
+  ]);
+  const signature = signer.sign(Buffer.from(asn1.toDer(tbs).getBytes(), 'binary'));
+  const certificate = sequence([tbs, signer.algorithm, asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BITSTRING, false, `\u0000${signature.toString('binary')}`)]);
+  const certPem = new X509Certificate(Buffer.from(asn1.toDer(certificate).getBytes(), 'binary')).toString();
+  const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  return { certPem, keyPem, chainPem: ca ? [certPem, ca.certPem, getAppIssuer().root.certPem] : [certPem] };
+}
+
 /**
  * A base64 PKCS#12 (PFX) like the value of Key Vault's `application/x-pkcs12` secret: the key in a shrouded
  * key bag and the certificates in the given order (Key Vault often returns the leaf last). Key Vault's PFX has
  * no password, i.e. it is protected (MAC and 3DES encryption) with the empty password, which is what
- * `password` defaults to.
+ * `password` defaults to. Any key type: forge packs RSA keys itself; others are packed by pkcs12OfAnyKey.
  */
 export function toPfxBase64(opts: { keyPem: string; certsPem: string[]; password?: string }): string {
+  if (createPrivateKey(opts.keyPem).asymmetricKeyType !== 'rsa') return pkcs12OfAnyKey(opts);
   const key = forge.pki.privateKeyFromPem(opts.keyPem);
   const certs = opts.certsPem.map((pem) => forge.pki.certificateFromPem(pem));
   const asn1 = forge.pkcs12.toPkcs12Asn1(key, certs, opts.password ?? '', {
@@ -178,6 +236,47 @@ export function toPfxBase64(opts: { keyPem: string; certsPem: string[]; password
     friendlyName: 'entra-users-export',
   });
   return Buffer.from(forge.asn1.toDer(asn1).getBytes(), 'binary').toString('base64');
+}
+
+/**
+ * The PKCS#12 that forge.pkcs12.toPkcs12Asn1 builds (RFC 7292: certificates in a `data` SafeContents, the
+ * key as a 3DES pkcs8ShroudedKeyBag, localKeyId on the key and the first certificate, HMAC-SHA1 MacData)
+ * for a key of any type: forge's builder converts the key and the certificates through its RSA-only
+ * objects, so here the PKCS#8 and certificate DER go in as they are.
+ */
+function pkcs12OfAnyKey(opts: { keyPem: string; certsPem: string[]; password?: string }): string {
+  const { asn1, pki } = forge;
+  const password = opts.password ?? '';
+  const der = (node: forge.asn1.Asn1): string => asn1.toDer(node).getBytes();
+  const sequence = (value: forge.asn1.Asn1[]): forge.asn1.Asn1 => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, value);
+  const set = (value: forge.asn1.Asn1[]): forge.asn1.Asn1 => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SET, true, value);
+  const oid = (value: string): forge.asn1.Asn1 => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(value).getBytes());
+  const octets = (bytes: string): forge.asn1.Asn1 => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OCTETSTRING, false, bytes);
+  const explicit = (value: forge.asn1.Asn1): forge.asn1.Asn1 => asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, [value]);
+  const dataContent = (safeContents: forge.asn1.Asn1): forge.asn1.Asn1 => sequence([oid(pki.oids.data!), explicit(octets(der(safeContents)))]);
+
+  const certsDer = opts.certsPem.map((pem) => new X509Certificate(pem).raw.toString('binary'));
+  const localKeyId = createHash('sha1').update(Buffer.from(certsDer[0] ?? '', 'binary')).digest('binary');
+  const attributes = set([sequence([oid(pki.oids.localKeyId!), set([octets(localKeyId)])])]);
+  const certBags = certsDer.map((certDer, i) =>
+    sequence([oid(pki.oids.certBag!), explicit(sequence([oid(pki.oids.x509Certificate!), explicit(octets(certDer))])), ...(i === 0 ? [attributes] : [])]),
+  );
+  const pkcs8 = asn1.fromDer(createPrivateKey(opts.keyPem).export({ type: 'pkcs8', format: 'der' }).toString('binary'));
+  const keyBag = sequence([oid(pki.oids.pkcs8ShroudedKeyBag!), explicit(pki.encryptPrivateKeyInfo(pkcs8, password, { algorithm: '3des' })), attributes]);
+  const authenticatedSafe = sequence([dataContent(sequence(certBags)), dataContent(sequence([keyBag]))]);
+
+  const macSalt = forge.util.createBuffer(randomBytes(8).toString('binary'));
+  const iterations = 2048;
+  const hmac = forge.hmac.create();
+  hmac.start(forge.md.sha1.create(), forge.pkcs12.generateKey(password, macSalt, 3, iterations, 20));
+  hmac.update(der(authenticatedSafe));
+  const macData = sequence([
+    sequence([sequence([oid(pki.oids.sha1!), asn1.create(asn1.Class.UNIVERSAL, asn1.Type.NULL, false, '')]), octets(hmac.getMac().getBytes())]),
+    octets(macSalt.getBytes()),
+    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.INTEGER, false, asn1.integerToDer(iterations).getBytes()),
+  ]);
+  const pfx = sequence([asn1.create(asn1.Class.UNIVERSAL, asn1.Type.INTEGER, false, asn1.integerToDer(3).getBytes()), dataContent(authenticatedSafe), macData]);
+  return Buffer.from(der(pfx), 'binary').toString('base64');
 }
 
 /** Like the value of Key Vault's `application/x-pem-file` secret: the private key, then the certificates as given. */
