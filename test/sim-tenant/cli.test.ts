@@ -24,7 +24,7 @@ test('cli prints export lines for a working demo tenant and closes cleanly on SI
   const cli = path.join(__dirname, '..', '..', 'tools', 'sim-tenant', 'cli.js');
   const child = spawn(process.execPath, [cli, '--users', '50', '--latency', '0', '--seed', '3'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const stdout = await readUntil(child.stdout, (t) => t.includes('IDENTITY_HEADER=') && t.includes('GRAPH_CLIENT_CERTIFICATE_NAME='), 15_000);
+  const stdout = await readUntil(child.stdout, (t) => t.includes('IDENTITY_HEADER=') && t.includes('GRAPH_CLIENT_CERTIFICATE_NAME='), 120_000);
 
   const env = Object.fromEntries(
     stdout.trim().split('\n').map((line) => {
