@@ -46,8 +46,9 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
   const workspace = mkdtempSync(path.join(tmpdir(), 'azurite-'));
   const child = spawn(
     process.execPath,
-    [main, '--blobHost', '127.0.0.1', '--blobPort', String(options.port ?? 0), '--inMemoryPersistence', '--skipApiVersionCheck', '--disableTelemetry', '--silent', ...(options.args ?? [])],
-    { stdio: ['ignore', 'pipe', 'pipe'], cwd: workspace },
+    // The IPC channel and exit-with-parent: Azurite ends with this process, even when it is killed.
+    ['--require', path.join(__dirname, 'exit-with-parent.js'), main, '--blobHost', '127.0.0.1', '--blobPort', String(options.port ?? 0), '--inMemoryPersistence', '--skipApiVersionCheck', '--disableTelemetry', '--silent', ...(options.args ?? [])],
+    { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], cwd: workspace },
   );
   let output = '';
   const collect = (chunk: Buffer): void => {

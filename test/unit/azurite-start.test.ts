@@ -4,7 +4,9 @@
  * ephemeral port), and Azurite then exits with EADDRINUSE — a random red suite on a busy machine.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import net from 'node:net';
+import path from 'node:path';
 import { test } from 'node:test';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { startAzurite } from '../../tools/azurite.js';
@@ -43,3 +45,31 @@ test('startAzurite does not lose its port to another process between choosing an
     await azurite.stop();
   }
 });
+
+test('Azurite ends with the process that started it, even when that process is killed', async () => {
+  // A test file that times out is killed without running its cleanup: its Azurite must not outlive it.
+  const fixture = spawn(process.execPath, [path.join(__dirname, '..', 'fixtures', 'start-azurite.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  for await (const chunk of fixture.stdout as AsyncIterable<Buffer>) {
+    out += chunk.toString();
+    if (out.includes('\n')) break;
+  }
+  const { pid } = JSON.parse(out) as { pid: number };
+  assert.ok(isRunning(pid), 'Azurite runs');
+  fixture.kill('SIGKILL');
+  // Polled: the minute only turns an Azurite that outlives its parent into an assertion instead of a leak.
+  const deadline = Date.now() + 60_000;
+  while (isRunning(pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  const survived = isRunning(pid);
+  if (survived) process.kill(pid, 'SIGKILL');
+  assert.equal(survived, false, 'Azurite exited when its parent was killed');
+});
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
