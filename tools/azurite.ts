@@ -59,7 +59,8 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
   const stop = (): Promise<void> => stopChild(child).finally(() => rmSync(workspace, { recursive: true, force: true }));
   let port: number;
   try {
-    await waitFor(() => LISTENING.test(output), child, 20_000);
+    // Only ends a start that hangs: on a busy 2-core machine Azurite took over 20 s to load and listen.
+    await waitFor(() => LISTENING.test(output), child, 120_000);
     port = Number(LISTENING.exec(output)![1]);
   } catch (e) {
     await stop();

@@ -4,3 +4,6 @@
  * its cleanup; without this, its Azurite kept running and loading the machine for the runs after it.
  */
 process.once('disconnect', () => process.exit(0));
+// The channel alone must not keep the process alive: Azurite ends on SIGTERM by closing its server and letting
+// the event loop run empty (a referenced channel made every stop wait for the SIGKILL grace period).
+process.channel?.unref();
