@@ -96,7 +96,8 @@ export async function runKillPoint(suite: ReliabilitySuite, point: KillPoint): P
     const graphRequests: { atFault?: number; atKill?: number } = {};
     const run = suite.start(lane.env, `kill at ${point.label}`);
     victim = run.child;
-    const reached = (): Promise<void> => until(() => lane.sim.stats.faultsInjected > simFaultsBefore, 30_000, `the kill point '${point.label}'`);
+    // The bound only ends a run that never gets there: on a loaded machine 11 Graph pages can take over 30 s.
+    const reached = (): Promise<void> => until(() => lane.sim.stats.faultsInjected > simFaultsBefore, 180_000, `the kill point '${point.label}'`);
     if (point.side === 'sim') {
       simWatch = reached().then(kill);
     } else if (point.side === 'backoff') {

@@ -263,8 +263,12 @@ export class ReliabilitySuite {
     return this.#sims.reduce((n, s) => n + s.stats.faultsInjected, 0) + this.proxy.stats.faultsInjected;
   }
 
-  /** Starts one export; `done` resolves when the process is gone (exit, failure or SIGKILL). */
-  start(env: Record<string, string | undefined>, label: string, timeoutMs = 90_000): { child: ChildProcess; done: Promise<RunResult> } {
+  /**
+   * Starts one export; `done` resolves when the process is gone (exit, failure or SIGKILL). `timeoutMs` SIGKILLs
+   * a run that hangs; it is no speed limit, and a persistent hang alone costs 7 attempts of 3 s plus backoffs,
+   * which a machine running eight exports at once stretches.
+   */
+  start(env: Record<string, string | undefined>, label: string, timeoutMs = 240_000): { child: ChildProcess; done: Promise<RunResult> } {
     const n = ++this.#runCounter;
     const egressFile = path.join(this.root, 'egress', `${n}.jsonl`);
     const childEnv = {
