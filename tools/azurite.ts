@@ -35,7 +35,7 @@ export interface AzuriteOptions {
 /**
  * Azurite's start-up line, printed once its server listens: `Azurite Blob service successfully listens on
  * http://127.0.0.1:41234` — the address is the bound one, so port 0 resolves to the real port (Azurite
- * src/blob/main.ts and ServerBase.getHttpServerAddress(): "when port is 0, system will select a rand port
+ * 3.35 src/blob/main.ts and src/common/ServerBase.ts getHttpServerAddress(): "when port is 0, system will select a rand port
  * number for listening. This method will return the port and address being used.").
  */
 const LISTENING = /successfully listens on https?:\/\/[^\s]*:(\d+)/i;
