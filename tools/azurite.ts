@@ -2,11 +2,14 @@
  * Starts Azurite's blob service as a child process (in memory, on a free loopback port) for the demo,
  * the tests and the benchmark, and stops it without leaving a process behind. Requests that Azure Storage
  * refuses but Azurite would accept are refused as Azure does (tools/azurite-strict.ts).
+ *
+ * The port is chosen by Azurite itself (--blobPort 0) and read back from its start-up line: probing for a
+ * free port here and handing it over would leave a window in which another process (a parallel test file,
+ * an outgoing connection's ephemeral port) takes it, and Azurite would then fail with EADDRINUSE.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -23,33 +26,32 @@ export interface Azurite {
 }
 
 export interface AzuriteOptions {
+  /** Default 0: Azurite binds any free port and reports it. */
   port?: number;
   /** Extra command-line options (e.g. --oauth basic --cert --key). */
   args?: string[];
   protocol?: 'http' | 'https';
 }
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
+/**
+ * Azurite's start-up line, printed once its server listens: `Azurite Blob service successfully listens on
+ * http://127.0.0.1:41234` — the address is the bound one, so port 0 resolves to the real port (Azurite
+ * 3.35 src/blob/main.ts and src/common/ServerBase.ts getHttpServerAddress(): "when port is 0, system will select a rand port
+ * number for listening. This method will return the port and address being used.").
+ */
+const LISTENING = /successfully listens on https?:\/\/[^\s]*:(\d+)/i;
 
 export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurite> {
-  const port = options.port ?? (await freePort());
-  // Azurite's blob service, answering as Azure Storage where Azurite is more lenient (see azurite-strict.ts).
+  // Azurite's blob service, answering as Azure Storage where Azurite is more lenient (see azurite-strict.ts);
+  // it prints Azurite's own start-up line with the bound address.
   const main = path.join(__dirname, 'azurite-strict.js');
   // In memory mode Azurite still wants a working directory: a temporary one keeps files out of the repo.
   const workspace = mkdtempSync(path.join(tmpdir(), 'azurite-'));
   const child = spawn(
     process.execPath,
-    [main, '--blobHost', '127.0.0.1', '--blobPort', String(port), '--inMemoryPersistence', '--skipApiVersionCheck', '--disableTelemetry', '--silent', ...(options.args ?? [])],
-    { stdio: ['ignore', 'pipe', 'pipe'], cwd: workspace },
+    // The IPC channel and exit-with-parent: Azurite ends with this process, even when it is killed.
+    ['--require', path.join(__dirname, 'exit-with-parent.js'), main, '--blobHost', '127.0.0.1', '--blobPort', String(options.port ?? 0), '--inMemoryPersistence', '--skipApiVersionCheck', '--disableTelemetry', '--silent', ...(options.args ?? [])],
+    { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], cwd: workspace },
   );
   let output = '';
   const collect = (chunk: Buffer): void => {
@@ -58,8 +60,11 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
   const stop = (): Promise<void> => stopChild(child).finally(() => rmSync(workspace, { recursive: true, force: true }));
+  let port: number;
   try {
-    await waitFor(() => /successfully listens on/i.test(output), child, 20_000);
+    // Only ends a start that hangs: on a busy 2-core machine Azurite took over 20 s to load and listen.
+    await waitFor(() => LISTENING.test(output), child, 120_000);
+    port = Number(LISTENING.exec(output)![1]);
   } catch (e) {
     await stop();
     throw new Error(`Azurite did not start: ${e instanceof Error ? e.message : String(e)}\n${output}`);

@@ -52,8 +52,9 @@ function heldWrites(order: 'newer-first' | 'older-first'): RaceScenario {
       const first = order === 'newer-first' ? newer : older;
       const second = order === 'newer-first' ? older : newer;
       gates[first.gate]!.resolve();
-      // Let the first write land before the second is let through (its If-Match is stale by then).
-      await until(() => suite.proxy.requests.filter((r) => r.container === lane.containerName && r.call === 'latest-put' && typeof r.status === 'number').length >= 1, 10_000, 'the first latest.json write');
+      // Let the first write land before the second is let through (its If-Match is stale by then). The bound
+      // only ends a wait that would never end: a loaded Azurite can take seconds to answer.
+      await until(() => suite.proxy.requests.filter((r) => r.container === lane.containerName && r.call === 'latest-put' && typeof r.status === 'number').length >= 1, 60_000, 'the first latest.json write');
       gates[second.gate]!.resolve();
       const results = await Promise.all(runs.map((r) => r.done));
       const conflicts = suite.proxy.requests.filter((r) => r.container === lane.containerName && r.call === 'latest-put' && r.status === 412).length;

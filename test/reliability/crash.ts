@@ -47,8 +47,15 @@ export const KILL_POINTS: readonly KillPoint[] = [
   { id: 'latest-put-after', label: 'latest.json written (before the summary)', side: 'proxy', call: 'latest-put', after: true },
 ];
 
+/**
+ * The 'graph-backoff' kill point's 503 asks for this pause (Retry-After, seconds), which the export honours up
+ * to min(60 s, its request timeout of REQUEST_TIMEOUT_SECONDS): the kill, BACKOFF_KILL_DELAY_MS after the
+ * fault fired, lands in that pause unless the machine stalls for that long. With the export's own first backoff (0.4-1 s)
+ * the kill had to win a race against the retry: on a loaded machine the retry reached the sim first.
+ */
+const BACKOFF_RETRY_AFTER_SECONDS = 20;
 /** How long after the Graph 503 fired the 'graph-backoff' kill waits: for the 503 to reach the export. */
-const BACKOFF_KILL_DELAY_MS = 150;
+const BACKOFF_KILL_DELAY_MS = 1000;
 
 /** Kill points after which latest.json may name the killed run: its write reached Storage. */
 const LATEST_MAY_MOVE = new Set(['latest-put-after']);
@@ -82,20 +89,21 @@ export async function runKillPoint(suite: ReliabilitySuite, point: KillPoint): P
       const nth = point.keyVaultRequest !== undefined ? lane.sim.stats.keyvault + point.keyVaultRequest : undefined;
       lane.sim.addFault({ target: point.target, ...(point.page !== undefined ? { page: point.page } : {}), ...(nth !== undefined ? { nth } : {}), fault: { kind: 'hang' } });
     } else {
-      // A 503 without Retry-After: the export backs off (0.4 s or more) before retrying; it is killed in that pause.
-      lane.sim.addFault({ target: 'graph', page: point.page, fault: { kind: 'status', status: 503 } });
+      // A 503 with a long Retry-After: the export waits that long before retrying; it is killed in that pause.
+      lane.sim.addFault({ target: 'graph', page: point.page, fault: { kind: 'status', status: 503, retryAfter: BACKOFF_RETRY_AFTER_SECONDS } });
     }
     /** Graph requests the sim had seen when the 503 fired, and when the process was killed (backoff only). */
     const graphRequests: { atFault?: number; atKill?: number } = {};
     const run = suite.start(lane.env, `kill at ${point.label}`);
     victim = run.child;
-    const reached = (): Promise<void> => until(() => lane.sim.stats.faultsInjected > simFaultsBefore, 30_000, `the kill point '${point.label}'`);
+    // The bound only ends a run that never gets there: on a loaded machine 11 Graph pages can take over 30 s.
+    const reached = (): Promise<void> => until(() => lane.sim.stats.faultsInjected > simFaultsBefore, 180_000, `the kill point '${point.label}'`);
     if (point.side === 'sim') {
       simWatch = reached().then(kill);
     } else if (point.side === 'backoff') {
       simWatch = reached().then(async () => {
         // The sim counts the fault when the request arrives, before the 503 is written: the kill waits until
-        // the 503 has reached the export (150 ms, well under its first backoff of 400 ms or more).
+        // the 503 has reached the export (1 s, well under the 20 s Retry-After).
         graphRequests.atFault = lane.sim.stats.graph;
         await new Promise((resolve) => setTimeout(resolve, BACKOFF_KILL_DELAY_MS));
         graphRequests.atKill = lane.sim.stats.graph;

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import type { ProxyFault, StorageCall } from '../../tools/fault-proxy/index.js';
 import type { Fault, FaultTarget } from '../../tools/sim-tenant/index.js';
-import { assertFailure, assertSnapshot, containerState, countUsersLost, type Lane, type ReliabilitySuite } from './harness.js';
+import { assertFailure, assertSnapshot, containerState, countUsersLost, HANG_REQUEST_TIMEOUT_SECONDS, type Lane, type ReliabilitySuite } from './harness.js';
 
 export const MATRIX_POOL = 'matrix';
 /** 2,500 users: three Graph pages (999, 999, 502). */
@@ -114,7 +114,10 @@ export async function runCell(suite: ReliabilitySuite, cell: MatrixCell): Promis
     const before = await containerState(lane.container);
     const faultsBefore = suite.faultsIn(lane);
     arm(suite, lane, cell);
-    const result = await suite.run(lane.env, `${cell.name} [${lane.id}]`);
+    // A hang ends only when the request timeout does: a short one here, the lane's long one otherwise.
+    const hangs = cell.kind === 'hang' || cell.kind === 'hang-after';
+    const env = hangs ? { ...lane.env, EXPORT_REQUEST_TIMEOUT_SECONDS: HANG_REQUEST_TIMEOUT_SECONDS } : lane.env;
+    const result = await suite.run(env, `${cell.name} [${lane.id}]`);
     const injected = suite.faultsIn(lane) - faultsBefore;
     suite.figures.faultsByScenario.set(cell.name, injected);
     const context = `lane ${lane.id}, exit ${result.code}, ${injected} faults; stderr:\n${result.stderr}`;
@@ -124,7 +127,7 @@ export async function runCell(suite: ReliabilitySuite, cell: MatrixCell): Promis
       const lost = await countUsersLost(lane, result);
       suite.figures.usersLost += lost;
       assert.equal(injected, 1, `exactly one fault fired: ${context}`);
-      const { manifest } = await assertSnapshot(lane.world, lane.env, result);
+      const { manifest } = await assertSnapshot(lane.world, env, result);
       suite.figures.notes.set(cell.name, { wallMs: result.wallMs, retries: manifest['retries'] });
     } else {
       assert.ok(injected >= 2, `the fault fired on every attempt: ${context}`);

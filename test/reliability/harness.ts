@@ -28,8 +28,19 @@ import { assertSnapshot, blobNames, containerState, type World } from '../helper
 // Never egress-recorder.ts: loading it patches node:http and node:https in this process.
 import { readEgress, type EgressRecord } from './egress-record.js';
 
-/** The request timeout every scenario runs with (EXPORT_REQUEST_TIMEOUT_SECONDS): hangs cost one second. */
-export const REQUEST_TIMEOUT_SECONDS = '1';
+/**
+ * The request timeout a scenario runs with (EXPORT_REQUEST_TIMEOUT_SECONDS) unless it injects a hang. Long,
+ * because every legitimate request of the run must finish within it: up to eight exports run at once beside
+ * Azurite and the sims, and on a busy 2-core machine an answered request can take seconds to be read. With one
+ * second, requests nobody faulted timed out seven times in a row (the retries adding to the load) and cells
+ * failed at random with ETIMEDOUT on Key Vault, the token endpoint or a block upload.
+ */
+export const REQUEST_TIMEOUT_SECONDS = '30';
+/**
+ * The request timeout of a scenario that injects a hang: the hang costs this much per attempt, so it is kept
+ * short, yet well above what an unfaulted request of a loaded machine takes (see REQUEST_TIMEOUT_SECONDS).
+ */
+export const HANG_REQUEST_TIMEOUT_SECONDS = '3';
 
 export type CredentialKind = 'secret' | 'certificate-pfx' | 'certificate-pem';
 
@@ -48,7 +59,7 @@ export interface Lane {
   readonly world: World;
   readonly containerName: string;
   readonly container: ContainerClient;
-  /** A working environment for this lane (through the fault proxy, 1 s request timeout). */
+  /** A working environment for this lane (through the fault proxy, REQUEST_TIMEOUT_SECONDS). */
   readonly env: Record<string, string | undefined>;
   readonly clientId: string;
 }
@@ -252,8 +263,12 @@ export class ReliabilitySuite {
     return this.#sims.reduce((n, s) => n + s.stats.faultsInjected, 0) + this.proxy.stats.faultsInjected;
   }
 
-  /** Starts one export; `done` resolves when the process is gone (exit, failure or SIGKILL). */
-  start(env: Record<string, string | undefined>, label: string, timeoutMs = 90_000): { child: ChildProcess; done: Promise<RunResult> } {
+  /**
+   * Starts one export; `done` resolves when the process is gone (exit, failure or SIGKILL). `timeoutMs` SIGKILLs
+   * a run that hangs; it is no speed limit, and a persistent hang alone costs 7 attempts of 3 s plus backoffs,
+   * which a machine running eight exports at once stretches.
+   */
+  start(env: Record<string, string | undefined>, label: string, timeoutMs = 240_000): { child: ChildProcess; done: Promise<RunResult> } {
     const n = ++this.#runCounter;
     const egressFile = path.join(this.root, 'egress', `${n}.jsonl`);
     const childEnv = {

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 
 /** Reads the child's stdout until `done` says enough arrived. */
 function readUntil(stream: NodeJS.ReadableStream, done: (text: string) => boolean, timeoutMs: number): Promise<string> {
@@ -24,7 +24,11 @@ test('cli prints export lines for a working demo tenant and closes cleanly on SI
   const cli = path.join(__dirname, '..', '..', 'tools', 'sim-tenant', 'cli.js');
   const child = spawn(process.execPath, [cli, '--users', '50', '--latency', '0', '--seed', '3'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const stdout = await readUntil(child.stdout, (t) => t.includes('IDENTITY_HEADER=') && t.includes('GRAPH_CLIENT_CERTIFICATE_NAME='), 15_000);
+  // A failed assertion must not leave the sim running (it kept this test file, and the machine, busy).
+  after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  const stdout = await readUntil(child.stdout, (t) => t.includes('IDENTITY_HEADER=') && t.includes('GRAPH_CLIENT_CERTIFICATE_NAME='), 120_000);
 
   const env = Object.fromEntries(
     stdout.trim().split('\n').map((line) => {

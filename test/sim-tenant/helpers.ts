@@ -146,8 +146,11 @@ export function makeAssertion(opts: {
   return `${input}.${signature.toString('base64url')}`;
 }
 
-/** Runs a compiled fixture (dist/test/sim-tenant/fixtures/<name>.js) with only the given environment. */
-export function runFixture<T>(name: string, env: Record<string, string>, input: unknown, timeoutMs = 30_000): Promise<T> {
+/**
+ * Runs a compiled fixture (dist/test/sim-tenant/fixtures/<name>.js) with only the given environment. The
+ * timeout only ends a fixture that hangs: on a busy machine, starting Node and the SDKs can take many seconds.
+ */
+export function runFixture<T>(name: string, env: Record<string, string>, input: unknown, timeoutMs = 120_000): Promise<T> {
   const script = path.join(__dirname, 'fixtures', `${name}.js`);
   const childEnv: Record<string, string> = { SIM_FIXTURE_INPUT: JSON.stringify(input), ...env };
   // Only what a process needs to run; nothing like AZURE_* leaks in from the developer's shell.

@@ -61,7 +61,9 @@ test('retries are bounded: the last 503 is returned after maxRetries', async () 
 test('an attempt that hangs past the timeout is retried', async () => {
   script.push(() => undefined); // never answers
   const retries: RetryInfo[] = [];
-  const client = new HttpClientWithRetries({ attemptTimeoutInMs: 200, retryDelayInMs: 10, onRetry: (r) => retries.push(r) });
+  // Not tiny: the second attempt, answered at once, must finish within it too, and on a busy machine a local
+  // answer can take a second to be read (one more timeout would be one more retry than expected).
+  const client = new HttpClientWithRetries({ attemptTimeoutInMs: 3000, retryDelayInMs: 10, onRetry: (r) => retries.push(r) });
   const result = await client.send('GET', `${base}/c`);
   assert.equal(result.status, 200);
   assert.equal(retries.length, 1);
