@@ -183,7 +183,13 @@ export function readSettings(env: Env = process.env): ExportSettings {
 
   const schedule = get('EXPORT_SCHEDULE') ?? DEFAULTS.EXPORT_SCHEDULE;
   try {
-    CronExpressionParser.parse(schedule, { strict: true });
+    // Six fields, as the Functions host's NCRONTAB reads them ("Timer trigger for Azure Functions", NCRONTAB
+    // expressions: https://learn.microsoft.com/azure/azure-functions/functions-bindings-timer#ncrontab-expressions).
+    // cron-parser checks each field; its strict mode is not used because it also refuses a day of month and a day
+    // of week together, which NCRONTAB accepts — a schedule the host runs must not fail the run here.
+    const fields = schedule.trim().split(/\s+/).length;
+    if (fields !== 6) throw new Error(`${fields} field${fields === 1 ? '' : 's'}`);
+    CronExpressionParser.parse(schedule, { strict: false });
   } catch (e) {
     const why = e instanceof Error ? e.message : String(e);
     problems.push(`EXPORT_SCHEDULE is '${schedule}': expected an NCRONTAB expression with six fields {second} {minute} {hour} {day} {month} {day-of-week}, e.g. '0 0 2 * * *' for 02:00 UTC daily (${why}).`);

@@ -103,6 +103,12 @@ test('missing required settings are each reported with the expected form', () =>
   assert.match(found[4]!, /^EXPORT_STORAGE__blobServiceUri or EXPORT_STORAGE is missing/);
 });
 
+test('EXPORT_SCHEDULE: what the Functions host runs is accepted, a day of month with a day of week included', () => {
+  for (const schedule of ['0 0 2 * * *', '0 30 9 * Jan Mon', '0 0 2 1 * 1', '0 */5 * * * *', '0 0 9-17 * * *']) {
+    assert.deepEqual(problems({ ...valid, EXPORT_SCHEDULE: schedule }), [], schedule);
+  }
+});
+
 test('malformed values are rejected with the expected form', () => {
   const cases: Array<[Record<string, string>, RegExp]> = [
     [{ KEY_VAULT_URL: 'not a url' }, /^KEY_VAULT_URL is 'not a url': not a URL/],
@@ -112,6 +118,7 @@ test('malformed values are rejected with the expected form', () => {
     [{ EXPORT_STORAGE: 'hello' }, /^EXPORT_STORAGE is not a storage connection string/],
     [{ EXPORT_STORAGE: '', EXPORT_STORAGE__blobServiceUri: 'http://acct.blob.core.windows.net' }, /^EXPORT_STORAGE__blobServiceUri .* must use https/],
     [{ EXPORT_SCHEDULE: '0 0 25 * * *' }, /^EXPORT_SCHEDULE is '0 0 25 \* \* \*': expected an NCRONTAB expression with six fields/],
+    [{ EXPORT_SCHEDULE: '@daily' }, /^EXPORT_SCHEDULE is '@daily': expected an NCRONTAB expression with six fields/],
     [{ EXPORT_CONTAINER: 'ab' }, /^EXPORT_CONTAINER is 'ab'/],
     [{ EXPORT_CONTAINER: 'a--b' }, /^EXPORT_CONTAINER is 'a--b'/],
     [{ GRAPH_TENANT_ID: 'not a tenant' }, /^GRAPH_TENANT_ID is 'not a tenant'/],
