@@ -7,16 +7,12 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { after, before, beforeEach, test } from 'node:test';
-import { createDefaultHttpClient, type HttpClient } from '@azure/core-rest-pipeline';
+import { after, beforeEach, test } from 'node:test';
 import { ExportError } from '../../src/errors.js';
 import { earlyNextLink, listUserPages, type ConsistencyLevel } from '../../src/graph.js';
 import { HttpClientWithRetries } from '../../src/http.js';
+import { localServer, loopbackHttpClient as loopback } from '../helpers/loopback.js';
 
-// The pipeline refuses plain http; this one local connection may be insecure (see http.test.ts).
-const inner = createDefaultHttpClient();
-const loopback: HttpClient = { sendRequest: (request) => ((request.allowInsecureConnection = true), inner.sendRequest(request)) };
 
 interface Seen {
   url: URL;
@@ -25,27 +21,16 @@ interface Seen {
   overlapping: boolean;
 }
 
-let server: http.Server;
-let endpoint: string;
 let handler: (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => void;
 let seen: Seen[] = [];
 let open = 0;
 
-before(async () => {
-  server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', endpoint);
-    seen.push({ url, consistencyLevel: req.headers['consistencylevel'] as string | undefined, overlapping: open > 0 });
-    open += 1;
-    res.on('close', () => (open -= 1));
-    handler(req, res, url);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-});
-after(() => {
-  server.closeAllConnections();
-  server.close();
+const graph = localServer((req, res) => {
+  const url = new URL(req.url ?? '/', graph.endpoint);
+  seen.push({ url, consistencyLevel: req.headers['consistencylevel'] as string | undefined, overlapping: open > 0 });
+  open += 1;
+  res.on('close', () => (open -= 1));
+  handler(req, res, url);
 });
 beforeEach(() => {
   seen = [];
@@ -70,7 +55,7 @@ function servePage(req: http.IncomingMessage, res: http.ServerResponse, url: URL
   const next = new URL(url);
   next.searchParams.set('$skiptoken', String(n + 1));
   const head =
-    `{"@odata.context":"${endpoint}/v1.0/$metadata#users(id)"` +
+    `{"@odata.context":"${graph.endpoint}/v1.0/$metadata#users(id)"` +
     (n === 0 && isAdvanced(req, url) ? `,"@odata.count":${pages * 3}` : '') +
     (n + 1 < pages ? `,"@odata.nextLink":${JSON.stringify(next.href)}` : '') +
     ',"value":[';
@@ -96,7 +81,7 @@ interface Run {
 
 async function list(filter: string | undefined, run: Run = { ids: [], restarted: 0, advanced: [], log: [] }): Promise<Run> {
   for await (const page of listUserPages({
-    graphEndpoint: endpoint,
+    graphEndpoint: graph.endpoint,
     select: ['id'],
     filter,
     tokens: { getToken: async () => 'token' },
@@ -123,9 +108,9 @@ const FILTER = "endsWith(mail,'@contoso.com')";
 const expectedIds = (pages: number): string[] => Array.from({ length: pages }, (_, n) => [`a${n}`, `b${n}`, `c${n}`]).flat();
 
 test('the early nextLink is read when @odata.count precedes it', () => {
-  const link = `${endpoint}/v1.0/users?$count=true&$skiptoken=1`;
-  assert.equal(earlyNextLink(`{"@odata.context":"x","@odata.count":1234,"@odata.nextLink":${JSON.stringify(link)},"value":[`, endpoint), link);
-  assert.equal(earlyNextLink(`{"@odata.context":"x","@odata.count":0,"@odata.nextLink":${JSON.stringify(link)}`, endpoint), link);
+  const link = `${graph.endpoint}/v1.0/users?$count=true&$skiptoken=1`;
+  assert.equal(earlyNextLink(`{"@odata.context":"x","@odata.count":1234,"@odata.nextLink":${JSON.stringify(link)},"value":[`, graph.endpoint), link);
+  assert.equal(earlyNextLink(`{"@odata.context":"x","@odata.count":0,"@odata.nextLink":${JSON.stringify(link)}`, graph.endpoint), link);
 });
 
 test('a first page refused with Request_UnsupportedQuery: listed again as an advanced query, header on every request, pages fetched ahead', async () => {

@@ -6,53 +6,37 @@
  * GraphProtocolError naming the page.
  */
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { after, before, beforeEach, test } from 'node:test';
-import { createDefaultHttpClient, type HttpClient } from '@azure/core-rest-pipeline';
+import { beforeEach, test } from 'node:test';
 import { ExportError } from '../../src/errors.js';
 import { listUserPages } from '../../src/graph.js';
 import { HttpClientWithRetries } from '../../src/http.js';
+import { localServer, loopbackHttpClient as loopback } from '../helpers/loopback.js';
 
-// The pipeline refuses plain http; this one local connection may be insecure (see http.test.ts).
-const inner = createDefaultHttpClient();
-const loopback: HttpClient = { sendRequest: (request) => ((request.allowInsecureConnection = true), inner.sendRequest(request)) };
 
-let server: http.Server;
-let endpoint: string;
 /** The body of each page, by $skiptoken ('0' for the first page). */
 let bodies: Map<string, Buffer>;
 let requested: string[];
 
-before(async () => {
-  server = http.createServer((req, res) => {
-    const page = new URL(req.url ?? '/', 'http://x').searchParams.get('$skiptoken') ?? '0';
-    requested.push(page);
-    const body = bodies.get(page);
-    if (body === undefined) return void res.writeHead(404).end();
-    res.writeHead(200, { 'content-type': 'application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8', 'content-length': body.length }).end(body);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-});
-after(() => {
-  server.closeAllConnections();
-  server.close();
+const graph = localServer((req, res) => {
+  const page = new URL(req.url ?? '/', 'http://x').searchParams.get('$skiptoken') ?? '0';
+  requested.push(page);
+  const body = bodies.get(page);
+  if (body === undefined) return void res.writeHead(404).end();
+  res.writeHead(200, { 'content-type': 'application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8', 'content-length': body.length }).end(body);
 });
 beforeEach(() => {
   bodies = new Map();
   requested = [];
 });
 
-const link = (page: number): string => `${endpoint}/v1.0/users?$select=id&$top=999&$skiptoken=${page}`;
+const link = (page: number): string => `${graph.endpoint}/v1.0/users?$select=id&$top=999&$skiptoken=${page}`;
 
 /** Each user of each page as the export would store it: the bytes listUserPages hands over, as text. */
 async function storedUsers(): Promise<string[]> {
   const users: string[] = [];
   for await (const page of listUserPages({
-    graphEndpoint: endpoint,
+    graphEndpoint: graph.endpoint,
     select: ['id'],
     tokens: { getToken: async () => 'token' },
     http: new HttpClientWithRetries({ retryDelayInMs: 10 }, loopback),
@@ -72,13 +56,13 @@ const EXACT = [
 ];
 
 test('a page ending in a newline: every token stored exactly as sent', async () => {
-  bodies.set('0', Buffer.from(`{"@odata.context":"${endpoint}/v1.0/$metadata#users(id)","value":[${EXACT.join(',')}]}\n`));
+  bodies.set('0', Buffer.from(`{"@odata.context":"${graph.endpoint}/v1.0/$metadata#users(id)","value":[${EXACT.join(',')}]}\n`));
   assert.deepEqual(await storedUsers(), EXACT);
 });
 
 test('pretty-printed pages (CRLF, tabs, a user over many lines): each user stored compact, tokens as sent', async () => {
   const pretty = (user: string): string => user.replace(/^\{/, '{\r\n\t\t').replace(/,"/g, ' ,\r\n\t\t"').replace(/":/g, '" :\t').replace(/\}$/, '\r\n\t}');
-  bodies.set('0', Buffer.from(`{\r\n\t"@odata.context" : "${endpoint}/v1.0/$metadata#users(id)",\r\n\t"@odata.nextLink" : ${JSON.stringify(link(1))},\r\n\t"value" : [\r\n\t${EXACT.map(pretty).join(',\r\n\t')}\r\n\t]\r\n}\r\n`));
+  bodies.set('0', Buffer.from(`{\r\n\t"@odata.context" : "${graph.endpoint}/v1.0/$metadata#users(id)",\r\n\t"@odata.nextLink" : ${JSON.stringify(link(1))},\r\n\t"value" : [\r\n\t${EXACT.map(pretty).join(',\r\n\t')}\r\n\t]\r\n}\r\n`));
   bodies.set('1', Buffer.from(`{\n  "value": [\n    ${EXACT[0]}\n  ]\n}\n`));
   assert.deepEqual(await storedUsers(), [...EXACT, EXACT[0]]);
   assert.deepEqual(requested, ['0', '1']);

@@ -6,17 +6,13 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { after, before, beforeEach, test } from 'node:test';
-import { createDefaultHttpClient, type HttpClient } from '@azure/core-rest-pipeline';
 import { ExportError } from '../../src/errors.js';
 import { listUserPages } from '../../src/graph.js';
 import { HttpClientWithRetries, type HttpOptions, type RetryInfo } from '../../src/http.js';
+import { localServer, loopbackHttpClient as loopback } from '../helpers/loopback.js';
 
-// The pipeline refuses plain http; this one local connection may be insecure (see http.test.ts).
-const inner = createDefaultHttpClient();
-const loopback: HttpClient = { sendRequest: (request) => ((request.allowInsecureConnection = true), inner.sendRequest(request)) };
 
 /** What the stand-in does with one request: `page` is '0' for the first page, else the $skiptoken; `attempt` counts from 1 per page. */
 type PageHandler = (req: http.IncomingMessage, res: http.ServerResponse, page: string, attempt: number) => void;
@@ -28,32 +24,21 @@ interface Seen {
   abandoned: boolean;
 }
 
-let server: http.Server;
-let endpoint: string;
 let handler: PageHandler;
 let seen: Seen[] = [];
 const attemptsByPage = new Map<string, number>();
 /** Called on every request, after it is recorded: lets a handler wait for a later request. */
 const arrivals = new Set<() => void>();
 
-before(async () => {
-  server = http.createServer((req, res) => {
-    const page = new URL(req.url ?? '/', 'http://x').searchParams.get('$skiptoken') ?? '0';
-    const attempt = (attemptsByPage.get(page) ?? 0) + 1;
-    attemptsByPage.set(page, attempt);
-    const record: Seen = { page, attempt, abandoned: false };
-    seen.push(record);
-    res.on('close', () => (record.abandoned = !res.writableFinished));
-    for (const arrived of arrivals) arrived();
-    handler(req, res, page, attempt);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-});
-after(() => {
-  server.closeAllConnections();
-  server.close();
+const graph = localServer((req, res) => {
+  const page = new URL(req.url ?? '/', 'http://x').searchParams.get('$skiptoken') ?? '0';
+  const attempt = (attemptsByPage.get(page) ?? 0) + 1;
+  attemptsByPage.set(page, attempt);
+  const record: Seen = { page, attempt, abandoned: false };
+  seen.push(record);
+  res.on('close', () => (record.abandoned = !res.writableFinished));
+  for (const arrived of arrivals) arrived();
+  handler(req, res, page, attempt);
 });
 beforeEach(() => {
   seen = [];
@@ -66,14 +51,14 @@ const USERS_PER_PAGE = 400;
 const ATTEMPT_TIMEOUT_MS = 3000;
 
 function link(page: number): string {
-  return `${endpoint}/v1.0/users?$select=id,displayName&$top=999&$skiptoken=${page}`;
+  return `${graph.endpoint}/v1.0/users?$select=id,displayName&$top=999&$skiptoken=${page}`;
 }
 
 /** Page `n` of `pages` as Graph writes it: context, nextLink, then value (~40 KB, several TCP chunks). */
 function pageBody(n: number, pages: number): Buffer {
   const users = Array.from({ length: USERS_PER_PAGE }, (_, i) => JSON.stringify({ id: `u${n}-${i}`, displayName: `User ${n}-${i} ${'x'.repeat(60)}` }));
   const next = n + 1 < pages ? `,"@odata.nextLink":${JSON.stringify(link(n + 1))}` : '';
-  return Buffer.from(`{"@odata.context":"${endpoint}/v1.0/$metadata#users(id,displayName)"${next},"value":[${users.join(',')}]}`);
+  return Buffer.from(`{"@odata.context":"${graph.endpoint}/v1.0/$metadata#users(id,displayName)"${next},"value":[${users.join(',')}]}`);
 }
 
 function pageIndex(page: string): number {
@@ -100,7 +85,7 @@ interface Run {
 async function list(httpOptions: HttpOptions = {}, stopAfter = Infinity, run: Run = { users: [], pages: 0, retries: [] }): Promise<Run> {
   const client = new HttpClientWithRetries({ retryDelayInMs: 10, ...httpOptions, onRetry: (r) => run.retries.push(r) }, loopback);
   for await (const page of listUserPages({
-    graphEndpoint: endpoint,
+    graphEndpoint: graph.endpoint,
     select: ['id', 'displayName'],
     tokens: { getToken: async () => 'token' },
     http: client,

@@ -4,13 +4,11 @@ import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
-import { createDefaultHttpClient, type HttpClient } from '@azure/core-rest-pipeline';
 import { HttpClientWithRetries as Client, type HttpOptions, type RetryInfo } from '../../src/http.js';
+import { loopbackHttpClient as loopback } from '../helpers/loopback.js';
 
 // The pipeline refuses plain http (as it should in production); this local test server speaks http, so
 // the transport under the pipeline is told that this one connection may be insecure.
-const inner = createDefaultHttpClient();
-const loopback: HttpClient = { sendRequest: (request) => ((request.allowInsecureConnection = true), inner.sendRequest(request)) };
 const HttpClientWithRetries = class extends Client {
   constructor(options: HttpOptions = {}) {
     super(options, loopback);
