@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import type { ProxyFault, StorageCall } from '../../tools/fault-proxy/index.js';
 import type { Fault, FaultTarget } from '../../tools/sim-tenant/index.js';
-import { assertFailure, assertSnapshot, containerState, countUsersLost, HANG_REQUEST_TIMEOUT_SECONDS, type Lane, type ReliabilitySuite } from './harness.js';
+import { assertFailure, assertSnapshot, containerState, countUsersLost, SHORT_REQUEST_TIMEOUT_SECONDS, type Lane, type ReliabilitySuite } from './harness.js';
 
 export const MATRIX_POOL = 'matrix';
 /** 2,500 users: three Graph pages (999, 999, 502). */
@@ -114,9 +114,12 @@ export async function runCell(suite: ReliabilitySuite, cell: MatrixCell): Promis
     const before = await containerState(lane.container);
     const faultsBefore = suite.faultsIn(lane);
     arm(suite, lane, cell);
-    // A hang ends only when the request timeout does: a short one here, the lane's long one otherwise.
-    const hangs = cell.kind === 'hang' || cell.kind === 'hang-after';
-    const env = hangs ? { ...lane.env, EXPORT_REQUEST_TIMEOUT_SECONDS: HANG_REQUEST_TIMEOUT_SECONDS } : lane.env;
+    // A hang ends only when the request timeout does, and the pauses between attempts are bounded by it too
+    // (retryBounds, src/http.ts): a cell that hangs, or whose fault comes back on every attempt, runs with the
+    // short timeout — else each persistent reset would wait out the full exponential backoff — the rest with
+    // the lane's long one.
+    const short = cell.kind === 'hang' || cell.kind === 'hang-after' || cell.persistence === 'persistent';
+    const env = short ? { ...lane.env, EXPORT_REQUEST_TIMEOUT_SECONDS: SHORT_REQUEST_TIMEOUT_SECONDS } : lane.env;
     const result = await suite.run(env, `${cell.name} [${lane.id}]`);
     const injected = suite.faultsIn(lane) - faultsBefore;
     suite.figures.faultsByScenario.set(cell.name, injected);

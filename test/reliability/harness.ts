@@ -37,10 +37,11 @@ import { readEgress, type EgressRecord } from './egress-record.js';
  */
 export const REQUEST_TIMEOUT_SECONDS = '30';
 /**
- * The request timeout of a scenario that injects a hang: the hang costs this much per attempt, so it is kept
- * short, yet well above what an unfaulted request of a loaded machine takes (see REQUEST_TIMEOUT_SECONDS).
+ * The request timeout of a scenario that injects a hang or a fault on every attempt: a hang costs this much per
+ * attempt, and each pause between attempts at most this much (src/http.ts retryBounds), so it is kept short,
+ * yet well above what an unfaulted request of a loaded machine takes (see REQUEST_TIMEOUT_SECONDS).
  */
-export const HANG_REQUEST_TIMEOUT_SECONDS = '3';
+export const SHORT_REQUEST_TIMEOUT_SECONDS = '3';
 
 export type CredentialKind = 'secret' | 'certificate-pfx' | 'certificate-pem';
 
