@@ -14,11 +14,11 @@
  *   (Azure/azure-functions-nodejs-library#201). `@azure/functions` itself is bundled, as its own
  *   webpack build is.
  * - CommonJS output (package.json has "type": "commonjs"); the few ESM dependencies that read
- *   `import.meta.url` (@azure/storage-common's CRC64 module) get the bundle's own file URL
- *   (scripts/bundle/import-meta-url.mjs).
- * - Strict mode: the bundle's first statement is the "use strict" directive that esbuild emits (tsconfig
- *   "strict" implies alwaysStrict), so the whole bundle — our modules and the ES modules of the
- *   dependencies, strict by definition — runs as strict code. Nothing may precede it (no banner).
+ *   `import.meta.url` (@azure/storage-common's CRC64 module) get the bundle's own file URL, set once by the
+ *   banner (an `inject`ed module would instead be initialised lazily from every module of the bundle).
+ * - Strict mode: the banner begins with the "use strict" directive, so the whole bundle — our modules and
+ *   the ES modules of the dependencies, strict by definition — runs as strict code. (A directive only counts
+ *   as the file's first statement: the one esbuild emits after the banner is a no-op.)
  * - Minified with names kept (error classes and `constructor.name` checks keep working); the source map
  *   maps stack traces back to src/ when the worker runs with --enable-source-maps.
  *
@@ -49,8 +49,8 @@ const common = {
   target: 'node20',
   format: 'cjs',
   external: ['@azure/functions-core'],
-  inject: ['scripts/bundle/import-meta-url.mjs'],
-  define: { 'import.meta.url': 'bundleImportMetaUrl' },
+  define: { 'import.meta.url': '__bundleImportMetaUrl' },
+  banner: { js: `"use strict";var __bundleImportMetaUrl=require("node:url").pathToFileURL(__filename).href;` },
   minify: true,
   keepNames: true,
   sourcemap: 'linked',

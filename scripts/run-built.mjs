@@ -33,7 +33,7 @@ function tscPath() {
 /** What any build reads besides the sources: the compiler settings and the installed dependencies. */
 const CONFIG = ['tsconfig.json', 'package.json', 'package-lock.json', 'node_modules/.package-lock.json'];
 const BUNDLE = {
-  inputs: ['src', 'scripts/bundle.mjs', 'scripts/bundle', ...CONFIG],
+  inputs: ['src', 'scripts/bundle.mjs', ...CONFIG],
   steps: [['scripts/bundle.mjs']],
 };
 const FULL = {

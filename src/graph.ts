@@ -341,9 +341,7 @@ async function fetchPage(
  * storing it any other way would store something other than what Graph sent.
  */
 function parsePage(result: StreamedResult, url: string, index: number, options: ListUsersOptions): FetchedPage {
-  // Node's HTTP client streams a 200, so its bytes are kept as received; only a transport that does not
-  // stream (not Node's) leaves the text it decoded.
-  const bytes = result.bytes ?? Buffer.from(result.body, 'utf8');
+  const bytes = result.bytes;
   let scanned;
   try {
     scanned = scanUsersPage(bytes);

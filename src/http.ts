@@ -77,8 +77,11 @@ export interface HttpResult {
 
 /** What {@link HttpClientWithRetries.sendStreaming} returns: also a 200's body as it came. */
 export interface StreamedResult extends HttpResult {
-  /** The 200 body's bytes as received (`body` is their UTF-8 text, decoded when first read); undefined for any other status. */
-  bytes: Buffer | undefined;
+  /**
+   * The body's bytes: a 200's as received (`body` is their UTF-8 text, decoded when first read); for a status the
+   * pipeline read as text (any other, or a client that does not stream), that text's UTF-8 encoding.
+   */
+  bytes: Buffer;
 }
 
 export interface SendInit {
@@ -140,7 +143,10 @@ export class HttpClientWithRetries {
       const result = { status: response.status, headers: response.headers.toJSON() };
       const stream = response.readableStreamBody;
       // Not a streamed status: the pipeline has read the body as text, retries included.
-      if (stream === undefined) return { ...result, body: response.bodyAsText ?? '', bytes: undefined };
+      if (stream === undefined) {
+        const body = response.bodyAsText ?? '';
+        return { ...result, body, bytes: Buffer.from(body, 'utf8') };
+      }
       const state = attempts.get(request);
       const deadline = (state?.startedAt ?? Date.now()) + this.#options.attemptTimeoutInMs;
       try {
