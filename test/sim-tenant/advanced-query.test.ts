@@ -7,20 +7,16 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { type SimTenant, startSimTenant } from '../../tools/sim-tenant/index.js';
+import type { SimTenant } from '../../tools/sim-tenant/index.js';
 import { compileFilter, expectedUsers, generateUser, projectUser } from '../../tools/sim-tenant/users.js';
-import { type SimResponse, appToken, request } from './helpers.js';
+import { type SimResponse, request, startTenantWithApp } from './helpers.js';
 
 const SEED = 23;
 const USERS = 2300;
 let sim: SimTenant;
 let token: string;
 
-before(async () => {
-  sim = await startSimTenant({ userCount: USERS, seed: SEED });
-  const { clientId } = sim.addApp();
-  token = await appToken(sim, clientId, sim.addClientSecret(clientId));
-});
+before(async () => ({ sim, token } = await startTenantWithApp(USERS, SEED)));
 after(() => sim.close());
 
 const EVENTUAL = { ConsistencyLevel: 'eventual' };

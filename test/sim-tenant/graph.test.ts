@@ -2,18 +2,14 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, test } from 'node:test';
 import { type SimTenant, startSimTenant } from '../../tools/sim-tenant/index.js';
 import { DEFAULT_USER_SELECT, PRODUCT_DEFAULT_SELECT, expectedUsers } from '../../tools/sim-tenant/users.js';
-import { type SimResponse, appToken, miToken, request } from './helpers.js';
+import { type SimResponse, appToken, miToken, request, startTenantWithApp } from './helpers.js';
 
 const SEED = 11;
 const USERS = 2500;
 let sim: SimTenant;
 let token: string;
 
-before(async () => {
-  sim = await startSimTenant({ userCount: USERS, seed: SEED });
-  const { clientId } = sim.addApp();
-  token = await appToken(sim, clientId, sim.addClientSecret(clientId));
-});
+before(async () => ({ sim, token } = await startTenantWithApp(USERS, SEED)));
 beforeEach(() => sim.clearFaults());
 after(() => sim.close());
 

@@ -9,7 +9,7 @@ import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
 import tls from 'node:tls';
-import type { SimTenant } from '../../tools/sim-tenant/index.js';
+import { type SimTenant, startSimTenant } from '../../tools/sim-tenant/index.js';
 
 export interface SimResponse {
   status: number;
@@ -108,6 +108,13 @@ export async function appToken(sim: SimTenant, clientId: string, secret: string)
   const res = await postForm(sim, tokenEndpoint(sim), { grant_type: 'client_credentials', client_id: clientId, client_secret: secret, scope: `${sim.graphEndpoint}/.default` });
   if (res.status !== 200) throw new Error(`token ${res.status}: ${res.text}`);
   return res.json.access_token as string;
+}
+
+/** A simulated tenant of `userCount` seeded users, and a Graph token of an app registered in it (client secret). */
+export async function startTenantWithApp(userCount: number, seed: number): Promise<{ sim: SimTenant; token: string }> {
+  const sim = await startSimTenant({ userCount, seed });
+  const { clientId } = sim.addApp();
+  return { sim, token: await appToken(sim, clientId, sim.addClientSecret(clientId)) };
 }
 
 export function decodeClaims(jwt: string): Record<string, unknown> {
