@@ -42,7 +42,7 @@ function loadAzurite(): AzuriteModules {
   return { BlobServerFactory: factory.BlobServerFactory, BlobEnvironment: environment.default, setExtentMemoryLimit: configuration.setExtentMemoryLimit, configLogger: logger.configLogger };
 }
 
-export interface AzureRefusal {
+interface AzureRefusal {
   status: number;
   code: string;
   message: string;
@@ -81,7 +81,7 @@ export function azureRefusal(method: string | undefined, url: string | undefined
  * https://learn.microsoft.com/rest/api/storageservices/status-and-error-codes2; the BOM and shape as
  * recorded from real accounts in Azure/azure-storage-ios#85 and Azure-Samples/azure-batch-samples#82).
  */
-export function writeAzureError(res: http.ServerResponse, refusal: AzureRefusal, version: string | undefined): void {
+function writeAzureError(res: http.ServerResponse, refusal: AzureRefusal, version: string | undefined): void {
   const requestId = randomUUID();
   const details = Object.entries(refusal.details)
     .map(([name, value]) => `<${name}>${value}</${name}>`)

@@ -108,6 +108,8 @@ var attemptStarts = 'union (AppRequests | where TimeGenerated > ago(${lookback})
 // minutes: src/functions/exportUsers.ts) reruns a failed invocation, so a failed attempt followed by a successful
 // one is no failed run. The latest failed invocation counts only when no attempt started after it ended and it
 // ended more than finalFailureAfterMinutes ago (longer than the retry policy's longest wait plus ingestion delay).
+// Ingestion delay: typically 20 seconds to 3 minutes ("Log data ingestion time in Azure Monitor",
+// https://learn.microsoft.com/azure/azure-monitor/logs/data-ingestion-time).
 var failedRunQuery = join([
   'let lastStart = toscalar(${attemptStarts} | summarize max(TimeGenerated));'
   'AppRequests'
@@ -138,6 +140,8 @@ resource failedRunAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = if
     evaluationFrequency: 'PT15M'
     windowSize: 'PT15M'
     // The query looks back staleAfterHours itself (ago(...)); let it see up to two days of data.
+    // The query's own window (ago(...)) may exceed the evaluation frequency's: overrideQueryTimeRange ("Microsoft.Insights
+    // scheduledQueryRules" 2023-12-01, https://learn.microsoft.com/azure/templates/microsoft.insights/scheduledqueryrules).
     overrideQueryTimeRange: 'P2D'
     criteria: {
       allOf: [
@@ -175,6 +179,8 @@ resource staleSnapshotAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' 
     evaluationFrequency: 'PT1H'
     windowSize: 'PT1H'
     // The query looks back staleAfterHours itself (ago(...)); let it see up to two days of data.
+    // The query's own window (ago(...)) may exceed the evaluation frequency's: overrideQueryTimeRange ("Microsoft.Insights
+    // scheduledQueryRules" 2023-12-01, https://learn.microsoft.com/azure/templates/microsoft.insights/scheduledqueryrules).
     overrideQueryTimeRange: 'P2D'
     criteria: {
       allOf: [

@@ -6,17 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FLEX_DEPRECATED_APP_SETTINGS, FLEX_DEPRECATED_SITE_PROPERTIES, FLEX_DEPRECATIONS_SOURCE, flexDeprecation } from '../../tools/bicep-check/flex.js';
+import { FLEX_DEPRECATED_APP_SETTINGS, FLEX_DEPRECATED_SITE_PROPERTIES, flexDeprecation } from '../../tools/bicep-check/flex.js';
 import { prop } from '../../tools/bicep-check/project.js';
 import { check, infraSources } from './helpers.js';
-
-test('the deprecation list is the documented one', () => {
-  assert.equal(FLEX_DEPRECATIONS_SOURCE, 'https://learn.microsoft.com/azure/azure-functions/functions-app-settings#flex-consumption-plan-deprecations');
-  for (const n of ['ftpsState', 'alwaysOn', 'use32BitWorkerProcess', 'LinuxFxVersion', 'functionAppScaleLimit', 'preWarmedInstanceCount', 'containerSize'])
-    assert.ok(flexDeprecation(FLEX_DEPRECATED_SITE_PROPERTIES, n), n);
-  for (const n of ['FUNCTIONS_WORKER_RUNTIME', 'FUNCTIONS_EXTENSION_VERSION', 'WEBSITE_CONTENTSHARE', 'WEBSITE_CONTENTAZUREFILECONNECTIONSTRING', 'WEBSITE_NODE_DEFAULT_VERSION', 'WEBSITE_RUN_FROM_PACKAGE'])
-    assert.ok(flexDeprecation(FLEX_DEPRECATED_APP_SETTINGS, n), n);
-});
 
 test('no site property, siteConfig property or app setting of the function app is deprecated on Flex Consumption', async () => {
   const report = await check();

@@ -49,7 +49,6 @@ function retryPolicy(): { maxRetryCount: number; maximumIntervalMinutes: number 
 
 test('functionTimeout covers a million users at a slow Graph page, with every listing restart the export allows', () => {
   const pages = Math.ceil(SIZING.users / SIZING.pageSize);
-  assert.equal(pages, 1002);
   const listingMinutes = (pages * SIZING.secondsPerPage * SIZING.waitsFactor) / 60; // ≈ 55 min
   const worstCase = (1 + maxRestarts()) * listingMinutes + SIZING.startupMinutes; // 4 listings ≈ 225 min
   assert.ok(timeoutMinutes() >= worstCase, `functionTimeout ${timeoutMinutes()} min >= ${worstCase.toFixed(0)} min`);

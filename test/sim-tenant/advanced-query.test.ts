@@ -50,6 +50,7 @@ test('endsWith without ConsistencyLevel, or without $count=true: 400 Request_Uns
 
 test('ne and not need the advanced query parameters too; their refusals', async () => {
   assertRefusedAsGraphDoes(await get(users(q("userType ne 'Guest'"))), "Filter operator 'NotEqualsMatch' is not supported.");
+  assertRefusedAsGraphDoes(await get(users(q('companyName ne null'))), "Filter operator 'NotEqualsMatch' is not supported.");
   const not = await get(users(q('not(accountEnabled eq true)')));
   assert.equal(not.status, 400);
   assert.equal(not.json.error.code, 'Request_UnsupportedQuery');

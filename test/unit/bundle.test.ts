@@ -36,8 +36,14 @@ test('the bundle alone, away from node_modules, registers exportUsers like the t
   // Outside the repository no node_modules can be found: whatever the bundle needs is inside it.
   const copy = path.join(away, 'exportUsers.js');
   copyFileSync(path.join(bundleDir, 'exportUsers.js'), copy);
+  const schedule = process.env['EXPORT_SCHEDULE'];
   delete process.env['EXPORT_SCHEDULE'];
-  const loaded = require(copy) as { handler?: unknown };
+  let loaded: { handler?: unknown };
+  try {
+    loaded = require(copy) as { handler?: unknown };
+  } finally {
+    if (schedule !== undefined) process.env['EXPORT_SCHEDULE'] = schedule;
+  }
   assert.equal(typeof loaded.handler, 'function');
   assert.equal(registered.length, 1);
   const { metadata, callback } = registered[0]!;

@@ -77,10 +77,9 @@ function equal(a: BicepValue, b: BicepValue): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
-/** The functions infra/ uses where a value matters (bicep-functions-string.md, -object.md, -array.md). */
+/** The functions infra/ uses where a value matters (an unknown one is refused) (bicep-functions-string.md, -object.md, -array.md). */
 const FUNCTIONS: Record<string, Fn> = {
   endsWith: ([s, x], at) => str(s!, 'endsWith', at).toLowerCase().endsWith(str(x!, 'endsWith', at).toLowerCase()),
-  startsWith: ([s, x], at) => str(s!, 'startsWith', at).toLowerCase().startsWith(str(x!, 'startsWith', at).toLowerCase()),
   substring: ([s, start, len], at) => {
     const text = str(s!, 'substring', at);
     const from = Number(start ?? 0);
@@ -95,26 +94,15 @@ const FUNCTIONS: Record<string, Fn> = {
   },
   empty: ([v]) => v === null || v === '' || (Array.isArray(v) && v.length === 0) || (isObject(v!) && Object.keys(v).length === 0),
   toLower: ([s], at) => str(s!, 'toLower', at).toLowerCase(),
-  toUpper: ([s], at) => str(s!, 'toUpper', at).toUpperCase(),
-  trim: ([s], at) => str(s!, 'trim', at).trim(),
-  replace: ([s, a, b], at) => str(s!, 'replace', at).split(str(a!, 'replace', at)).join(str(b!, 'replace', at)),
   take: ([v, n], at) => {
     if (typeof v === 'string' || Array.isArray(v)) return v.slice(0, Number(n));
     throw new EvaluationError('take() expects a string or an array', at);
-  },
-  concat: (args) => (args.every((a) => Array.isArray(a)) ? (args as BicepValue[][]).flat() : args.map(toText).join('')),
-  contains: ([c, x], at) => {
-    if (typeof c === 'string') return c.toLowerCase().includes(str(x!, 'contains', at).toLowerCase());
-    if (Array.isArray(c)) return c.some((i) => equal(i, x!));
-    if (isObject(c!)) return Object.keys(c).some((k) => k.toLowerCase() === str(x!, 'contains', at).toLowerCase());
-    throw new EvaluationError(`contains() of ${describe(c!)}`, at);
   },
   union: (args, at) => {
     if (args.every(isObject)) return Object.assign({}, ...args);
     if (args.every((a) => Array.isArray(a))) return [...new Map((args as BicepValue[][]).flat().map((i) => [JSON.stringify(i), i])).values()];
     throw new EvaluationError('union() of values of different kinds', at);
   },
-  string: ([v]) => toText(v!),
   join: ([a, sep], at) => {
     if (!Array.isArray(a)) throw new EvaluationError('join() expects an array', at);
     return a.map(toText).join(str(sep!, 'join', at));
@@ -377,7 +365,7 @@ function refuseMisparsedTernary(objNode: Node, at: Loc): void {
 }
 
 /** The largest expression node that starts at a model Value's position. */
-export function nodeAt(file: BicepFile, loc: Loc): Node {
+function nodeAt(file: BicepFile, loc: Loc): Node {
   const pos = { row: loc.line - 1, column: loc.column - 1 };
   let n: Node | null = file.root.descendantForPosition(pos);
   if (!n) throw new EvaluationError('no syntax node', loc);

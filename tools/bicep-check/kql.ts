@@ -29,12 +29,11 @@ export const TABLES: Readonly<Record<string, readonly string[]>> = {
   ],
 };
 
-/** KQL words that are neither tables nor columns: operators, functions, timespan units (KQL reference). */
+/** KQL words that are neither tables nor columns: operators and functions (KQL reference). */
 const KQL_WORDS = new Set([
   'let', 'union', 'where', 'project', 'summarize', 'extend', 'by', 'and', 'or', 'not', 'true', 'false', 'ago', 'now', 'toscalar', 'max',
   'min', 'count', 'arg_max', 'arg_min', 'isnull', 'isnotnull', 'isempty', 'isnotempty', 'startswith', 'endswith', 'contains', 'has',
   'in', 'between', 'take', 'top', 'order', 'sort', 'asc', 'desc', 'datetime', 'timespan', 'tostring', 'todynamic', 'strcat', 'iff',
-  'd', 'h', 'm', 's', 'ms',
 ]);
 
 export interface QueryNames {

@@ -600,15 +600,10 @@ class FilterParser {
       this.allow(prop, operator);
       // Directory string comparisons are case-insensitive.
       const text = lit.text.toLowerCase();
-      return operator === 'startsWith'
-        ? (u) => {
-            const v = u[prop];
-            return typeof v === 'string' && v.toLowerCase().startsWith(text);
-          }
-        : (u) => {
-            const v = u[prop];
-            return typeof v === 'string' && v.toLowerCase().endsWith(text);
-          };
+      return (u) => {
+        const v = u[prop];
+        return typeof v === 'string' && (operator === 'startsWith' ? v.toLowerCase().startsWith(text) : v.toLowerCase().endsWith(text));
+      };
     }
     const prop = this.property();
     const op = this.peekWord();
@@ -618,8 +613,10 @@ class FilterParser {
     const negate = op === 'ne';
     let equals: Predicate;
     if (lit?.kind === 'ident' && lit.text === 'null') {
-      this.allow(prop, 'null');
+      // `ne null` is refused for its `ne` first, as Graph does ("Filter operator 'NotEqualsMatch' is not
+      // supported.", microsoftgraph/microsoft-graph-docs-contrib#9043).
       if (negate) this.allow(prop, 'ne');
+      this.allow(prop, 'null');
       equals = (u) => u[prop] === null || u[prop] === undefined;
     } else if (BOOLEAN_PROPERTIES.has(prop)) {
       const word = lit?.kind === 'ident' ? lit.text : undefined;
