@@ -118,11 +118,7 @@ param usersFilter string = ''
 ])
 param instanceMemoryMB int = 2048
 
-// Flex Consumption's maximum instance count: "Currently the lowest maximum instance count value is 1, and the
-// highest supported maximum instance count value is 1000" (default 100): "Event-driven scaling in Azure Functions",
-// Limit scale-out, https://learn.microsoft.com/azure/azure-functions/event-driven-scaling#limit-scale-out (ms.date
-// 2026-08-03; earlier versions and the official sample Azure-Samples/azure-functions-flex-consumption-samples
-// IaC/bicep/main.bicep had a floor of 40). The default 40 is ours: valid under both floors; a daily timer uses one.
+// Flex Consumption's range and its source: modules/functionapp.bicep.
 @description('Maximum instances of the app (a daily timer uses one). Flex Consumption allows 1 to 1000.')
 @minValue(1)
 @maxValue(1000)

@@ -16,7 +16,7 @@ const num = (p: ParamDecl, name: string) => {
   return v?.kind === 'number' ? v.value : undefined;
 };
 
-test('maximumInstanceCount: 1..1000 on every parameter, a default inside, the source cited beside it', async () => {
+test('maximumInstanceCount: 1..1000 on every parameter, a default inside, the source cited beside the module\'s', async () => {
   const project = new Project((await check()).files);
   for (const f of FILES) {
     const file = project.files.get(f)!;
@@ -26,7 +26,8 @@ test('maximumInstanceCount: 1..1000 on every parameter, a default inside, the so
     assert.equal(num(p, 'maxValue'), 1000, `${f}: @maxValue(1000), the documented highest`);
     const def = p.default?.kind === 'number' ? p.default.value : NaN;
     assert.ok(def >= 1 && def <= 1000, `${f}: default ${def} inside 1..1000`);
-    // The comment block right above the parameter's decorators cites the doc.
+    if (f !== 'modules/functionapp.bicep') continue;
+    // The comment block right above the module's parameter cites the doc (main.bicep and resources.bicep point to it).
     const lines = infraSources()[f]!.split('\n');
     const first = Math.min(p.loc.line, ...p.decorators.map((d) => d.loc.line)) - 1;
     const comments: string[] = [];

@@ -5,6 +5,7 @@
  * (which now follows `@odata.count`) and a listing restarted after an expired `$skiptoken` included — once only.
  */
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import http from 'node:http';
 import { after, beforeEach, test } from 'node:test';
@@ -12,6 +13,8 @@ import { ExportError } from '../../src/errors.js';
 import { earlyNextLink, listUserPages, type ConsistencyLevel } from '../../src/graph.js';
 import { HttpClientWithRetries } from '../../src/http.js';
 import { localServer, loopbackHttpClient as loopback } from '../helpers/loopback.js';
+import { graphError as graphErrorBody } from '../../tools/sim-tenant/errors.js';
+import { sendJson } from '../../tools/sim-tenant/http.js';
 
 
 interface Seen {
@@ -39,9 +42,9 @@ beforeEach(() => {
 const ENDSWITH_REFUSED =
   "Operator 'endsWith' is not supported because the required parameters might be missing. Try adding $count=true query parameter and ConsistencyLevel:eventual header. Refer to https://aka.ms/graph-docs/advanced-queries for more information";
 
+/** Graph's error body (tools/sim-tenant/errors.ts, as the simulated Graph sends it). */
 function graphError(res: http.ServerResponse, status: number, code: string, message: string): void {
-  const body = JSON.stringify({ error: { code, message, innerError: { date: '2026-12-02T00:00:00', 'request-id': '00000000-0000-0000-0000-000000000000' } } });
-  res.writeHead(status, { 'content-type': 'application/json' }).end(body);
+  sendJson(res, status, graphErrorBody(code, message, { requestId: randomUUID(), clientRequestId: randomUUID() }));
 }
 
 const isAdvanced = (req: http.IncomingMessage, url: URL): boolean => req.headers['consistencylevel'] === 'eventual' && url.searchParams.get('$count') === 'true';

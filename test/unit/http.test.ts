@@ -1,11 +1,9 @@
 /** The HTTP pipeline against a local server: Retry-After honoured, bounded retries, per-attempt timeout. */
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { HttpClientWithRetries as Client, type HttpOptions, type RetryInfo } from '../../src/http.js';
-import { loopbackHttpClient as loopback } from '../helpers/loopback.js';
+import { localServer, loopbackHttpClient as loopback } from '../helpers/loopback.js';
 
 // The pipeline refuses plain http (as it should in production); this local test server speaks http, so
 // the transport under the pipeline is told that this one connection may be insecure.
@@ -15,25 +13,14 @@ const HttpClientWithRetries = class extends Client {
   }
 };
 
-let server: http.Server;
-let base: string;
 const script: Array<(res: http.ServerResponse) => void> = [];
 const seen: number[] = [];
 
-before(async () => {
-  server = http.createServer((req, res) => {
-    seen.push(Date.now());
-    const next = script.shift();
-    if (next) next(res);
-    else res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-});
-after(() => {
-  server.closeAllConnections();
-  server.close();
+const server = localServer((_req, res) => {
+  seen.push(Date.now());
+  const next = script.shift();
+  if (next) next(res);
+  else res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
 });
 
 test('429 with Retry-After waits that long, then succeeds; retries are reported', async () => {
@@ -41,7 +28,7 @@ test('429 with Retry-After waits that long, then succeeds; retries are reported'
   script.push((res) => res.writeHead(429, { 'retry-after': '0.3' }).end('{}'));
   const retries: RetryInfo[] = [];
   const client = new HttpClientWithRetries({ onRetry: (r) => retries.push(r) });
-  const result = await client.send('GET', `${base}/a`);
+  const result = await client.send('GET', `${server.endpoint}/a`);
   assert.equal(result.status, 200);
   assert.equal(retries.length, 1);
   assert.equal(retries[0]!.status, 429);
@@ -51,7 +38,7 @@ test('429 with Retry-After waits that long, then succeeds; retries are reported'
 test('retries are bounded: the last 503 is returned after maxRetries', async () => {
   for (let i = 0; i < 3; i += 1) script.push((res) => res.writeHead(503, { 'retry-after': '0' }).end('{}'));
   const client = new HttpClientWithRetries({ maxRetries: 2 });
-  const result = await client.send('GET', `${base}/b`);
+  const result = await client.send('GET', `${server.endpoint}/b`);
   assert.equal(result.status, 503);
   assert.equal(script.length, 0, 'exactly three attempts');
 });
@@ -62,7 +49,7 @@ test('an attempt that hangs past the timeout is retried', async () => {
   // Not tiny: the second attempt, answered at once, must finish within it too, and on a busy machine a local
   // answer can take a second to be read (one more timeout would be one more retry than expected).
   const client = new HttpClientWithRetries({ attemptTimeoutInMs: 3000, retryDelayInMs: 10, onRetry: (r) => retries.push(r) });
-  const result = await client.send('GET', `${base}/c`);
+  const result = await client.send('GET', `${server.endpoint}/c`);
   assert.equal(result.status, 200);
   assert.equal(retries.length, 1);
   assert.equal(retries[0]!.error, 'ETIMEDOUT');
@@ -71,7 +58,7 @@ test('an attempt that hangs past the timeout is retried', async () => {
 test('a request that always hangs fails with a timeout after bounded attempts', async () => {
   for (let i = 0; i < 2; i += 1) script.push(() => undefined);
   const client = new HttpClientWithRetries({ attemptTimeoutInMs: 150, retryDelayInMs: 10, maxRetries: 1 });
-  await assert.rejects(client.send('GET', `${base}/d`), (e: Error & { code?: string }) => e.code === 'ETIMEDOUT' && /no response within/.test(e.message));
+  await assert.rejects(client.send('GET', `${server.endpoint}/d`), (e: Error & { code?: string }) => e.code === 'ETIMEDOUT' && /no response within/.test(e.message));
 });
 
 test('sendStreaming: a 200 body is shown chunk by chunk and returned whole; other statuses are read as text and retried as before', async () => {
@@ -79,7 +66,7 @@ test('sendStreaming: a 200 body is shown chunk by chunk and returned whole; othe
   const chunks: Array<[offset: number, text: string]> = [];
   const retries: RetryInfo[] = [];
   const client = new HttpClientWithRetries({ onRetry: (r) => retries.push(r) });
-  const ok = await client.sendStreaming('GET', `${base}/e`, { onChunk: (chunk, offset) => chunks.push([offset, chunk.toString()]) });
+  const ok = await client.sendStreaming('GET', `${server.endpoint}/e`, { onChunk: (chunk, offset) => chunks.push([offset, chunk.toString()]) });
   assert.equal(ok.status, 200);
   assert.equal(ok.body, '{"ok":true}');
   assert.equal(chunks[0]?.[0], 0, 'the first chunk is at offset 0');
@@ -88,7 +75,7 @@ test('sendStreaming: a 200 body is shown chunk by chunk and returned whole; othe
 
   script.push((res) => res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"code":"nope"}}'));
   chunks.length = 0;
-  const missing = await client.sendStreaming('GET', `${base}/f`, { onChunk: (chunk, offset) => chunks.push([offset, chunk.toString()]) });
+  const missing = await client.sendStreaming('GET', `${server.endpoint}/f`, { onChunk: (chunk, offset) => chunks.push([offset, chunk.toString()]) });
   assert.equal(missing.status, 404);
   assert.equal(missing.body, '{"error":{"code":"nope"}}');
   assert.equal(chunks.length, 0, 'only a 200 body is streamed');

@@ -243,7 +243,9 @@ function parseListingQuery(query: Map<string, string>, repeated: Set<string>, po
     }
   }
 
-  // OData: `$count` is true or false (OData URL Conventions 4.01, "System Query Option $count"). The sim's wording.
+  // OData: `$count` is true or false (OData URL Conventions 4.01, "System Query Option $count"). Graph's body for
+  // another value is not documented: status 400 is the fact here, code and message are the sim's own (tests assert
+  // the status only).
   const countText = query.get('$count');
   if (countText !== undefined && !/^(true|false)$/i.test(countText.trim())) {
     throw new GraphRequestError(400, 'BadRequest', `Invalid value '${countText}' for the query option '$count': it must be true or false.`);
