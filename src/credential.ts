@@ -12,8 +12,8 @@ import { SecretClient, type KeyVaultSecret } from '@azure/keyvault-secrets';
 import forge from 'node-forge';
 import { ExportError, statusOf } from './errors.js';
 import { describeAzureError } from './azure-errors.js';
-import { attemptPolicy, retryBounds } from './http.js';
 import type { ExportSettings } from './settings.js';
+import { createTransport, type Transport } from './transport.js';
 
 export type GraphCredential =
   | { kind: 'secret'; clientSecret: string; fingerprint: string }
@@ -37,17 +37,11 @@ const PEM = 'application/x-pem-file';
 export async function loadGraphCredential(
   settings: Pick<ExportSettings, 'keyVaultUrl' | 'credential' | 'requestTimeoutMs'>,
   azureCredential: TokenCredential,
-  options: { now?: Date } = {},
+  options: { now?: Date; transport?: Transport } = {},
 ): Promise<GraphCredential> {
   const { name, kind } = settings.credential;
   const settingName = kind === 'secret' ? 'GRAPH_CLIENT_SECRET_NAME' : 'GRAPH_CLIENT_CERTIFICATE_NAME';
-  const bounds = retryBounds(settings.requestTimeoutMs);
-  const client = new SecretClient(settings.keyVaultUrl, azureCredential, {
-    retryOptions: { maxRetries: 4, retryDelayInMs: 800, maxRetryDelayInMs: Math.min(30_000, bounds.maxRetryDelayInMs) },
-    // Every attempt (each retry, and the challenge round trip) times out; the SDK sets no timeout of its own.
-    additionalPolicies: [{ policy: attemptPolicy({ timeoutInMs: bounds.attemptTimeoutInMs, maxRetryAfterInMs: bounds.maxRetryDelayInMs }), position: 'perRetry' }],
-    userAgentOptions: { userAgentPrefix: 'entra-users-export' },
-  });
+  const client = new SecretClient(settings.keyVaultUrl, azureCredential, (options.transport ?? createTransport(settings)).keyVault);
   let secret: KeyVaultSecret;
   try {
     secret = await client.getSecret(name);

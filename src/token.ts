@@ -10,9 +10,10 @@
 import { ConfidentialClientApplication, LogLevel, type Configuration } from '@azure/msal-node';
 import { ExportError } from './errors.js';
 import { describeAzureError } from './azure-errors.js';
-import { HttpClientWithRetries, msalNetworkModule, retryBounds } from './http.js';
+import { HttpClientWithRetries, msalNetworkModule } from './http.js';
 import type { GraphCredential } from './credential.js';
 import type { ExportSettings } from './settings.js';
+import { createTransport, type Transport } from './transport.js';
 
 export interface TokenProvider {
   /** A Graph access token; `forceRefresh` skips MSAL's cache (after a 401 mid-run). */
@@ -24,42 +25,37 @@ type TokenSettings = Pick<ExportSettings, 'tenantId' | 'clientId' | 'authorityHo
 // Module-scope cache, deliberately: see the file comment. Keyed by everything that identifies the
 // credential (a secret by its hash, never its value), so a rotated credential gets a new application.
 const applications = new Map<string, Promise<ConfidentialClientApplication>>();
-// Token requests get the same proxy and retry behaviour as Graph calls, on their own client (one per
-// request timeout, which is part of the application's key).
-const tokenHttpClients = new Map<number, HttpClientWithRetries>();
-function tokenHttp(settings: TokenSettings): HttpClientWithRetries {
-  const timeoutMs = settings.requestTimeoutMs;
-  let client = tokenHttpClients.get(timeoutMs);
-  if (!client) {
-    client = new HttpClientWithRetries({ maxRetries: 4, ...retryBounds(timeoutMs) });
-    tokenHttpClients.set(timeoutMs, client);
-  }
-  return client;
-}
 
 /** How long before its expiry a token is no longer handed out from this run's cache (MSAL's own margin). */
 const EXPIRY_MARGIN_MS = 5 * 60_000;
 
-export function graphTokenProvider(settings: TokenSettings, credential: GraphCredential, log?: (message: string) => void): TokenProvider {
+export interface TokenProviderOptions {
+  /** MSAL's warnings. */
+  log?: (message: string) => void;
+  /** Token requests get the same proxy, timeouts and bounded retries as Graph calls; default: from the settings. */
+  transport?: Transport;
+}
+
+export function graphTokenProvider(settings: TokenSettings, credential: GraphCredential, options: TokenProviderOptions = {}): TokenProvider {
   const key = [settings.authorityHost, settings.tenantId.toLowerCase(), settings.clientId.toLowerCase(), credential.kind, credential.fingerprint, settings.requestTimeoutMs].join('|');
   const scopes = [`${settings.graphEndpoint}/.default`];
   // The token every page request of this run uses, until MSAL would renew it: asking MSAL's cache for each
   // of a million-user run's thousand pages costs ~0.4 ms each, on the path from one page to the next.
   let current: { accessToken: string; renewAt: number } | undefined;
   return {
-    async getToken(options = {}) {
-      if (options.forceRefresh === true) current = undefined;
+    async getToken(request = {}) {
+      if (request.forceRefresh === true) current = undefined;
       if (current !== undefined && Date.now() < current.renewAt) return current.accessToken;
       let pending = applications.get(key);
       if (!pending) {
-        pending = createApplication(settings, credential, log);
+        pending = createApplication(settings, credential, new HttpClientWithRetries((options.transport ?? createTransport(settings)).token), options.log);
         applications.set(key, pending);
         // A failed creation (e.g. the authority was unreachable) must not be cached.
         pending.catch(() => applications.delete(key));
       }
       const app = await pending;
       try {
-        const result = await app.acquireTokenByClientCredential({ scopes, skipCache: options.forceRefresh === true });
+        const result = await app.acquireTokenByClientCredential({ scopes, skipCache: request.forceRefresh === true });
         if (!result?.accessToken) throw new Error('MSAL returned no access token');
         const expiresAt = (result.expiresOn?.getTime() ?? Date.now()) - EXPIRY_MARGIN_MS;
         current = { accessToken: result.accessToken, renewAt: Math.min(expiresAt, result.refreshOn?.getTime() ?? expiresAt) };
@@ -71,9 +67,14 @@ export function graphTokenProvider(settings: TokenSettings, credential: GraphCre
   };
 }
 
-async function createApplication(settings: TokenSettings, credential: GraphCredential, log?: (message: string) => void): Promise<ConfidentialClientApplication> {
+async function createApplication(
+  settings: TokenSettings,
+  credential: GraphCredential,
+  http: HttpClientWithRetries,
+  log?: (message: string) => void,
+): Promise<ConfidentialClientApplication> {
   const authority = `${settings.authorityHost}/${settings.tenantId}`;
-  const metadata = await readAuthorityMetadata(authority, settings);
+  const metadata = await readAuthorityMetadata(authority, settings, http);
   const auth: Configuration['auth'] = {
     clientId: settings.clientId,
     authority,
@@ -88,7 +89,7 @@ async function createApplication(settings: TokenSettings, credential: GraphCrede
   return new ConfidentialClientApplication({
     auth,
     system: {
-      networkClient: msalNetworkModule(tokenHttp(settings)),
+      networkClient: msalNetworkModule(http),
       loggerOptions: {
         logLevel: LogLevel.Error,
         piiLoggingEnabled: false,
@@ -100,12 +101,12 @@ async function createApplication(settings: TokenSettings, credential: GraphCrede
   });
 }
 
-async function readAuthorityMetadata(authority: string, settings: TokenSettings): Promise<string> {
+async function readAuthorityMetadata(authority: string, settings: TokenSettings, http: HttpClientWithRetries): Promise<string> {
   const url = `${authority}/v2.0/.well-known/openid-configuration`;
   let status: number;
   let body: string;
   try {
-    ({ status, body } = await tokenHttp(settings).send('GET', url));
+    ({ status, body } = await http.send('GET', url));
   } catch (e) {
     throw describeAzureError(e, `reading the OpenID configuration of ${authority} (GRAPH_AUTHORITY_HOST, GRAPH_TENANT_ID)`, 'TokenRequestFailed');
   }

@@ -12,6 +12,7 @@ import { after, beforeEach, test } from 'node:test';
 import { ExportError } from '../../src/errors.js';
 import { earlyNextLink, listUserPages, type ConsistencyLevel } from '../../src/graph.js';
 import { HttpClientWithRetries } from '../../src/http.js';
+import { createTransport } from '../../src/transport.js';
 import { localServer, loopbackHttpClient as loopback } from '../helpers/loopback.js';
 import { graphError as graphErrorBody } from '../../tools/sim-tenant/errors.js';
 import { sendJson } from '../../tools/sim-tenant/http.js';
@@ -88,7 +89,7 @@ async function list(filter: string | undefined, run: Run = { ids: [], restarted:
     select: ['id'],
     filter,
     tokens: { getToken: async () => 'token' },
-    http: new HttpClientWithRetries({ retryDelayInMs: 10 }, loopback),
+    http: new HttpClientWithRetries({ ...createTransport().graph, retryDelayInMs: 10 }, loopback),
     authorityHost: 'https://login.example',
     tenantId: 't',
     clientId: 'c',

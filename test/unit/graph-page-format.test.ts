@@ -11,6 +11,7 @@ import { beforeEach, test } from 'node:test';
 import { ExportError } from '../../src/errors.js';
 import { listUserPages } from '../../src/graph.js';
 import { HttpClientWithRetries } from '../../src/http.js';
+import { createTransport } from '../../src/transport.js';
 import { localServer, loopbackHttpClient as loopback } from '../helpers/loopback.js';
 
 
@@ -39,7 +40,7 @@ async function storedUsers(): Promise<string[]> {
     graphEndpoint: graph.endpoint,
     select: ['id'],
     tokens: { getToken: async () => 'token' },
-    http: new HttpClientWithRetries({ retryDelayInMs: 10 }, loopback),
+    http: new HttpClientWithRetries({ ...createTransport().graph, retryDelayInMs: 10 }, loopback),
     authorityHost: 'https://login.example',
     tenantId: 't',
     clientId: 'c',

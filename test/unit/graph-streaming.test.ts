@@ -10,6 +10,7 @@ import { gzipSync } from 'node:zlib';
 import { after, before, beforeEach, test } from 'node:test';
 import { ExportError } from '../../src/errors.js';
 import { listUserPages } from '../../src/graph.js';
+import { createTransport } from '../../src/transport.js';
 import { HttpClientWithRetries, type HttpOptions, type RetryInfo } from '../../src/http.js';
 import { localServer, loopbackHttpClient as loopback } from '../helpers/loopback.js';
 
@@ -82,8 +83,8 @@ interface Run {
   retries: RetryInfo[];
 }
 
-async function list(httpOptions: HttpOptions = {}, stopAfter = Infinity, run: Run = { users: [], pages: 0, retries: [] }): Promise<Run> {
-  const client = new HttpClientWithRetries({ retryDelayInMs: 10, ...httpOptions, onRetry: (r) => run.retries.push(r) }, loopback);
+async function list(httpOptions: Partial<HttpOptions> = {}, stopAfter = Infinity, run: Run = { users: [], pages: 0, retries: [] }): Promise<Run> {
+  const client = new HttpClientWithRetries({ ...createTransport().graph, retryDelayInMs: 10, ...httpOptions, onRetry: (r) => run.retries.push(r) }, loopback);
   for await (const page of listUserPages({
     graphEndpoint: graph.endpoint,
     select: ['id', 'displayName'],
