@@ -7,8 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import type { ContainerClient } from '@azure/storage-blob';
 import { loadGraphCredential } from './credential.js';
-import { ExportError, describeError, isExportError } from './errors.js';
-import { listUserPages, type ConsistencyLevel, type PageUsers } from './graph.js';
+import { describeError, exportError, isExportError, type ExportError } from './errors.js';
+import { GraphAccessRefused, listUserPages, type ConsistencyLevel, type PageUsers } from './graph.js';
 import { HttpClientWithRetries } from './http.js';
 import { publishSnapshot } from './publish.js';
 import { readSettings, type ExportSettings } from './settings.js';
@@ -149,9 +149,6 @@ async function listInto(writer: SnapshotBlobWriter, settings: ExportSettings, to
     filter: settings.filter,
     tokens,
     http,
-    authorityHost: settings.authorityHost,
-    tenantId: settings.tenantId,
-    clientId: settings.clientId,
     onTokenRefresh: () => (stats.tokenRefreshes += 1),
     onAdvancedQuery: (level) => (stats.consistencyLevel = level),
     log: (m) => log.warn(m),
@@ -188,11 +185,19 @@ async function listInto(writer: SnapshotBlobWriter, settings: ExportSettings, to
   } catch (e) {
     // Stop the listing at its next page (not awaited: it may be in the middle of a request).
     pages.return(undefined).catch(() => undefined);
-    throw e;
+    throw e instanceof GraphAccessRefused ? graphAccessError(e, settings) : e;
   } finally {
     progress.stop();
   }
   return stats;
+}
+
+/** Graph's refusal of the token, completed with the app and the authority the settings name. */
+function graphAccessError(e: GraphAccessRefused, settings: ExportSettings): ExportError {
+  const { said, where } = e;
+  return e.status === 403
+    ? exportError('GraphForbidden', { said, clientId: settings.clientId, authorityHost: settings.authorityHost, tenantId: settings.tenantId }, { cause: e })
+    : exportError('GraphUnauthorized', { said, where, graphEndpoint: settings.graphEndpoint, authorityHost: settings.authorityHost }, { cause: e });
 }
 
 function manifestOf(
@@ -320,5 +325,5 @@ function logCompleted(log: Logger, manifest: Manifest): void {
 /** Normalises anything thrown by a run into an ExportError (unknown errors become 'Unexpected'). */
 export function toExportError(e: unknown): ExportError {
   if (isExportError(e)) return e;
-  return new ExportError('Unexpected', `The export failed unexpectedly: ${describeError(e)}. If it persists, report it with the log of this run.`, { cause: e });
+  return exportError('Unexpected', { kind: 'thrown', description: describeError(e) }, { cause: e });
 }

@@ -5,7 +5,7 @@
  * `latest.json` names (or may name): latest.json must never name a snapshot that is gone.
  */
 import type { ContainerClient } from '@azure/storage-blob';
-import { ExportError, statusOf } from './errors.js';
+import { exportError, statusOf } from './errors.js';
 import { storageError, type CommittedBlob } from './storage.js';
 
 export const LATEST_BLOB = 'latest.json';
@@ -115,7 +115,7 @@ async function pointLatestAt(container: ContainerClient, manifest: LatestCandida
       throw storageError(e, `writing ${LATEST_BLOB}`, container);
     }
   }
-  throw new ExportError('StorageFailed', `Writing ${LATEST_BLOB} kept conflicting with other writers; the snapshot itself is complete.`);
+  throw exportError('StorageFailed', { kind: 'latestConflicts', blob: LATEST_BLOB });
 }
 
 /** Best-effort removal of what a failed run committed, so that a failed run leaves nothing behind. */

@@ -8,7 +8,7 @@ import { createGzip, type Gzip } from 'node:zlib';
 import type { Pipeline, PipelinePolicy, PipelineRequest } from '@azure/core-rest-pipeline';
 import type { TokenCredential } from '@azure/identity';
 import { BlobServiceClient, type BlockBlobClient, type ContainerClient } from '@azure/storage-blob';
-import { ExportError, statusOf } from './errors.js';
+import { ExportError, exportError, statusOf } from './errors.js';
 import { describeAzureError } from './azure-errors.js';
 import type { ExportCompression, ExportFormat, StorageSetting } from './settings.js';
 import type { Transport } from './transport.js';
@@ -34,7 +34,7 @@ export function openContainer(storage: StorageSetting, container: string, creden
 function addPerTryPolicies(service: BlobServiceClient, transport: Transport['storage']): void {
   const pipeline = (service as unknown as { storageClientContext?: { pipeline?: Pipeline } }).storageClientContext?.pipeline;
   if (typeof pipeline?.addPolicy !== 'function') {
-    throw new ExportError('Unexpected', 'This version of @azure/storage-blob has no client pipeline to add the per-attempt timeout to; pin the version in package-lock.json.');
+    throw exportError('Unexpected', { kind: 'storagePipeline' });
   }
   pipeline.addPolicy(throttlingAsServerBusy(transport.pipelineOptions.retryOptions.maxTries), { afterPhase: 'Retry' });
   pipeline.addPolicy(transport.perRetryPolicy, { afterPhase: 'Retry' });
@@ -274,11 +274,7 @@ export function storageError(e: unknown, doing: string, container?: ContainerCli
   if (e instanceof ExportError) return e;
   if (statusOf(e) === 403) {
     const account = container ? new URL(container.url).host : 'the storage account';
-    return new ExportError(
-      'StorageForbidden',
-      `Blob Storage refused ${doing} (HTTP 403 ${(e as { code?: string }).code ?? 'AuthorizationFailure'}): the function's identity lacks the 'Storage Blob Data Contributor' role on ${account} (or on the export container). Assign it, e.g. az role assignment create --role "Storage Blob Data Contributor" --assignee <identity principal id> --scope <storage account or container resource id>; with a connection string in EXPORT_STORAGE, check its key or SAS.`,
-      { cause: e },
-    );
+    return exportError('StorageForbidden', { doing, errorCode: (e as { code?: string }).code ?? 'AuthorizationFailure', account }, { cause: e });
   }
   return describeAzureError(e, `${doing} in Blob Storage`, 'StorageFailed');
 }

@@ -8,7 +8,7 @@
  * (sovereign clouds, test tenants) and an unknown tenant surfaces as its real AADSTS90002 answer.
  */
 import { ConfidentialClientApplication, LogLevel, type Configuration } from '@azure/msal-node';
-import { ExportError } from './errors.js';
+import { ExportError, exportError } from './errors.js';
 import { describeAzureError } from './azure-errors.js';
 import { HttpClientWithRetries, msalNetworkModule } from './http.js';
 import type { GraphCredential } from './credential.js';
@@ -121,12 +121,9 @@ async function readAuthorityMetadata(authority: string, settings: TokenSettings,
   if (typeof doc?.error_description === 'string' && status < 500 && status !== 429) {
     throw aadstsError(doc.error_description, settings);
   }
-  throw new ExportError(
-    status >= 500 || status === 429 ? 'TokenRequestFailed' : 'TokenRequestRejected',
-    status >= 500 || status === 429
-      ? `Reading the OpenID configuration ${url} failed with HTTP ${status} after all retries: the authority (GRAPH_AUTHORITY_HOST) is unavailable or throttling; try again later.`
-      : `Reading the OpenID configuration ${url} failed with HTTP ${status}: check GRAPH_AUTHORITY_HOST ('${settings.authorityHost}') and GRAPH_TENANT_ID ('${settings.tenantId}').`,
-  );
+  throw status >= 500 || status === 429
+    ? exportError('TokenRequestFailed', { kind: 'openIdConfiguration', url, status })
+    : exportError('TokenRequestRejected', { kind: 'openIdConfiguration', url, status, authorityHost: settings.authorityHost, tenantId: settings.tenantId });
 }
 
 function tokenError(e: unknown, settings: TokenSettings, credential: GraphCredential): ExportError {
@@ -136,11 +133,7 @@ function tokenError(e: unknown, settings: TokenSettings, credential: GraphCreden
   // Entra's transient answers (5xx, throttling) also carry AADSTS codes: they are failures, not rejections.
   const transient = /temporarily_unavailable|server_error|throttl/i.test(`${String(err.errorCode ?? '')} ${text}`);
   if (/AADSTS\d+/.test(text) && !transient) return aadstsError(text, settings, credential);
-  return new ExportError(
-    'TokenRequestFailed',
-    `Getting a Microsoft Graph token from ${settings.authorityHost} for app ${settings.clientId} failed: ${text.split('\n')[0]}. Check that GRAPH_AUTHORITY_HOST is reachable (network, proxy, NODE_EXTRA_CA_CERTS) and try again.`,
-    { cause: e },
-  );
+  return exportError('TokenRequestFailed', { kind: 'token', authorityHost: settings.authorityHost, clientId: settings.clientId, message: text.split('\n')[0]! }, { cause: e });
 }
 
 /** The AADSTS codes users meet, with what they mean and what to change (DESIGN.md error table). */
@@ -158,8 +151,7 @@ function aadstsError(description: string, settings: TokenSettings, credential?: 
     '7000216': `The token request for ${app} carried no client credential. Set GRAPH_CLIENT_SECRET_NAME or GRAPH_CLIENT_CERTIFICATE_NAME.`,
     '500011': `The resource ${settings.graphEndpoint} is not known to tenant '${settings.tenantId}'. Check GRAPH_ENDPOINT (it must match the cloud of GRAPH_AUTHORITY_HOST).`,
   };
-  const message = advice[code]
-    ? `Microsoft Entra rejected the token request with AADSTS${code}: ${advice[code]} (${summary})`
-    : `Microsoft Entra rejected the token request for ${app}: ${summary}. Look the code up at https://login.microsoftonline.com/error?code=${code}.`;
-  return new ExportError(code ? 'TokenRequestRejected' : 'TokenRequestFailed', message);
+  return code
+    ? exportError('TokenRequestRejected', { kind: 'aadsts', code, advice: advice[code], summary, app })
+    : exportError('TokenRequestFailed', { kind: 'rejectedWithoutCode', summary, app });
 }

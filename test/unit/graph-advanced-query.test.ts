@@ -90,9 +90,6 @@ async function list(filter: string | undefined, run: Run = { ids: [], restarted:
     filter,
     tokens: { getToken: async () => 'token' },
     http: new HttpClientWithRetries({ ...createTransport().graph, retryDelayInMs: 10 }, loopback),
-    authorityHost: 'https://login.example',
-    tenantId: 't',
-    clientId: 'c',
     onAdvancedQuery: (level) => run.advanced.push(level),
     log: (m) => run.log.push(m),
   })) {

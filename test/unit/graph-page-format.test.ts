@@ -41,9 +41,6 @@ async function storedUsers(): Promise<string[]> {
     select: ['id'],
     tokens: { getToken: async () => 'token' },
     http: new HttpClientWithRetries({ ...createTransport().graph, retryDelayInMs: 10 }, loopback),
-    authorityHost: 'https://login.example',
-    tenantId: 't',
-    clientId: 'c',
   })) {
     for (let i = 0; i < page.count; i += 1) users.push(page.elements.bytes.toString('utf8', page.elements.ranges[2 * i], page.elements.ranges[2 * i + 1]));
   }

@@ -25,9 +25,6 @@ async function collect(client: HttpClient): Promise<number> {
     select: ['id'],
     tokens: { getToken: async () => 'token' },
     http: new HttpClientWithRetries(createTransport().graph, client),
-    authorityHost: 'https://login.example',
-    tenantId: 't',
-    clientId: 'c',
   })) {
     users += page.count;
   }

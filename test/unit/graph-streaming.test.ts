@@ -90,9 +90,6 @@ async function list(httpOptions: Partial<HttpOptions> = {}, stopAfter = Infinity
     select: ['id', 'displayName'],
     tokens: { getToken: async () => 'token' },
     http: client,
-    authorityHost: 'https://login.example',
-    tenantId: 't',
-    clientId: 'c',
   })) {
     for (let i = 0; i < page.count; i += 1) {
       const user = JSON.parse(page.elements.bytes.toString('utf8', page.elements.ranges[2 * i], page.elements.ranges[2 * i + 1])) as Record<string, unknown>;
