@@ -115,13 +115,18 @@ export const ErrorMessages = {
         return `Key Vault certificate '${p.name}' (GRAPH_CLIENT_CERTIFICATE_NAME) has a key of type ${p.keyType}, but Microsoft Entra client assertions are signed with RSA (PS256) and need an RSA key. Create the certificate in Key Vault with key type RSA, 2048 bits or more (scripts/provision-certificate.sh does; or az keyvault certificate create with a policy whose keyProperties are {"keyType": "RSA", "keySize": 2048, "exportable": true}), register it on the app, and point GRAPH_CLIENT_CERTIFICATE_NAME at it.`;
     }
   },
-  TokenRequestRejected: (p: { kind: 'aadsts'; code: string; advice: string | undefined; summary: string; app: string } | { kind: 'openIdConfiguration'; url: string; status: number; authorityHost: string; tenantId: string }): string => {
+  TokenRequestRejected: (
+    p:
+      | { kind: 'aadsts'; code: string; summary: string; clientId: string; tenantId: string; authorityHost: string; graphEndpoint: string; thumbprint: string | undefined }
+      | { kind: 'openIdConfiguration'; url: string; status: number; authorityHost: string; tenantId: string },
+  ): string => {
     if (p.kind === 'openIdConfiguration') {
       return `Reading the OpenID configuration ${p.url} failed with HTTP ${p.status}: check GRAPH_AUTHORITY_HOST ('${p.authorityHost}') and GRAPH_TENANT_ID ('${p.tenantId}').`;
     }
-    return p.advice
-      ? `Microsoft Entra rejected the token request with AADSTS${p.code}: ${p.advice} (${p.summary})`
-      : `Microsoft Entra rejected the token request for ${p.app}: ${p.summary}. Look the code up at https://login.microsoftonline.com/error?code=${p.code}.`;
+    const advice = aadstsAdvice(p);
+    return advice
+      ? `Microsoft Entra rejected the token request with AADSTS${p.code}: ${advice} (${p.summary})`
+      : `Microsoft Entra rejected the token request for app ${p.clientId} in tenant ${p.tenantId}: ${p.summary}. Look the code up at https://login.microsoftonline.com/error?code=${p.code}.`;
   },
   TokenRequestFailed: (
     p:
@@ -204,6 +209,30 @@ export type ErrorParams<C extends ExportErrorCode> = Parameters<(typeof ErrorMes
 export function exportError<C extends ExportErrorCode>(code: C, params: ErrorParams<C>, options: { cause?: unknown; details?: readonly string[] } = {}): ExportError {
   const message = (ErrorMessages[code] as (p: ErrorParams<C>) => string)(params);
   return new ExportError(code, message, options);
+}
+
+/** The AADSTS codes users meet, with what they mean and what to change; undefined for any other. */
+function aadstsAdvice(p: { code: string; clientId: string; tenantId: string; authorityHost: string; graphEndpoint: string; thumbprint: string | undefined }): string | undefined {
+  const app = `app ${p.clientId} in tenant ${p.tenantId}`;
+  const certHint = p.thumbprint !== undefined ? ` (certificate SHA-256 thumbprint ${p.thumbprint})` : '';
+  switch (p.code) {
+    case '7000215':
+      return `The client secret stored in Key Vault is not a valid secret of ${app}: it is mistyped or was deleted. Create a new client secret on the app registration and store its value in the Key Vault secret named by GRAPH_CLIENT_SECRET_NAME (scripts/provision-secret.sh) — or better, use a certificate.`;
+    case '7000222':
+      return `The client secret stored in Key Vault has expired for ${app}. Create a new client secret on the app registration and store it in the Key Vault secret named by GRAPH_CLIENT_SECRET_NAME (scripts/provision-secret.sh).`;
+    case '700027':
+      return `The certificate from Key Vault${certHint} is not registered on ${app} (or its signature was rejected). Upload its public part to the app registration: az ad app credential reset --id ${p.clientId} --cert @cert.pem --append (scripts/provision-certificate.sh does it).`;
+    case '700016':
+      return `GRAPH_CLIENT_ID '${p.clientId}' is not an application in tenant '${p.tenantId}'. Check GRAPH_CLIENT_ID and GRAPH_TENANT_ID; a multi-tenant app must first be consented in that tenant.`;
+    case '90002':
+      return `GRAPH_TENANT_ID '${p.tenantId}' is not a tenant known to ${p.authorityHost}. Check GRAPH_TENANT_ID (the directory ID or a verified domain) and, for sovereign clouds, GRAPH_AUTHORITY_HOST.`;
+    case '7000216':
+      return `The token request for ${app} carried no client credential. Set GRAPH_CLIENT_SECRET_NAME or GRAPH_CLIENT_CERTIFICATE_NAME.`;
+    case '500011':
+      return `The resource ${p.graphEndpoint} is not known to tenant '${p.tenantId}'. Check GRAPH_ENDPOINT (it must match the cloud of GRAPH_AUTHORITY_HOST).`;
+    default:
+      return undefined;
+  }
 }
 
 /** The generic message of a failed Azure call: with its HTTP status, or the network error and what to check. */

@@ -7,7 +7,7 @@
  * MSAL as authority metadata, so MSAL does no instance discovery against login.microsoftonline.com
  * (sovereign clouds, test tenants) and an unknown tenant surfaces as its real AADSTS90002 answer.
  */
-import { ConfidentialClientApplication, LogLevel, type Configuration } from '@azure/msal-node';
+import { AuthError, ConfidentialClientApplication, LogLevel, type Configuration } from '@azure/msal-node';
 import { ExportError, exportError } from './errors.js';
 import { describeAzureError } from './azure-errors.js';
 import { HttpClientWithRetries, msalNetworkModule } from './http.js';
@@ -128,30 +128,21 @@ async function readAuthorityMetadata(authority: string, settings: TokenSettings,
 
 function tokenError(e: unknown, settings: TokenSettings, credential: GraphCredential): ExportError {
   if (e instanceof ExportError) return e;
-  const err = e as { errorCode?: unknown; errorMessage?: unknown; message?: unknown };
-  const text = [err.errorMessage, err.message].find((t): t is string => typeof t === 'string' && t.length > 0) ?? String(e);
+  // MSAL's errors (ServerError for the token endpoint's answers) are AuthErrors: errorMessage is what Entra said.
+  const auth = e instanceof AuthError ? e : undefined;
+  const text = [auth?.errorMessage, e instanceof Error ? e.message : undefined].find((t): t is string => typeof t === 'string' && t.length > 0) ?? String(e);
   // Entra's transient answers (5xx, throttling) also carry AADSTS codes: they are failures, not rejections.
-  const transient = /temporarily_unavailable|server_error|throttl/i.test(`${String(err.errorCode ?? '')} ${text}`);
+  const transient = /temporarily_unavailable|server_error|throttl/i.test(`${auth?.errorCode ?? ''} ${text}`);
   if (/AADSTS\d+/.test(text) && !transient) return aadstsError(text, settings, credential);
   return exportError('TokenRequestFailed', { kind: 'token', authorityHost: settings.authorityHost, clientId: settings.clientId, message: text.split('\n')[0]! }, { cause: e });
 }
 
-/** The AADSTS codes users meet, with what they mean and what to change (DESIGN.md error table). */
+/** Entra's refusal of a token request, by its AADSTS code. */
 function aadstsError(description: string, settings: TokenSettings, credential?: GraphCredential): ExportError {
   const code = /AADSTS(\d+)/.exec(description)?.[1] ?? '';
   const summary = description.split(/\r?\n| Trace ID:/)[0]!.trim();
-  const app = `app ${settings.clientId} in tenant ${settings.tenantId}`;
-  const certHint = credential?.kind === 'certificate' ? ` (certificate SHA-256 thumbprint ${credential.thumbprintSha256})` : '';
-  const advice: Record<string, string> = {
-    '7000215': `The client secret stored in Key Vault is not a valid secret of ${app}: it is mistyped or was deleted. Create a new client secret on the app registration and store its value in the Key Vault secret named by GRAPH_CLIENT_SECRET_NAME (scripts/provision-secret.sh) — or better, use a certificate.`,
-    '7000222': `The client secret stored in Key Vault has expired for ${app}. Create a new client secret on the app registration and store it in the Key Vault secret named by GRAPH_CLIENT_SECRET_NAME (scripts/provision-secret.sh).`,
-    '700027': `The certificate from Key Vault${certHint} is not registered on ${app} (or its signature was rejected). Upload its public part to the app registration: az ad app credential reset --id ${settings.clientId} --cert @cert.pem --append (scripts/provision-certificate.sh does it).`,
-    '700016': `GRAPH_CLIENT_ID '${settings.clientId}' is not an application in tenant '${settings.tenantId}'. Check GRAPH_CLIENT_ID and GRAPH_TENANT_ID; a multi-tenant app must first be consented in that tenant.`,
-    '90002': `GRAPH_TENANT_ID '${settings.tenantId}' is not a tenant known to ${settings.authorityHost}. Check GRAPH_TENANT_ID (the directory ID or a verified domain) and, for sovereign clouds, GRAPH_AUTHORITY_HOST.`,
-    '7000216': `The token request for ${app} carried no client credential. Set GRAPH_CLIENT_SECRET_NAME or GRAPH_CLIENT_CERTIFICATE_NAME.`,
-    '500011': `The resource ${settings.graphEndpoint} is not known to tenant '${settings.tenantId}'. Check GRAPH_ENDPOINT (it must match the cloud of GRAPH_AUTHORITY_HOST).`,
-  };
-  return code
-    ? exportError('TokenRequestRejected', { kind: 'aadsts', code, advice: advice[code], summary, app })
-    : exportError('TokenRequestFailed', { kind: 'rejectedWithoutCode', summary, app });
+  if (!code) return exportError('TokenRequestFailed', { kind: 'rejectedWithoutCode', summary, app: `app ${settings.clientId} in tenant ${settings.tenantId}` });
+  const thumbprint = credential?.kind === 'certificate' ? credential.thumbprintSha256 : undefined;
+  const { clientId, tenantId, authorityHost, graphEndpoint } = settings;
+  return exportError('TokenRequestRejected', { kind: 'aadsts', code, summary, clientId, tenantId, authorityHost, graphEndpoint, thumbprint });
 }
