@@ -39,7 +39,8 @@ export interface HttpOptions {
   maxRetryDelayInMs: number;
   /** Timeout of one attempt, headers and body (also a body read by {@link HttpClientWithRetries.sendStreaming}), ms. */
   attemptTimeoutInMs: number;
-  userAgentPrefix?: string;
+  /** Prefix of the User-Agent header. */
+  userAgentPrefix: string;
   /** Called before each retry of a request, with what the previous attempt got (for progress and the manifest's `retries`). */
   onRetry?: (info: RetryInfo) => void;
 }
@@ -95,7 +96,7 @@ export class HttpClientWithRetries {
     // user agent, client request id, the default retry policy (throttling + exponential + system errors).
     this.#pipeline = createPipelineFromOptions({
       retryOptions: { maxRetries: o.maxRetries, retryDelayInMs: o.retryDelayInMs, maxRetryDelayInMs: o.maxRetryDelayInMs },
-      userAgentOptions: { userAgentPrefix: o.userAgentPrefix ?? 'entra-users-export' },
+      userAgentOptions: { userAgentPrefix: o.userAgentPrefix },
     });
     // Per attempt (after the retry phase): a timeout that the retry strategies see as a retriable system error.
     this.#attempts = attemptPolicy({ timeoutInMs: o.attemptTimeoutInMs, maxRetryAfterInMs: o.maxRetryDelayInMs, onRetry: o.onRetry });
