@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { ContainerClient } from '@azure/storage-blob';
-import { startAzurite, type Azurite } from '../../tools/azurite.js';
+import { startAzurite, type Azurite } from '../../stand-ins/azurite/index.js';
 import { publishSnapshot, LATEST_BLOB } from '../../src/publish.js';
 import { openContainer, SnapshotBlobWriter } from '../../src/storage.js';
 import { createTransport } from '../../src/transport.js';
