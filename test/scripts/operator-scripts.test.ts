@@ -12,7 +12,7 @@ import path from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { after, test } from 'node:test';
 import { createAppCertificate } from '../../stand-ins/sim-tenant/certs.js';
-import { ROOT } from './helpers.js';
+import { ROOT } from '../infra/helpers.js';
 
 const CERT = path.join(ROOT, 'scripts', 'provision-certificate.sh');
 const SECRET = path.join(ROOT, 'scripts', 'provision-secret.sh');
@@ -22,7 +22,7 @@ const HOOK = path.join(ROOT, 'scripts', 'azd-hooks', 'postprovision.sh');
 const PASSWORD = `${randomBytes(15).toString('base64url')}~${randomBytes(15).toString('base64url')}`;
 
 /** A fake Azure CLI (fixtures/fake-az.sh): state in $FAKE_AZ_STATE, one line per call in $FAKE_AZ_STATE/calls. */
-const FAKE_AZ = path.join(ROOT, 'test', 'infra', 'fixtures', 'fake-az.sh');
+const FAKE_AZ = path.join(ROOT, 'test', 'scripts', 'fixtures', 'fake-az.sh');
 
 interface Run {
   status: number | null;

@@ -9,7 +9,7 @@ import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
 import tls from 'node:tls';
-import { type SimTenant, startSimTenant } from '../../stand-ins/sim-tenant/index.js';
+import { type SimTenant, startSimTenant } from '../../../stand-ins/sim-tenant/index.js';
 
 export interface SimResponse {
   status: number;
@@ -154,7 +154,7 @@ export function makeAssertion(opts: {
 }
 
 /**
- * Runs a compiled fixture (dist/test/sim-tenant/fixtures/<name>.js) with only the given environment. The
+ * Runs a compiled fixture (dist/test/stand-ins/sim-tenant/fixtures/<name>.js) with only the given environment. The
  * timeout only ends a fixture that hangs: on a busy machine, starting Node and the SDKs can take many seconds.
  */
 export function runFixture<T>(name: string, env: Record<string, string>, input: unknown, timeoutMs = 120_000): Promise<T> {

@@ -13,12 +13,12 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { DEFAULTS } from '../../src/settings.js';
-import { installFunctionsCore, type RegisteredFunction } from '../helpers/functions-core.js';
+import { DEFAULTS } from '../../../src/settings.js';
+import { installFunctionsCore, type RegisteredFunction } from '../../helpers/functions-core.js';
 
 const registered = installFunctionsCore();
 
-const bundle = path.resolve(__dirname, '..', '..', 'bundle', 'functions', 'exportUsers.js');
+const bundle = path.resolve(__dirname, '..', '..', '..', 'bundle', 'functions', 'exportUsers.js');
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'function-registration-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 let copies = 0;

@@ -2,7 +2,7 @@
  * The deployed function is the esbuild bundle (tools/build/bundle.mjs), not tsc's dist/src: package.json's
  * "main" must name it, `npm run build` must have made it, and it must load and register `exportUsers`
  * on its own — copied away from node_modules, with only the `@azure/functions-core` module that the
- * Functions worker injects (faked here as in function-registration.test.ts).
+ * Functions worker injects (faked here as in test/unit/functions/exportUsers.test.ts).
  */
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -52,7 +52,7 @@ test('the bundle alone, away from node_modules, registers exportUsers like the t
   const triggers = Object.values(metadata.bindings).filter((b) => b.type === 'timerTrigger');
   assert.equal(triggers.length, 1);
   assert.equal(triggers[0]!.direction, 'in');
-  assert.equal(triggers[0]!.schedule, DEFAULTS.EXPORT_SCHEDULE, 'EXPORT_SCHEDULE unset: the default (function-registration.test.ts has the cases)');
+  assert.equal(triggers[0]!.schedule, DEFAULTS.EXPORT_SCHEDULE, 'EXPORT_SCHEDULE unset: the default (test/unit/functions/exportUsers.test.ts has the cases)');
   assert.notEqual(triggers[0]!.runOnStartup, true);
   assert.equal(metadata.retryOptions?.['strategy'], 'exponentialBackoff');
 });
