@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { newRunId } from '../../src/export.js';
 import { runExportProcess } from '../../stand-ins/export-process.js';
 import { download, startWorld, workingEnv, type World } from '../helpers/environment.js';
 import type { RunExportResult } from '../fixtures/run-export.js';
@@ -34,6 +35,13 @@ async function everyBlob(containerName: string): Promise<string[]> {
   for await (const blob of world.container(containerName).listBlobsFlat({ includeUncommitedBlobs: true })) names.push(blob.name);
   return names.sort();
 }
+
+test('run ids: the UTC start time, then random hex, unique', () => {
+  const started = new Date('2026-03-04T05:06:07.890Z');
+  const runId = newRunId(started);
+  assert.match(runId, /^20260304T050607Z-[0-9a-f]{8}$/);
+  assert.notEqual(newRunId(started), runId, 'run IDs are unique');
+});
 
 test('a run returns the manifest it published: stored beside the users, named by latest.json, logged from start to end', async () => {
   const env = workingEnv(world, 'secret');

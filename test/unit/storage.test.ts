@@ -1,17 +1,37 @@
 /**
- * SnapshotBlobWriter against a recording BlockBlobClient: bytes cut into 4 MiB blocks across write
- * boundaries, nothing lost or reordered when block buffers are recycled, a bounded number of stages in
- * flight, the sha256 and size of what is stored, gzip, and callers free to reuse their buffers.
- * (The integration tests' tenants fit in one block; this covers the multi-block path.)
+ * src/storage.ts:
+ * - snapshotPaths: where a run's blobs go;
+ * - SnapshotBlobWriter against a recording BlockBlobClient: bytes cut into 4 MiB blocks across write
+ *   boundaries, nothing lost or reordered when block buffers are recycled, a bounded number of stages in
+ *   flight, the sha256 and size of what is stored, gzip, and callers free to reuse their buffers.
+ *   (The integration tests' tenants fit in one block; this covers the multi-block path.);
+ * - openContainer puts the run's per-attempt timeout into the Storage SDK's own pipeline, which the SDK does
+ *   not offer through its options (storage.ts reaches its client pipeline): against a server that accepts
+ *   requests and never answers, every attempt times out and the call fails within its bounded tries. If a
+ *   new @azure/storage-blob moved that pipeline, this test fails (the call would hang, or openContainer throw).
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import type { BlockBlobClient } from '@azure/storage-blob';
-import { SnapshotBlobWriter } from '../../src/storage.js';
+import { openContainer, snapshotPaths, SnapshotBlobWriter } from '../../src/storage.js';
+import { createTransport } from '../../src/transport.js';
+import { localServer } from '../helpers/loopback.js';
 
 const MiB = 1024 * 1024;
+
+test('snapshot layout follows DESIGN.md', () => {
+  const started = new Date('2026-03-04T05:06:07.890Z');
+  const runId = '20260304T050607Z-0123abcd';
+  assert.deepEqual(snapshotPaths(runId, started, 'json', 'none'), {
+    folder: `snapshots/2026/03/04/${runId}`,
+    usersBlob: `snapshots/2026/03/04/${runId}/users.json`,
+    manifestBlob: `snapshots/2026/03/04/${runId}/manifest.json`,
+  });
+  assert.equal(snapshotPaths(runId, started, 'ndjson', 'gzip').usersBlob, `snapshots/2026/03/04/${runId}/users.ndjson.gz`);
+  assert.equal(snapshotPaths(runId, started, 'json', 'gzip').usersBlob, `snapshots/2026/03/04/${runId}/users.json.gz`);
+});
 
 interface Recorder {
   client: BlockBlobClient;
@@ -117,4 +137,26 @@ test('a reset writer that ends empty commits an empty block list too', async () 
   const committed = await writer.commit({ runid: 'r' });
   assert.deepEqual(blob.blockSizes(), []);
   assert.equal(committed.bytes, 0);
+});
+
+let requests = 0;
+const silent = localServer(() => {
+  requests += 1; // never answers
+});
+
+test('a Storage server that never answers: each attempt times out, the tries are bounded, the error says so', async () => {
+  const transport = createTransport({ requestTimeoutMs: 300 });
+  const key = Buffer.from('key').toString('base64');
+  const container = openContainer(
+    { kind: 'connectionString', connectionString: `DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=${key};BlobEndpoint=${silent.endpoint}/devstoreaccount1;` },
+    'c1',
+    undefined as never,
+    transport.storage,
+  );
+  await assert.rejects(container.getBlockBlobClient('b').getProperties(), (e: { code?: unknown }) => {
+    assert.equal(e.code, 'ETIMEDOUT');
+    return true;
+  });
+  // Retried, but no more than the tries the transport allows.
+  assert.ok(requests > 1 && requests <= transport.storage.pipelineOptions.retryOptions.maxTries, `${requests} requests`);
 });
