@@ -1,7 +1,8 @@
 /**
- * README.md's map of the repository agrees with the tree: "How it works" names every module of src/ (and
- * only files that exist), and "Repository layout" names every top-level folder that git tracks (and only
- * folders that exist), with the files and folders it points at inside each.
+ * The layout a reader relies on agrees with the tree: README's "How it works" names every module of src/ (and
+ * only files that exist), its "Repository layout" every top-level folder that git tracks (and only folders
+ * that exist, with the files and folders it points at inside each); and test/unit has one test file per
+ * module of src/, named after it (src/graph.ts: test/unit/graph.test.ts), and no other.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -9,8 +10,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 
-/** Repository root (this file runs from dist/test/docs/). */
-const ROOT = path.resolve(__dirname, '..', '..', '..');
+/** Repository root (this file runs from dist/test/). */
+const ROOT = path.resolve(__dirname, '..', '..');
 const README = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
 
 /** The body of the README section under `## <heading>`, up to the next `## ` heading. */
@@ -65,3 +66,27 @@ test('"Repository layout" lists every top-level folder, and what it names inside
     }
   }
 });
+
+test('"Tests" names every folder of test/ (and only paths that exist)', () => {
+  const rows = tableRows(section('Tests'));
+  const listed = rows.flatMap((row) => codeSpans(row[0] ?? ''));
+  for (const name of listed) assert.ok(fs.existsSync(path.join(ROOT, name)), `README "Tests": ${name} exists`);
+  const folders = new Set(trackedFiles().filter((file) => /^test\/[^/]+\//.test(file)).map((file) => file.split('/').slice(0, 2).join('/') + '/'));
+  for (const folder of folders) assert.ok(listed.includes(folder), `README "Tests" lists ${folder}`);
+});
+
+test('test/unit has one test file per module of src/, named after it, and no other', () => {
+  const files = trackedFiles();
+  const modules = files.filter((file) => file.startsWith('src/') && file.endsWith('.ts')).map((file) => file.slice('src/'.length, -'.ts'.length));
+  const tests = [...new Set([...files, ...walk(path.join(ROOT, 'test', 'unit'), 'test/unit')])]
+    .filter((file) => file.startsWith('test/unit/') && file.endsWith('.test.ts'))
+    .map((file) => file.slice('test/unit/'.length, -'.test.ts'.length));
+  assert.deepEqual([...tests].sort(), [...modules].sort(), 'test/unit/<module>.test.ts for each src/<module>.ts');
+});
+
+/** The files under a folder (also those not yet added to git), relative to the root. */
+function walk(dir: string, relative: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
+    entry.isDirectory() ? walk(path.join(dir, entry.name), `${relative}/${entry.name}`) : [`${relative}/${entry.name}`],
+  );
+}
