@@ -142,7 +142,7 @@ function tokenError(e: unknown, settings: TokenSettings, credential: GraphCreden
   );
 }
 
-/** The AADSTS codes users meet, with what they mean and what to change (DESIGN.md error table). */
+/** The AADSTS codes users meet, with what they mean and what to change (README "Troubleshooting" table). */
 function aadstsError(description: string, settings: TokenSettings, credential?: GraphCredential): ExportError {
   const code = /AADSTS(\d+)/.exec(description)?.[1] ?? '';
   const summary = description.split(/\r?\n| Trace ID:/)[0]!.trim();
