@@ -9,7 +9,7 @@
  * (`reset-after`, `hang-after`). Rules match a kind of storage call — container create, block stage
  * (`comp=block`), block commit (`comp=blocklist`), manifest upload, `latest.json` GET / PUT — optionally
  * one container, the nth matching request, and fire `times` times (Infinity for a persistent fault),
- * with the same rule engine as the simulated tenant's FaultRule (tools/fault-rules.ts).
+ * with the same rule engine as the simulated tenant's FaultRule (stand-ins/fault-rules.ts).
  *
  * `hold` delays forwarding until a promise settles (to make concurrent runs interleave) and `onFire`
  * runs a hook when a rule fires — on arrival, or once Azurite has answered for the `-after` kinds — which

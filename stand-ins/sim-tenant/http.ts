@@ -1,5 +1,5 @@
 /**
- * HTTP plumbing shared by the sim's servers (their ServerGroup is tools/server-group.ts): JSON responses,
+ * HTTP plumbing shared by the sim's servers (their ServerGroup is stand-ins/server-group.ts): JSON responses,
  * bounded body reading and a request log that never prints secrets.
  */
 import http from 'node:http';

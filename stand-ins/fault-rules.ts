@@ -1,6 +1,6 @@
 /**
- * The fault-rule engine of the stand-ins: the simulated tenant's FaultRule (tools/sim-tenant/faults.ts) and the
- * storage fault proxy's ProxyRule (tools/fault-proxy/index.ts) are both kept and matched here.
+ * The fault-rule engine of the stand-ins: the simulated tenant's FaultRule (stand-ins/sim-tenant/faults.ts) and the
+ * storage fault proxy's ProxyRule (stand-ins/fault-proxy/index.ts) are both kept and matched here.
  *
  * Rules are tried in the order they were added. A rule fires on a request it matches (its target, call,
  * container, page: the caller's `matches`) when it is on its `nth` matching request (any, when `nth` is
