@@ -79,17 +79,13 @@ REGISTER=1
 WAIT_SECONDS=300
 
 while [ $# -gt 0 ]; do
+  if common_option "$@"; then shift 2; continue; fi
   case "$1" in
     -h | --help) usage; exit 0 ;;
-    --vault) VAULT="${2:?--vault needs a value}"; shift 2 ;;
-    --app-id) APP_ID="${2:?--app-id needs a value}"; shift 2 ;;
-    --name) NAME="${2:?--name needs a value}"; shift 2 ;;
     --subject) SUBJECT="${2:?--subject needs a value}"; shift 2 ;;
     --validity-months) MONTHS="${2:?--validity-months needs a value}"; shift 2 ;;
     --format) FORMAT="${2:?--format needs a value}"; shift 2 ;;
-    --renew-within-days) RENEW_DAYS="${2:?--renew-within-days needs a value}"; shift 2 ;;
     --no-register) REGISTER=0; shift ;;
-    --wait-for-access) WAIT_SECONDS="${2:?--wait-for-access needs a value}"; shift 2 ;;
     *) usage >&2; die 2 "unknown argument: $1" ;;
   esac
 done
