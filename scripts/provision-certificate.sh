@@ -68,15 +68,11 @@ key_identifier_hex() {
   fi
 }
 
-VAULT="${AZURE_KEY_VAULT_NAME:-}"
-APP_ID="${GRAPH_CLIENT_ID:-}"
 NAME="${GRAPH_CREDENTIAL_NAME:-graph-export-cert}"
 SUBJECT="CN=entra-users-export"
 MONTHS=12
 FORMAT=pem
-RENEW_DAYS=30
 REGISTER=1
-WAIT_SECONDS=300
 
 while [ $# -gt 0 ]; do
   if common_option "$@"; then shift 2; continue; fi

@@ -36,14 +36,10 @@ PROG=provision-secret
 # shellcheck source=lib/keyvault-credential.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/keyvault-credential.sh"
 
-VAULT="${AZURE_KEY_VAULT_NAME:-}"
-APP_ID="${GRAPH_CLIENT_ID:-}"
 NAME="${GRAPH_CREDENTIAL_NAME:-graph-export-secret}"
 DISPLAY_NAME="entra-users-export $(date -u +%Y-%m-%d)"
 YEARS=1
-RENEW_DAYS=30
 ROTATE=0
-WAIT_SECONDS=300
 
 while [ $# -gt 0 ]; do
   if common_option "$@"; then shift 2; continue; fi

@@ -7,8 +7,15 @@ die() {
   exit "$code"
 }
 
-# The options both scripts take: sets VAULT, APP_ID, NAME, RENEW_DAYS or WAIT_SECONDS from "$1" "$2" (the
-# caller shifts both); returns 1 for any other argument.
+# The options both scripts take, with their defaults (NAME's is each script's own): VAULT and APP_ID from the
+# environment (e.g. `eval "$(azd env get-values)"`).
+VAULT="${AZURE_KEY_VAULT_NAME:-}"
+APP_ID="${GRAPH_CLIENT_ID:-}"
+RENEW_DAYS=30
+WAIT_SECONDS=300
+
+# Sets VAULT, APP_ID, NAME, RENEW_DAYS or WAIT_SECONDS from "$1" "$2" (the caller shifts both); returns 1 for
+# any other argument.
 common_option() {
   case "$1" in
     --vault) VAULT="${2:?--vault needs a value}" ;;
