@@ -21,7 +21,7 @@ import { localServer } from '../helpers/loopback.js';
 
 const MiB = 1024 * 1024;
 
-test('snapshot layout follows DESIGN.md', () => {
+test('snapshot layout follows README "Output"', () => {
   const started = new Date('2026-03-04T05:06:07.890Z');
   const runId = '20260304T050607Z-0123abcd';
   assert.deepEqual(snapshotPaths(runId, started, 'json', 'none'), {
