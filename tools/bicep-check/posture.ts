@@ -13,6 +13,8 @@ import { finding, type Finding } from './findings.js';
 import type { BicepFile, Loc, ResourceDecl, Value } from './parse.js';
 import { CLOUDS, DOD_GRAPH, toggleTrailingSlashes } from './clouds.js';
 import { FLEX_DEPRECATED_APP_SETTINGS, FLEX_DEPRECATED_SITE_PROPERTIES, FLEX_DEPRECATIONS_SOURCE, flexDeprecation } from './flex.js';
+import { appSettingItems } from './app-settings.js';
+import { checkCredentialTypes, CREDENTIAL_SETTINGS, KEY_VAULT_CREDENTIAL_SETTINGS } from './credential.js';
 import { describe, evaluateAppSettings, EvaluationError, Evaluator, type BicepValue, type Deployment } from './evaluate.js';
 import { TABLES, unknownColumns } from './kql.js';
 import { describeSource, ruleSource } from './rules.js';
@@ -172,10 +174,12 @@ export function checkPosture(project: Project, options: PostureOptions): Finding
   const site = sites[0];
   const settings: Setting[] = [];
   if (site) {
-    const arr = prop(site.r.body, 'properties.siteConfig.appSettings');
-    if (!arr || arr.kind !== 'array') P('settings-inline', site.r.loc, `function app ${site.r.symbol}: siteConfig.appSettings must be an array literal of { name, value } (the check reads it)`);
+    // Every item the list can hold, in every branch (app-settings.ts): which ones a deployment gets is checked per
+    // credential type (credential.ts).
+    const items = appSettingItems(site.file, prop(site.r.body, 'properties.siteConfig.appSettings'));
+    if (!items) P('settings-inline', site.r.loc, `function app ${site.r.symbol}: siteConfig.appSettings must be an array literal of { name, value }, concat() of such lists, or a conditional choosing between two (the check reads it)`);
     else
-      for (const item of arr.items) {
+      for (const { item } of items) {
         const name = prop(item, 'name');
         const value = prop(item, 'value');
         if (name?.kind === 'string') settings.push({ names: [name.value], conditional: false, value, loc: name.loc });
@@ -202,26 +206,20 @@ export function checkPosture(project: Project, options: PostureOptions): Finding
     }
     for (const n of byName.keys()) {
       if (/AccountKey=|SharedAccessSignature=/i.test(valueText(byName.get(n)![0]!.value))) P('setting-shared-key', settingLoc(n), `app setting ${n} carries a storage key or SAS`);
-      if (!options.settingNames.includes(n) && !PLATFORM_SETTINGS.has(n) && !FORBIDDEN_SETTINGS[n] && !flexDeprecation(FLEX_DEPRECATED_APP_SETTINGS, n))
+      if (!options.settingNames.includes(n) && !CREDENTIAL_SETTINGS.includes(n) && !PLATFORM_SETTINGS.has(n) && !FORBIDDEN_SETTINGS[n] && !flexDeprecation(FLEX_DEPRECATED_APP_SETTINGS, n))
         P('setting-unknown', settingLoc(n), `app setting ${n} is neither read by the code (SETTING_NAMES) nor by the platform: a typo?`);
     }
 
     // The code's contract.
-    const credentialNames = ['GRAPH_CLIENT_SECRET_NAME', 'GRAPH_CLIENT_CERTIFICATE_NAME'];
     for (const n of options.settingNames) {
       if (n === 'EXPORT_STORAGE') {
         if (byName.has(n)) P('setting-connection-string', settingLoc(n), 'EXPORT_STORAGE (a connection string, shared key) must not be set in Azure: set EXPORT_STORAGE__blobServiceUri (identity-based)');
         continue;
       }
-      if (credentialNames.includes(n)) continue;
+      if (CREDENTIAL_SETTINGS.includes(n)) continue;
       if (!byName.has(n)) P('setting-missing', site.r.loc, `app setting ${n} (read by the code) is not set by the Bicep`);
     }
-    const credential = settings.filter((s) => s.names.some((x) => credentialNames.includes(x)));
-    const exactlyOne =
-      credential.length === 1 &&
-      (credential[0]!.conditional ? credential[0]!.names.length === 2 && credentialNames.every((x) => credential[0]!.names.includes(x)) : true);
-    if (!exactlyOne)
-      P('setting-credential', credential[0]?.loc ?? site.r.loc, `exactly one of ${credentialNames.join(' / ')} must be set (one literal name, or a ternary choosing between the two): found ${credential.map((c) => c.names.join('|')).join(', ') || 'none'}`);
+    // Which credential settings (and KEY_VAULT_URL) each credential type gets: evaluated per type in credential.ts.
 
     // Where the values come from.
     const expectTrace = (n: string, ok: (t: string[]) => boolean, want: string) => {
@@ -235,7 +233,9 @@ export function checkPosture(project: Project, options: PostureOptions): Finding
     const blobUri = (t: string[]) => t.length > 0 && t.every((x) => x.startsWith('interp:https://') && x.includes('.blob.') && x.includes('environment().suffixes.storage'));
     expectTrace('AzureWebJobsStorage__blobServiceUri', blobUri, "https://<account>.blob.${environment().suffixes.storage}");
     expectTrace('EXPORT_STORAGE__blobServiceUri', blobUri, "https://<account>.blob.${environment().suffixes.storage} (identity-based)");
-    expectTrace('KEY_VAULT_URL', (t) => t.length > 0 && t.every((x) => x.startsWith('Microsoft.KeyVault/vaults:properties.vaultUri ')), "the vault's properties.vaultUri");
+    // '' where no vault is deployed (credentialType federated, whose settings do not include KEY_VAULT_URL: credential.ts).
+    const vaultUri = (t: string[]) => t.filter((x) => x !== "''");
+    expectTrace('KEY_VAULT_URL', (t) => vaultUri(t).length > 0 && vaultUri(t).every((x) => x.startsWith('Microsoft.KeyVault/vaults:properties.vaultUri ')), "the vault's properties.vaultUri");
     expectTrace('EXPORT_CONTAINER', (t) => t.length > 0 && t.every((x) => x.startsWith('Microsoft.Storage/storageAccounts/blobServices/containers:name ')), 'the name of the deployed export container');
     expectTrace('APPLICATIONINSIGHTS_CONNECTION_STRING', (t) => t.some((x) => x.startsWith('Microsoft.Insights/components:properties.ConnectionString ')), "the Application Insights component's ConnectionString");
     const authString = byName.get('APPLICATIONINSIGHTS_AUTHENTICATION_STRING')?.[0];
@@ -311,31 +311,15 @@ export function checkPosture(project: Project, options: PostureOptions): Finding
       const want = d.EXPORT_CONTAINER ?? 'user-exports';
       if (lit(def) !== want) P('setting-default', container.r.loc, `the export container's default name must be '${want}', is ${def ? valueText(def) : 'none'}`);
     }
-    const cred = credential[0];
+    const cred = settings.find((x) => x.names.some((n) => KEY_VAULT_CREDENTIAL_SETTINGS.includes(n)));
     if (cred) {
       const v = cred.value;
       if (v?.kind === 'expr' && site.file.params.has(v.text)) {
         const def = project.effectiveDefault(site.file, v.text);
         if (lit(def) !== 'graph-export-cert') P('setting-default', cred.loc, `the credential name must default to 'graph-export-cert', is ${def ? valueText(def) : 'none'}`);
       } else P('setting-parameter', cred.loc, 'the credential name must come from a parameter (credentialName)');
-      if (cred.conditional && cred.cond) {
-        const param = (cred.cond.match(/[A-Za-z_]\w*/g) ?? []).find((x) => site.file.params.has(x));
-        const compared = /==\s*'(certificate|secret)'/.exec(cred.cond)?.[1];
-        const thenName = compared === 'certificate' ? 'GRAPH_CLIENT_CERTIFICATE_NAME' : compared === 'secret' ? 'GRAPH_CLIENT_SECRET_NAME' : undefined;
-        if (!param || !thenName || cred.names[0] !== thenName)
-          P('setting-credential', cred.loc, `the credential setting must be chosen by a credentialType parameter: credentialType == 'certificate' ? 'GRAPH_CLIENT_CERTIFICATE_NAME' : 'GRAPH_CLIENT_SECRET_NAME'`);
-        else {
-          for (const link of project.paramChain(site.file, param)) {
-            const dec = link.param.decorators.find((d) => d.name === 'allowed');
-            const values = dec?.args[0]?.kind === 'array' ? dec.args[0].items.map((i) => lit(i)) : [];
-            if (values.length !== 2 || !values.includes('certificate') || !values.includes('secret'))
-              P('setting-allowed', link.param.loc, `parameter ${link.param.name} must be @allowed(['certificate', 'secret'])`);
-          }
-          const def = project.effectiveDefault(site.file, param);
-          if (lit(def) !== 'certificate') P('setting-default', cred.loc, `credentialType must default to 'certificate' (recommended), is ${def ? valueText(def) : 'none'}`);
-        }
-      }
     }
+    checkCredentialTypes(project, P, entryName);
   }
 
   // --- The function app and its plan ----------------------------------------------------------------
