@@ -159,11 +159,12 @@ var useKeyVault = credentialType != 'federated'
 // https://learn.microsoft.com/graph/templates/limitations): elsewhere, stop before anything is deployed and say what
 // to do instead (fail(): "Bicep functions - flow control",
 // https://learn.microsoft.com/azure/azure-resource-manager/bicep/bicep-functions-flow-control).
-var graphAppInBicep = !createGraphApp
-  ? false
-  : (environment().name == 'AzureCloud'
-      ? true
-      : fail('createGraphApp is true, but the Microsoft Graph Bicep extension deploys to the global Azure cloud only (https://learn.microsoft.com/graph/templates/limitations). Deploy with createGraphApp false, create the app registration with az (docs/deploy.md) and, for credentialType federated, run scripts/provision-federated.sh.'))
+var graphBicepCloudOnly = join([
+  'createGraphApp is true, but the Microsoft Graph Bicep extension deploys to the global Azure cloud only'
+  '(https://learn.microsoft.com/graph/templates/limitations). Deploy with createGraphApp false, create the app'
+  'registration with az (docs/deploy.md) and, for credentialType federated, run scripts/provision-federated.sh.'
+], ' ')
+var graphAppInBicep = !createGraphApp ? false : (environment().name == 'AzureCloud' ? true : fail(graphBicepCloudOnly))
 
 // The federated identity credential for credentialType federated: what the user-assigned identity's tokens carry
 // ("Configure an application to trust a managed identity",

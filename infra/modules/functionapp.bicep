@@ -122,23 +122,21 @@ var resolvedGraphEndpoint = empty(graphEndpoint) ? microsoftGraphByCloud[environ
 // the Graph app trusts, whose token is the client assertion — nothing is read from Key Vault, so KEY_VAULT_URL is
 // not set either ("Configure an application to trust a managed identity",
 // https://learn.microsoft.com/entra/workload-id/workload-identity-federation-config-app-trust-managed-identity).
-var credentialSettings = credentialType == 'federated'
-  ? [
-      {
-        name: 'GRAPH_FEDERATED_IDENTITY_CLIENT_ID'
-        value: identityClientId
-      }
-    ]
-  : [
-      {
-        name: 'KEY_VAULT_URL'
-        value: keyVaultUrl
-      }
-      {
-        name: credentialType == 'certificate' ? 'GRAPH_CLIENT_CERTIFICATE_NAME' : 'GRAPH_CLIENT_SECRET_NAME'
-        value: credentialName
-      }
-    ]
+var credentialSettings = credentialType == 'federated' ? [
+  {
+    name: 'GRAPH_FEDERATED_IDENTITY_CLIENT_ID'
+    value: identityClientId
+  }
+] : [
+  {
+    name: 'KEY_VAULT_URL'
+    value: keyVaultUrl
+  }
+  {
+    name: credentialType == 'certificate' ? 'GRAPH_CLIENT_CERTIFICATE_NAME' : 'GRAPH_CLIENT_SECRET_NAME'
+    value: credentialName
+  }
+]
 
 resource plan 'Microsoft.Web/serverfarms@2024-11-01' = {
   name: planName
