@@ -30,7 +30,7 @@ Required (or from the environment, e.g. `eval "$(azd env get-values)"`):
                              identity (az identity show -n <name> -g <group> --query principalId -o tsv)
 
 Options:
-  --name <name>              name of the credential on the app (default entra-users-export-function)
+  --name <name>              name of the credential on the app (default entra-users-export)
   --issuer <url>             issuer of the identity's tokens                 [GRAPH_FEDERATED_ISSUER]
                              (default: https://<Entra host of the az cloud>/<tenant of az account show>/v2.0)
   --audience <value>         token-exchange audience                         [GRAPH_FEDERATED_AUDIENCE]
@@ -50,7 +50,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/keyvault-credential.sh"
 
 APP_ID="${GRAPH_CLIENT_ID:-}"
 PRINCIPAL_ID="${AZURE_MANAGED_IDENTITY_PRINCIPAL_ID:-}"
-NAME=entra-users-export-function
+NAME=entra-users-export
 ISSUER="${GRAPH_FEDERATED_ISSUER:-}"
 AUDIENCE="${GRAPH_FEDERATED_AUDIENCE:-}"
 DESCRIPTION="entra-users-export: the function app's user-assigned managed identity signs in as this app (no secret, no certificate)."

@@ -30,7 +30,7 @@ param federatedIdentityAudience string = ''
 @description('Name of the federated identity credential on the app (3-120 letters, digits, - and _; immutable).')
 @minLength(3)
 @maxLength(120)
-param federatedCredentialName string = 'entra-users-export-function'
+param federatedCredentialName string = 'entra-users-export'
 
 // Microsoft Graph's application ID (the same in every tenant).
 var microsoftGraphAppId = '00000003-0000-0000-c000-000000000000'

@@ -271,7 +271,7 @@ interface Fic {
   description: string;
   audiences: string[];
 }
-const fic = (state: string, name = 'entra-users-export-function'): Fic => JSON.parse(fs.readFileSync(path.join(state, `fic-${name}.json`), 'utf8')) as Fic;
+const fic = (state: string, name = 'entra-users-export'): Fic => JSON.parse(fs.readFileSync(path.join(state, `fic-${name}.json`), 'utf8')) as Fic;
 const ficRows = (state: string): string[] => (fs.existsSync(path.join(state, 'fics')) ? fs.readFileSync(path.join(state, 'fics'), 'utf8').trim().split('\n') : []);
 const changes = (r: Run): string[] => r.calls.filter((c) => /^ad app federated-credential (create|update)/.test(c));
 
@@ -309,7 +309,7 @@ test("provision-federated: registers the identity with its cloud's issuer and au
   assert.equal(first.status, 0, first.out);
   assert.deepEqual(changes(first).map((c) => c.replace(/ \S+\.json /, ' <file> ')), ['ad app federated-credential create --id app-1 --parameters <file> -o none']);
   assert.deepEqual(fic(box.state), {
-    name: 'entra-users-export-function',
+    name: 'entra-users-export',
     issuer: `https://login.microsoftonline.com/${TENANT}/v2.0`,
     subject: PRINCIPAL,
     description: "entra-users-export: the function app's user-assigned managed identity signs in as this app (no secret, no certificate).",
@@ -322,7 +322,7 @@ test("provision-federated: registers the identity with its cloud's issuer and au
   for (const env of [{}, { FAKE_AZ_CRLF: '1' }]) {
     const again = run(FEDERATED, ['--app-id', 'app-1', '--principal-id', PRINCIPAL], box, env);
     assert.equal(again.status, 0, again.out);
-    assert.match(again.out, /already trusts the identity: federated identity credential entra-users-export-function holds these values/);
+    assert.match(again.out, /already trusts the identity: federated identity credential entra-users-export holds these values/);
     assert.deepEqual(changes(again), []);
   }
   assert.equal(ficRows(box.state).length, 1);
@@ -358,12 +358,12 @@ test('provision-federated: a credential of the same name with other values, or o
   const issuer = `https://login.microsoftonline.com/${TENANT}/v2.0`;
   // The identity was recreated: same credential name, another principal ID.
   const renamed = sandbox();
-  fs.writeFileSync(path.join(renamed.state, 'fics'), `entra-users-export-function\t${issuer}\t11111111-1111-4111-8111-111111111111\tapi://AzureADTokenExchange\n`);
+  fs.writeFileSync(path.join(renamed.state, 'fics'), `entra-users-export\t${issuer}\t11111111-1111-4111-8111-111111111111\tapi://AzureADTokenExchange\n`);
   const r1 = run(FEDERATED, ['--app-id', 'app-1', '--principal-id', PRINCIPAL], renamed);
   assert.equal(r1.status, 0, r1.out);
   assert.match(r1.out, /holds other values: updating it/);
-  assert.deepEqual(changes(r1).map((c) => c.split(' --parameters')[0]), ['ad app federated-credential update --id app-1 --federated-credential-id entra-users-export-function']);
-  assert.deepEqual(ficRows(renamed.state), [`entra-users-export-function\t${issuer}\t${PRINCIPAL}\tapi://AzureADTokenExchange`]);
+  assert.deepEqual(changes(r1).map((c) => c.split(' --parameters')[0]), ['ad app federated-credential update --id app-1 --federated-credential-id entra-users-export']);
+  assert.deepEqual(ficRows(renamed.state), [`entra-users-export\t${issuer}\t${PRINCIPAL}\tapi://AzureADTokenExchange`]);
 
   // Someone registered the identity by hand under another name: issuer + subject are unique on an app.
   const byHand = sandbox();
