@@ -162,7 +162,7 @@ var useKeyVault = credentialType != 'federated'
 var graphBicepCloudOnly = join([
   'createGraphApp is true, but the Microsoft Graph Bicep extension deploys to the global Azure cloud only'
   '(https://learn.microsoft.com/graph/templates/limitations). Deploy with createGraphApp false, create the app'
-  'registration with az (docs/deploy.md) and, for credentialType federated, run ops/provision-federated.sh.'
+  'registration with az (docs/deploy.md) and, for credentialType federated, run scripts/provision-federated.sh.'
 ], ' ')
 var graphAppInBicep = !createGraphApp ? false : (environment().name == 'AzureCloud' ? true : fail(graphBicepCloudOnly))
 
@@ -330,7 +330,7 @@ output GRAPH_TENANT_ID string = resolvedGraphTenantId
 output GRAPH_CLIENT_ID string = resolvedGraphClientId
 output GRAPH_CREDENTIAL_TYPE string = credentialType
 output GRAPH_CREDENTIAL_NAME string = credentialName
-// credentialType federated: what the app's federated identity credential holds (ops/provision-federated.sh
+// credentialType federated: what the app's federated identity credential holds (scripts/provision-federated.sh
 // registers it when the app is not declared in Bicep); empty otherwise.
 output GRAPH_FEDERATED_ISSUER string = federatedIssuer
 output GRAPH_FEDERATED_AUDIENCE string = federatedAudience

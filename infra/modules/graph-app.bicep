@@ -3,7 +3,7 @@
 // Deploying this needs Microsoft Graph rights (Application Administrator or Cloud Application
 // Administrator, plus Privileged Role Administrator for the consent) — leave createGraphApp false and use
 // the az commands of docs/deploy.md if you do not have them. A certificate's public key (or a client secret) is
-// added by ops/provision-*.sh; for credentialType federated the app's federated identity credential, which
+// added by scripts/provision-*.sh; for credentialType federated the app's federated identity credential, which
 // trusts the function's user-assigned identity, is declared here.
 // Microsoft Graph Bicep deploys to the global Azure cloud only ("Microsoft Graph Bicep feature limitations",
 // https://learn.microsoft.com/graph/templates/limitations): resources.bicep refuses createGraphApp elsewhere.

@@ -103,7 +103,7 @@ test('federated + createGraphApp, global cloud (trailing slash as documented and
     // GRAPH_CLIENT_ID is the app the Bicep created.
     assert.equal(opaque(evaluateAppSettings(p, d, ['GRAPH_CLIENT_ID']).get('GRAPH_CLIENT_ID')), 'Microsoft.Graph/applications app.appId');
   }
-  // Not for certificate or secret, and not without createGraphApp (then ops/provision-federated.sh registers it).
+  // Not for certificate or secret, and not without createGraphApp (then scripts/provision-federated.sh registers it).
   for (const [type, createGraphApp] of [['certificate', true], ['secret', true], ['federated', false]] as const)
     assert.deepEqual(deployed(p, deployment(GLOBAL, type, { createGraphApp }), 'Microsoft.Graph/applications/federatedIdentityCredentials'), [{ symbol: 'federatedCredential', state: false }], `${type}, createGraphApp ${createGraphApp}`);
 });
@@ -134,7 +134,7 @@ test('createGraphApp outside the global cloud stops the deployment with fail() a
       const [app] = deployed(p, deployment(cloud(name), type, { createGraphApp: true }), 'Microsoft.Graph/applications');
       assert.ok(app?.state instanceof EvaluationError, `${name}/${type}: ${String(app?.state)}`);
       assert.match(app.state.message, /fail\(\): createGraphApp is true, but the Microsoft Graph Bicep extension deploys to the global Azure cloud only/);
-      assert.match(app.state.message, /ops\/provision-federated\.sh/);
+      assert.match(app.state.message, /scripts\/provision-federated\.sh/);
     }
   // Without createGraphApp, federated deploys anywhere (the script registers the credential).
   const settings = evaluateAppSettings(p, deployment(cloud('AzureUSGovernment'), 'federated'));

@@ -19,7 +19,7 @@ set -euo pipefail
 
 usage() {
   cat <<'EOF'
-Usage: ops/provision-federated.sh --app-id <appId> --principal-id <objectId> [options]
+Usage: scripts/provision-federated.sh --app-id <appId> --principal-id <objectId> [options]
 
 Makes the Entra ID app registration trust the function app's user-assigned managed identity: a federated
 identity credential (az ad app federated-credential create, or update when one of the same name differs).
