@@ -30,7 +30,7 @@ param functionAppName string = ''
 @description('Name of the storage account; empty = st<unique token>.')
 param storageAccountName string = ''
 
-@description('Name of the Key Vault to create; empty = kv-<unique token>. Ignored when existingKeyVaultName is set.')
+@description('Name of the Key Vault to create; empty = kv-<unique token>. Ignored when existingKeyVaultName is set or credentialType is federated (no vault).')
 param keyVaultName string = ''
 
 @description('Use this existing Key Vault (RBAC-enabled) instead of creating one.')
@@ -59,20 +59,21 @@ param graphTenantId string = ''
 @description('GRAPH_CLIENT_ID: application (client) ID of an existing app registration with admin-consented User.Read.All. Required unless createGraphApp is true.')
 param graphClientId string = ''
 
-@description('Create the app registration, its service principal and the User.Read.All admin consent with the Microsoft Graph Bicep extension (needs Graph admin rights).')
+@description('Create the app registration, its service principal, the User.Read.All admin consent and (credentialType federated) its federated identity credential with the Microsoft Graph Bicep extension (needs Graph admin rights; global Azure cloud only).')
 param createGraphApp bool = false
 
 @description('Unique name of the app registration created when createGraphApp is true; empty = entra-users-export-<environmentName>.')
 param graphAppUniqueName string = ''
 
-@description('Graph credential kept in Key Vault: certificate (recommended) or client secret.')
+@description('Graph credential: certificate (recommended) or client secret, kept in Key Vault; or federated (secretless: the Graph app trusts the function\'s user-assigned identity, no Key Vault is deployed).')
 @allowed([
   'certificate'
   'secret'
+  'federated'
 ])
 param credentialType string = 'certificate'
 
-@description('Name of that certificate or secret in the vault.')
+@description('Name of that certificate or secret in the vault (unused for federated).')
 param credentialName string = 'graph-export-cert'
 
 @description('Container the snapshots are written to (EXPORT_CONTAINER).')
@@ -216,5 +217,7 @@ output GRAPH_TENANT_ID string = resources.outputs.GRAPH_TENANT_ID
 output GRAPH_CLIENT_ID string = resources.outputs.GRAPH_CLIENT_ID
 output GRAPH_CREDENTIAL_TYPE string = resources.outputs.GRAPH_CREDENTIAL_TYPE
 output GRAPH_CREDENTIAL_NAME string = resources.outputs.GRAPH_CREDENTIAL_NAME
+output GRAPH_FEDERATED_ISSUER string = resources.outputs.GRAPH_FEDERATED_ISSUER
+output GRAPH_FEDERATED_AUDIENCE string = resources.outputs.GRAPH_FEDERATED_AUDIENCE
 output APPLICATIONINSIGHTS_NAME string = resources.outputs.APPLICATIONINSIGHTS_NAME
 output APPLICATIONINSIGHTS_CONNECTION_STRING string = resources.outputs.APPLICATIONINSIGHTS_CONNECTION_STRING

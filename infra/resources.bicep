@@ -20,7 +20,7 @@ param functionAppName string = ''
 @description('Name of the storage account; empty = st<unique token>.')
 param storageAccountName string = ''
 
-@description('Name of the Key Vault to create; empty = kv-<unique token>. Ignored when existingKeyVaultName is set.')
+@description('Name of the Key Vault to create; empty = kv-<unique token>. Ignored when existingKeyVaultName is set or credentialType is federated (no vault).')
 param keyVaultName string = ''
 
 @description('Use this existing Key Vault (RBAC-enabled) instead of creating one.')
@@ -49,20 +49,21 @@ param graphTenantId string = ''
 @description('GRAPH_CLIENT_ID: application (client) ID of an existing app registration with admin-consented User.Read.All. Required unless createGraphApp is true.')
 param graphClientId string = ''
 
-@description('Create the app registration, its service principal and the User.Read.All admin consent with the Microsoft Graph Bicep extension (needs Graph admin rights).')
+@description('Create the app registration, its service principal, the User.Read.All admin consent and (credentialType federated) its federated identity credential with the Microsoft Graph Bicep extension (needs Graph admin rights; global Azure cloud only).')
 param createGraphApp bool = false
 
 @description('Unique name of the app registration created when createGraphApp is true; empty = entra-users-export-<environmentName>.')
 param graphAppUniqueName string = ''
 
-@description('Graph credential kept in Key Vault: certificate (recommended) or client secret.')
+@description('Graph credential: certificate (recommended) or client secret, kept in Key Vault; or federated (secretless: the Graph app trusts the function\'s user-assigned identity, no Key Vault is deployed).')
 @allowed([
   'certificate'
   'secret'
+  'federated'
 ])
 param credentialType string = 'certificate'
 
-@description('Name of that certificate or secret in the vault.')
+@description('Name of that certificate or secret in the vault (unused for federated).')
 param credentialName string = 'graph-export-cert'
 
 @description('Container the snapshots are written to (EXPORT_CONTAINER).')
@@ -150,6 +151,44 @@ var useExistingKeyVault = !empty(existingKeyVaultName)
 var vaultName = useExistingKeyVault ? existingKeyVaultName : newKeyVaultName
 var vaultResourceGroupName = useExistingKeyVault && !empty(existingKeyVaultResourceGroupName) ? existingKeyVaultResourceGroupName : resourceGroup().name
 var functionName = 'exportUsers'
+// Key Vault holds the Graph credential for certificate and secret; federated reads nothing from it, so no vault,
+// no vault role and no KEY_VAULT_URL are deployed for it.
+var useKeyVault = credentialType != 'federated'
+
+// Microsoft Graph Bicep deploys to the global Azure cloud only ("Microsoft Graph Bicep feature limitations",
+// https://learn.microsoft.com/graph/templates/limitations): elsewhere, stop before anything is deployed and say what
+// to do instead (fail(): "Bicep functions - flow control",
+// https://learn.microsoft.com/azure/azure-resource-manager/bicep/bicep-functions-flow-control).
+var graphBicepCloudOnly = join([
+  'createGraphApp is true, but the Microsoft Graph Bicep extension deploys to the global Azure cloud only'
+  '(https://learn.microsoft.com/graph/templates/limitations). Deploy with createGraphApp false, create the app'
+  'registration with az (docs/deploy.md) and, for credentialType federated, run scripts/provision-federated.sh.'
+], ' ')
+var graphAppInBicep = !createGraphApp ? false : (environment().name == 'AzureCloud' ? true : fail(graphBicepCloudOnly))
+
+// The federated identity credential for credentialType federated: what the user-assigned identity's tokens carry
+// ("Configure an application to trust a managed identity",
+// https://learn.microsoft.com/entra/workload-id/workload-identity-federation-config-app-trust-managed-identity):
+// issuer https://<Entra login host>/<tenant ID>/v2.0 — the login host of the cloud deployed to, whose environment()
+// writes it with a trailing slash in global Azure and without one in the sovereign clouds; Azure China's article
+// gives https://login.partner.microsoftonline.cn/{tenant}/v2.0
+// (https://docs.azure.cn/en-us/entra/workload-id/workload-identity-federation-config-app-trust-managed-identity) —
+// and the token-exchange audience of the cloud: api://AzureADTokenExchange (global), api://AzureADTokenExchangeUSGov,
+// api://AzureADTokenExchangeChina. The identity and the app must be in the same tenant: the deployment's.
+var loginEndpoint = environment().authentication.loginEndpoint
+var loginHost = endsWith(loginEndpoint, '/') ? substring(loginEndpoint, 0, length(loginEndpoint) - 1) : loginEndpoint
+var federatedIssuerHostByCloud = {
+  AzureCloud: loginHost
+  AzureUSGovernment: loginHost
+  AzureChinaCloud: 'https://login.partner.microsoftonline.cn'
+}
+var tokenExchangeAudienceByCloud = {
+  AzureCloud: 'api://AzureADTokenExchange'
+  AzureUSGovernment: 'api://AzureADTokenExchangeUSGov'
+  AzureChinaCloud: 'api://AzureADTokenExchangeChina'
+}
+var federatedIssuer = credentialType == 'federated' ? '${federatedIssuerHostByCloud[environment().name]}/${tenant().tenantId}/v2.0' : ''
+var federatedAudience = credentialType == 'federated' ? tokenExchangeAudienceByCloud[environment().name] : ''
 
 module identity 'modules/identity.bicep' = {
   name: 'identity'
@@ -186,7 +225,7 @@ module storage 'modules/storage.bicep' = {
   }
 }
 
-module keyVault 'modules/keyvault.bicep' = if (!useExistingKeyVault) {
+module keyVault 'modules/keyvault.bicep' = if (useKeyVault && !useExistingKeyVault) {
   name: 'keyvault'
   params: {
     name: newKeyVaultName
@@ -196,13 +235,14 @@ module keyVault 'modules/keyvault.bicep' = if (!useExistingKeyVault) {
   }
 }
 
-module keyVaultAccess 'modules/keyvault-access.bicep' = {
+module keyVaultAccess 'modules/keyvault-access.bicep' = if (useKeyVault) {
   name: 'keyvault-access'
   scope: resourceGroup(vaultResourceGroupName)
   params: {
     keyVaultName: vaultName
     principalId: identity.outputs.principalId
-    credentialType: credentialType
+    // Deployed for certificate and secret only (useKeyVault).
+    credentialType: credentialType == 'secret' ? 'secret' : 'certificate'
     credentialName: credentialName
     roleScope: keyVaultRoleScope
     deployerPrincipalId: deployerPrincipalId
@@ -225,15 +265,19 @@ module roles 'modules/roles.bicep' = {
   }
 }
 
-module graphApp 'modules/graph-app.bicep' = if (createGraphApp) {
+module graphApp 'modules/graph-app.bicep' = if (graphAppInBicep) {
   name: 'graph-app'
   params: {
     uniqueName: empty(graphAppUniqueName) ? 'entra-users-export-${environmentName}' : graphAppUniqueName
     displayName: 'entra-users-export (${environmentName})'
+    trustManagedIdentity: credentialType == 'federated'
+    federatedIdentityPrincipalId: credentialType == 'federated' ? identity.outputs.principalId : ''
+    federatedIdentityIssuer: federatedIssuer
+    federatedIdentityAudience: federatedAudience
   }
 }
 
-var resolvedGraphClientId = createGraphApp ? graphApp!.outputs.appId : graphClientId
+var resolvedGraphClientId = graphAppInBicep ? graphApp!.outputs.appId : graphClientId
 var resolvedGraphTenantId = empty(graphTenantId) ? tenant().tenantId : graphTenantId
 
 module functionApp 'modules/functionapp.bicep' = {
@@ -253,7 +297,7 @@ module functionApp 'modules/functionapp.bicep' = {
     maximumInstanceCount: maximumInstanceCount
     graphTenantId: resolvedGraphTenantId
     graphClientId: resolvedGraphClientId
-    keyVaultUrl: keyVaultAccess.outputs.vaultUri
+    keyVaultUrl: useKeyVault ? keyVaultAccess!.outputs.vaultUri : ''
     credentialType: credentialType
     credentialName: credentialName
     graphEndpoint: graphEndpoint
@@ -273,9 +317,10 @@ module functionApp 'modules/functionapp.bicep' = {
 
 output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 output AZURE_FUNCTION_APP_URL string = 'https://${functionApp.outputs.defaultHostName}'
-output AZURE_KEY_VAULT_NAME string = keyVaultAccess.outputs.name
-output AZURE_KEY_VAULT_RESOURCE_GROUP string = vaultResourceGroupName
-output KEY_VAULT_URL string = keyVaultAccess.outputs.vaultUri
+// Empty when credentialType is federated (no vault).
+output AZURE_KEY_VAULT_NAME string = useKeyVault ? keyVaultAccess!.outputs.name : ''
+output AZURE_KEY_VAULT_RESOURCE_GROUP string = useKeyVault ? vaultResourceGroupName : ''
+output KEY_VAULT_URL string = useKeyVault ? keyVaultAccess!.outputs.vaultUri : ''
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output EXPORT_CONTAINER string = storage.outputs.exportContainerName
 output EXPORT_STORAGE_BLOB_SERVICE_URI string = storage.outputs.blobServiceUri
@@ -285,5 +330,9 @@ output GRAPH_TENANT_ID string = resolvedGraphTenantId
 output GRAPH_CLIENT_ID string = resolvedGraphClientId
 output GRAPH_CREDENTIAL_TYPE string = credentialType
 output GRAPH_CREDENTIAL_NAME string = credentialName
+// credentialType federated: what the app's federated identity credential holds (scripts/provision-federated.sh
+// registers it when the app is not declared in Bicep); empty otherwise.
+output GRAPH_FEDERATED_ISSUER string = federatedIssuer
+output GRAPH_FEDERATED_AUDIENCE string = federatedAudience
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.appInsightsName
 output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.appInsightsConnectionString

@@ -56,17 +56,18 @@ param graphTenantId string
 @description('GRAPH_CLIENT_ID: application (client) ID of the app registration with User.Read.All.')
 param graphClientId string
 
-@description('KEY_VAULT_URL: URL of the vault holding the credential (the vault\'s vaultUri).')
-param keyVaultUrl string
+@description('KEY_VAULT_URL: URL of the vault holding the credential (the vault\'s vaultUri); empty (and not set) when credentialType is federated.')
+param keyVaultUrl string = ''
 
-@description('Kind of Graph credential in Key Vault: certificate (recommended) or client secret.')
+@description('Graph credential: a certificate (recommended) or client secret in Key Vault, or federated (secretless: the Graph app trusts the user-assigned identity; no Key Vault).')
 @allowed([
   'certificate'
   'secret'
+  'federated'
 ])
 param credentialType string = 'certificate'
 
-@description('Name of the certificate (GRAPH_CLIENT_CERTIFICATE_NAME) or secret (GRAPH_CLIENT_SECRET_NAME) in the vault.')
+@description('Name of the certificate (GRAPH_CLIENT_CERTIFICATE_NAME) or secret (GRAPH_CLIENT_SECRET_NAME) in the vault; unused when credentialType is federated.')
 param credentialName string = 'graph-export-cert'
 
 @description('USERS_SELECT: comma-separated $select of user properties.')
@@ -116,6 +117,26 @@ var microsoftGraphByCloud = {
   AzureChinaCloud: 'https://microsoftgraph.chinacloudapi.cn'
 }
 var resolvedGraphEndpoint = empty(graphEndpoint) ? microsoftGraphByCloud[environment().name] : graphEndpoint
+// The Graph credential's settings: exactly one of GRAPH_CLIENT_CERTIFICATE_NAME, GRAPH_CLIENT_SECRET_NAME and
+// GRAPH_FEDERATED_IDENTITY_CLIENT_ID (README "Settings"). Federated: the client ID of the user-assigned identity
+// the Graph app trusts, whose token is the client assertion — nothing is read from Key Vault, so KEY_VAULT_URL is
+// not set either ("Configure an application to trust a managed identity",
+// https://learn.microsoft.com/entra/workload-id/workload-identity-federation-config-app-trust-managed-identity).
+var credentialSettings = credentialType == 'federated' ? [
+  {
+    name: 'GRAPH_FEDERATED_IDENTITY_CLIENT_ID'
+    value: identityClientId
+  }
+] : [
+  {
+    name: 'KEY_VAULT_URL'
+    value: keyVaultUrl
+  }
+  {
+    name: credentialType == 'certificate' ? 'GRAPH_CLIENT_CERTIFICATE_NAME' : 'GRAPH_CLIENT_SECRET_NAME'
+    value: credentialName
+  }
+]
 
 resource plan 'Microsoft.Web/serverfarms@2024-11-01' = {
   name: planName
@@ -177,7 +198,7 @@ resource app 'Microsoft.Web/sites@2024-11-01' = {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
       http20Enabled: true
-      appSettings: [
+      appSettings: concat([
         // Functions host storage, identity-based (blob only: timer leases and state, keys).
         {
           name: 'AzureWebJobsStorage__credential'
@@ -208,15 +229,6 @@ resource app 'Microsoft.Web/sites@2024-11-01' = {
         {
           name: 'GRAPH_CLIENT_ID'
           value: graphClientId
-        }
-        {
-          name: 'KEY_VAULT_URL'
-          value: keyVaultUrl
-        }
-        {
-          // Exactly one of the two credential settings.
-          name: credentialType == 'certificate' ? 'GRAPH_CLIENT_CERTIFICATE_NAME' : 'GRAPH_CLIENT_SECRET_NAME'
-          value: credentialName
         }
         {
           name: 'GRAPH_AUTHORITY_HOST'
@@ -258,7 +270,7 @@ resource app 'Microsoft.Web/sites@2024-11-01' = {
           name: 'AZURE_CLIENT_ID'
           value: identityClientId
         }
-      ]
+      ], credentialSettings)
     }
   }
 }

@@ -1,7 +1,10 @@
 #!/bin/sh
-# azd postprovision hook (azure.yaml): provisions the Graph credential in the Key Vault the deployment
-# created (or was given), from the azd environment (the Bicep outputs): GRAPH_CREDENTIAL_TYPE,
-# GRAPH_CREDENTIAL_NAME, AZURE_KEY_VAULT_NAME, GRAPH_CLIENT_ID. Idempotent: runs on every `azd provision`.
+# azd postprovision hook (azure.yaml): provisions the Graph credential from the azd environment (the Bicep
+# outputs): GRAPH_CREDENTIAL_TYPE, GRAPH_CLIENT_ID, and
+# - certificate / secret: GRAPH_CREDENTIAL_NAME in the Key Vault AZURE_KEY_VAULT_NAME the deployment created (or was given);
+# - federated: the app's federated identity credential trusting the identity AZURE_MANAGED_IDENTITY_PRINCIPAL_ID
+#   (GRAPH_FEDERATED_ISSUER, GRAPH_FEDERATED_AUDIENCE), unless the Bicep declared it (CREATE_GRAPH_APP=true).
+# Idempotent: runs on every `azd provision`.
 # Skip it with `azd env set SKIP_CREDENTIAL_PROVISIONING true` (e.g. when someone else manages the
 # credential, or you lack rights on the app registration).
 set -eu
@@ -12,7 +15,12 @@ if [ "${SKIP_CREDENTIAL_PROVISIONING:-false}" = "true" ]; then
   echo "SKIP_CREDENTIAL_PROVISIONING=true: not provisioning the Graph credential."
   exit 0
 fi
-if [ -z "${AZURE_KEY_VAULT_NAME:-}" ]; then
+type="${GRAPH_CREDENTIAL_TYPE:-certificate}"
+if [ "$type" = "federated" ] && [ "${CREATE_GRAPH_APP:-false}" = "true" ]; then
+  echo "postprovision: the app's federated identity credential is declared in the Bicep (CREATE_GRAPH_APP=true): nothing to provision."
+  exit 0
+fi
+if [ "$type" != "federated" ] && [ -z "${AZURE_KEY_VAULT_NAME:-}" ]; then
   echo "postprovision: AZURE_KEY_VAULT_NAME is not in the azd environment (did the provisioning succeed?)" >&2
   exit 1
 fi
@@ -25,7 +33,7 @@ EOF
   exit 0
 fi
 
-case "${GRAPH_CREDENTIAL_TYPE:-certificate}" in
+case "$type" in
   certificate)
     exec bash "$here/../provision-certificate.sh" --vault "$AZURE_KEY_VAULT_NAME" --app-id "$GRAPH_CLIENT_ID" \
       --name "${GRAPH_CREDENTIAL_NAME:-graph-export-cert}" --wait-for-access 600
@@ -34,8 +42,16 @@ case "${GRAPH_CREDENTIAL_TYPE:-certificate}" in
     exec bash "$here/../provision-secret.sh" --vault "$AZURE_KEY_VAULT_NAME" --app-id "$GRAPH_CLIENT_ID" \
       --name "${GRAPH_CREDENTIAL_NAME:-graph-export-secret}" --wait-for-access 600
     ;;
+  federated)
+    if [ -z "${AZURE_MANAGED_IDENTITY_PRINCIPAL_ID:-}" ]; then
+      echo "postprovision: AZURE_MANAGED_IDENTITY_PRINCIPAL_ID is not in the azd environment (did the provisioning succeed?)" >&2
+      exit 1
+    fi
+    # The issuer and audience come from the Bicep outputs GRAPH_FEDERATED_ISSUER / GRAPH_FEDERATED_AUDIENCE (environment).
+    exec bash "$here/../provision-federated.sh" --app-id "$GRAPH_CLIENT_ID" --principal-id "$AZURE_MANAGED_IDENTITY_PRINCIPAL_ID"
+    ;;
   *)
-    echo "postprovision: GRAPH_CREDENTIAL_TYPE must be certificate or secret, is '${GRAPH_CREDENTIAL_TYPE}'" >&2
+    echo "postprovision: GRAPH_CREDENTIAL_TYPE must be certificate, secret or federated, is '${GRAPH_CREDENTIAL_TYPE}'" >&2
     exit 2
     ;;
 esac

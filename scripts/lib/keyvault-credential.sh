@@ -1,4 +1,5 @@
-# Shared by provision-certificate.sh and provision-secret.sh (sourced; set PROG first).
+# Shared by provision-certificate.sh and provision-secret.sh (sourced; set PROG first); provision-federated.sh uses
+# only die and require_az.
 
 die() {
   local code=$1

@@ -10,11 +10,16 @@ import { formatFinding } from '../../tools/bicep-check/index.js';
 import { RULES } from '../../tools/bicep-check/rules.js';
 import { check, infraSources, ROOT } from './helpers.js';
 
-/** The rule ids posture.ts can report: P('x' → posture/x, C('x' → conventions/x, expectLiteral(x, 'x' → posture/x. */
+/**
+ * The rule ids posture.ts (and credential.ts, which it calls with its reporter P) can report: P('x' → posture/x,
+ * C('x' → conventions/x, expectLiteral(x, 'x' → posture/x.
+ */
 function rulesInPosture(): string[] {
-  const src = fs.readFileSync(path.join(ROOT, 'tools', 'bicep-check', 'posture.ts'), 'utf8');
   const ids = new Set<string>();
-  for (const m of src.matchAll(/(?:\b(P|C)\(|\bexpectLiteral\(\w+, )'([a-z-]+)'/g)) ids.add(`${m[1] === 'C' ? 'conventions' : 'posture'}/${m[2]}`);
+  for (const file of ['posture.ts', 'credential.ts']) {
+    const src = fs.readFileSync(path.join(ROOT, 'tools', 'bicep-check', file), 'utf8');
+    for (const m of src.matchAll(/(?:\b(P|C)\(|\bexpectLiteral\(\w+, )'([a-z-]+)'/g)) ids.add(`${m[1] === 'C' ? 'conventions' : 'posture'}/${m[2]}`);
+  }
   return [...ids].sort();
 }
 

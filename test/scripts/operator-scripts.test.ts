@@ -16,6 +16,7 @@ import { ROOT } from '../infra/helpers.js';
 
 const CERT = path.join(ROOT, 'scripts', 'provision-certificate.sh');
 const SECRET = path.join(ROOT, 'scripts', 'provision-secret.sh');
+const FEDERATED = path.join(ROOT, 'scripts', 'provision-federated.sh');
 const STAGE = path.join(ROOT, 'scripts', 'azd-hooks', 'stage-package.sh');
 const HOOK = path.join(ROOT, 'scripts', 'azd-hooks', 'postprovision.sh');
 /** The fake client secret, random per run (no secret-shaped literal in the repository), with a '~' like Entra's. */
@@ -68,7 +69,7 @@ function run(file: string, args: string[], box = sandbox(), extraEnv: NodeJS.Pro
 }
 
 test('shell syntax of every provisioning script (bash -n / sh -n)', () => {
-  for (const [shell, f] of [['bash', CERT], ['bash', SECRET], ['sh', STAGE], ['sh', HOOK]] as const) {
+  for (const [shell, f] of [['bash', CERT], ['bash', SECRET], ['bash', FEDERATED], ['sh', STAGE], ['sh', HOOK]] as const) {
     const r = spawnSync(shell, ['-n', f], { encoding: 'utf8' });
     assert.equal(r.status, 0, `${shell} -n ${path.basename(f)}: ${r.stderr}`);
     assert.match(fs.readFileSync(f, 'utf8'), shell === 'bash' ? /^set -euo pipefail$/m : /^set -eu$/m);
@@ -257,4 +258,172 @@ test('the azd postprovision hook provisions the credential type the deployment c
   const skip = run(HOOK, [], sandbox(), { SKIP_CREDENTIAL_PROVISIONING: 'true' });
   assert.equal(skip.status, 0);
   assert.deepEqual(skip.calls, []);
+});
+
+/** The fake's tenant (fixtures/fake-az.sh: `az account show --query tenantId`) and an identity's principal ID. */
+const TENANT = '00000000-0000-4000-8000-00000000a11e';
+const PRINCIPAL = '6b1a5c0e-2f4d-4a8b-9c3e-7d1f0a2b4c6e';
+
+interface Fic {
+  name: string;
+  issuer: string;
+  subject: string;
+  description: string;
+  audiences: string[];
+}
+const fic = (state: string, name = 'entra-users-export'): Fic => JSON.parse(fs.readFileSync(path.join(state, `fic-${name}.json`), 'utf8')) as Fic;
+const ficRows = (state: string): string[] => (fs.existsSync(path.join(state, 'fics')) ? fs.readFileSync(path.join(state, 'fics'), 'utf8').trim().split('\n') : []);
+const changes = (r: Run): string[] => r.calls.filter((c) => /^ad app federated-credential (create|update)/.test(c));
+
+test('provision-federated: --help, and bad or missing arguments exit 2 before calling az', () => {
+  const help = run(FEDERATED, ['--help']);
+  assert.equal(help.status, 0);
+  assert.match(help.out, /^Usage: scripts\/provision-federated\.sh --app-id <appId> --principal-id <objectId>/m);
+  assert.deepEqual(help.calls, []);
+  for (const [args, says] of [
+    [[], /--app-id \(or GRAPH_CLIENT_ID\) is required/],
+    [['--app-id', 'app-1'], /--principal-id \(or AZURE_MANAGED_IDENTITY_PRINCIPAL_ID\) is required/],
+    [['--app-id', 'app-1', '--principal-id', PRINCIPAL.toUpperCase()], /lowercase GUID \(the subject is compared case-sensitively\)/],
+    [['--app-id', 'app-1', '--principal-id', PRINCIPAL, '--name', 'x'], /--name must be 3-120 letters/],
+    [['--app-id', 'app-1', '--principal-id', PRINCIPAL, '--name', '-starts-with-dash'], /--name must be 3-120 letters/],
+    [['--app-id', 'app-1', '--principal-id', PRINCIPAL, '--bogus'], /unknown argument: --bogus/],
+  ] as const) {
+    const r = run(FEDERATED, [...args]);
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.out}`);
+    assert.match(r.out, says);
+    assert.deepEqual(r.calls, []);
+  }
+  // Validated after az: an issuer with a trailing slash (Entra compares it exactly), an audience of no cloud.
+  const slash = run(FEDERATED, ['--app-id', 'app-1', '--principal-id', PRINCIPAL, '--issuer', `https://login.microsoftonline.com/${TENANT}/v2.0/`]);
+  assert.equal(slash.status, 2, slash.out);
+  assert.match(slash.out, /--issuer must be https:\/\/<Entra host>\/<tenant ID>\/v2\.0 \(no trailing slash/);
+  const aud = run(FEDERATED, ['--app-id', 'app-1', '--principal-id', PRINCIPAL, '--audience', 'api://AzureADTokenExchangeMars']);
+  assert.equal(aud.status, 2, aud.out);
+  assert.deepEqual(changes(slash), []);
+  assert.deepEqual(changes(aud), []);
+});
+
+test("provision-federated: registers the identity with its cloud's issuer and audience; a second run changes nothing", () => {
+  const box = sandbox();
+  const first = run(FEDERATED, ['--app-id', 'app-1', '--principal-id', PRINCIPAL], box);
+  assert.equal(first.status, 0, first.out);
+  assert.deepEqual(changes(first).map((c) => c.replace(/ \S+\.json /, ' <file> ')), ['ad app federated-credential create --id app-1 --parameters <file> -o none']);
+  assert.deepEqual(fic(box.state), {
+    name: 'entra-users-export',
+    issuer: `https://login.microsoftonline.com/${TENANT}/v2.0`,
+    subject: PRINCIPAL,
+    description: "entra-users-export: the function app's user-assigned managed identity signs in as this app (no secret, no certificate).",
+    audiences: ['api://AzureADTokenExchange'],
+  });
+  assert.match(first.out, /GRAPH_FEDERATED_IDENTITY_CLIENT_ID=/);
+  assert.deepEqual(fs.readdirSync(first.tmp), [], 'no temporary file is left');
+
+  fs.rmSync(path.join(box.state, 'calls'));
+  for (const env of [{}, { FAKE_AZ_CRLF: '1' }]) {
+    const again = run(FEDERATED, ['--app-id', 'app-1', '--principal-id', PRINCIPAL], box, env);
+    assert.equal(again.status, 0, again.out);
+    assert.match(again.out, /already trusts the identity: federated identity credential entra-users-export holds these values/);
+    assert.deepEqual(changes(again), []);
+  }
+  assert.equal(ficRows(box.state).length, 1);
+});
+
+test('provision-federated: per cloud (az cloud show), the documented issuer host and audience; another cloud needs both given', () => {
+  for (const [cloud, host, audience] of [
+    ['AzureUSGovernment', 'https://login.microsoftonline.us', 'api://AzureADTokenExchangeUSGov'],
+    ['AzureChinaCloud', 'https://login.partner.microsoftonline.cn', 'api://AzureADTokenExchangeChina'],
+  ] as const) {
+    const box = sandbox();
+    const r = run(FEDERATED, ['--app-id', 'app-1', '--principal-id', PRINCIPAL], box, { FAKE_AZ_CLOUD: cloud });
+    assert.equal(r.status, 0, r.out);
+    assert.equal(fic(box.state).issuer, `${host}/${TENANT}/v2.0`, cloud);
+    assert.deepEqual(fic(box.state).audiences, [audience], cloud);
+  }
+  const stack = run(FEDERATED, ['--app-id', 'app-1', '--principal-id', PRINCIPAL], sandbox(), { FAKE_AZ_CLOUD: 'AzureStackCloud' });
+  assert.equal(stack.status, 2, stack.out);
+  assert.match(stack.out, /cloud 'AzureStackCloud', whose issuer and audience this script does not know: give --issuer and --audience/);
+  // The Bicep's outputs (through azd's environment) win over what az says.
+  const box = sandbox();
+  const given = run(FEDERATED, ['--app-id', 'app-1', '--principal-id', PRINCIPAL], box, {
+    FAKE_AZ_CLOUD: 'AzureStackCloud',
+    GRAPH_FEDERATED_ISSUER: `https://login.microsoftonline.us/${TENANT}/v2.0`,
+    GRAPH_FEDERATED_AUDIENCE: 'api://AzureADTokenExchangeUSGov',
+  });
+  assert.equal(given.status, 0, given.out);
+  assert.equal(fic(box.state).issuer, `https://login.microsoftonline.us/${TENANT}/v2.0`);
+  assert.ok(!given.calls.some((c) => c.startsWith('cloud show')), 'az is not asked');
+});
+
+test('provision-federated: a credential of the same name with other values, or of the same issuer and subject, is updated, not duplicated', () => {
+  const issuer = `https://login.microsoftonline.com/${TENANT}/v2.0`;
+  // The identity was recreated: same credential name, another principal ID.
+  const renamed = sandbox();
+  fs.writeFileSync(path.join(renamed.state, 'fics'), `entra-users-export\t${issuer}\t11111111-1111-4111-8111-111111111111\tapi://AzureADTokenExchange\n`);
+  const r1 = run(FEDERATED, ['--app-id', 'app-1', '--principal-id', PRINCIPAL], renamed);
+  assert.equal(r1.status, 0, r1.out);
+  assert.match(r1.out, /holds other values: updating it/);
+  assert.deepEqual(changes(r1).map((c) => c.split(' --parameters')[0]), ['ad app federated-credential update --id app-1 --federated-credential-id entra-users-export']);
+  assert.deepEqual(ficRows(renamed.state), [`entra-users-export\t${issuer}\t${PRINCIPAL}\tapi://AzureADTokenExchange`]);
+
+  // Someone registered the identity by hand under another name: issuer + subject are unique on an app.
+  const byHand = sandbox();
+  fs.writeFileSync(path.join(byHand.state, 'fics'), `msi-export\t${issuer}\t${PRINCIPAL}\tapi://AzureADTokenExchange\n`);
+  const r2 = run(FEDERATED, ['--app-id', 'app-1', '--principal-id', PRINCIPAL], byHand);
+  assert.equal(r2.status, 0, r2.out);
+  assert.match(r2.out, /already trusts the identity: federated identity credential msi-export holds these values/);
+  assert.deepEqual(changes(r2), []);
+  // ... with a wrong audience: that one is corrected.
+  const wrongAudience = sandbox();
+  fs.writeFileSync(path.join(wrongAudience.state, 'fics'), `msi-export\t${issuer}\t${PRINCIPAL}\tapi://AzureADTokenExchangeUSGov\n`);
+  const r3 = run(FEDERATED, ['--app-id', 'app-1', '--principal-id', PRINCIPAL], wrongAudience);
+  assert.equal(r3.status, 0, r3.out);
+  assert.deepEqual(changes(r3).map((c) => c.split(' --parameters')[0]), ['ad app federated-credential update --id app-1 --federated-credential-id msi-export']);
+  assert.deepEqual(fic(wrongAudience.state, 'msi-export').audiences, ['api://AzureADTokenExchange']);
+  assert.equal(fic(wrongAudience.state, 'msi-export').name, 'msi-export');
+});
+
+test('provision-federated: an app at the limit of 20 federated credentials, or one az cannot list, stops with what to do', () => {
+  const full = sandbox();
+  const rows = Array.from({ length: 20 }, (_, i) => `github-${i}\thttps://token.actions.githubusercontent.com\trepo:contoso/app:environment:e${i}\tapi://AzureADTokenExchange`);
+  fs.writeFileSync(path.join(full.state, 'fics'), `${rows.join('\n')}\n`);
+  const r = run(FEDERATED, ['--app-id', 'app-1', '--principal-id', PRINCIPAL], full);
+  assert.equal(r.status, 4, r.out);
+  assert.match(r.out, /app app-1 already has 20 federated identity credentials, the maximum is 20: delete one you no longer need \(az ad app federated-credential delete --id app-1/);
+  assert.deepEqual(changes(r), []);
+  const nineteen = sandbox();
+  fs.writeFileSync(path.join(nineteen.state, 'fics'), `${rows.slice(1).join('\n')}\n`);
+  assert.equal(run(FEDERATED, ['--app-id', 'app-1', '--principal-id', PRINCIPAL], nineteen).status, 0, 'the 20th is added');
+  assert.equal(ficRows(nineteen.state).length, 20);
+
+  const denied = run(FEDERATED, ['--app-id', 'app-x', '--principal-id', PRINCIPAL], sandbox(), { FAKE_AZ_FIC_LIST: 'error' });
+  assert.equal(denied.status, 4, denied.out);
+  assert.match(denied.out, /Resource 'app-x' does not exist/, "az's error is shown");
+  assert.match(denied.out, /^provision-federated: cannot list the federated identity credentials of app app-x: check the app \(client\) ID/m);
+});
+
+test('the azd postprovision hook, credentialType federated: registers the credential from the Bicep outputs, or leaves it to the Bicep', () => {
+  const box = sandbox();
+  const env = {
+    GRAPH_CREDENTIAL_TYPE: 'federated',
+    GRAPH_CLIENT_ID: 'app-1',
+    AZURE_KEY_VAULT_NAME: '',
+    AZURE_MANAGED_IDENTITY_PRINCIPAL_ID: PRINCIPAL,
+    GRAPH_FEDERATED_ISSUER: `https://login.microsoftonline.us/${TENANT}/v2.0`,
+    GRAPH_FEDERATED_AUDIENCE: 'api://AzureADTokenExchangeUSGov',
+  };
+  const r = run(HOOK, [], box, env);
+  assert.equal(r.status, 0, r.out);
+  assert.deepEqual(fic(box.state).audiences, ['api://AzureADTokenExchangeUSGov']);
+  assert.equal(fic(box.state).issuer, env.GRAPH_FEDERATED_ISSUER);
+  assert.equal(fic(box.state).subject, PRINCIPAL);
+  assert.ok(!r.calls.some((c) => c.startsWith('keyvault')), 'no Key Vault call');
+
+  const inBicep = run(HOOK, [], sandbox(), { ...env, CREATE_GRAPH_APP: 'true' });
+  assert.equal(inBicep.status, 0, inBicep.out);
+  assert.match(inBicep.out, /declared in the Bicep \(CREATE_GRAPH_APP=true\): nothing to provision/);
+  assert.deepEqual(inBicep.calls, []);
+
+  const noIdentity = run(HOOK, [], sandbox(), { ...env, AZURE_MANAGED_IDENTITY_PRINCIPAL_ID: '' });
+  assert.equal(noIdentity.status, 1);
+  assert.match(noIdentity.out, /AZURE_MANAGED_IDENTITY_PRINCIPAL_ID is not in the azd environment/);
 });

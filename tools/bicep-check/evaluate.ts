@@ -19,6 +19,7 @@
  */
 import type { Node } from 'web-tree-sitter';
 import type { AzureEnvironment } from './clouds.js';
+import { appSettingItems } from './app-settings.js';
 import type { BicepFile, Loc, Value } from './parse.js';
 import { Project, prop } from './project.js';
 
@@ -41,6 +42,8 @@ export interface Deployment {
   environment: AzureEnvironment;
   /** Parameter values of the entry file (main.bicep); others take their defaults. */
   parameters?: Record<string, BicepValue>;
+  /** The tenant deployed to: tenant().tenantId (else tenant() is decided by the deployment). */
+  tenantId?: string;
 }
 
 type Fn = (args: BicepValue[], at: Loc) => BicepValue;
@@ -106,6 +109,15 @@ const FUNCTIONS: Record<string, Fn> = {
   join: ([a, sep], at) => {
     if (!Array.isArray(a)) throw new EvaluationError('join() expects an array', at);
     return a.map(toText).join(str(sep!, 'join', at));
+  },
+  concat: (args, at) => {
+    if (args.every((a) => Array.isArray(a))) return (args as BicepValue[][]).flat();
+    if (args.every((a) => typeof a === 'string')) return args.join('');
+    throw new EvaluationError('concat() of values of different kinds', at);
+  },
+  // "Bicep functions - flow control", fail(): the deployment stops with this message.
+  fail: ([message], at) => {
+    throw new EvaluationError(`fail(): ${typeof message === 'string' ? message : describe(message!)}`, at);
   },
 };
 
@@ -344,6 +356,7 @@ export class Evaluator {
     const argsNode = n.childForFieldName('arguments');
     const argNodes = argsNode ? argsNode.namedChildren.filter((c): c is Node => !!c && c.type !== 'comment') : [];
     if (name === 'environment') return this.#deployment.environment as unknown as BicepValue;
+    if (name === 'tenant' && this.#deployment.tenantId) return { tenantId: this.#deployment.tenantId };
     if (DEPLOYMENT_FUNCTIONS.has(name)) return new Opaque(`${name}(…)`);
     const fn = FUNCTIONS[name];
     if (!fn) throw new EvaluationError(`function ${name}() is not known to the evaluator (tools/bicep-check/evaluate.ts)`, at);
@@ -384,11 +397,17 @@ function nodeAt(file: BicepFile, loc: Loc): Node {
 export function evaluateAppSettings(project: Project, deployment: Deployment, only?: readonly string[]): Map<string, BicepValue> {
   const site = project.allResources().find(({ r }) => r.type.toLowerCase() === 'microsoft.web/sites' && !r.existing);
   if (!site) throw new EvaluationError('no Microsoft.Web/sites resource');
-  const settings = prop(site.r.body, 'properties.siteConfig.appSettings');
-  if (!settings || settings.kind !== 'array') throw new EvaluationError('siteConfig.appSettings is not an array literal', site.r.loc);
   const ev = new Evaluator(project, deployment);
+  const settings = prop(site.r.body, 'properties.siteConfig.appSettings');
+  // A list built from parts (concat, a conditional per credential type): only the branches this deployment takes.
+  const items = appSettingItems(site.file, settings, (file, cond) => {
+    const v = ev.node(file, cond);
+    if (typeof v !== 'boolean') throw new EvaluationError(`the condition ${cond.text} is ${describe(v)}, not a bool`);
+    return v;
+  });
+  if (!items) throw new EvaluationError('siteConfig.appSettings is not an array literal, concat() of lists, or a conditional list', site.r.loc);
   const out = new Map<string, BicepValue>();
-  for (const item of settings.items) {
+  for (const { item } of items) {
     const nameV = prop(item, 'name');
     if (only && !(nameV?.kind === 'string' && only.includes(nameV.value))) continue;
     const name = ev.value(site.file, nameV);

@@ -41,6 +41,15 @@ export const GRAPH_TYPES: Record<string, GraphType> = {
     ],
     readOnly: ['id', 'appOwnerOrganizationId', 'signInAudience', 'deletedDateTime', 'applicationTemplateId'],
   },
+  // From the extension's own type data, microsoftgraph/msgraph-bicep-types
+  // generated/microsoftgraph/microsoft.graph/v1.0/1.0.0/types.json (flags: name required + identifier; audiences,
+  // issuer, subject required; id read-only), as in the reference https://learn.microsoft.com/graph/templates/reference/federatedidentitycredentials.
+  'Microsoft.Graph/applications/federatedIdentityCredentials@v1.0': {
+    identifiers: ['name'],
+    required: ['name', 'issuer', 'subject', 'audiences'],
+    properties: ['name', 'issuer', 'subject', 'audiences', 'description'],
+    readOnly: ['id'],
+  },
   'Microsoft.Graph/appRoleAssignedTo@v1.0': {
     identifiers: [],
     required: ['appRoleId', 'principalId', 'resourceId'],

@@ -13,6 +13,8 @@ import { finding, type Finding } from './findings.js';
 import type { BicepFile, Loc, ParamDecl, ResourceDecl, Value } from './parse.js';
 import { CLOUDS, DOD_GRAPH, toggleTrailingSlashes } from './clouds.js';
 import { FLEX_DEPRECATED_APP_SETTINGS, FLEX_DEPRECATED_SITE_PROPERTIES, FLEX_DEPRECATIONS_SOURCE, flexDeprecation } from './flex.js';
+import { appSettingItems } from './app-settings.js';
+import { checkCredentialTypes, CREDENTIAL_SETTINGS, KEY_VAULT_CREDENTIAL_SETTINGS } from './credential.js';
 import { describe, evaluateAppSettings, EvaluationError, Evaluator, type BicepValue, type Deployment } from './evaluate.js';
 import { TABLES, unknownColumns } from './kql.js';
 import { describeSource, ruleSource } from './rules.js';
@@ -241,10 +243,12 @@ function readAppSettings(x: Posture): AppSettings {
   const site = sites[0];
   const list: Setting[] = [];
   if (site) {
-    const arr = prop(site.r.body, 'properties.siteConfig.appSettings');
-    if (!arr || arr.kind !== 'array') x.P('settings-inline', site.r.loc, `function app ${site.r.symbol}: siteConfig.appSettings must be an array literal of { name, value } (the check reads it)`);
+    // Every item the list can hold, in every branch (app-settings.ts): which ones a deployment gets is checked per
+    // credential type (credential.ts).
+    const items = appSettingItems(site.file, prop(site.r.body, 'properties.siteConfig.appSettings'));
+    if (!items) x.P('settings-inline', site.r.loc, `function app ${site.r.symbol}: siteConfig.appSettings must be an array literal of { name, value }, concat() of such lists, or a conditional choosing between two (the check reads it)`);
     else
-      for (const item of arr.items) {
+      for (const { item } of items) {
         const name = prop(item, 'name');
         const value = prop(item, 'value');
         if (name?.kind === 'string') list.push({ names: [name.value], conditional: false, value, loc: name.loc });
@@ -267,8 +271,6 @@ function readAppSettings(x: Posture): AppSettings {
   };
 }
 
-const CREDENTIAL_NAMES = ['GRAPH_CLIENT_SECRET_NAME', 'GRAPH_CLIENT_CERTIFICATE_NAME'];
-
 function checkAppSettings(x: Posture, settings: AppSettings, site: Deployed): void {
   checkSettingNames(x, settings);
   checkSettingContract(x, settings, site);
@@ -290,32 +292,29 @@ function checkSettingNames(x: Posture, settings: AppSettings): void {
   }
   for (const n of byName.keys()) {
     if (/AccountKey=|SharedAccessSignature=/i.test(valueText(byName.get(n)![0]!.value))) x.P('setting-shared-key', settings.loc(n), `app setting ${n} carries a storage key or SAS`);
-    if (!x.options.settingNames.includes(n) && !PLATFORM_SETTINGS.has(n) && !FORBIDDEN_SETTINGS[n] && !flexDeprecation(FLEX_DEPRECATED_APP_SETTINGS, n))
+    if (!x.options.settingNames.includes(n) && !CREDENTIAL_SETTINGS.includes(n) && !PLATFORM_SETTINGS.has(n) && !FORBIDDEN_SETTINGS[n] && !flexDeprecation(FLEX_DEPRECATED_APP_SETTINGS, n))
       x.P('setting-unknown', settings.loc(n), `app setting ${n} is neither read by the code (SETTING_NAMES) nor by the platform: a typo?`);
   }
 }
 
-/** The settings that name the Graph credential (one, or one ternary choosing between the two). */
+/** The settings that name the Graph credential kept in Key Vault (one ternary choosing between the two). */
 function credentialSettings(settings: AppSettings): Setting[] {
-  return settings.list.filter((s) => s.names.some((n) => CREDENTIAL_NAMES.includes(n)));
+  return settings.list.filter((s) => s.names.some((n) => KEY_VAULT_CREDENTIAL_SETTINGS.includes(n)));
 }
 
-/** The code's contract: every setting it reads is set, EXPORT_STORAGE is not, and exactly one credential name. */
+/**
+ * The code's contract: every setting it reads is set and EXPORT_STORAGE is not. Which credential settings (and
+ * KEY_VAULT_URL) each credential type gets is evaluated per type in credential.ts.
+ */
 function checkSettingContract(x: Posture, settings: AppSettings, site: Deployed): void {
   for (const n of x.options.settingNames) {
     if (n === 'EXPORT_STORAGE') {
       if (settings.byName.has(n)) x.P('setting-connection-string', settings.loc(n), 'EXPORT_STORAGE (a connection string, shared key) must not be set in Azure: set EXPORT_STORAGE__blobServiceUri (identity-based)');
       continue;
     }
-    if (CREDENTIAL_NAMES.includes(n)) continue;
+    if (CREDENTIAL_SETTINGS.includes(n)) continue;
     if (!settings.byName.has(n)) x.P('setting-missing', site.r.loc, `app setting ${n} (read by the code) is not set by the Bicep`);
   }
-  const credential = credentialSettings(settings);
-  const exactlyOne =
-    credential.length === 1 &&
-    (credential[0]!.conditional ? credential[0]!.names.length === 2 && CREDENTIAL_NAMES.every((n) => credential[0]!.names.includes(n)) : true);
-  if (!exactlyOne)
-    x.P('setting-credential', credential[0]?.loc ?? site.r.loc, `exactly one of ${CREDENTIAL_NAMES.join(' / ')} must be set (one literal name, or a ternary choosing between the two): found ${credential.map((c) => c.names.join('|')).join(', ') || 'none'}`);
 }
 
 /** Where the values come from: the identity, the vault, the container, Application Insights. */
@@ -331,7 +330,9 @@ function checkSettingSources(x: Posture, settings: AppSettings, site: Deployed):
   const blobUri = (t: string[]): boolean => t.length > 0 && t.every((v) => v.startsWith('interp:https://') && v.includes('.blob.') && v.includes('environment().suffixes.storage'));
   expectTrace('AzureWebJobsStorage__blobServiceUri', blobUri, "https://<account>.blob.${environment().suffixes.storage}");
   expectTrace('EXPORT_STORAGE__blobServiceUri', blobUri, "https://<account>.blob.${environment().suffixes.storage} (identity-based)");
-  expectTrace('KEY_VAULT_URL', (t) => t.length > 0 && t.every((v) => v.startsWith('Microsoft.KeyVault/vaults:properties.vaultUri ')), "the vault's properties.vaultUri");
+  // '' where no vault is deployed (credentialType federated, whose settings do not include KEY_VAULT_URL: credential.ts).
+  const vaultUri = (t: string[]): string[] => t.filter((v) => v !== "''");
+  expectTrace('KEY_VAULT_URL', (t) => vaultUri(t).length > 0 && vaultUri(t).every((v) => v.startsWith('Microsoft.KeyVault/vaults:properties.vaultUri ')), "the vault's properties.vaultUri");
   expectTrace('EXPORT_CONTAINER', (t) => t.length > 0 && t.every((v) => v.startsWith('Microsoft.Storage/storageAccounts/blobServices/containers:name ')), 'the name of the deployed export container');
   expectTrace('APPLICATIONINSIGHTS_CONNECTION_STRING', (t) => t.some((v) => v.startsWith('Microsoft.Insights/components:properties.ConnectionString ')), "the Application Insights component's ConnectionString");
   const authString = settings.byName.get('APPLICATIONINSIGHTS_AUTHENTICATION_STRING')?.[0];
@@ -423,31 +424,20 @@ function checkSettingParameters(x: Posture, settings: AppSettings, site: Deploye
   }
 }
 
-/** The credential's name comes from a parameter, and a credentialType parameter chooses which setting carries it. */
+/**
+ * The credential's name comes from a parameter; which credential settings each credentialType gets, and the Key Vault
+ * and federated identity credential that go with it, are evaluated per type (credential.ts).
+ */
 function checkCredentialChoice(x: Posture, settings: AppSettings, site: Deployed): void {
-  const { project } = x;
   const cred = credentialSettings(settings)[0];
-  if (!cred) return;
-  const v = cred.value;
-  if (v?.kind === 'expr' && site.file.params.has(v.text)) {
-    const def = project.effectiveDefault(site.file, v.text);
-    if (lit(def) !== 'graph-export-cert') x.P('setting-default', cred.loc, `the credential name must default to 'graph-export-cert', is ${def ? valueText(def) : 'none'}`);
-  } else x.P('setting-parameter', cred.loc, 'the credential name must come from a parameter (credentialName)');
-  if (!cred.conditional || !cred.cond) return;
-  const param = (cred.cond.match(/[A-Za-z_]\w*/g) ?? []).find((n) => site.file.params.has(n));
-  const compared = /==\s*'(certificate|secret)'/.exec(cred.cond)?.[1];
-  const thenName = compared === 'certificate' ? 'GRAPH_CLIENT_CERTIFICATE_NAME' : compared === 'secret' ? 'GRAPH_CLIENT_SECRET_NAME' : undefined;
-  if (!param || !thenName || cred.names[0] !== thenName) {
-    x.P('setting-credential', cred.loc, `the credential setting must be chosen by a credentialType parameter: credentialType == 'certificate' ? 'GRAPH_CLIENT_CERTIFICATE_NAME' : 'GRAPH_CLIENT_SECRET_NAME'`);
-    return;
+  if (cred) {
+    const v = cred.value;
+    if (v?.kind === 'expr' && site.file.params.has(v.text)) {
+      const def = x.project.effectiveDefault(site.file, v.text);
+      if (lit(def) !== 'graph-export-cert') x.P('setting-default', cred.loc, `the credential name must default to 'graph-export-cert', is ${def ? valueText(def) : 'none'}`);
+    } else x.P('setting-parameter', cred.loc, 'the credential name must come from a parameter (credentialName)');
   }
-  for (const link of project.paramChain(site.file, param)) {
-    const values = allowedValues(link.param) ?? [];
-    if (values.length !== 2 || !values.includes('certificate') || !values.includes('secret'))
-      x.P('setting-allowed', link.param.loc, `parameter ${link.param.name} must be @allowed(['certificate', 'secret'])`);
-  }
-  const def = project.effectiveDefault(site.file, param);
-  if (lit(def) !== 'certificate') x.P('setting-default', cred.loc, `credentialType must default to 'certificate' (recommended), is ${def ? valueText(def) : 'none'}`);
+  checkCredentialTypes(x.project, x.P, x.entryName);
 }
 
 // --- The function app and its plan ----------------------------------------------------------------

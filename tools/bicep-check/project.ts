@@ -120,7 +120,8 @@ export class Project {
       if (param) return this.traceParam(file, param, depth);
       return [`expr:${text}`];
     }
-    const out = /^([A-Za-z_]\w*)\.outputs\.([A-Za-z_]\w*)$/.exec(text);
+    // `m!.outputs.x`: the non-null assertion on a conditional module changes nothing about where the value comes from.
+    const out = /^([A-Za-z_]\w*)!?\.outputs\.([A-Za-z_]\w*)$/.exec(text);
     if (out) {
       const m = file.modules.find((x) => x.symbol === out[1]);
       const target = m && this.modulePath(file, m);
