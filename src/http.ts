@@ -238,6 +238,7 @@ function readBody(stream: NodeJS.ReadableStream, options: ReadBodyOptions): Prom
       }
       chunks.length = 0;
       (stream as Partial<Pick<Readable, 'destroy'>>).destroy?.();
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- what onChunk threw, passed on as is
       reject(error);
     };
     const onData = (chunk: Buffer | string): void => {

@@ -187,7 +187,7 @@ class BlockStager {
   readonly #spare: Buffer[] = [];
   #block: Buffer = Buffer.allocUnsafeSlow(BLOCK_SIZE);
   #used = 0;
-  #error: unknown;
+  #error: ExportError | undefined;
   bytes = 0;
 
   constructor(blob: BlockBlobClient) {
@@ -364,7 +364,7 @@ function isNewer(current: Partial<LatestCandidate>, candidate: LatestCandidate):
 function parseJson(text: string): Partial<LatestCandidate> | undefined {
   try {
     const value: unknown = JSON.parse(text);
-    return value && typeof value === 'object' ? (value as Partial<LatestCandidate>) : undefined;
+    return value && typeof value === 'object' ? value : undefined;
   } catch {
     return undefined;
   }

@@ -133,7 +133,7 @@ function tokenError(e: unknown, settings: TokenSettings, credential: GraphCreden
   const err = e as { errorCode?: unknown; errorMessage?: unknown; message?: unknown };
   const text = [err.errorMessage, err.message].find((t): t is string => typeof t === 'string' && t.length > 0) ?? String(e);
   // Entra's transient answers (5xx, throttling) also carry AADSTS codes: they are failures, not rejections.
-  const transient = /temporarily_unavailable|server_error|throttl/i.test(`${String(err.errorCode ?? '')} ${text}`);
+  const transient = /temporarily_unavailable|server_error|throttl/i.test(`${typeof err.errorCode === 'string' ? err.errorCode : ''} ${text}`);
   if (/AADSTS\d+/.test(text) && !transient) return aadstsError(text, settings, credential);
   return new ExportError(
     'TokenRequestFailed',

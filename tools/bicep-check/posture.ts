@@ -410,7 +410,7 @@ export function checkPosture(project: Project, options: PostureOptions): Finding
     }
     const tags = prop(r.body, 'tags');
     const m = /'azd-service-name'\s*:\s*([A-Za-z_]\w*|'[^']*')/.exec(valueText(tags));
-    const svc = m ? (m[1]!.startsWith("'") ? [m[1]!] : project.trace(site.file, m[1]!)) : [];
+    const svc = m ? (m[1]!.startsWith("'") ? [m[1]!] : project.trace(site.file, m[1])) : [];
     if (!svc.includes("'export'")) C('azd-service-tag', tags?.loc ?? r.loc, "the function app must be tagged 'azd-service-name': 'export' (azure.yaml service) so azd deploy finds it");
   }
 
@@ -606,7 +606,7 @@ function roleIdOf(file: BicepFile, v: Value | undefined): string | undefined {
   if (!v) return undefined;
   const text = valueText(v);
   const direct = text.match(GUID);
-  if (direct) return direct[0]!.toLowerCase();
+  if (direct) return direct[0].toLowerCase();
   const m = /ResourceId\(\s*'Microsoft\.Authorization\/roleDefinitions'\s*,\s*([A-Za-z_]\w*)\s*\)/.exec(text);
   if (m) {
     const variable = file.vars.get(m[1]!);
