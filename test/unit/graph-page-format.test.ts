@@ -6,7 +6,6 @@
  * GraphProtocolError naming the page.
  */
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { beforeEach, test } from 'node:test';
 import { ExportError } from '../../src/errors.js';
 import { listUserPages } from '../../src/graph.js';

@@ -4,10 +4,9 @@
  * retried (bounded), its retries counted, and no request is left running behind the listing.
  */
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import http from 'node:http';
 import { gzipSync } from 'node:zlib';
-import { after, before, beforeEach, test } from 'node:test';
+import { beforeEach, test } from 'node:test';
 import { ExportError } from '../../src/errors.js';
 import { listUserPages } from '../../src/graph.js';
 import { HttpClientWithRetries, type HttpOptions, type RetryInfo } from '../../src/http.js';
