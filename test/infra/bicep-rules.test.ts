@@ -10,11 +10,14 @@ import { formatFinding } from '../../tools/bicep-check/index.js';
 import { RULES } from '../../tools/bicep-check/rules.js';
 import { check, infraSources, ROOT } from './helpers.js';
 
-/** The rule ids posture.ts can report: P('x' → posture/x, C('x' → conventions/x, need/expect('x' → posture/x. */
+/**
+ * The rule ids posture.ts can report: P('x' → posture/x, C('x' → conventions/x, need/expect('x' → posture/x
+ * (the id may start the next line: Prettier breaks long calls).
+ */
 function rulesInPosture(): string[] {
   const src = fs.readFileSync(path.join(ROOT, 'tools', 'bicep-check', 'posture.ts'), 'utf8');
   const ids = new Set<string>();
-  for (const m of src.matchAll(/\b(P|C|need|expect)\('([a-z-]+)'/g)) ids.add(`${m[1] === 'C' ? 'conventions' : 'posture'}/${m[2]}`);
+  for (const m of src.matchAll(/\b(P|C|need|expect)\(\s*'([a-z-]+)'/g)) ids.add(`${m[1] === 'C' ? 'conventions' : 'posture'}/${m[2]}`);
   return [...ids].sort();
 }
 
