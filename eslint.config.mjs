@@ -1,4 +1,5 @@
-// ESLint for src/, test/, tools/ and scripts/ (`npm run lint`, run first by `npm test`).
+// ESLint for the TypeScript and JavaScript in src/, test/, stand-ins/ and tools/ (`npm run lint`, which `npm test` runs
+// after the build).
 //
 // TypeScript 7 and typescript-eslint: TypeScript 7 (the native compiler) has no JavaScript compiler API yet,
 // and typescript-eslint's type-aware rules need one (typescript-eslint/typescript-eslint#10940; its peer range
