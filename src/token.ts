@@ -149,9 +149,9 @@ function aadstsError(description: string, settings: TokenSettings, credential?: 
   const app = `app ${settings.clientId} in tenant ${settings.tenantId}`;
   const certHint = credential?.kind === 'certificate' ? ` (certificate SHA-256 thumbprint ${credential.thumbprintSha256})` : '';
   const advice: Record<string, string> = {
-    '7000215': `The client secret stored in Key Vault is not a valid secret of ${app}: it is mistyped or was deleted. Create a new client secret on the app registration and store its value in the Key Vault secret named by GRAPH_CLIENT_SECRET_NAME (ops/provision-secret.sh) — or better, use a certificate.`,
-    '7000222': `The client secret stored in Key Vault has expired for ${app}. Create a new client secret on the app registration and store it in the Key Vault secret named by GRAPH_CLIENT_SECRET_NAME (ops/provision-secret.sh).`,
-    '700027': `The certificate from Key Vault${certHint} is not registered on ${app} (or its signature was rejected). Upload its public part to the app registration: az ad app credential reset --id ${settings.clientId} --cert @cert.pem --append (ops/provision-certificate.sh does it).`,
+    '7000215': `The client secret stored in Key Vault is not a valid secret of ${app}: it is mistyped or was deleted. Create a new client secret on the app registration and store its value in the Key Vault secret named by GRAPH_CLIENT_SECRET_NAME (scripts/provision-secret.sh) — or better, use a certificate.`,
+    '7000222': `The client secret stored in Key Vault has expired for ${app}. Create a new client secret on the app registration and store it in the Key Vault secret named by GRAPH_CLIENT_SECRET_NAME (scripts/provision-secret.sh).`,
+    '700027': `The certificate from Key Vault${certHint} is not registered on ${app} (or its signature was rejected). Upload its public part to the app registration: az ad app credential reset --id ${settings.clientId} --cert @cert.pem --append (scripts/provision-certificate.sh does it).`,
     '700016': `GRAPH_CLIENT_ID '${settings.clientId}' is not an application in tenant '${settings.tenantId}'. Check GRAPH_CLIENT_ID and GRAPH_TENANT_ID; a multi-tenant app must first be consented in that tenant.`,
     '90002': `GRAPH_TENANT_ID '${settings.tenantId}' is not a tenant known to ${settings.authorityHost}. Check GRAPH_TENANT_ID (the directory ID or a verified domain) and, for sovereign clouds, GRAPH_AUTHORITY_HOST.`,
     '7000216': `The token request for ${app} carried no client credential. Set GRAPH_CLIENT_SECRET_NAME or GRAPH_CLIENT_CERTIFICATE_NAME.`,
