@@ -5,7 +5,7 @@
  */
 import { isRestError } from '@azure/core-rest-pipeline';
 import { AggregateAuthenticationError, AuthenticationError, CredentialUnavailableError } from '@azure/identity';
-import { ExportError, exportError, statusOf, type ExportErrorCode } from './errors.js';
+import { ExportError, exportError, statusOf } from './errors.js';
 
 /** The codes whose generic message is an Azure call's failure. */
 type AzureFailureCode = 'KeyVaultFailed' | 'TokenRequestFailed' | 'GraphFailed' | 'StorageFailed';

@@ -148,7 +148,7 @@ export class HttpClientWithRetries {
       } catch (e) {
         if (!state || !(e instanceof BodyFailure) || init.abortSignal?.aborted) throw e;
         if (state.attempt > this.#options.maxRetries) {
-          const error = e as BodyFailure;
+          const error = e;
           throw new RestError(`${error.message}, on attempt ${state.attempt} of ${this.#options.maxRetries + 1}`, { code: error.code });
         }
         // What the next attempt's onRetry reports.
