@@ -5,7 +5,7 @@
  */
 import { isRestError } from '@azure/core-rest-pipeline';
 import { AggregateAuthenticationError, AuthenticationError, CredentialUnavailableError } from '@azure/identity';
-import { ExportError, exportError, statusOf, type ExportErrorCode } from './errors.js';
+import { ExportError, exportError, statusOf } from './errors.js';
 
 /** The codes whose generic message is an Azure call's failure. */
 type AzureFailureCode = 'KeyVaultFailed' | 'TokenRequestFailed' | 'GraphFailed' | 'StorageFailed';
@@ -50,7 +50,7 @@ function managedIdentityEndpointFailure(e: unknown): string | undefined {
     const mi = underManagedIdentity || (typeof err.message === 'string' && err.message.startsWith('ManagedIdentityCredential'));
     if (mi && typeof err.status === 'number' && (err.status >= 500 || err.status === 429)) return `HTTP ${err.status}`;
     if (mi && err.errorCode === 'network_error') return 'no usable answer: a network error, a timeout or a body that is not a token';
-    for (const inner of [...(Array.isArray(err.errors) ? err.errors : []), err.cause]) {
+    for (const inner of [...(Array.isArray(err.errors) ? (err.errors as unknown[]) : []), err.cause]) {
       const found = visit(inner, mi);
       if (found) return found;
     }

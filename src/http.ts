@@ -148,7 +148,7 @@ export class HttpClientWithRetries {
       } catch (e) {
         if (!state || !(e instanceof BodyFailure) || init.abortSignal?.aborted) throw e;
         if (state.attempt > this.#options.maxRetries) {
-          const error = e as BodyFailure;
+          const error = e;
           throw new RestError(`${error.message}, on attempt ${state.attempt} of ${this.#options.maxRetries + 1}`, { code: error.code });
         }
         // What the next attempt's onRetry reports.
@@ -231,6 +231,7 @@ function readBody(stream: NodeJS.ReadableStream, options: ReadBodyOptions): Prom
       }
       chunks.length = 0;
       (stream as Partial<Pick<Readable, 'destroy'>>).destroy?.();
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- what onChunk threw, passed on as is
       reject(error);
     };
     const onData = (chunk: Buffer | string): void => {

@@ -98,13 +98,13 @@ export function scanUsersPage(bytes: Uint8Array): ScannedPage {
   const n = b.length;
   let pos = 0;
   /** Set when whitespace is skipped: tells whether a user needs compacting. */
-  let spaced = false;
+  let spaced: boolean;
   /** Kinds of the containers open inside the value being skipped (1 object, 2 array); grows as needed. */
   let stack = new Uint8Array(64);
 
   const fail = (what: string): never => {
     if (pos >= n) throw new PageFormatError('not-json', `is not valid JSON: it ends (after ${n} bytes) where ${what} should follow`, n);
-    throw new PageFormatError('not-json', `is not valid JSON: byte ${pos} is ${describeByte(b[pos]!)} where ${what} should be`, pos);
+    throw new PageFormatError('not-json', `is not valid JSON: byte ${pos} is ${describeByte(b[pos])} where ${what} should be`, pos);
   };
   const skipWhitespace = (): void => {
     // (Bounds checked: an index past the end would read undefined, and a table indexed by it is slower ever after.)

@@ -137,7 +137,7 @@ function isNewer(current: Partial<LatestCandidate>, candidate: LatestCandidate):
 function parseJson(text: string): Partial<LatestCandidate> | undefined {
   try {
     const value: unknown = JSON.parse(text);
-    return value && typeof value === 'object' ? (value as Partial<LatestCandidate>) : undefined;
+    return value && typeof value === 'object' ? value : undefined;
   } catch {
     return undefined;
   }

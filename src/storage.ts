@@ -179,7 +179,7 @@ class BlockStager {
   readonly #spare: Buffer[] = [];
   #block: Buffer = Buffer.allocUnsafeSlow(BLOCK_SIZE);
   #used = 0;
-  #error: unknown;
+  #error: ExportError | undefined;
   bytes = 0;
 
   constructor(blob: BlockBlobClient) {

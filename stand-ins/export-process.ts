@@ -46,8 +46,8 @@ export function startExportProcess(env: Record<string, string | undefined>, opti
   const child = spawn(process.execPath, [...(options.execArgv ?? []), options.script ?? CLI_PATH], { env: exportEnv(env), cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => {
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr.on('data', (c: Buffer) => {
     stderr += c.toString();
     options.onStderr?.(c.toString());
   });

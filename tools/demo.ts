@@ -93,7 +93,7 @@ async function main(): Promise<number> {
     say('Where to look:');
     say(`  in Blob Storage  ${container}/${summary.blobName}`);
     say(`                   ${container}/${manifestName}`);
-    say(`                   ${container}/latest.json  (names run ${JSON.parse(latest.toString()).runId})`);
+    say(`                   ${container}/latest.json  (names run ${(JSON.parse(latest.toString()) as { runId: string }).runId})`);
     say(`  local copy       ${path.relative(process.cwd(), localDir)}/`);
     say();
     const ok = sha256 === summary.sha256 && summary.userCount === userCount && users.length === summary.bytes;

@@ -67,7 +67,7 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
     port = Number(LISTENING.exec(output)![1]);
   } catch (e) {
     await stop();
-    throw new Error(`Azurite did not start: ${e instanceof Error ? e.message : String(e)}\n${output}`);
+    throw new Error(`Azurite did not start: ${e instanceof Error ? e.message : String(e)}\n${output}`, { cause: e });
   }
   const protocol = options.protocol ?? 'http';
   const blobEndpoint = `${protocol}://127.0.0.1:${port}/${AZURITE_ACCOUNT}`;

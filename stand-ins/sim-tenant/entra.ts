@@ -12,7 +12,7 @@ import type { AppRegistration, RegisteredCertificate } from './directory.js';
 import { AADSTS, aadError, aadTimestamp } from './errors.js';
 import { applyCommonFault } from './faults.js';
 import { type Handler, readBody, sendJson } from './http.js';
-import { type JwtAlgorithm, decodeJwt, nowSeconds, verifyJwtSignature } from './jwt.js';
+import { decodeJwt, nowSeconds, verifyJwtSignature } from './jwt.js';
 
 export const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 /** Clock skew Entra tolerates on assertion times. */
@@ -277,7 +277,7 @@ function checkAssertion(ctx: SimContext, app: AppRegistration, assertion: string
   if (cert === undefined) return fail(401, 'invalid_client', AADSTS.keyNotFound(thumbprint, app.clientId));
 
   const [start, end] = certWindow(cert);
-  if (!verifyJwtSignature(jwt, alg as JwtAlgorithm, cert.x509.publicKey)) return fail(401, 'invalid_client', AADSTS.badSignature(thumbprint, start, end));
+  if (!verifyJwtSignature(jwt, alg, cert.x509.publicKey)) return fail(401, 'invalid_client', AADSTS.badSignature(thumbprint, start, end));
 
   const x5c = jwt.header['x5c'];
   if (x5c !== undefined) {

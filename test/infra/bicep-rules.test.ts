@@ -12,13 +12,13 @@ import { check, infraSources, ROOT } from './helpers.js';
 
 /**
  * The rule ids posture.ts (and credential.ts, which it calls with its reporter P) can report: P('x' → posture/x,
- * C('x' → conventions/x, expectLiteral(x, 'x' → posture/x.
+ * C('x' → conventions/x, expectLiteral(x, 'x' → posture/x (the id may start the next line: Prettier breaks long calls).
  */
 function rulesInPosture(): string[] {
   const ids = new Set<string>();
   for (const file of ['posture.ts', 'credential.ts']) {
     const src = fs.readFileSync(path.join(ROOT, 'tools', 'bicep-check', file), 'utf8');
-    for (const m of src.matchAll(/(?:\b(P|C)\(|\bexpectLiteral\(\w+, )'([a-z-]+)'/g)) ids.add(`${m[1] === 'C' ? 'conventions' : 'posture'}/${m[2]}`);
+    for (const m of src.matchAll(/(?:\b(P|C)\(|\bexpectLiteral\(\w+,)\s*'([a-z-]+)'/g)) ids.add(`${m[1] === 'C' ? 'conventions' : 'posture'}/${m[2]}`);
   }
   return [...ids].sort();
 }

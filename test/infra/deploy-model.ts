@@ -70,6 +70,8 @@ export function ignoreMatcher(content: string): (relPath: string, isDir: boolean
     if (dirOnly) line = line.slice(0, -1);
     const anchored = line.includes('/');
     line = line.replace(/^\//, '');
+    // NUL stands for a `**` segment until the end: no line of an ignore file holds one.
+    /* eslint-disable no-control-regex */
     const body = line
       .split('/')
       .map((seg) =>
@@ -82,6 +84,7 @@ export function ignoreMatcher(content: string): (relPath: string, isDir: boolean
       .replace(/\/\u0000$/, '(?:/.*)?')
       .replace(/\/\u0000\//g, '/(?:.*/)?')
       .replace(/\u0000/g, '.*');
+    /* eslint-enable no-control-regex */
     rules.push({ negate, dirOnly, re: new RegExp(anchored ? `^${body}$` : `^(?:.*/)?${body}$`) });
   }
   return (relPath, isDir) => {
@@ -108,7 +111,7 @@ export function readAzdService(azureYaml: string, name: string): AzdService {
   const services = doc.services;
   const svc = typeof services === 'object' ? services[name] : undefined;
   if (typeof svc !== 'object') throw new Error(`azure.yaml has no service ${name}`);
-  const str = (k: string): string => (typeof svc[k] === 'string' ? (svc[k] as string) : '');
+  const str = (k: string): string => (typeof svc[k] === 'string' ? svc[k] : '');
   const rb = svc.remoteBuild;
   return { project: str('project'), language: str('language'), host: str('host'), dist: str('dist'), remoteBuild: typeof rb === 'boolean' ? rb : undefined };
 }

@@ -28,7 +28,7 @@ async function alerts() {
       const criterion = allOf?.kind === 'array' ? allOf.items[0] : undefined;
       const query = ev.value(file, prop(criterion, 'query'));
       const scopes = prop(r.body, 'properties.scopes');
-      return { symbol: r.symbol, query: String(query), scopes: scopes?.kind === 'array' ? scopes.items.flatMap((s) => project.trace(file, s)) : [] };
+      return { symbol: r.symbol, query: typeof query === 'string' ? query : JSON.stringify(query), scopes: scopes?.kind === 'array' ? scopes.items.flatMap((s) => project.trace(file, s)) : [] };
     });
 }
 

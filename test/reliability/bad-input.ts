@@ -20,13 +20,16 @@ export interface ArmContext {
   fault(rule: FaultRule): void;
 }
 
+/** Environment overrides: undefined unsets a setting. */
+type Overrides = Record<string, string | undefined>;
+
 export interface BadInput {
   id: string;
   group: 'settings' | 'credential material' | 'Graph and authority oddities';
   /** What is wrong, as the catalogue says it. */
   input: string;
   /** Environment overrides (undefined unsets a setting); may set up the sim. */
-  arm(ctx: ArmContext): Record<string, string | undefined>;
+  arm(ctx: ArmContext): Overrides;
   /** Exit code, error code and message; exit 0 = the oddity is absorbed and the run succeeds. */
   expect: { exitCode: 0 | 1 | 2; code?: string; message: RegExp };
   /** Replace the lane environment instead of overriding it. */
@@ -35,10 +38,9 @@ export interface BadInput {
 
 const CERT = 'GRAPH_CLIENT_CERTIFICATE_NAME';
 const SECRET = 'GRAPH_CLIENT_SECRET_NAME';
-const MATERIAL_FIX = /The certificate must be exportable, with an RSA private key, stored by Key Vault as PFX/;
 
 /** Overrides that make the lane use the Key Vault object `name` as its certificate. */
-const asCertificate = (name: string): Record<string, string | undefined> => ({ [CERT]: name, [SECRET]: undefined });
+const asCertificate = (name: string): Overrides => ({ [CERT]: name, [SECRET]: undefined });
 
 function newCertificate(ctx: ArmContext, opts: { validFrom?: Date; validTo?: Date } = {}): { certPem: string; keyPem: string; chainPem: string[] } {
   const cert = createAppCertificate(opts);
@@ -80,7 +82,7 @@ export const BAD_INPUTS: readonly BadInput[] = [
   // ------------------------------------------------------------------------------------------ credential material
   {
     id: 'C01', group: 'credential material', input: 'PFX protected by a password',
-    arm: (ctx) => {
+    arm: (ctx: ArmContext): Overrides => {
       const cert = newCertificate(ctx);
       const pfx = toPfxBase64({ keyPem: cert.keyPem, certsPem: cert.chainPem, password: 'Pa55word!' });
       ctx.suite.addPfx('bad-input PFX with password', pfx);
@@ -91,7 +93,7 @@ export const BAD_INPUTS: readonly BadInput[] = [
   { id: 'C02', group: 'credential material', input: 'PFX value that is not base64', arm: (ctx) => asCertificate(ctx.vaultSecret('this is not base64!', 'application/x-pkcs12')), expect: { exitCode: 2, code: 'CredentialMaterialInvalid', message: /: the PFX is not base64\. The certificate must be exportable/ } },
   {
     id: 'C03', group: 'credential material', input: 'PFX with the certificates only (non-exportable key)',
-    arm: (ctx) => {
+    arm: (ctx: ArmContext): Overrides => {
       const cert = newCertificate(ctx);
       const asn1 = forge.pkcs12.toPkcs12Asn1(null, cert.chainPem.map((p) => forge.pki.certificateFromPem(p)), '', { algorithm: '3des' });
       return asCertificate(ctx.vaultSecret(Buffer.from(forge.asn1.toDer(asn1).getBytes(), 'binary').toString('base64'), 'application/x-pkcs12'));
@@ -100,7 +102,7 @@ export const BAD_INPUTS: readonly BadInput[] = [
   },
   {
     id: 'C04', group: 'credential material', input: 'PFX whose key belongs to another certificate',
-    arm: (ctx) => {
+    arm: (ctx: ArmContext): Overrides => {
       const a = newCertificate(ctx);
       const b = newCertificate(ctx);
       return asCertificate(ctx.vaultSecret(toPfxBase64({ keyPem: b.keyPem, certsPem: a.chainPem }), 'application/x-pkcs12'));
@@ -109,7 +111,7 @@ export const BAD_INPUTS: readonly BadInput[] = [
   },
   {
     id: 'C05', group: 'credential material', input: 'PEM with a password-encrypted private key',
-    arm: (ctx) => {
+    arm: (ctx: ArmContext): Overrides => {
       const cert = newCertificate(ctx);
       const encrypted = createPrivateKey(cert.keyPem).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'Pa55word!' }).toString();
       return asCertificate(ctx.vaultSecret(toPemBundle({ keyPem: encrypted, certsPem: cert.chainPem }), 'application/x-pem-file'));
@@ -129,7 +131,7 @@ export const BAD_INPUTS: readonly BadInput[] = [
   },
   {
     id: 'C09', group: 'credential material', input: 'certificate not yet valid',
-    arm: (ctx) => {
+    arm: (ctx: ArmContext): Overrides => {
       const cert = newCertificate(ctx, { validFrom: new Date(Date.now() + 10 * 86_400_000), validTo: new Date(Date.now() + 400 * 86_400_000) });
       return asCertificate(ctx.vaultSecret(toPemBundle({ keyPem: cert.keyPem, certsPem: cert.chainPem }), 'application/x-pem-file'));
     },
@@ -137,7 +139,7 @@ export const BAD_INPUTS: readonly BadInput[] = [
   },
   {
     id: 'C10', group: 'credential material', input: 'expired certificate (PEM)',
-    arm: (ctx) => {
+    arm: (ctx: ArmContext): Overrides => {
       const cert = newCertificate(ctx, { validFrom: new Date(Date.now() - 400 * 86_400_000), validTo: new Date(Date.now() - 86_400_000) });
       return asCertificate(ctx.vaultSecret(toPemBundle({ keyPem: cert.keyPem, certsPem: cert.chainPem }), 'application/x-pem-file'));
     },
@@ -145,7 +147,7 @@ export const BAD_INPUTS: readonly BadInput[] = [
   },
   {
     id: 'C11', group: 'credential material', input: "certificate's secret with a wrong content type",
-    arm: (ctx) => {
+    arm: (ctx: ArmContext): Overrides => {
       const cert = newCertificate(ctx);
       return asCertificate(ctx.vaultSecret(toPemBundle({ keyPem: cert.keyPem, certsPem: cert.chainPem }), 'application/json'));
     },
@@ -153,7 +155,7 @@ export const BAD_INPUTS: readonly BadInput[] = [
   },
   {
     id: 'C12', group: 'credential material', input: 'GRAPH_CLIENT_SECRET_NAME names a certificate',
-    arm: (ctx) => {
+    arm: (ctx: ArmContext): Overrides => {
       const cert = newCertificate(ctx);
       const pfx = toPfxBase64({ keyPem: cert.keyPem, certsPem: cert.chainPem });
       ctx.suite.addPfx('bad-input PFX as secret', pfx);
@@ -166,7 +168,7 @@ export const BAD_INPUTS: readonly BadInput[] = [
   { id: 'C15', group: 'credential material', input: 'secret name not in the vault', arm: () => ({ [SECRET]: 'no-such-secret', [CERT]: undefined }), expect: { exitCode: 2, code: 'KeyVaultNotFound', message: /has no secret 'no-such-secret' \(HTTP 404\): check GRAPH_CLIENT_SECRET_NAME and KEY_VAULT_URL/ } },
   {
     id: 'C16', group: 'credential material', input: 'identity granted Key Vault Secrets User on another secret only',
-    arm: (ctx) => {
+    arm: (ctx: ArmContext): Overrides => {
       const identity = ctx.lane.sim.addUserAssignedIdentity();
       const other = ctx.vaultSecret('other-secret-value', 'text/plain');
       ctx.lane.sim.grantKeyVaultSecretsUser(identity.principalId, { secret: other });

@@ -23,7 +23,7 @@ export interface EgressRecord {
 
 /** Reads a run's egress log and deletes it (it holds bearer tokens); [] when the run wrote none. */
 export function readEgress(file: string): EgressRecord[] {
-  let text = '';
+  let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
     fs.rmSync(file, { force: true });

@@ -34,10 +34,12 @@ function record(scheme: string, args: unknown[]): void {
     } else if (args[0] && typeof args[0] === 'object') {
       options = args[0] as Record<string, unknown>;
     }
-    const host = String(options['hostname'] ?? options['host'] ?? url?.hostname ?? 'localhost').replace(/:\d+$/, '');
-    const port = String(options['port'] ?? url?.port ?? '');
-    const path = String(options['path'] ?? url?.pathname ?? '/').split('?')[0] ?? '/';
-    const method = String(options['method'] ?? 'GET');
+    // http.request's options: these four are strings (the port also a number) when given.
+    const option = (key: string): string | number | undefined => options[key] as string | number | undefined;
+    const host = String(option('hostname') ?? option('host') ?? url?.hostname ?? 'localhost').replace(/:\d+$/, '');
+    const port = String(option('port') ?? url?.port ?? '');
+    const path = String(option('path') ?? url?.pathname ?? '/').split('?')[0] ?? '/';
+    const method = String(option('method') ?? 'GET');
     const authorization = headerValue(options['headers'], 'authorization');
     const entry: EgressRecord = { scheme, host, port, method, path, auth: authorization?.split(' ')[0] };
     if (authorization && /^Bearer\s+/i.test(authorization)) {

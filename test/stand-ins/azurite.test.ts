@@ -15,6 +15,8 @@ test('startAzurite does not lose its port to another process between choosing an
   // Stands in for the other process, at the worst moment: whenever a server of this process stops listening,
   // its port is taken at once (before anything else in this process runs).
   const squatters: net.Server[] = [];
+  // Kept to be called with the server as `this` (close.apply below) and put back afterwards.
+  // eslint-disable-next-line @typescript-eslint/unbound-method
   const close = net.Server.prototype.close;
   net.Server.prototype.close = function (this: net.Server, ...args: Parameters<net.Server['close']>) {
     const address = this.address();

@@ -40,6 +40,7 @@ test('the bundle alone, away from node_modules, registers exportUsers like the t
   delete process.env['EXPORT_SCHEDULE'];
   let loaded: { handler?: unknown };
   try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the CommonJS bundle, loaded by path the way the Functions worker loads it
     loaded = require(copy) as { handler?: unknown };
   } finally {
     if (schedule !== undefined) process.env['EXPORT_SCHEDULE'] = schedule;

@@ -102,7 +102,7 @@ const FUNCTIONS: Record<string, Fn> = {
     throw new EvaluationError('take() expects a string or an array', at);
   },
   union: (args, at) => {
-    if (args.every(isObject)) return Object.assign({}, ...args);
+    if (args.every(isObject)) return Object.assign({}, ...args) as { [key: string]: BicepValue };
     if (args.every((a) => Array.isArray(a))) return [...new Map((args as BicepValue[][]).flat().map((i) => [JSON.stringify(i), i])).values()];
     throw new EvaluationError('union() of values of different kinds', at);
   },

@@ -25,9 +25,12 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const require = createRequire(import.meta.url);
 
-/** The `tsc` command of the installed TypeScript (its package "bin"; "exports" does not list it). */
+/**
+ * The `tsc` command of TypeScript 7 (its package "bin"; "exports" does not list it), installed as
+ * @typescript/native: "typescript" is TypeScript 6 for ESLint (see eslint.config.mjs).
+ */
 function tscPath() {
-  const manifest = require.resolve('typescript/package.json');
+  const manifest = require.resolve('@typescript/native/package.json');
   return path.join(path.dirname(manifest), require(manifest).bin.tsc);
 }
 

@@ -40,8 +40,10 @@ test('toPfxBase64 builds a PKCS#12 (empty password, like Key Vault) holding the 
   const reversed = [...app.chainPem].reverse();
   const der = Buffer.from(toPfxBase64({ keyPem: app.keyPem, certsPem: reversed }), 'base64');
   const p12 = forge.pkcs12.pkcs12FromAsn1(forge.asn1.fromDer(der.toString('binary')), '');
-  const certBags = p12.getBags({ bagType: forge.pki.oids.certBag })[forge.pki.oids.certBag] ?? [];
-  const keyBags = p12.getBags({ bagType: forge.pki.oids.pkcs8ShroudedKeyBag })[forge.pki.oids.pkcs8ShroudedKeyBag] ?? [];
+  const certBag = forge.pki.oids.certBag!;
+  const keyBag = forge.pki.oids.pkcs8ShroudedKeyBag!;
+  const certBags = p12.getBags({ bagType: certBag })[certBag] ?? [];
+  const keyBags = p12.getBags({ bagType: keyBag })[keyBag] ?? [];
   assert.equal(keyBags.length, 1);
   const pems = certBags.map((b) => (b.cert ? forge.pki.certificateToPem(b.cert) : ''));
   assert.deepEqual(pems.map((p) => sha256Thumbprint(p)), reversed.map((p) => sha256Thumbprint(p)), 'leaf last, as given');

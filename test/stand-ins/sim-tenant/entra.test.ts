@@ -64,7 +64,7 @@ test('OpenID configuration for the tenant id and the domain; unknown tenant is A
 test('instance discovery and JWKS answer like Entra', async () => {
   const host = new URL(sim.authorityHost).host;
   const q = new URLSearchParams({ 'api-version': '1.1', authorization_endpoint: `${sim.authorityHost}/${sim.tenantId}/oauth2/v2.0/authorize` });
-  const res = await request(sim, `${sim.authorityHost}/common/discovery/instance?${q}`);
+  const res = await request(sim, `${sim.authorityHost}/common/discovery/instance?${q.toString()}`);
   assert.equal(res.status, 200);
   assert.equal(res.json.tenant_discovery_endpoint, `${sim.authorityHost}/${sim.tenantId}/v2.0/.well-known/openid-configuration`);
   assert.deepEqual(res.json.metadata[0].aliases, [host]);

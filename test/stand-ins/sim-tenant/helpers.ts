@@ -16,6 +16,7 @@ export interface SimResponse {
   headers: http.IncomingHttpHeaders;
   text: string;
   /** Parsed body (undefined when not JSON). Loosely typed on purpose: tests assert bodies field by field. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above
   json: any;
 }
 
@@ -49,7 +50,9 @@ export function request(
     const req = mod.request(
       u,
       { method: opts.method ?? 'GET', headers: opts.headers ?? {}, agent: false, ...(u.protocol === 'https:' ? { ca: sim.caCertPem } : {}) },
-      (res) => collect(res).then(resolve, reject),
+      (res) => {
+        collect(res).then(resolve, reject);
+      },
     );
     req.on('error', reject);
     if (opts.timeoutMs !== undefined) req.setTimeout(opts.timeoutMs, () => req.destroy(new Error('timeout')));
@@ -86,7 +89,9 @@ export async function keyVaultRequest(sim: SimTenant, pathAndQuery: string, head
     const req = https.request(
       // No agent: with createConnection the request runs over the tunnelled TLS socket (no DNS lookup).
       { host, path: pathAndQuery, method: 'GET', headers, createConnection: () => secure },
-      (res) => collect(res).then((r) => { secure.destroy(); resolve(r); }, reject),
+      (res) => {
+        collect(res).then((r) => { secure.destroy(); resolve(r); }, reject);
+      },
     );
     req.on('error', reject);
     req.end();
@@ -96,7 +101,7 @@ export async function keyVaultRequest(sim: SimTenant, pathAndQuery: string, head
 /** A managed-identity token from the sim's endpoint (system-assigned unless clientId is given). */
 export async function miToken(sim: SimTenant, resource: string, clientId?: string): Promise<string> {
   const q = new URLSearchParams({ 'api-version': '2019-08-01', resource, ...(clientId !== undefined ? { client_id: clientId } : {}) });
-  const res = await request(sim, `${sim.identityEndpoint}?${q}`, { headers: { 'X-IDENTITY-HEADER': sim.identityHeader } });
+  const res = await request(sim, `${sim.identityEndpoint}?${q.toString()}`, { headers: { 'X-IDENTITY-HEADER': sim.identityHeader } });
   if (res.status !== 200) throw new Error(`MSI ${res.status}: ${res.text}`);
   return res.json.access_token as string;
 }

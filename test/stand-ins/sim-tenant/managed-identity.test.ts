@@ -10,7 +10,7 @@ before(async () => {
 after(() => sim.close());
 
 const msi = (query: Record<string, string>, headers: Record<string, string> = { 'X-IDENTITY-HEADER': sim.identityHeader }) =>
-  request(sim, `${sim.identityEndpoint}?${new URLSearchParams(query)}`, { headers });
+  request(sim, `${sim.identityEndpoint}?${new URLSearchParams(query).toString()}`, { headers });
 
 test('the endpoint is plain http on 127.0.0.1, like App Service', () => {
   assert.match(sim.identityEndpoint, /^http:\/\/127\.0\.0\.1:\d+\/msi\/token$/);

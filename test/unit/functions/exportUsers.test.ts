@@ -32,6 +32,7 @@ function loadBundle(schedule: string | undefined): { exports: Record<string, unk
   else process.env['EXPORT_SCHEDULE'] = schedule;
   const before = registered.length;
   try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the CommonJS bundle, loaded by path the way the Functions worker loads it
     return { exports: require(copy) as Record<string, unknown>, registered: registered.slice(before) };
   } finally {
     if (saved === undefined) delete process.env['EXPORT_SCHEDULE'];
@@ -57,8 +58,8 @@ test('EXPORT_SCHEDULE unset: exportUsers is registered on the default schedule i
   assert.equal(trigger.schedule, DEFAULTS.EXPORT_SCHEDULE);
   assert.notEqual(trigger.runOnStartup, true);
   assert.ok(fn.metadata.retryOptions, 'a retry policy is registered');
-  assert.equal(fn.metadata.retryOptions!['strategy'], 'exponentialBackoff');
-  assert.ok(Number(fn.metadata.retryOptions!['maxRetryCount']) >= 1);
+  assert.equal(fn.metadata.retryOptions['strategy'], 'exponentialBackoff');
+  assert.ok(Number(fn.metadata.retryOptions['maxRetryCount']) >= 1);
   assert.equal(typeof fn.callback, 'function');
   assert.equal(typeof loaded.exports['handler'], 'function');
 });
