@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { createDefaultHttpClient } from '@azure/core-rest-pipeline';
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import { loadGraphCredential } from './credential.js';
+import { federatedCredential } from './federated-credential.js';
 import { ExportError, describeError, isExportError } from './errors.js';
 import { listUserPages, type ConsistencyLevel, type PageUsers } from './graph.js';
 import { HttpClientWithRetries, retryBounds, withAttemptPolicy } from './http.js';
@@ -67,16 +68,22 @@ export async function runExport(options: RunExportOptions = {}): Promise<Manifes
   const runId = newRunId(started);
   const { usersBlob, manifestBlob } = snapshotPaths(runId, started, settings.format, settings.compression);
   const bounds = retryBounds(settings.requestTimeoutMs);
+  // The managed-identity endpoint gets the same bounds as every other call: a timeout per attempt (the
+  // identity library sets none), bounded pauses, a few retries.
+  const identityTransport = {
+    httpClient: withAttemptPolicy(createDefaultHttpClient(), { timeoutInMs: bounds.attemptTimeoutInMs, maxRetryAfterInMs: bounds.maxRetryDelayInMs }),
+    retryOptions: { maxRetries: 3, retryDelayInMs: 800, maxRetryDelayInMs: bounds.maxRetryDelayInMs },
+  };
   const azureCredential =
     options.azureCredential ??
     new DefaultAzureCredential({
       ...(settings.managedIdentityClientId ? { managedIdentityClientId: settings.managedIdentityClientId } : {}),
-      // The managed-identity endpoint gets the same bounds as every other call: a timeout per attempt (the
-      // identity library sets none), bounded pauses, a few retries.
-      httpClient: withAttemptPolicy(createDefaultHttpClient(), { timeoutInMs: bounds.attemptTimeoutInMs, maxRetryAfterInMs: bounds.maxRetryDelayInMs }),
-      retryOptions: { maxRetries: 3, retryDelayInMs: 800, maxRetryDelayInMs: bounds.maxRetryDelayInMs },
+      ...identityTransport,
     });
-  log.info(`Export ${runId} started: tenant ${settings.tenantId}, app ${settings.clientId}, ${settings.credential.kind} '${settings.credential.name}' from ${settings.keyVaultUrl}, to container '${settings.container}' as ${settings.format}${settings.compression === 'gzip' ? '+gzip' : ''}.`);
+  const using = settings.credential.kind === 'federated'
+    ? `federated credential: managed identity ${settings.credential.managedIdentityClientId}`
+    : `${settings.credential.kind} '${settings.credential.name}' from ${settings.keyVaultUrl}`;
+  log.info(`Export ${runId} started: tenant ${settings.tenantId}, app ${settings.clientId}, ${using}, to container '${settings.container}' as ${settings.format}${settings.compression === 'gzip' ? '+gzip' : ''}.`);
 
   const container = openContainer(settings.storage, settings.container, azureCredential, { requestTimeoutMs: settings.requestTimeoutMs });
   // Storage on one side, Key Vault and the token on the other: neither needs the other, so both are checked at
@@ -85,7 +92,11 @@ export async function runExport(options: RunExportOptions = {}): Promise<Manifes
   const [containerReady, graphAccess] = await Promise.allSettled([
     ensureContainer(container),
     (async () => {
-      const credential = await loadGraphCredential(settings, azureCredential);
+      const { credential: setting, keyVaultUrl } = settings;
+      const credential =
+        setting.kind === 'federated'
+          ? federatedCredential({ managedIdentityClientId: setting.managedIdentityClientId, authorityHost: settings.authorityHost }, identityTransport)
+          : await loadGraphCredential({ ...settings, credential: setting, keyVaultUrl: keyVaultUrl! }, azureCredential);
       if (credential.kind === 'certificate') {
         const daysLeft = Math.floor((credential.notAfter.getTime() - started.getTime()) / 86_400_000);
         log.info(`Using certificate ${credential.subject} (SHA-256 ${credential.thumbprintSha256}), valid until ${credential.notAfter.toISOString()}.`);

@@ -12,6 +12,7 @@ import { ExportError } from './errors.js';
 import { describeAzureError } from './azure-errors.js';
 import { HttpClientWithRetries, msalNetworkModule, retryBounds } from './http.js';
 import type { GraphCredential } from './credential.js';
+import { federatedMismatchAdvice } from './federated-credential.js';
 import type { ExportSettings } from './settings.js';
 
 export interface TokenProvider {
@@ -82,6 +83,8 @@ async function createApplication(settings: TokenSettings, credential: GraphCrede
   };
   if (credential.kind === 'secret') {
     auth.clientSecret = credential.clientSecret;
+  } else if (credential.kind === 'federated') {
+    auth.clientAssertion = credential.clientAssertion;
   } else {
     auth.clientCertificate = { thumbprintSha256: credential.thumbprintSha256, privateKey: credential.privateKeyPem, x5c: credential.x5c };
   }
@@ -157,6 +160,8 @@ function aadstsError(description: string, settings: TokenSettings, credential?: 
     '7000216': `The token request for ${app} carried no client credential. Set GRAPH_CLIENT_SECRET_NAME or GRAPH_CLIENT_CERTIFICATE_NAME.`,
     '500011': `The resource ${settings.graphEndpoint} is not known to tenant '${settings.tenantId}'. Check GRAPH_ENDPOINT (it must match the cloud of GRAPH_AUTHORITY_HOST).`,
   };
+  const federated = credential?.kind === 'federated' ? federatedMismatchAdvice(code, credential, settings) : undefined;
+  if (federated !== undefined) advice[code] = federated;
   const message = advice[code]
     ? `Microsoft Entra rejected the token request with AADSTS${code}: ${advice[code]} (${summary})`
     : `Microsoft Entra rejected the token request for ${app}: ${summary}. Look the code up at https://login.microsoftonline.com/error?code=${code}.`;
