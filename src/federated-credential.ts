@@ -93,16 +93,23 @@ function readClaims(jwt: string): AssertionClaims | undefined {
 function identityError(e: unknown, clientId: string, audience: string, authorityHost: string): ExportError {
   const doing = `getting the token of managed identity ${clientId} (GRAPH_FEDERATED_IDENTITY_CLIENT_ID) for the token-exchange audience ${audience}`;
   const described = describeAzureError(e, doing, 'IdentityFailed');
-  if (described.code === 'IdentityFailed') return described;
-  const text = errorText(e);
-  if (/AADSTS500011/.test(text)) {
+  if (described.code === 'IdentityFailed') {
+    // No App Service identity endpoint here (a developer machine): the identity library fell back to the VM one.
+    if (process.env['IDENTITY_ENDPOINT'] === undefined) {
+      return new ExportError('IdentityFailed', `${described.message} ${LOCAL_HINT}`, { cause: e });
+    }
+    return described;
+  }
+  const all = errorText(e);
+  const text = all.split(' | ')[0] ?? all;
+  if (/AADSTS500011/.test(all)) {
     return new ExportError(
       'IdentityUnavailable',
       `Getting the token of managed identity ${clientId} (GRAPH_FEDERATED_IDENTITY_CLIENT_ID) for the token-exchange audience ${audience} failed: its cloud does not know that audience (AADSTS500011). The audience follows GRAPH_AUTHORITY_HOST ('${authorityHost}'): set GRAPH_AUTHORITY_HOST to the login host of the cloud the identity and the app are in (a federated credential works only within one cloud). (${firstLine(text)})`,
       { cause: e },
     );
   }
-  if (/Unable to load the proper Managed Identity|not found|does not exist|identity not found/i.test(text)) {
+  if (/Unable to load the proper Managed Identity|not found|does not exist|identity not found/i.test(all)) {
     return new ExportError(
       'IdentityUnavailable',
       `The managed-identity endpoint has no identity with client ID ${clientId} (GRAPH_FEDERATED_IDENTITY_CLIENT_ID) for this function app. Assign that user-assigned identity to the function app (az functionapp identity assign --identities <its resource ID>) and set GRAPH_FEDERATED_IDENTITY_CLIENT_ID to its client ID; only a user-assigned identity can be an app's federated credential, not the system-assigned one. (${firstLine(text)})`,
@@ -111,10 +118,13 @@ function identityError(e: unknown, clientId: string, audience: string, authority
   }
   return new ExportError(
     'IdentityUnavailable',
-    `${described.message} A federated credential needs the function's user-assigned managed identity: it works where that identity is assigned (the function app in Azure), not on a developer machine, which uses GRAPH_CLIENT_SECRET_NAME or GRAPH_CLIENT_CERTIFICATE_NAME instead.`,
+    `${described.message} ${LOCAL_HINT}`,
     { cause: e },
   );
 }
+
+const LOCAL_HINT =
+  "A federated credential needs the function's user-assigned managed identity: it works where that identity is assigned (the function app in Azure), not on a developer machine, which uses GRAPH_CLIENT_SECRET_NAME or GRAPH_CLIENT_CERTIFICATE_NAME instead.";
 
 /** Everything an identity error says, its inner errors included (the endpoint's answer sits in a nested error). */
 function errorText(e: unknown): string {
