@@ -157,7 +157,7 @@ function aadstsError(description: string, settings: TokenSettings, credential?: 
     '700027': `The certificate from Key Vault${certHint} is not registered on ${app} (or its signature was rejected). Upload its public part to the app registration: az ad app credential reset --id ${settings.clientId} --cert @cert.pem --append (scripts/provision-certificate.sh does it).`,
     '700016': `GRAPH_CLIENT_ID '${settings.clientId}' is not an application in tenant '${settings.tenantId}'. Check GRAPH_CLIENT_ID and GRAPH_TENANT_ID; a multi-tenant app must first be consented in that tenant.`,
     '90002': `GRAPH_TENANT_ID '${settings.tenantId}' is not a tenant known to ${settings.authorityHost}. Check GRAPH_TENANT_ID (the directory ID or a verified domain) and, for sovereign clouds, GRAPH_AUTHORITY_HOST.`,
-    '7000216': `The token request for ${app} carried no client credential. Set GRAPH_CLIENT_SECRET_NAME or GRAPH_CLIENT_CERTIFICATE_NAME.`,
+    '7000216': `The token request for ${app} carried no client credential. Set GRAPH_CLIENT_CERTIFICATE_NAME, GRAPH_CLIENT_SECRET_NAME or GRAPH_FEDERATED_IDENTITY_CLIENT_ID.`,
     '500011': `The resource ${settings.graphEndpoint} is not known to tenant '${settings.tenantId}'. Check GRAPH_ENDPOINT (it must match the cloud of GRAPH_AUTHORITY_HOST).`,
   };
   const federated = credential?.kind === 'federated' ? federatedMismatchAdvice(code, credential, settings) : undefined;
