@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { startSimTenant, type FederatedIdentityCredentialInput } from '../../tools/sim-tenant/index.js';
+import { startSimTenant, type FederatedIdentityCredentialInput } from '../../stand-ins/sim-tenant/index.js';
 import { assertFailsCleanly, assertSnapshot, newContainerName, runExport, startWorld, workingEnv, type World } from '../helpers/environment.js';
 
 let world: World;

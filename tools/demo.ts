@@ -16,10 +16,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { startAzurite, type Azurite } from '../tools/azurite.js';
-import { runExportProcess } from '../tools/export-process.js';
-import { setupDemoApp, type DemoApp } from '../tools/sim-tenant/demo-app.js';
-import { startSimTenant, type SimTenant } from '../tools/sim-tenant/index.js';
+import { startAzurite, type Azurite } from '../stand-ins/azurite/index.js';
+import { runExportProcess } from '../stand-ins/export-process.js';
+import { setupDemoApp, type DemoApp } from '../stand-ins/sim-tenant/demo-app.js';
+import { startSimTenant, type SimTenant } from '../stand-ins/sim-tenant/index.js';
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
