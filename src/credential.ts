@@ -66,7 +66,7 @@ export async function loadGraphCredential(
       );
     }
     if (value.trim() === '') {
-      throw new ExportError('CredentialMaterialInvalid', `Key Vault secret '${name}' (GRAPH_CLIENT_SECRET_NAME) is empty: store the app's client secret value in it (ops/provision-secret.sh).`);
+      throw new ExportError('CredentialMaterialInvalid', `Key Vault secret '${name}' (GRAPH_CLIENT_SECRET_NAME) is empty: store the app's client secret value in it (scripts/provision-secret.sh).`);
     }
     return { kind: 'secret', clientSecret: value, fingerprint: sha256Hex(value) };
   }
@@ -80,7 +80,7 @@ export async function loadGraphCredential(
 export function parseCertificateSecret(value: string, contentType: string | undefined, options: { name: string; now: Date }): GraphCredential & { kind: 'certificate' } {
   const { name, now } = options;
   const where = `Key Vault certificate '${name}' (GRAPH_CLIENT_CERTIFICATE_NAME)`;
-  const fix = 'The certificate must be exportable, with an RSA private key, stored by Key Vault as PFX (application/x-pkcs12, no password) or PEM (application/x-pem-file): create it with ops/provision-certificate.sh, or import it with `az keyvault certificate import`.';
+  const fix = 'The certificate must be exportable, with an RSA private key, stored by Key Vault as PFX (application/x-pkcs12, no password) or PEM (application/x-pem-file): create it with scripts/provision-certificate.sh, or import it with `az keyvault certificate import`.';
   const invalid = (what: string): ExportError => new ExportError('CredentialMaterialInvalid', `${where}: ${what}. ${fix}`);
 
   let material: { keys: KeyObject[]; certs: X509Certificate[] };
@@ -111,7 +111,7 @@ export function parseCertificateSecret(value: string, contentType: string | unde
     // (https://learn.microsoft.com/entra/identity-platform/certificate-credentials).
     throw new ExportError(
       'CredentialMaterialInvalid',
-      `${where} has a key of type ${keyTypeLabel(key)}, but Microsoft Entra client assertions are signed with RSA (PS256) and need an RSA key. Create the certificate in Key Vault with key type RSA, 2048 bits or more (ops/provision-certificate.sh does; or az keyvault certificate create with a policy whose keyProperties are {"keyType": "RSA", "keySize": 2048, "exportable": true}), register it on the app, and point GRAPH_CLIENT_CERTIFICATE_NAME at it.`,
+      `${where} has a key of type ${keyTypeLabel(key)}, but Microsoft Entra client assertions are signed with RSA (PS256) and need an RSA key. Create the certificate in Key Vault with key type RSA, 2048 bits or more (scripts/provision-certificate.sh does; or az keyvault certificate create with a policy whose keyProperties are {"keyType": "RSA", "keySize": 2048, "exportable": true}), register it on the app, and point GRAPH_CLIENT_CERTIFICATE_NAME at it.`,
     );
   }
 
@@ -243,7 +243,7 @@ function keyVaultError(e: unknown, vaultUrl: string, kind: 'secret' | 'certifica
   if (status === 404) {
     return new ExportError(
       'KeyVaultNotFound',
-      `Key Vault ${vaultUrl} has no ${what} (HTTP 404): check ${settingName} and KEY_VAULT_URL, or create it (ops/provision-${kind}.sh).`,
+      `Key Vault ${vaultUrl} has no ${what} (HTTP 404): check ${settingName} and KEY_VAULT_URL, or create it (scripts/provision-${kind}.sh).`,
       { cause: e },
     );
   }

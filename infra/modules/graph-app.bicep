@@ -3,7 +3,7 @@
 // Deploying this needs Microsoft Graph rights (Application Administrator or Cloud Application
 // Administrator, plus Privileged Role Administrator for the consent) — leave createGraphApp false and use
 // the az commands of docs/deploy.md if you do not have them. Credentials are not set here: the
-// certificate's public key (or a client secret) is added by ops/provision-*.sh.
+// certificate's public key (or a client secret) is added by scripts/provision-*.sh.
 extension microsoftGraphV1
 
 @description('Immutable unique name of the app registration in the tenant (its Bicep key).')

@@ -81,7 +81,7 @@ resource deployerManagesCertificates 'Microsoft.Authorization/roleAssignments@20
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultCertificatesOfficer) // Key Vault Certificates Officer
     principalId: deployerPrincipalId
     principalType: deployerPrincipalType
-    description: 'entra-users-export: the deployer creates the Graph app certificate (ops/provision-certificate.sh).'
+    description: 'entra-users-export: the deployer creates the Graph app certificate (scripts/provision-certificate.sh).'
   }
 }
 
@@ -92,7 +92,7 @@ resource deployerManagesSecrets 'Microsoft.Authorization/roleAssignments@2022-04
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsOfficer) // Key Vault Secrets Officer
     principalId: deployerPrincipalId
     principalType: deployerPrincipalType
-    description: 'entra-users-export: the deployer stores the Graph app client secret (ops/provision-secret.sh).'
+    description: 'entra-users-export: the deployer stores the Graph app client secret (scripts/provision-secret.sh).'
   }
 }
 

@@ -14,10 +14,10 @@ import { after, test } from 'node:test';
 import { createAppCertificate } from '../../stand-ins/sim-tenant/certs.js';
 import { ROOT } from './helpers.js';
 
-const CERT = path.join(ROOT, 'ops', 'provision-certificate.sh');
-const SECRET = path.join(ROOT, 'ops', 'provision-secret.sh');
-const STAGE = path.join(ROOT, 'ops', 'azd-hooks', 'stage-package.sh');
-const HOOK = path.join(ROOT, 'ops', 'azd-hooks', 'postprovision.sh');
+const CERT = path.join(ROOT, 'scripts', 'provision-certificate.sh');
+const SECRET = path.join(ROOT, 'scripts', 'provision-secret.sh');
+const STAGE = path.join(ROOT, 'scripts', 'azd-hooks', 'stage-package.sh');
+const HOOK = path.join(ROOT, 'scripts', 'azd-hooks', 'postprovision.sh');
 /** The fake client secret, random per run (no secret-shaped literal in the repository), with a '~' like Entra's. */
 const PASSWORD = `${randomBytes(15).toString('base64url')}~${randomBytes(15).toString('base64url')}`;
 
@@ -79,7 +79,7 @@ test('--help prints the usage and exits 0; bad or missing arguments exit 2 befor
   for (const f of [CERT, SECRET]) {
     const help = run(f, ['--help']);
     assert.equal(help.status, 0);
-    assert.match(help.out, /^Usage: ops\/provision-/m);
+    assert.match(help.out, /^Usage: scripts\/provision-/m);
     assert.deepEqual(help.calls, []);
     const missing = run(f, []);
     assert.equal(missing.status, 2, missing.out);
@@ -95,7 +95,7 @@ test('--help prints the usage and exits 0; bad or missing arguments exit 2 befor
   const stageHelp = run(STAGE, ['--help']);
   assert.equal(stageHelp.status, 0);
   assert.match(stageHelp.out, /^Stages the function app's deployment package/);
-  assert.match(stageHelp.out, /^Usage: ops\/azd-hooks\/stage-package\.sh/m);
+  assert.match(stageHelp.out, /^Usage: scripts\/azd-hooks\/stage-package\.sh/m);
   assert.match(stageHelp.out, /\nNeeds: [^\n]*\n$/, 'the help is the header comment, up to its last line');
 });
 

@@ -3,12 +3,12 @@
 # it: the password goes from `az ad app credential reset` to a private temporary file (umask 077), then to
 # `az keyvault secret set --file`, and the file is shredded. Idempotent: a stored secret that is enabled and
 # valid for more than --renew-within-days is kept (use --rotate to force a new one).
-# A certificate (ops/provision-certificate.sh) is the recommended credential; use this when you must.
+# A certificate (scripts/provision-certificate.sh) is the recommended credential; use this when you must.
 set -euo pipefail
 
 usage() {
   cat <<'EOF'
-Usage: ops/provision-secret.sh --vault <name> --app-id <appId> [options]
+Usage: scripts/provision-secret.sh --vault <name> --app-id <appId> [options]
 
 Adds a client secret to the Entra ID app registration (az ad app credential reset --append) and stores
 it in Azure Key Vault (az keyvault secret set --file), never echoing it.

@@ -8,7 +8,7 @@
 #   main = dist/src/...     (plain tsc output): dist/src + package-lock.json + production node_modules
 #                           (npm ci --omit=dev).
 #
-# Usage: ops/azd-hooks/stage-package.sh [--zip dist/function.zip]
+# Usage: scripts/azd-hooks/stage-package.sh [--zip dist/function.zip]
 # Needs: node + npm (run `npm ci && npm run build` first, or let this script build), zip or python3 for --zip.
 set -eu
 

@@ -8,7 +8,7 @@ set -euo pipefail
 
 usage() {
   cat <<'EOF'
-Usage: ops/provision-certificate.sh --vault <name> --app-id <appId> [options]
+Usage: scripts/provision-certificate.sh --vault <name> --app-id <appId> [options]
 
 Creates (or reuses) an exportable certificate in Azure Key Vault and registers its public key on the
 Entra ID app registration (az ad app credential reset --append --cert).
