@@ -166,6 +166,6 @@ export function federatedMismatchAdvice(code: string, credential: FederatedCrede
   return (
     `app ${app.clientId} has no federated identity credential matching the token of managed identity ${credential.managedIdentityClientId} (GRAPH_FEDERATED_IDENTITY_CLIENT_ID): check its ${part}.${systemAssigned} ` +
     `The credential must have issuer '${issuer}', subject '${subject}' (the identity's principal (object) ID, case-sensitive) and audience '${audience}': ` +
-    `az ad app federated-credential create --id ${app.clientId} --parameters '${parameters}' (or correct the existing one; ops/provision-federated.sh does it). A new credential can take a few minutes to apply.`
+    `az ad app federated-credential create --id ${app.clientId} --parameters '${parameters}' (or correct the existing one; scripts/provision-federated.sh does it). A new credential can take a few minutes to apply.`
   );
 }
