@@ -9,14 +9,17 @@
 import { ManagedIdentityCredential, type TokenCredentialOptions } from '@azure/identity';
 import type { ClientAssertionCallback } from '@azure/msal-node';
 import { describeAzureError } from './azure-errors.js';
-import { ExportError } from './errors.js';
+import { exportError, type ExportError, type FederatedMismatch } from './errors.js';
 
 /** The claims of the identity's token that Entra compares with the app's federated identity credentials. */
 export interface AssertionClaims {
   iss: string | undefined;
   sub: string | undefined;
   aud: string | undefined;
-  /** The identity's Azure resource ID, when the token carries it (`xms_mirid`). */
+  /**
+   * The identity's Azure resource ID, when the token carries it (`xms_mirid`: managed identities' tokens do, but the
+   * access-token claims reference does not list it, so it only adds a hint to an error Entra already returned).
+   */
   resourceId: string | undefined;
 }
 
@@ -92,39 +95,18 @@ function readClaims(jwt: string): AssertionClaims | undefined {
 
 function identityError(e: unknown, clientId: string, audience: string, authorityHost: string): ExportError {
   const doing = `getting the token of managed identity ${clientId} (GRAPH_FEDERATED_IDENTITY_CLIENT_ID) for the token-exchange audience ${audience}`;
-  const described = describeAzureError(e, doing, 'IdentityFailed');
-  if (described.code === 'IdentityFailed') {
-    // No App Service identity endpoint here (a developer machine): the identity library fell back to the VM one.
-    if (process.env['IDENTITY_ENDPOINT'] === undefined) {
-      return new ExportError('IdentityFailed', `${described.message} ${LOCAL_HINT}`, { cause: e });
-    }
-    return described;
-  }
+  const described = describeAzureError(e, doing, 'TokenRequestFailed');
+  if (described.code !== 'IdentityFailed' && described.code !== 'IdentityUnavailable') return described;
   const all = errorText(e);
-  const text = all.split(' | ')[0] ?? all;
-  if (/AADSTS500011/.test(all)) {
-    return new ExportError(
-      'IdentityUnavailable',
-      `Getting the token of managed identity ${clientId} (GRAPH_FEDERATED_IDENTITY_CLIENT_ID) for the token-exchange audience ${audience} failed: its cloud does not know that audience (AADSTS500011). The audience follows GRAPH_AUTHORITY_HOST ('${authorityHost}'): set GRAPH_AUTHORITY_HOST to the login host of the cloud the identity and the app are in (a federated credential works only within one cloud). (${firstLine(text)})`,
-      { cause: e },
-    );
-  }
-  if (/Unable to load the proper Managed Identity|not found|does not exist|identity not found/i.test(all)) {
-    return new ExportError(
-      'IdentityUnavailable',
-      `The managed-identity endpoint has no identity with client ID ${clientId} (GRAPH_FEDERATED_IDENTITY_CLIENT_ID) for this function app. Assign that user-assigned identity to the function app (az functionapp identity assign --identities <its resource ID>) and set GRAPH_FEDERATED_IDENTITY_CLIENT_ID to its client ID; only a user-assigned identity can be an app's federated credential, not the system-assigned one. (${firstLine(text)})`,
-      { cause: e },
-    );
-  }
-  return new ExportError(
-    'IdentityUnavailable',
-    `${described.message} ${LOCAL_HINT}`,
-    { cause: e },
-  );
+  const said = firstLine(all.split(' | ')[0] ?? all);
+  // No App Service identity endpoint here (a developer machine): the identity library tried the VM one.
+  if (process.env['IDENTITY_ENDPOINT'] === undefined) return exportError('IdentityUnavailable', { kind: 'federatedNoEndpoint', clientId, said }, { cause: e });
+  if (described.code === 'IdentityFailed') return described;
+  if (/AADSTS500011/.test(all)) return exportError('IdentityUnavailable', { kind: 'federatedAudienceUnknown', clientId, said, audience, authorityHost }, { cause: e });
+  // App Service's answer for a client_id that is no identity of the app.
+  if (/Unable to load the proper Managed Identity/i.test(all)) return exportError('IdentityUnavailable', { kind: 'federatedNotAssigned', clientId, said }, { cause: e });
+  return exportError('IdentityUnavailable', { kind: 'federatedRefused', clientId, said }, { cause: e });
 }
-
-const LOCAL_HINT =
-  "A federated credential needs the function's user-assigned managed identity: it works where that identity is assigned (the function app in Azure), not on a developer machine, which uses GRAPH_CLIENT_SECRET_NAME or GRAPH_CLIENT_CERTIFICATE_NAME instead.";
 
 /** Everything an identity error says, its inner errors included (the endpoint's answer sits in a nested error). */
 function errorText(e: unknown): string {
@@ -146,26 +128,17 @@ function firstLine(text: string): string {
 }
 
 /**
- * What to do about Entra refusing the identity's token as the app's credential (the AADSTS7002xx "No matching
- * federated identity record" family: 70021 any, 700211 issuer, 700212 audience, 700213 subject, 7002138 subject
- * matching only case-insensitively), naming the values the app's federated identity credential must have.
+ * What Entra compared when it refused the credential (the claims of the last token presented), or, when it could
+ * not be read, what they should be: for the message naming the values the app's federated credential must have.
  */
-export function federatedMismatchAdvice(code: string, credential: FederatedCredential, app: { clientId: string; tenantId: string; authorityHost: string }): string | undefined {
-  const which: Record<string, string> = { '70021': 'issuer, subject or audience', '700211': 'issuer', '700212': 'audience', '700213': 'subject', '7002138': 'subject (its case)' };
-  const part = which[code];
-  if (part === undefined) return undefined;
+export function federatedMismatch(credential: FederatedCredential, app: { tenantId: string; authorityHost: string }): FederatedMismatch {
   const claims = credential.lastAssertion();
-  const issuer = claims?.iss ?? `${app.authorityHost}/${app.tenantId}/v2.0`;
-  const subject = claims?.sub ?? `<the principal (object) ID of managed identity ${credential.managedIdentityClientId}>`;
-  const audience = claims?.aud ?? credential.audience;
-  const parameters = JSON.stringify({ name: 'entra-users-export', issuer, subject, audiences: [audience] });
-  const systemAssigned =
-    claims?.resourceId !== undefined && !/\/providers\/Microsoft\.ManagedIdentity\/userAssignedIdentities\//i.test(claims.resourceId)
-      ? ` The token came from a system-assigned identity (${claims.resourceId}): only a user-assigned identity can be an app's federated credential — create one, assign it to the function app and set GRAPH_FEDERATED_IDENTITY_CLIENT_ID to its client ID.`
-      : '';
-  return (
-    `app ${app.clientId} has no federated identity credential matching the token of managed identity ${credential.managedIdentityClientId} (GRAPH_FEDERATED_IDENTITY_CLIENT_ID): check its ${part}.${systemAssigned} ` +
-    `The credential must have issuer '${issuer}', subject '${subject}' (the identity's principal (object) ID, case-sensitive) and audience '${audience}': ` +
-    `az ad app federated-credential create --id ${app.clientId} --parameters '${parameters}' (or correct the existing one; scripts/provision-federated.sh does it). A new credential can take a few minutes to apply.`
-  );
+  const resourceId = claims?.resourceId;
+  return {
+    identityClientId: credential.managedIdentityClientId,
+    issuer: claims?.iss ?? `${app.authorityHost}/${app.tenantId}/v2.0`,
+    subject: claims?.sub ?? `<the principal (object) ID of managed identity ${credential.managedIdentityClientId}>`,
+    audience: claims?.aud ?? credential.audience,
+    systemAssigned: resourceId !== undefined && !/\/providers\/Microsoft\.ManagedIdentity\/userAssignedIdentities\//i.test(resourceId) ? resourceId : undefined,
+  };
 }

@@ -147,3 +147,15 @@ test('federated, a run outlasting its tokens: MSAL asks for a new assertion and 
     world.sim.setPageLatency(0);
   }
 });
+
+test('federated where there is no identity endpoint (a developer machine): exit 2, saying where it works', async () => {
+  const env = workingEnv(world, 'federated');
+  // No App Service identity endpoint: @azure/identity tries the VM one (169.254.169.254), which is not there either.
+  await assertFailsCleanly(
+    world,
+    env,
+    () => ({ IDENTITY_ENDPOINT: undefined, IDENTITY_HEADER: undefined, EXPORT_REQUEST_TIMEOUT_SECONDS: '3' }),
+    /\[IdentityUnavailable\]: No managed identity could give the token of [0-9a-f-]{36} \(GRAPH_FEDERATED_IDENTITY_CLIENT_ID\): this environment has no identity endpoint \(IDENTITY_ENDPOINT\)\. A federated credential needs the function's user-assigned managed identity/,
+    CONFIG,
+  );
+});
