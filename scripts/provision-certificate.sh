@@ -68,28 +68,20 @@ key_identifier_hex() {
   fi
 }
 
-VAULT="${AZURE_KEY_VAULT_NAME:-}"
-APP_ID="${GRAPH_CLIENT_ID:-}"
 NAME="${GRAPH_CREDENTIAL_NAME:-graph-export-cert}"
 SUBJECT="CN=entra-users-export"
 MONTHS=12
 FORMAT=pem
-RENEW_DAYS=30
 REGISTER=1
-WAIT_SECONDS=300
 
 while [ $# -gt 0 ]; do
+  if common_option "$@"; then shift 2; continue; fi
   case "$1" in
     -h | --help) usage; exit 0 ;;
-    --vault) VAULT="${2:?--vault needs a value}"; shift 2 ;;
-    --app-id) APP_ID="${2:?--app-id needs a value}"; shift 2 ;;
-    --name) NAME="${2:?--name needs a value}"; shift 2 ;;
     --subject) SUBJECT="${2:?--subject needs a value}"; shift 2 ;;
     --validity-months) MONTHS="${2:?--validity-months needs a value}"; shift 2 ;;
     --format) FORMAT="${2:?--format needs a value}"; shift 2 ;;
-    --renew-within-days) RENEW_DAYS="${2:?--renew-within-days needs a value}"; shift 2 ;;
     --no-register) REGISTER=0; shift ;;
-    --wait-for-access) WAIT_SECONDS="${2:?--wait-for-access needs a value}"; shift 2 ;;
     *) usage >&2; die 2 "unknown argument: $1" ;;
   esac
 done

@@ -36,26 +36,18 @@ PROG=provision-secret
 # shellcheck source=lib/keyvault-credential.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/keyvault-credential.sh"
 
-VAULT="${AZURE_KEY_VAULT_NAME:-}"
-APP_ID="${GRAPH_CLIENT_ID:-}"
 NAME="${GRAPH_CREDENTIAL_NAME:-graph-export-secret}"
 DISPLAY_NAME="entra-users-export $(date -u +%Y-%m-%d)"
 YEARS=1
-RENEW_DAYS=30
 ROTATE=0
-WAIT_SECONDS=300
 
 while [ $# -gt 0 ]; do
+  if common_option "$@"; then shift 2; continue; fi
   case "$1" in
     -h | --help) usage; exit 0 ;;
-    --vault) VAULT="${2:?--vault needs a value}"; shift 2 ;;
-    --app-id) APP_ID="${2:?--app-id needs a value}"; shift 2 ;;
-    --name) NAME="${2:?--name needs a value}"; shift 2 ;;
     --display-name) DISPLAY_NAME="${2:?--display-name needs a value}"; shift 2 ;;
     --years) YEARS="${2:?--years needs a value}"; shift 2 ;;
-    --renew-within-days) RENEW_DAYS="${2:?--renew-within-days needs a value}"; shift 2 ;;
     --rotate) ROTATE=1; shift ;;
-    --wait-for-access) WAIT_SECONDS="${2:?--wait-for-access needs a value}"; shift 2 ;;
     *) usage >&2; die 2 "unknown argument: $1" ;;
   esac
 done

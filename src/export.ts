@@ -23,7 +23,7 @@ export interface Logger {
   error(message: string): void;
 }
 
-/** The manifest (DESIGN.md "Output"), also the content of latest.json and the CLI's summary. */
+/** The manifest (README "Output"), also the content of latest.json and the CLI's summary. */
 export interface Manifest {
   runId: string;
   tenantId: string;

@@ -1,5 +1,5 @@
 /**
- * The export's settings (DESIGN.md "Settings"): read from the environment — app settings in Azure, the
+ * The export's settings (README "Settings"): read from the environment — app settings in Azure, the
  * `Values` of `local.settings.json` under Core Tools — validated together so that every problem is
  * reported at once, each naming the setting and the form it expects.
  */
@@ -70,7 +70,7 @@ export const SETTING_NAMES = [
 export type SettingName = (typeof SETTING_NAMES)[number];
 
 /**
- * Optional operational tuning, deliberately outside SETTING_NAMES (DESIGN.md's contract, which the Bicep must
+ * Optional operational tuning, deliberately outside SETTING_NAMES (README "Settings": the contract, which the Bicep must
  * set): the defaults are right in Azure; tests and unusual networks change them.
  */
 export const TUNING_SETTING_NAMES = ['EXPORT_REQUEST_TIMEOUT_SECONDS'] as const;

@@ -1,6 +1,6 @@
 // The function app on Flex Consumption (FC1, Linux, Node 22): deployed from a blob container with the
 // user-assigned identity, identity-based host storage, Entra ID-authenticated Application Insights, and
-// every setting the export reads (DESIGN.md "Settings").
+// every setting the export reads (README "Settings").
 
 @description('Name of the function app (globally unique: <name>.azurewebsites.net).')
 param name string
@@ -200,7 +200,7 @@ resource app 'Microsoft.Web/sites@2024-11-01' = {
           name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
           value: 'ClientId=${identityClientId};Authorization=AAD'
         }
-        // The export's settings (DESIGN.md).
+        // The export's settings (README "Settings").
         {
           name: 'GRAPH_TENANT_ID'
           value: graphTenantId

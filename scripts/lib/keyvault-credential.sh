@@ -7,6 +7,26 @@ die() {
   exit "$code"
 }
 
+# The options both scripts take, with their defaults (NAME's is each script's own): VAULT and APP_ID from the
+# environment (e.g. `eval "$(azd env get-values)"`).
+VAULT="${AZURE_KEY_VAULT_NAME:-}"
+APP_ID="${GRAPH_CLIENT_ID:-}"
+RENEW_DAYS=30
+WAIT_SECONDS=300
+
+# Sets VAULT, APP_ID, NAME, RENEW_DAYS or WAIT_SECONDS from "$1" "$2" (the caller shifts both); returns 1 for
+# any other argument.
+common_option() {
+  case "$1" in
+    --vault) VAULT="${2:?--vault needs a value}" ;;
+    --app-id) APP_ID="${2:?--app-id needs a value}" ;;
+    --name) NAME="${2:?--name needs a value}" ;;
+    --renew-within-days) RENEW_DAYS="${2:?--renew-within-days needs a value}" ;;
+    --wait-for-access) WAIT_SECONDS="${2:?--wait-for-access needs a value}" ;;
+    *) return 1 ;;
+  esac
+}
+
 require_az() {
   command -v az >/dev/null 2>&1 || die 3 "the Azure CLI (az) is not installed: https://learn.microsoft.com/cli/azure/install-azure-cli"
   az account show -o none 2>/dev/null || die 3 "not logged in to Azure: run az login"

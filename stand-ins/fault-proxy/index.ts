@@ -9,7 +9,7 @@
  * (`reset-after`, `hang-after`). Rules match a kind of storage call — container create, block stage
  * (`comp=block`), block commit (`comp=blocklist`), manifest upload, `latest.json` GET / PUT — optionally
  * one container, the nth matching request, and fire `times` times (Infinity for a persistent fault),
- * like the simulated tenant's FaultRule.
+ * with the same rule engine as the simulated tenant's FaultRule (stand-ins/fault-rules.ts).
  *
  * `hold` delays forwarding until a promise settles (to make concurrent runs interleave) and `onFire`
  * runs a hook when a rule fires — on arrival, or once Azurite has answered for the `-after` kinds — which
@@ -17,9 +17,10 @@
  *
  * Plain HTTP only (Azurite without --oauth). Nothing is logged; bodies are never kept.
  */
-import http from 'node:http';
-import type net from 'node:net';
 import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import { type Firing, FaultRules } from '../fault-rules.js';
+import { ServerGroup } from '../server-group.js';
 
 export type StorageCall =
   | 'container-create'
@@ -61,14 +62,14 @@ export interface FireEvent {
   body?: Buffer;
 }
 
-export interface ProxyRule {
+/**
+ * `nth`: 1-based index among the requests this rule matches (call + container), counted from when it was added.
+ * `times`: how many times the rule fires; default 1; Infinity for a persistent fault.
+ */
+export interface ProxyRule extends Firing {
   call: StorageCall;
   /** Only requests to this container. */
   container?: string;
-  /** 1-based index among the requests this rule matches (call + container), counted from when it was added. */
-  nth?: number;
-  /** How many times the rule fires; default 1; Infinity for a persistent fault. */
-  times?: number;
   fault: ProxyFault;
   /** For `pass`: fire the hook once Azurite has answered rather than on arrival. */
   after?: boolean;
@@ -107,12 +108,6 @@ export interface FaultProxy {
   close(): Promise<void>;
 }
 
-interface ActiveRule {
-  rule: ProxyRule;
-  remaining: number;
-  seen: number;
-}
-
 /** What kind of storage call a request is, from its method, path and query. */
 export function classify(method: string, url: URL): { call: StorageCall; container: string; blob: string } {
   // Path-style (Azurite): /<account>/<container>/<blob...>
@@ -140,154 +135,209 @@ const STORAGE_ERROR_CODES: Record<number, string> = {
   504: 'OperationTimedOut',
 };
 
+/** A storage request as the rules see it. */
+interface StorageRequest {
+  call: StorageCall;
+  container: string;
+}
+
+/** What one proxy keeps: its rules, counters, request log, the sockets it owns and the way to Azurite. */
+interface ProxyState {
+  readonly rules: FaultRules<ProxyRule, StorageRequest>;
+  readonly stats: ProxyStats;
+  readonly requests: RequestRecord[];
+  readonly group: ServerGroup;
+  readonly upstream: Upstream;
+}
+
 export async function startFaultProxy(target: { blobEndpoint: string }): Promise<FaultProxy> {
-  const upstream = new URL(target.blobEndpoint);
-  const account = upstream.pathname.replace(/^\/+|\/+$/g, '');
-  // Idle upstream sockets are dropped after 2 s, before Azurite closes them at its 5 s keep-alive timeout:
-  // otherwise a request can be written to a socket Azurite is closing and fail with a reset that no
-  // injected fault caused.
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 64, timeout: 2000 });
-  const sockets = new Set<net.Socket>();
-  const hung = new Set<http.ServerResponse>();
-  let rules: ActiveRule[] = [];
-  let closed = false;
-  const stats: ProxyStats = {
+  const upstream = new Upstream(new URL(target.blobEndpoint));
+  const state: ProxyState = {
+    rules: new FaultRules((rule, request) => rule.call === request.call && (rule.container === undefined || rule.container === request.container)),
+    stats: emptyStats(),
+    requests: [],
+    group: new ServerGroup(),
+    upstream,
+  };
+  const server = state.group.add(
+    http.createServer((req, res) => {
+      void handle(state, req, res).catch(() => {
+        if (!res.headersSent) {
+          res.writeHead(502, { 'content-type': 'text/plain' });
+          res.end('fault-proxy: upstream failed\n');
+        } else {
+          res.destroy();
+        }
+      });
+    }),
+  );
+  const port = await state.group.listen(server);
+  const blobEndpoint = `http://127.0.0.1:${port}/${upstream.account}`;
+
+  return {
+    blobEndpoint,
+    stats: state.stats,
+    requests: state.requests,
+    connectionString(azuriteConnectionString: string): string {
+      if (!/BlobEndpoint=[^;]+/.test(azuriteConnectionString)) throw new Error('the connection string has no BlobEndpoint to redirect');
+      return azuriteConnectionString.replace(/BlobEndpoint=[^;]+/, `BlobEndpoint=${blobEndpoint}`);
+    },
+    addRule(rule: ProxyRule): void {
+      state.rules.add(rule);
+    },
+    clearRules(container?: string): void {
+      state.rules.clear(container === undefined ? undefined : (rule) => rule.container === container);
+    },
+    async close(): Promise<void> {
+      state.rules.clear();
+      // The group destroys every socket (hung requests' included) before the agent's are destroyed.
+      const closing = state.group.close();
+      upstream.close();
+      await closing;
+    },
+  };
+}
+
+function emptyStats(): ProxyStats {
+  return {
     requests: 0,
     forwarded: 0,
     faultsInjected: 0,
     faultsByContainer: {},
     byCall: Object.fromEntries(STORAGE_CALLS.map((c) => [c, 0])) as Record<StorageCall, number>,
   };
-  const requests: RequestRecord[] = [];
+}
 
-  const take = (call: StorageCall, container: string): ActiveRule | undefined => {
-    let fired: ActiveRule | undefined;
-    for (const active of rules) {
-      const { rule } = active;
-      if (rule.call !== call || (rule.container !== undefined && rule.container !== container)) continue;
-      active.seen += 1;
-      if (fired || active.remaining <= 0) continue;
-      if (rule.nth !== undefined && rule.nth !== active.seen) continue;
-      active.remaining -= 1;
-      fired = active;
-    }
-    return fired;
+/** One request: logged and counted, its rule (if any) applied before forwarding, forwarded, its rule applied after. */
+async function handle(state: ProxyState, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const method = req.method ?? 'GET';
+  const url = new URL(req.url ?? '/', 'http://proxy.invalid');
+  const { call, container, blob } = classify(method, url);
+  const record: RequestRecord = { call, method, container, blob, authScheme: req.headers.authorization?.split(' ')[0], status: 'hang' };
+  state.requests.push(record);
+  state.stats.requests += 1;
+  state.stats.byCall[call] += 1;
+  const body = await readAll(req);
+  const rule = state.rules.take({ call, container });
+  const fire = (phase: FireEvent['phase'], status?: number): void => {
+    rule?.onFire?.({ call, container, blob, method, phase, ...(status !== undefined ? { status } : {}), ...(body.length <= 65_536 ? { body } : {}) });
   };
-
-  const server = http.createServer((req, res) => {
-    void handle(req, res).catch(() => {
-      if (!res.headersSent) {
-        res.writeHead(502, { 'content-type': 'text/plain' });
-        res.end('fault-proxy: upstream failed\n');
-      } else {
-        res.destroy();
-      }
-    });
-  });
-  server.on('connection', (socket) => {
-    if (closed) {
-      socket.destroy();
-      return;
-    }
-    sockets.add(socket);
-    socket.on('error', () => undefined);
-    socket.once('close', () => sockets.delete(socket));
-  });
-
-  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const method = req.method ?? 'GET';
-    const url = new URL(req.url ?? '/', 'http://proxy.invalid');
-    const { call, container, blob } = classify(method, url);
-    const authorization = req.headers.authorization;
-    const record: RequestRecord = { call, method, container, blob, authScheme: authorization?.split(' ')[0], status: 'hang' };
-    requests.push(record);
-    stats.requests += 1;
-    stats.byCall[call] += 1;
-    const body = await readAll(req);
-    const active = take(call, container);
-    const fault = active?.rule.fault;
-    const fire = (phase: FireEvent['phase'], status?: number): void => {
-      active?.rule.onFire?.({ call, container, blob, method, phase, ...(status !== undefined ? { status } : {}), ...(body.length <= 65_536 ? { body } : {}) });
-    };
-
-    if (fault && fault.kind !== 'hold' && fault.kind !== 'pass') {
-      stats.faultsInjected += 1;
-      stats.faultsByContainer[container] = (stats.faultsByContainer[container] ?? 0) + 1;
-    }
-    switch (fault?.kind) {
-      case 'status': {
-        fire('request', fault.status);
-        const code = fault.code ?? STORAGE_ERROR_CODES[fault.status] ?? 'InternalError';
-        const requestId = randomUUID();
-        const xml = `<?xml version="1.0" encoding="utf-8"?><Error><Code>${code}</Code><Message>fault-proxy: injected ${fault.status}.\nRequestId:${requestId}\nTime:${new Date().toISOString()}</Message></Error>`;
-        const headers: Record<string, string> = {
-          'content-type': 'application/xml',
-          'x-ms-error-code': code,
-          'x-ms-request-id': requestId,
-          'x-ms-version': '2025-01-05',
-        };
-        if (fault.retryAfter !== undefined) headers['retry-after'] = String(fault.retryAfter);
-        record.status = fault.status;
-        if (method === 'HEAD') {
-          res.writeHead(fault.status, headers);
-          res.end();
-        } else {
-          res.writeHead(fault.status, { ...headers, 'content-length': String(Buffer.byteLength(xml)) });
-          res.end(xml);
-        }
-        return;
-      }
-      case 'reset':
-        record.status = 'reset';
-        fire('request');
-        req.socket.destroy();
-        return;
-      case 'hang':
-        record.status = 'hang';
-        hung.add(res);
-        res.once('close', () => hung.delete(res));
-        fire('request');
-        return;
-      case 'hold':
-        fire('request');
-        await fault.until.catch(() => undefined);
-        break;
-      case 'pass':
-        if (!active?.rule.after) fire('request');
-        break;
-      default:
-        break;
-    }
-    if (closed) return;
-
-    const answer = await forward(method, url, req.headers, body);
-    stats.forwarded += 1;
-    if (fault?.kind === 'reset-after') {
-      record.status = 'reset';
-      fire('response', answer.status);
-      req.socket.destroy();
-      return;
-    }
-    if (fault?.kind === 'hang-after') {
-      record.status = 'hang';
-      hung.add(res);
-      res.once('close', () => hung.delete(res));
-      fire('response', answer.status);
-      return;
-    }
-    if (fault?.kind === 'pass' && active?.rule.after) fire('response', answer.status);
-    record.status = answer.status;
-    if (res.destroyed) return;
-    res.writeHead(answer.status, answer.headers);
-    res.end(answer.body);
+  if (rule && rule.fault.kind !== 'hold' && rule.fault.kind !== 'pass') {
+    state.stats.faultsInjected += 1;
+    state.stats.faultsByContainer[container] = (state.stats.faultsByContainer[container] ?? 0) + 1;
   }
 
-  function forward(method: string, url: URL, headers: http.IncomingHttpHeaders, body: Buffer): Promise<{ status: number; headers: http.OutgoingHttpHeaders; body: Buffer }> {
+  const exchange: Exchange = { req, res, method, record, fire };
+  if (rule !== undefined && (await faultBeforeForwarding(rule, exchange))) return;
+  if (state.group.isClosed) return;
+
+  const answer = await state.upstream.forward(method, url, req.headers, body);
+  state.stats.forwarded += 1;
+  if (rule !== undefined && faultAfterForwarding(rule, exchange, answer.status)) return;
+  record.status = answer.status;
+  if (res.destroyed) return;
+  res.writeHead(answer.status, answer.headers);
+  res.end(answer.body);
+}
+
+interface Exchange {
+  req: http.IncomingMessage;
+  res: http.ServerResponse;
+  method: string;
+  record: RequestRecord;
+  fire: (phase: FireEvent['phase'], status?: number) => void;
+}
+
+/** Applies a fault that acts on arrival; true when the request is done with (answered, reset or hung). */
+async function faultBeforeForwarding(rule: ProxyRule, x: Exchange): Promise<boolean> {
+  const { fault } = rule;
+  switch (fault.kind) {
+    case 'status':
+      x.fire('request', fault.status);
+      x.record.status = fault.status;
+      sendStorageError(x.res, x.method, fault.status, fault.code, fault.retryAfter);
+      return true;
+    case 'reset':
+      x.record.status = 'reset';
+      x.fire('request');
+      x.req.socket.destroy();
+      return true;
+    case 'hang':
+      // Never answered; the group destroys the socket when the proxy closes.
+      x.record.status = 'hang';
+      x.fire('request');
+      return true;
+    case 'hold':
+      x.fire('request');
+      await fault.until.catch(() => undefined);
+      return false;
+    case 'pass':
+      if (!rule.after) x.fire('request');
+      return false;
+    default:
+      return false;
+  }
+}
+
+/** Applies a fault that acts once Azurite has answered; true when the answer is not to be relayed. */
+function faultAfterForwarding(rule: ProxyRule, x: Exchange, status: number): boolean {
+  switch (rule.fault.kind) {
+    case 'reset-after':
+      x.record.status = 'reset';
+      x.fire('response', status);
+      x.req.socket.destroy();
+      return true;
+    case 'hang-after':
+      x.record.status = 'hang';
+      x.fire('response', status);
+      return true;
+    case 'pass':
+      if (rule.after) x.fire('response', status);
+      return false;
+    default:
+      return false;
+  }
+}
+
+/** Answers as Azure Storage does: its XML error body and x-ms-error-code (headers only for a HEAD). */
+function sendStorageError(res: http.ServerResponse, method: string, status: number, code = STORAGE_ERROR_CODES[status] ?? 'InternalError', retryAfter?: number): void {
+  const requestId = randomUUID();
+  const xml = `<?xml version="1.0" encoding="utf-8"?><Error><Code>${code}</Code><Message>fault-proxy: injected ${status}.\nRequestId:${requestId}\nTime:${new Date().toISOString()}</Message></Error>`;
+  const headers: Record<string, string> = {
+    'content-type': 'application/xml',
+    'x-ms-error-code': code,
+    'x-ms-request-id': requestId,
+    'x-ms-version': '2025-01-05',
+  };
+  if (retryAfter !== undefined) headers['retry-after'] = String(retryAfter);
+  if (method === 'HEAD') {
+    res.writeHead(status, headers);
+    res.end();
+  } else {
+    res.writeHead(status, { ...headers, 'content-length': String(Buffer.byteLength(xml)) });
+    res.end(xml);
+  }
+}
+
+/** Azurite's blob service, reached over keep-alive connections. */
+class Upstream {
+  readonly account: string;
+  // Idle upstream sockets are dropped after 2 s, before Azurite closes them at its 5 s keep-alive timeout:
+  // otherwise a request can be written to a socket Azurite is closing and fail with a reset that no
+  // injected fault caused.
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 64, timeout: 2000 });
+
+  constructor(private readonly url: URL) {
+    this.account = url.pathname.replace(/^\/+|\/+$/g, '');
+  }
+
+  forward(method: string, url: URL, headers: http.IncomingHttpHeaders, body: Buffer): Promise<{ status: number; headers: http.OutgoingHttpHeaders; body: Buffer }> {
+    const upstream = this.url;
     return new Promise((resolve, reject) => {
       const out: http.OutgoingHttpHeaders = { ...headers, host: upstream.host };
       delete out['connection'];
       const request = http.request(
-        { protocol: upstream.protocol, hostname: upstream.hostname, port: upstream.port, method, path: `${url.pathname}${url.search}`, headers: out, agent },
+        { protocol: upstream.protocol, hostname: upstream.hostname, port: upstream.port, method, path: `${url.pathname}${url.search}`, headers: out, agent: this.agent },
         (response) => {
           const chunks: Buffer[] = [];
           response.on('data', (c: Buffer) => chunks.push(c));
@@ -308,40 +358,9 @@ export async function startFaultProxy(target: { blobEndpoint: string }): Promise
     });
   }
 
-  server.listen(0, '127.0.0.1');
-  await new Promise<void>((resolve, reject) => {
-    server.once('listening', resolve);
-    server.once('error', reject);
-  });
-  const port = (server.address() as net.AddressInfo).port;
-  const blobEndpoint = `http://127.0.0.1:${port}/${account}`;
-
-  return {
-    blobEndpoint,
-    stats,
-    requests,
-    connectionString(azuriteConnectionString: string): string {
-      if (!/BlobEndpoint=[^;]+/.test(azuriteConnectionString)) throw new Error('the connection string has no BlobEndpoint to redirect');
-      return azuriteConnectionString.replace(/BlobEndpoint=[^;]+/, `BlobEndpoint=${blobEndpoint}`);
-    },
-    addRule(rule: ProxyRule): void {
-      const times = rule.times ?? 1;
-      if (!(times > 0)) throw new TypeError('times must be > 0');
-      if (rule.nth !== undefined && !(Number.isInteger(rule.nth) && rule.nth >= 1)) throw new TypeError('nth must be a positive integer');
-      rules.push({ rule, remaining: times, seen: 0 });
-    },
-    clearRules(container?: string): void {
-      rules = container === undefined ? [] : rules.filter((r) => r.rule.container !== container);
-    },
-    async close(): Promise<void> {
-      closed = true;
-      rules = [];
-      for (const res of hung) res.destroy();
-      for (const socket of sockets) socket.destroy();
-      agent.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  close(): void {
+    this.agent.destroy();
+  }
 }
 
 async function readAll(req: http.IncomingMessage): Promise<Buffer> {

@@ -163,6 +163,22 @@ export function createAppCertificate(opts: { validFrom?: Date; validTo?: Date; c
   return { certPem: leaf.certPem, keyPem: leaf.keyPem, chainPem: [leaf.certPem, intermediate.certPem, root.certPem] };
 }
 
+// DER building blocks on forge's ASN.1 encoder, for the structures forge's own X.509 and PKCS#12 builders cannot
+// make (they take RSA keys only): values are forge's binary strings.
+const { asn1 } = forge;
+type Asn1 = forge.asn1.Asn1;
+const universal = (type: number, constructed: boolean, value: string | Asn1[]): Asn1 => asn1.create(asn1.Class.UNIVERSAL, type, constructed, value);
+const sequence = (value: Asn1[]): Asn1 => universal(asn1.Type.SEQUENCE, true, value);
+const set = (value: Asn1[]): Asn1 => universal(asn1.Type.SET, true, value);
+const oid = (value: string): Asn1 => universal(asn1.Type.OID, false, asn1.oidToDer(value).getBytes());
+const octets = (bytes: string): Asn1 => universal(asn1.Type.OCTETSTRING, false, bytes);
+const integer = (n: number): Asn1 => universal(asn1.Type.INTEGER, false, asn1.integerToDer(n).getBytes());
+const asn1Null = (): Asn1 => universal(asn1.Type.NULL, false, '');
+const utcTime = (date: Date): Asn1 => universal(asn1.Type.UTCTIME, false, asn1.dateToUtcTime(date));
+/** `[0] EXPLICIT value`. */
+const explicit = (value: Asn1): Asn1 => asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, [value]);
+const derBytes = (node: Asn1): string => asn1.toDer(node).getBytes();
+
 /** Key types that Key Vault can create besides RSA (EC curves, "Create Certificate" KeyProperties crv), and Ed25519. */
 export type NonRsaKeyType = 'ec-p256' | 'ec-p384' | 'ec-p521' | 'ed25519';
 
@@ -186,36 +202,32 @@ export function createNonRsaCertificate(opts: { keyType: NonRsaKeyType; commonNa
   keyPem: string;
   chainPem: string[];
 } {
-  const { asn1 } = forge;
   const kind = NON_RSA[opts.keyType];
   const privateKey = kind.generate();
   const spkiDer = createPublicKey(privateKey).export({ type: 'spki', format: 'der' });
   const subject = forge.pki.distinguishedNameToAsn1({ attributes: [{ name: 'commonName', type: forge.pki.oids.commonName!, value: opts.commonName ?? 'entra-users-export', valueTagClass: asn1.Type.UTF8 as number }] });
-  const sequence = (value: forge.asn1.Asn1[]): forge.asn1.Asn1 => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, value);
-  const oid = (value: string): forge.asn1.Asn1 => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(value).getBytes());
-  const utcTime = (date: Date): forge.asn1.Asn1 => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.UTCTIME, false, asn1.dateToUtcTime(date));
   const ca = opts.issuedByAppCa ? getAppIssuer().intermediate : undefined;
   const signer = ca
     ? {
         // sha256WithRSAEncryption, parameters NULL (RFC 4055 §5).
-        algorithm: sequence([oid(forge.pki.oids.sha256WithRSAEncryption!), asn1.create(asn1.Class.UNIVERSAL, asn1.Type.NULL, false, '')]),
+        algorithm: sequence([oid(forge.pki.oids.sha256WithRSAEncryption!), asn1Null()]),
         issuer: forge.pki.distinguishedNameToAsn1(forge.pki.certificateFromPem(ca.certPem).subject),
         sign: (tbs: Buffer): Buffer => sign('sha256', tbs, ca.keyPem),
       }
     : { algorithm: sequence([oid(kind.signatureOid)]), issuer: subject, sign: (tbs: Buffer): Buffer => sign(kind.digest, tbs, privateKey) };
   // TBSCertificate (RFC 5280 §4.1): v3, serial, signature algorithm, issuer, validity, subject, SPKI.
   const tbs = sequence([
-    asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, [asn1.create(asn1.Class.UNIVERSAL, asn1.Type.INTEGER, false, asn1.integerToDer(2).getBytes())]),
-    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.INTEGER, false, forge.util.hexToBytes(randomSerial())),
+    explicit(integer(2)),
+    universal(asn1.Type.INTEGER, false, forge.util.hexToBytes(randomSerial())),
     signer.algorithm,
     signer.issuer,
     sequence([utcTime(opts.validFrom ?? new Date(Date.now() - HOUR_MS)), utcTime(opts.validTo ?? new Date(Date.now() + 365 * DAY_MS))]),
     subject,
     asn1.fromDer(forge.util.createBuffer(spkiDer.toString('binary'))),
   ]);
-  const signature = signer.sign(Buffer.from(asn1.toDer(tbs).getBytes(), 'binary'));
-  const certificate = sequence([tbs, signer.algorithm, asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BITSTRING, false, `\u0000${signature.toString('binary')}`)]);
-  const certPem = new X509Certificate(Buffer.from(asn1.toDer(certificate).getBytes(), 'binary')).toString();
+  const signature = signer.sign(Buffer.from(derBytes(tbs), 'binary'));
+  const certificate = sequence([tbs, signer.algorithm, universal(asn1.Type.BITSTRING, false, `\u0000${signature.toString('binary')}`)]);
+  const certPem = new X509Certificate(Buffer.from(derBytes(certificate), 'binary')).toString();
   const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   return { certPem, keyPem, chainPem: ca ? [certPem, ca.certPem, getAppIssuer().root.certPem] : [certPem] };
 }
@@ -230,12 +242,12 @@ export function toPfxBase64(opts: { keyPem: string; certsPem: string[]; password
   if (createPrivateKey(opts.keyPem).asymmetricKeyType !== 'rsa') return pkcs12OfAnyKey(opts);
   const key = forge.pki.privateKeyFromPem(opts.keyPem);
   const certs = opts.certsPem.map((pem) => forge.pki.certificateFromPem(pem));
-  const asn1 = forge.pkcs12.toPkcs12Asn1(key, certs, opts.password ?? '', {
+  const pfx = forge.pkcs12.toPkcs12Asn1(key, certs, opts.password ?? '', {
     algorithm: '3des',
     generateLocalKeyId: true,
     friendlyName: 'entra-users-export',
   });
-  return Buffer.from(forge.asn1.toDer(asn1).getBytes(), 'binary').toString('base64');
+  return Buffer.from(derBytes(pfx), 'binary').toString('base64');
 }
 
 /**
@@ -245,15 +257,9 @@ export function toPfxBase64(opts: { keyPem: string; certsPem: string[]; password
  * objects, so here the PKCS#8 and certificate DER go in as they are.
  */
 function pkcs12OfAnyKey(opts: { keyPem: string; certsPem: string[]; password?: string }): string {
-  const { asn1, pki } = forge;
+  const { pki } = forge;
   const password = opts.password ?? '';
-  const der = (node: forge.asn1.Asn1): string => asn1.toDer(node).getBytes();
-  const sequence = (value: forge.asn1.Asn1[]): forge.asn1.Asn1 => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, value);
-  const set = (value: forge.asn1.Asn1[]): forge.asn1.Asn1 => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SET, true, value);
-  const oid = (value: string): forge.asn1.Asn1 => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(value).getBytes());
-  const octets = (bytes: string): forge.asn1.Asn1 => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OCTETSTRING, false, bytes);
-  const explicit = (value: forge.asn1.Asn1): forge.asn1.Asn1 => asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, [value]);
-  const dataContent = (safeContents: forge.asn1.Asn1): forge.asn1.Asn1 => sequence([oid(pki.oids.data!), explicit(octets(der(safeContents)))]);
+  const dataContent = (safeContents: Asn1): Asn1 => sequence([oid(pki.oids.data!), explicit(octets(derBytes(safeContents)))]);
 
   const certsDer = opts.certsPem.map((pem) => new X509Certificate(pem).raw.toString('binary'));
   const localKeyId = createHash('sha1').update(Buffer.from(certsDer[0] ?? '', 'binary')).digest('binary');
@@ -269,14 +275,10 @@ function pkcs12OfAnyKey(opts: { keyPem: string; certsPem: string[]; password?: s
   const iterations = 2048;
   const hmac = forge.hmac.create();
   hmac.start(forge.md.sha1.create(), forge.pkcs12.generateKey(password, macSalt, 3, iterations, 20));
-  hmac.update(der(authenticatedSafe));
-  const macData = sequence([
-    sequence([sequence([oid(pki.oids.sha1!), asn1.create(asn1.Class.UNIVERSAL, asn1.Type.NULL, false, '')]), octets(hmac.getMac().getBytes())]),
-    octets(macSalt.getBytes()),
-    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.INTEGER, false, asn1.integerToDer(iterations).getBytes()),
-  ]);
-  const pfx = sequence([asn1.create(asn1.Class.UNIVERSAL, asn1.Type.INTEGER, false, asn1.integerToDer(3).getBytes()), dataContent(authenticatedSafe), macData]);
-  return Buffer.from(der(pfx), 'binary').toString('base64');
+  hmac.update(derBytes(authenticatedSafe));
+  const macData = sequence([sequence([sequence([oid(pki.oids.sha1!), asn1Null()]), octets(hmac.getMac().getBytes())]), octets(macSalt.getBytes()), integer(iterations)]);
+  const pfx = sequence([integer(3), dataContent(authenticatedSafe), macData]);
+  return Buffer.from(derBytes(pfx), 'binary').toString('base64');
 }
 
 /** Like the value of Key Vault's `application/x-pem-file` secret: the private key, then the certificates as given. */

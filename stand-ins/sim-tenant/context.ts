@@ -1,7 +1,7 @@
 /** What every simulated service needs to know about the tenant it belongs to. */
+import type { ServerGroup } from '../server-group.js';
 import type { Directory } from './directory.js';
 import type { FaultInjector } from './faults.js';
-import type { ServerGroup } from './http.js';
 import type { TokenSigner } from './jwt.js';
 
 export interface SimStats {

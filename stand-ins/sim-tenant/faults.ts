@@ -3,6 +3,7 @@
  * outages, resets, hangs, proxy HTML pages, and Graph-specific oddities), matched before normal processing.
  */
 import type http from 'node:http';
+import { type Firing, FaultRules } from '../fault-rules.js';
 import { htmlErrorPage } from './errors.js';
 import { reasonPhrase, sendJson, sendText } from './http.js';
 
@@ -18,29 +19,32 @@ export type Fault =
   | { kind: 'no-value' }
   | { kind: 'foreign-nextlink' };
 
-export interface FaultRule {
+export interface FaultRule extends Firing {
   target: FaultTarget;
   /**
    * Which requests of that target: page = 0-based Graph page index of the listing (first page 0, counting pages
    * served with the same skiptoken position, so a retried page has the same index); nth = 1-based count of
-   * requests to the target. Omitted = every request.
+   * requests to the target over the sim's life. Omitted = every request. `times`: how many times the rule fires
+   * before it is spent (default 1; Infinity for a persistent fault).
    */
   page?: number;
-  nth?: number;
-  /** How many times the rule fires before it is spent; default 1; use Infinity for a persistent fault. */
-  times?: number;
   fault: Fault;
 }
 
 const GRAPH_ONLY = new Set<Fault['kind']>(['invalid-token', 'expire-skiptoken', 'no-value', 'foreign-nextlink']);
 
-interface ActiveRule {
-  rule: FaultRule;
-  remaining: number;
+/** A request to one of the sim's services, as a rule sees it: `nth` is its number among that service's requests. */
+interface ServiceRequest {
+  target: FaultTarget;
+  nth: number;
+  page?: number;
 }
 
 export class FaultInjector {
-  private rules: ActiveRule[] = [];
+  private readonly rules = new FaultRules<FaultRule, ServiceRequest>(
+    (rule, request) => rule.target === request.target && (rule.page === undefined || rule.page === request.page),
+    (request) => request.nth,
+  );
 
   constructor(private readonly onFire: () => void) {}
 
@@ -49,13 +53,11 @@ export class FaultInjector {
       throw new TypeError(`fault '${rule.fault.kind}' applies to target 'graph' only, not '${rule.target}'`);
     }
     if (rule.page !== undefined && rule.target !== 'graph') throw new TypeError(`'page' applies to target 'graph' only`);
-    const times = rule.times ?? 1;
-    if (!(times > 0)) throw new TypeError('times must be > 0');
-    this.rules.push({ rule: { ...rule, fault: { ...rule.fault } }, remaining: times });
+    this.rules.add({ ...rule, fault: { ...rule.fault } });
   }
 
   clear(): void {
-    this.rules = [];
+    this.rules.clear();
   }
 
   /**
@@ -63,16 +65,10 @@ export class FaultInjector {
    * `nth` is the 1-based number of this request to the target; `page` the Graph page index when known.
    */
   take(target: FaultTarget, at: { nth: number; page?: number }): Fault | undefined {
-    for (const active of this.rules) {
-      const { rule } = active;
-      if (rule.target !== target || active.remaining <= 0) continue;
-      if (rule.nth !== undefined && rule.nth !== at.nth) continue;
-      if (rule.page !== undefined && rule.page !== at.page) continue;
-      active.remaining--;
-      this.onFire();
-      return rule.fault;
-    }
-    return undefined;
+    const rule = this.rules.take({ target, ...at });
+    if (rule === undefined) return undefined;
+    this.onFire();
+    return rule.fault;
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import http from 'node:http';
 import type net from 'node:net';
-import type { ServerGroup } from './http.js';
+import type { ServerGroup } from '../server-group.js';
 
 export interface ProxyRoutes {
   /** `<vaultName>.vault.azure.net` */

@@ -70,7 +70,7 @@ export const DEFAULT_USER_SELECT: readonly string[] = Object.freeze([
   'id',
 ]);
 
-/** The product's default `USERS_SELECT` (DESIGN.md), read from the product so that it cannot drift. */
+/** The product's default `USERS_SELECT` (README "Settings"), read from the product so that it cannot drift. */
 export const PRODUCT_DEFAULT_SELECT: readonly string[] = Object.freeze(DEFAULTS.USERS_SELECT.split(','));
 
 /** The verified domains user principal names are drawn from (independent of the sim's tenantDomain option). */

@@ -1,6 +1,6 @@
 /**
  * The integration tests' world: Azurite + the simulated tenant, and the product run as `npm run export`
- * (dist/bin/cli.js, the bundled CLI) in a child process, driven only through the DESIGN.md settings.
+ * (dist/bin/cli.js, the bundled CLI) in a child process, driven only through the settings of README "Settings".
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';

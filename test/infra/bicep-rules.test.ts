@@ -10,11 +10,11 @@ import { formatFinding } from '../../tools/bicep-check/index.js';
 import { RULES } from '../../tools/bicep-check/rules.js';
 import { check, infraSources, ROOT } from './helpers.js';
 
-/** The rule ids posture.ts can report: P('x' → posture/x, C('x' → conventions/x, need/expect('x' → posture/x. */
+/** The rule ids posture.ts can report: P('x' → posture/x, C('x' → conventions/x, expectLiteral(x, 'x' → posture/x. */
 function rulesInPosture(): string[] {
   const src = fs.readFileSync(path.join(ROOT, 'tools', 'bicep-check', 'posture.ts'), 'utf8');
   const ids = new Set<string>();
-  for (const m of src.matchAll(/\b(P|C|need|expect)\('([a-z-]+)'/g)) ids.add(`${m[1] === 'C' ? 'conventions' : 'posture'}/${m[2]}`);
+  for (const m of src.matchAll(/(?:\b(P|C)\(|\bexpectLiteral\(\w+, )'([a-z-]+)'/g)) ids.add(`${m[1] === 'C' ? 'conventions' : 'posture'}/${m[2]}`);
   return [...ids].sort();
 }
 
@@ -24,7 +24,7 @@ test('each rule posture.ts reports has a source, and rules.ts lists no other', (
 
 test('a documented rule names its doc or official sample; our own choices say why', () => {
   for (const [rule, s] of Object.entries(RULES)) {
-    if (s.kind === 'doc') assert.match(s.source, /https:\/\/learn\.microsoft\.com\/|Azure-Samples\/|DESIGN\.md/, rule);
+    if (s.kind === 'doc') assert.match(s.source, /https:\/\/learn\.microsoft\.com\/|Azure-Samples\/|README "/, rule);
     else assert.ok(s.why.length >= 10, `${rule}: why`);
   }
 });
@@ -34,5 +34,5 @@ test('findings carry their rule\'s source', async () => {
   const report = await check({ ...base, 'modules/storage.bicep': base['modules/storage.bicep']!.replace('allowSharedKeyAccess: false', 'allowSharedKeyAccess: true') });
   const f = report.findings.find((x) => x.rule === 'posture/storage-shared-key');
   assert.ok(f);
-  assert.match(formatFinding(f), /\(our choice: Entra ID only, no account keys \(DESIGN\.md Infra\); see https:\/\/learn\.microsoft\.com\/azure\/storage\/blobs\/security-recommendations\)$/);
+  assert.match(formatFinding(f), /\(our choice: Entra ID only, no account keys \(docs\/deploy\.md "What gets deployed"\); see https:\/\/learn\.microsoft\.com\/azure\/storage\/blobs\/security-recommendations\)$/);
 });

@@ -21,16 +21,16 @@ test('every .bicep file under infra/ passes syntax, symbols, types, posture and 
   assert.deepEqual(report.notes, ["modules/graph-app.bicep:7: 'extension microsoftGraphV1' blanked before parsing (not in tree-sitter-bicep 1.1.0)"]);
 });
 
-/** DESIGN.md "Settings (the public contract — names are final)": the oracle the code's list must equal. */
-const DESIGN_SETTING_NAMES = [
+/** README "Settings" (the public contract — names are final): the oracle the code's list must equal. */
+const README_SETTING_NAMES = [
   'GRAPH_TENANT_ID', 'GRAPH_CLIENT_ID', 'KEY_VAULT_URL', 'GRAPH_CLIENT_SECRET_NAME', 'GRAPH_CLIENT_CERTIFICATE_NAME',
   'GRAPH_FEDERATED_IDENTITY_CLIENT_ID',
   'GRAPH_AUTHORITY_HOST', 'GRAPH_ENDPOINT', 'USERS_SELECT', 'USERS_FILTER', 'EXPORT_STORAGE', 'EXPORT_STORAGE__blobServiceUri',
   'EXPORT_CONTAINER', 'EXPORT_FORMAT', 'EXPORT_COMPRESSION', 'EXPORT_SCHEDULE', 'AZURE_CLIENT_ID',
 ];
 
-test('the setting names the checks use are the code\'s, and match DESIGN.md', () => {
-  assert.deepEqual([...settingContract().names].sort(), [...DESIGN_SETTING_NAMES].sort());
+test('the setting names the checks use are the code\'s, and match the README', () => {
+  assert.deepEqual([...settingContract().names].sort(), [...README_SETTING_NAMES].sort());
 });
 
 test('every resource of infra/ is checked against a pinned schema of its exact apiVersion', async () => {

@@ -1,5 +1,5 @@
 /**
- * host.json's functionTimeout covers a run of DESIGN.md's biggest tenant (a million users) at Graph's page
+ * host.json's functionTimeout covers a run of the biggest tenant the README sizes for ("Performance": a million users) at Graph's page
  * latency, with the listing restarts the export allows, and stays a fixed bound that Flex Consumption accepts
  * and that keeps the timer's retries inside one day. The reasoning and sources: docs/performance.md,
  * "functionTimeout for the biggest tenants".
@@ -12,7 +12,7 @@ import { ROOT } from './helpers.js';
 
 /** The sizing of docs/performance.md ("functionTimeout for the biggest tenants"). */
 const SIZING = {
-  users: 1_000_000, // DESIGN.md: "a million users"
+  users: 1_000_000, // README "Performance": 1,000,000 users
   pageSize: 999, // GET /users $top maximum (Microsoft Graph "List users")
   secondsPerPage: 3, // a slow 999-user page with $select, latency + transfer (see the doc: not measurable offline)
   waitsFactor: 1.1, // Retry-After / backoff waits of a throttled or retried listing

@@ -1,5 +1,5 @@
 /**
- * USERS_FILTER that Graph serves only as an advanced query (DESIGN.md "Behaviour"): the export is refused once,
+ * USERS_FILTER that Graph serves only as an advanced query (README "Settings", USERS_FILTER): the export is refused once,
  * lists again with `ConsistencyLevel: eventual` on every request and `$count=true`, says so, and records
  * `consistencyLevel: "eventual"`; a standard filter runs as before, without the header.
  */

@@ -1,5 +1,5 @@
 /**
- * Every row of DESIGN.md's error table: the user reads what failed and how to fix it, the exit code is
+ * Every row of the README's error table ("Troubleshooting"): the user reads what failed and how to fix it, the exit code is
  * 2, nothing is written and latest.json is untouched.
  */
 import assert from 'node:assert/strict';

@@ -1,5 +1,5 @@
 /**
- * `npm run export` builds first only if needed (DESIGN.md "Entry points"): on a built tree it starts the
+ * `npm run export` builds first only if needed (README "Run it locally under Functions Core Tools"): on a built tree it starts the
  * CLI at once — no tsc, no esbuild — and after a source changed it rebuilds. Run in a scratch copy of the
  * project (sources, scripts, configuration; node_modules linked), so that rebuilding never touches the
  * dist/ that the other tests use. The settings are missing, so each run ends at once with exit code 2.

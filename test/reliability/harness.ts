@@ -387,7 +387,7 @@ function parseUsers(name: string, stored: Buffer): unknown[] {
 }
 
 /**
- * The crash-safety invariant of a container, checked blob by blob (DESIGN.md "Output", made precise):
+ * The crash-safety invariant of a container, checked blob by blob (README "Output", made precise):
  *  1. only snapshot files and latest.json are visible;
  *  2. every visible users file is complete: its bytes hash to the sha256 it was committed with, and it holds
  *     exactly the tenant's users — there is no partial users file, ever (staged blocks stay invisible);

@@ -52,7 +52,7 @@ test('EXPORT_SCHEDULE unset: exportUsers is registered on the default schedule i
   assert.equal(fn.metadata.name, 'exportUsers');
   const trigger = timerTrigger(fn);
   assert.equal(trigger.direction, 'in');
-  // DESIGN.md: default `0 0 2 * * *` — the literal, so the host has nothing to resolve.
+  // README "Settings": default `0 0 2 * * *` — the literal, so the host has nothing to resolve.
   assert.equal(trigger.schedule, '0 0 2 * * *');
   assert.equal(trigger.schedule, DEFAULTS.EXPORT_SCHEDULE);
   assert.notEqual(trigger.runOnStartup, true);

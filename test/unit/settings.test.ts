@@ -130,7 +130,7 @@ test('malformed values are rejected with the expected form', () => {
   }
 });
 
-test('SETTING_NAMES lists exactly the DESIGN.md settings', () => {
+test('SETTING_NAMES lists exactly the README settings', () => {
   assert.equal(new Set(SETTING_NAMES).size, 17);
   assert.ok(SETTING_NAMES.includes('GRAPH_FEDERATED_IDENTITY_CLIENT_ID'));
   assert.ok(SETTING_NAMES.includes('EXPORT_STORAGE__blobServiceUri'));

@@ -4,7 +4,7 @@ import { newRunId } from '../../src/export.js';
 import { snapshotPaths } from '../../src/storage.js';
 import { firstPageUrl } from '../../src/graph.js';
 
-test('snapshot layout follows DESIGN.md', () => {
+test('snapshot layout follows README "Output"', () => {
   const started = new Date('2026-03-04T05:06:07.890Z');
   const runId = newRunId(started);
   assert.match(runId, /^20260304T050607Z-[0-9a-f]{8}$/);

@@ -26,14 +26,17 @@
  *   so the Bicep takes it as a parameter.
  */
 
-/** The part of environment()'s object the checks use (ARM looks properties up case-insensitively). */
+/**
+ * The part of environment()'s object the Bicep reads (ARM looks properties up case-insensitively): `name`
+ * (functionapp.bicep's Microsoft Graph by cloud), `authentication.loginEndpoint` (GRAPH_AUTHORITY_HOST),
+ * `suffixes.storage` (storage.bicep's blob endpoint), and `graph`, Azure AD Graph, so that a Bicep taking it
+ * for Microsoft Graph is caught. A Bicep reading any other member fails to evaluate, and this list grows.
+ */
 export interface AzureEnvironment {
   name: string;
   graph: string;
-  graphAudience: string;
-  resourceManager: string;
-  authentication: { loginEndpoint: string; audiences: string[]; tenant: string; identityProvider: string };
-  suffixes: { storage: string; keyvaultDns: string; acrLoginServer: string; sqlServerHostname: string };
+  authentication: { loginEndpoint: string };
+  suffixes: { storage: string };
 }
 
 export interface Cloud {
@@ -42,74 +45,41 @@ export interface Cloud {
   microsoftGraph: string;
   /** The Entra ID authority host (same source). */
   entraAuthority: string;
+  /** Where `environment` comes from. */
   source: string;
 }
 
 const BICEP_DOC = 'https://learn.microsoft.com/azure/azure-resource-manager/bicep/bicep-functions-deployment#environment';
 const AZ_CLI = 'Azure/azure-cli src/azure-cli-core/azure/cli/core/cloud.py (ARM metadata/endpoints)';
 
-export const CLOUDS: readonly Cloud[] = [
-  {
-    environment: {
-      name: 'AzureCloud',
-      graph: 'https://graph.windows.net/',
-      graphAudience: 'https://graph.windows.net/',
-      resourceManager: 'https://management.azure.com/',
-      authentication: {
-        loginEndpoint: 'https://login.microsoftonline.com/',
-        audiences: ['https://management.core.windows.net/', 'https://management.azure.com/'],
-        tenant: 'common',
-        identityProvider: 'AAD',
-      },
-      suffixes: { storage: 'core.windows.net', keyvaultDns: '.vault.azure.net', acrLoginServer: '.azurecr.io', sqlServerHostname: '.database.windows.net' },
-    },
-    microsoftGraph: 'https://graph.microsoft.com',
-    entraAuthority: 'https://login.microsoftonline.com',
-    source: BICEP_DOC,
-  },
-  {
-    environment: {
-      name: 'AzureUSGovernment',
-      graph: 'https://graph.windows.net',
-      graphAudience: 'https://graph.windows.net',
-      resourceManager: 'https://management.usgovcloudapi.net',
-      authentication: {
-        loginEndpoint: 'https://login.microsoftonline.us',
-        audiences: ['https://management.core.usgovcloudapi.net', 'https://management.usgovcloudapi.net'],
-        tenant: 'common',
-        identityProvider: 'AAD',
-      },
-      suffixes: { storage: 'core.usgovcloudapi.net', keyvaultDns: 'vault.usgovcloudapi.net', acrLoginServer: 'azurecr.us', sqlServerHostname: 'database.usgovcloudapi.net' },
-    },
-    microsoftGraph: 'https://graph.microsoft.us',
-    entraAuthority: 'https://login.microsoftonline.us',
-    source: AZ_CLI,
-  },
-  {
-    environment: {
-      name: 'AzureChinaCloud',
-      graph: 'https://graph.chinacloudapi.cn',
-      graphAudience: 'https://graph.chinacloudapi.cn',
-      resourceManager: 'https://management.chinacloudapi.cn',
-      authentication: {
-        loginEndpoint: 'https://login.chinacloudapi.cn',
-        audiences: ['https://management.core.chinacloudapi.cn', 'https://management.chinacloudapi.cn'],
-        tenant: 'common',
-        identityProvider: 'AAD',
-      },
-      suffixes: { storage: 'core.chinacloudapi.cn', keyvaultDns: 'vault.azure.cn', acrLoginServer: 'azurecr.cn', sqlServerHostname: 'database.chinacloudapi.cn' },
-    },
-    microsoftGraph: 'https://microsoftgraph.chinacloudapi.cn',
-    entraAuthority: 'https://login.chinacloudapi.cn',
-    source: AZ_CLI,
-  },
+const environment = (name: string, graph: string, loginEndpoint: string, storage: string): AzureEnvironment => ({
+  name,
+  graph,
+  authentication: { loginEndpoint },
+  suffixes: { storage },
+});
+
+/** environment() per cloud: name, graph, authentication.loginEndpoint, suffixes.storage; and its source. */
+const ENVIRONMENTS: ReadonlyArray<[AzureEnvironment, string]> = [
+  [environment('AzureCloud', 'https://graph.windows.net/', 'https://login.microsoftonline.com/', 'core.windows.net'), BICEP_DOC],
+  [environment('AzureUSGovernment', 'https://graph.windows.net', 'https://login.microsoftonline.us', 'core.usgovcloudapi.net'), AZ_CLI],
+  [environment('AzureChinaCloud', 'https://graph.chinacloudapi.cn', 'https://login.chinacloudapi.cn', 'core.chinacloudapi.cn'), AZ_CLI],
 ];
+
+/** Microsoft Graph and Entra ID hosts by cloud ("Microsoft Graph national cloud deployments"). */
+const GRAPH_HOSTS: Readonly<Record<string, { microsoftGraph: string; entraAuthority: string }>> = {
+  AzureCloud: { microsoftGraph: 'https://graph.microsoft.com', entraAuthority: 'https://login.microsoftonline.com' },
+  AzureUSGovernment: { microsoftGraph: 'https://graph.microsoft.us', entraAuthority: 'https://login.microsoftonline.us' },
+  AzureChinaCloud: { microsoftGraph: 'https://microsoftgraph.chinacloudapi.cn', entraAuthority: 'https://login.chinacloudapi.cn' },
+};
+
+export const CLOUDS: readonly Cloud[] = ENVIRONMENTS.map(([env, source]) => ({ environment: env, ...GRAPH_HOSTS[env.name]!, source }));
 
 /** Microsoft Graph for US Government L5 (DoD) tenants: not an environment of its own, set by parameter. */
 export const DOD_GRAPH = 'https://dod-graph.microsoft.us';
 
 /** The same cloud with its endpoints' trailing slashes toggled (the clouds' metadata differ in that). */
 export function toggleTrailingSlashes(env: AzureEnvironment): AzureEnvironment {
-  const t = (s: string) => (s.endsWith('/') ? s.slice(0, -1) : `${s}/`);
-  return { ...env, graph: t(env.graph), graphAudience: t(env.graphAudience), resourceManager: t(env.resourceManager), authentication: { ...env.authentication, loginEndpoint: t(env.authentication.loginEndpoint) } };
+  const t = (s: string): string => (s.endsWith('/') ? s.slice(0, -1) : `${s}/`);
+  return { ...env, graph: t(env.graph), authentication: { ...env.authentication, loginEndpoint: t(env.authentication.loginEndpoint) } };
 }

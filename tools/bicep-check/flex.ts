@@ -7,7 +7,7 @@
  * https://learn.microsoft.com/azure/azure-functions/flex-consumption-plan#considerations).
  *
  * The table below is the Microsoft table as published for Flex Consumption (read verbatim: property/setting
- * and reason). The entries marked `later` were added to the section afterwards; the copy of the section
+ * and reason). The last four app settings were added to the section afterwards; the copy of the section
  * available offline here predates them, and they are taken from quotations of the current section
  * (WEBSITE_RUN_FROM_PACKAGE, ENABLE_ORYX_BUILD, SCM_DO_BUILD_DURING_DEPLOYMENT,
  * WEBSITE_MAX_DYNAMIC_APPLICATION_SCALE_OUT). Newer regional stamps answer a site PUT that carries a deprecated
@@ -21,40 +21,53 @@
 export interface Deprecation {
   name: string;
   reason: string;
-  later?: true;
 }
 
-export const FLEX_DEPRECATED_SITE_PROPERTIES: readonly Deprecation[] = [
-  { name: 'ftpsState', reason: 'FTPS not supported' },
-  { name: 'use32BitWorkerProcess', reason: '32-bit not supported' },
-  { name: 'isReserved', reason: 'Not valid' },
-  { name: 'IsXenon', reason: 'Not valid' },
-  { name: 'windowsFxVersion', reason: 'Not valid' },
-  { name: 'alwaysOn', reason: 'Not valid' },
-  { name: 'preWarmedInstanceCount', reason: 'Renamed as alwaysReadyInstances (functionAppConfig.scaleAndConcurrency)' },
-  { name: 'functionAppScaleLimit', reason: 'Renamed as maximumInstanceCount' },
-  { name: 'containerSize', reason: 'Renamed as instanceMemoryMB' },
-  { name: 'javaVersion', reason: 'Replaced by version in properties.functionAppConfig.runtime' },
-  { name: 'powerShellVersion', reason: 'Replaced by version in properties.functionAppConfig.runtime' },
-  { name: 'netFrameworkVersion', reason: 'Replaced by version in properties.functionAppConfig.runtime' },
-  { name: 'LinuxFxVersion', reason: 'Replaced by properties.functionAppConfig.runtime' },
-];
+/** The reasons the doc gives more than once, verbatim. */
+const REASON = {
+  notValid: 'Not valid',
+  settingNotValid: 'Setting not valid',
+  runtime: 'Replaced by properties.functionAppConfig.runtime',
+  runtimeName: 'Replaced by name in properties.functionAppConfig.runtime',
+  runtimeVersion: 'Replaced by version in properties.functionAppConfig.runtime',
+  deploymentSection: "App Setting replaced by functionAppConfig's deployment section",
+  remoteBuild: 'Replaced by the remoteBuild parameter when deploying in Flex Consumption',
+} as const;
 
-export const FLEX_DEPRECATED_APP_SETTINGS: readonly Deprecation[] = [
-  { name: 'WEBSITE_NODE_DEFAULT_VERSION', reason: 'Replaced by version in properties.functionAppConfig.runtime' },
-  { name: 'FUNCTIONS_EXTENSION_VERSION', reason: 'App Setting will be set by the backend to the right value' },
-  { name: 'FUNCTIONS_WORKER_RUNTIME', reason: 'Replaced by name in properties.functionAppConfig.runtime' },
-  { name: 'FUNCTIONS_WORKER_RUNTIME_VERSION', reason: 'Replaced by version in properties.functionAppConfig.runtime' },
-  { name: 'FUNCTIONS_MAX_HTTP_CONCURRENCY', reason: "App Setting replaced by scale and concurrency's trigger section" },
-  { name: 'FUNCTIONS_WORKER_PROCESS_COUNT', reason: 'Setting not valid' },
-  { name: 'FUNCTIONS_WORKER_DYNAMIC_CONCURRENCY_ENABLED', reason: 'Setting not valid' },
-  { name: 'WEBSITE_CONTENTAZUREFILECONNECTIONSTRING', reason: "App Setting replaced by functionAppConfig's deployment section" },
-  { name: 'WEBSITE_CONTENTSHARE', reason: "App Setting replaced by functionAppConfig's deployment section" },
-  { name: 'WEBSITE_RUN_FROM_PACKAGE', reason: 'Not used for deployments in Flex Consumption', later: true },
-  { name: 'ENABLE_ORYX_BUILD', reason: 'Replaced by the remoteBuild parameter when deploying in Flex Consumption', later: true },
-  { name: 'SCM_DO_BUILD_DURING_DEPLOYMENT', reason: 'Replaced by the remoteBuild parameter when deploying in Flex Consumption', later: true },
-  { name: 'WEBSITE_MAX_DYNAMIC_APPLICATION_SCALE_OUT', reason: 'Replaced by maximumInstanceCount in properties.functionAppConfig.scaleAndConcurrency', later: true },
-];
+const deprecations = (rows: Array<[name: string, reason: string]>): readonly Deprecation[] => rows.map(([name, reason]) => ({ name, reason }));
+
+export const FLEX_DEPRECATED_SITE_PROPERTIES: readonly Deprecation[] = deprecations([
+  ['ftpsState', 'FTPS not supported'],
+  ['use32BitWorkerProcess', '32-bit not supported'],
+  ['isReserved', REASON.notValid],
+  ['IsXenon', REASON.notValid],
+  ['windowsFxVersion', REASON.notValid],
+  ['alwaysOn', REASON.notValid],
+  ['preWarmedInstanceCount', 'Renamed as alwaysReadyInstances (functionAppConfig.scaleAndConcurrency)'],
+  ['functionAppScaleLimit', 'Renamed as maximumInstanceCount'],
+  ['containerSize', 'Renamed as instanceMemoryMB'],
+  ['javaVersion', REASON.runtimeVersion],
+  ['powerShellVersion', REASON.runtimeVersion],
+  ['netFrameworkVersion', REASON.runtimeVersion],
+  ['LinuxFxVersion', REASON.runtime],
+]);
+
+export const FLEX_DEPRECATED_APP_SETTINGS: readonly Deprecation[] = deprecations([
+  ['WEBSITE_NODE_DEFAULT_VERSION', REASON.runtimeVersion],
+  ['FUNCTIONS_EXTENSION_VERSION', 'App Setting will be set by the backend to the right value'],
+  ['FUNCTIONS_WORKER_RUNTIME', REASON.runtimeName],
+  ['FUNCTIONS_WORKER_RUNTIME_VERSION', REASON.runtimeVersion],
+  ['FUNCTIONS_MAX_HTTP_CONCURRENCY', "App Setting replaced by scale and concurrency's trigger section"],
+  ['FUNCTIONS_WORKER_PROCESS_COUNT', REASON.settingNotValid],
+  ['FUNCTIONS_WORKER_DYNAMIC_CONCURRENCY_ENABLED', REASON.settingNotValid],
+  ['WEBSITE_CONTENTAZUREFILECONNECTIONSTRING', REASON.deploymentSection],
+  ['WEBSITE_CONTENTSHARE', REASON.deploymentSection],
+  // Added to the section later (see above).
+  ['WEBSITE_RUN_FROM_PACKAGE', 'Not used for deployments in Flex Consumption'],
+  ['ENABLE_ORYX_BUILD', REASON.remoteBuild],
+  ['SCM_DO_BUILD_DURING_DEPLOYMENT', REASON.remoteBuild],
+  ['WEBSITE_MAX_DYNAMIC_APPLICATION_SCALE_OUT', 'Replaced by maximumInstanceCount in properties.functionAppConfig.scaleAndConcurrency'],
+]);
 
 export const FLEX_DEPRECATIONS_SOURCE = 'https://learn.microsoft.com/azure/azure-functions/functions-app-settings#flex-consumption-plan-deprecations';
 

@@ -295,31 +295,40 @@ export async function parseBicep(file: string, source: string): Promise<BicepFil
     comments: new Map(),
     references: [],
     localNames: new Set(),
-    syntaxErrors: [],
+    syntaxErrors: root.hasError ? syntaxErrors(file, source, root) : [],
     notes: pre.extensions.map((e) => `${file}:${e.line}: 'extension ${e.alias}' blanked before parsing (not in tree-sitter-bicep 1.1.0)`),
     root,
   };
+  readDeclarations(model, root);
+  readCommentsAndReferences(model, root);
+  return model;
+}
 
-  // Syntax errors.
+/** ERROR and MISSING nodes, one report per error region, with a hint where the line uses syntax tree-sitter-bicep lacks. */
+function syntaxErrors(file: string, source: string, root: Node): SyntaxProblem[] {
   const lines = source.split('\n');
-  const visitErrors = (n: Node) => {
+  const problems: SyntaxProblem[] = [];
+  const visit = (n: Node): void => {
     if (n.type === 'ERROR' || n.isMissing) {
       const loc = locOf(file, n);
       const lineText = lines[loc.line - 1] ?? '';
       const hint = UNSUPPORTED_HINTS.find(([re]) => re.test(lineText))?.[1];
       const what = n.isMissing ? `missing ${n.type}` : `unexpected '${n.text.slice(0, 40).split('\n')[0]}'`;
-      model.syntaxErrors.push({ loc, message: `syntax error: ${what}${hint ? ` — ${hint}` : ''}` });
+      problems.push({ loc, message: `syntax error: ${what}${hint ? ` — ${hint}` : ''}` });
       if (n.type === 'ERROR') return; // one report per error region
     }
-    for (const c of n.children) if (c) visitErrors(c);
+    for (const c of n.children) if (c) visit(c);
   };
-  if (root.hasError) visitErrors(root);
+  visit(root);
+  return problems;
+}
 
-  // Declarations.
-  const top = root.namedChildren.filter((c): c is Node => !!c);
+/** The top-level declarations, each with the decorators written above it. */
+function readDeclarations(model: BicepFile, root: Node): void {
+  const { file } = model;
   let pendingDecorators: Node | undefined;
-  for (const n of top) {
-    if (n.type === 'comment' || n.type === 'diagnostic_comment') continue;
+  for (const n of root.namedChildren) {
+    if (!n || n.type === 'comment' || n.type === 'diagnostic_comment') continue;
     if (n.type === 'decorators') {
       pendingDecorators = n;
       continue;
@@ -347,68 +356,60 @@ export async function parseBicep(file: string, source: string): Promise<BicepFil
         if (valueNode && kids.length >= 2) model.vars.set(name, { name, value: toValue(file, valueNode), loc });
         break;
       }
-      case 'resource_declaration': {
-        const symbol = kids[0]?.text ?? '';
-        const typeNode = kids[1];
-        const typeString = typeNode ? unquote(typeNode) : '';
-        const at = typeString.lastIndexOf('@');
-        const existing = n.children.some((c) => c?.type === 'existing');
-        let bodyNode: Node | undefined = kids[kids.length - 1];
-        let condition: string | undefined;
-        let loop = false;
-        if (bodyNode?.type === 'if_statement') {
-          const ifKids = named(bodyNode);
-          condition = ifKids[0]?.text.replace(/^\(|\)$/g, '');
-          bodyNode = ifKids[ifKids.length - 1];
-        } else if (bodyNode?.type === 'for_statement') {
-          loop = true;
-          bodyNode = bodyNode.childForFieldName('body') ?? named(bodyNode).at(-1);
-          if (bodyNode?.type === 'if_statement') {
-            const ifKids = named(bodyNode);
-            condition = ifKids[0]?.text.replace(/^\(|\)$/g, '');
-            bodyNode = ifKids[ifKids.length - 1];
-          }
-        }
-        model.resources.push({
-          symbol,
-          type: at > 0 ? typeString.slice(0, at) : typeString,
-          apiVersion: at > 0 ? typeString.slice(at + 1) : '',
-          existing,
-          condition,
-          loop,
-          body: bodyNode ? toValue(file, bodyNode) : { kind: 'null', loc },
-          loc,
-          typeLoc: typeNode ? locOf(file, typeNode) : loc,
-        });
+      case 'resource_declaration':
+        model.resources.push(resourceOf(file, n, kids, loc));
         break;
-      }
       case 'module_declaration': {
-        const symbol = kids[0]?.text ?? '';
-        const pathNode = kids[1];
-        let bodyNode: Node | undefined = kids[kids.length - 1];
-        let condition: string | undefined;
-        if (bodyNode?.type === 'if_statement') {
-          const ifKids = named(bodyNode);
-          condition = ifKids[0]?.text.replace(/^\(|\)$/g, '');
-          bodyNode = ifKids[ifKids.length - 1];
-        }
-        model.modules.push({ symbol, path: pathNode ? unquote(pathNode) : '', condition, body: bodyNode ? toValue(file, bodyNode) : { kind: 'null', loc }, loc });
+        const { body, condition } = conditionalBody(kids[kids.length - 1]);
+        model.modules.push({ symbol: kids[0]?.text ?? '', path: kids[1] ? unquote(kids[1]) : '', condition, body: valueOr(file, body, loc), loc });
         break;
       }
       case 'output_declaration': {
-        const name = kids[0]?.text ?? '';
-        const typeNode = kids[1];
         const valueNode = kids[kids.length - 1];
-        model.outputs.push({ name, type: typeNode?.text ?? '', value: valueNode ? toValue(file, valueNode) : { kind: 'null', loc }, decorators, loc });
+        model.outputs.push({ name: kids[0]?.text ?? '', type: kids[1]?.text ?? '', value: valueOr(file, valueNode, loc), decorators, loc });
         break;
       }
       default:
         break;
     }
   }
+}
 
-  // Comments and identifier references.
-  const visit = (n: Node) => {
+function resourceOf(file: string, n: Node, kids: Node[], loc: Loc): ResourceDecl {
+  const typeNode = kids[1];
+  const typeString = typeNode ? unquote(typeNode) : '';
+  const at = typeString.lastIndexOf('@');
+  let bodyNode: Node | undefined = kids[kids.length - 1];
+  const loop = bodyNode?.type === 'for_statement';
+  if (bodyNode && loop) bodyNode = bodyNode.childForFieldName('body') ?? named(bodyNode).at(-1);
+  const { body, condition } = conditionalBody(bodyNode);
+  return {
+    symbol: kids[0]?.text ?? '',
+    type: at > 0 ? typeString.slice(0, at) : typeString,
+    apiVersion: at > 0 ? typeString.slice(at + 1) : '',
+    existing: n.children.some((c) => c?.type === 'existing'),
+    condition,
+    loop,
+    body: valueOr(file, body, loc),
+    loc,
+    typeLoc: typeNode ? locOf(file, typeNode) : loc,
+  };
+}
+
+/** A declaration's body, and its `if (...)` condition when it has one. */
+function conditionalBody(n: Node | undefined): { body: Node | undefined; condition?: string } {
+  if (n?.type !== 'if_statement') return { body: n };
+  const ifKids = named(n);
+  return { body: ifKids[ifKids.length - 1], condition: ifKids[0]?.text.replace(/^\(|\)$/g, '') };
+}
+
+function valueOr(file: string, n: Node | undefined, loc: Loc): Value {
+  return n ? toValue(file, n) : { kind: 'null', loc };
+}
+
+/** Comments by line, names bound by loops and lambdas, and every identifier used as a value (with its member chain). */
+function readCommentsAndReferences(model: BicepFile, root: Node): void {
+  const visit = (n: Node): void => {
     if (n.type === 'comment') {
       model.comments.set(n.startPosition.row + 1, n.text);
       return;
@@ -419,22 +420,24 @@ export async function parseBicep(file: string, source: string): Promise<BicepFil
       for (const lv of n.descendantsOfType(['loop_variable', 'loop_enumerator'])) if (lv) model.localNames.add(lv.text);
     }
     if (n.type === 'lambda_expression') for (const id of n.descendantsOfType('identifier')) if (id && id.parent === n) model.localNames.add(id.text);
-    if (n.type === 'identifier' && isReference(n)) {
-      const member: string[] = [];
-      let p = n.parent;
-      let cur: Node = n;
-      while (p && p.type === 'member_expression' && p.childForFieldName('object')?.equals(cur)) {
-        const prop = p.childForFieldName('property');
-        if (prop) member.push(prop.text);
-        cur = p;
-        p = p.parent;
-      }
-      model.references.push({ name: n.text, loc: locOf(file, n), member: member.length ? member : undefined });
-    }
+    if (n.type === 'identifier' && isReference(n)) model.references.push({ name: n.text, loc: locOf(model.file, n), member: memberChain(n) });
     for (const c of n.children) if (c) visit(c);
   };
   visit(root);
-  return model;
+}
+
+/** `x.outputs.y`: the property names after the identifier `x`, or undefined when there are none. */
+function memberChain(n: Node): string[] | undefined {
+  const member: string[] = [];
+  let p = n.parent;
+  let cur: Node = n;
+  while (p && p.type === 'member_expression' && p.childForFieldName('object')?.equals(cur)) {
+    const prop = p.childForFieldName('property');
+    if (prop) member.push(prop.text);
+    cur = p;
+    p = p.parent;
+  }
+  return member.length ? member : undefined;
 }
 
 const DECLARATIONS = new Set(['parameter_declaration', 'variable_declaration', 'resource_declaration', 'module_declaration', 'output_declaration', 'type_declaration', 'user_defined_function', 'metadata_declaration', 'import_statement', 'import_with_statement', 'using_statement', 'assert_statement']);

@@ -10,7 +10,7 @@
  * identity's clientId), not against a name.
  */
 import { finding, type Finding } from './findings.js';
-import type { BicepFile, Loc, ResourceDecl, Value } from './parse.js';
+import type { BicepFile, Loc, ParamDecl, ResourceDecl, Value } from './parse.js';
 import { CLOUDS, DOD_GRAPH, toggleTrailingSlashes } from './clouds.js';
 import { FLEX_DEPRECATED_APP_SETTINGS, FLEX_DEPRECATED_SITE_PROPERTIES, FLEX_DEPRECATIONS_SOURCE, flexDeprecation } from './flex.js';
 import { describe, evaluateAppSettings, EvaluationError, Evaluator, type BicepValue, type Deployment } from './evaluate.js';
@@ -127,323 +127,467 @@ interface RoleAssignment {
   principalType: Value | undefined;
 }
 
+type Place = Loc | { file: string; line: number };
+type Deployed = { file: BicepFile; r: ResourceDecl };
+
+/** What every posture check reads, and where its findings go. */
+interface Posture {
+  readonly project: Project;
+  readonly options: PostureOptions;
+  readonly entry: BicepFile | undefined;
+  readonly entryName: string;
+  /** Where a finding about something missing is reported: the entry file's first line. */
+  readonly anyLoc: Place;
+  readonly functionName: string;
+  readonly all: Deployed[];
+  /** The deployed (not `existing`) resources of a type. */
+  deployed(type: string): Deployed[];
+  /** Whether a trace ends at the user-assigned identity's `path` (e.g. properties.clientId). */
+  isUami(trace: string[], path: string): boolean;
+  /** A posture finding. */
+  P(rule: string, loc: Place, message: string): void;
+  /** A conventions finding. */
+  C(rule: string, loc: Place, message: string): void;
+}
+
+/** The function app's siteConfig.appSettings, by name. */
+interface AppSettings {
+  readonly site: Deployed | undefined;
+  readonly list: Setting[];
+  readonly byName: Map<string, Setting[]>;
+  /** Where a setting is set (the site, or the entry file, when it is not). */
+  loc(name: string): Place;
+  /** Where a setting's value comes from (Project.trace). */
+  trace(name: string): string[];
+}
+
 export function checkPosture(project: Project, options: PostureOptions): Finding[] {
   const out: Finding[] = [];
+  const posture = postureOf(project, options, out);
+  checkIdentity(posture);
+  checkStorage(posture);
+  const settings = readAppSettings(posture);
+  if (settings.site) checkAppSettings(posture, settings, settings.site);
+  checkPlan(posture);
+  if (settings.site) checkFunctionApp(posture, settings.site);
+  checkKeyVault(posture);
+  checkMonitoring(posture);
+  checkAlerts(posture);
+  const exportTrace = settings.trace('EXPORT_CONTAINER');
+  checkRoleAssignments(posture, exportTrace);
+  checkNoSharedKeys(posture);
+  checkLifecycle(posture, exportTrace);
+  checkConventions(posture);
+  return out;
+}
+
+function postureOf(project: Project, options: PostureOptions, out: Finding[]): Posture {
   // Every finding names where its rule comes from (rules.ts): a documented fact, or our own choice.
   const sourced = (f: Finding): Finding => ({ ...f, source: describeSource(ruleSource(f.rule)) });
-  const P = (rule: string, loc: Loc | { file: string; line: number }, message: string) => out.push(sourced(finding('posture', rule, loc, message)));
-  const C = (rule: string, loc: Loc | { file: string; line: number }, message: string) => out.push(sourced(finding('conventions', rule, loc, message)));
   const all = project.allResources();
-  const deployed = (type: string) => all.filter(({ r }) => same(r.type, type) && !r.existing);
   const entryName = options.entry ?? 'main.bicep';
   const entry = project.files.get(entryName);
-  const anyLoc = entry ? { file: entry.file, line: 1 } : { file: entryName, line: 1 };
-  const functionName = options.functionName ?? 'exportUsers';
-  const isUami = (trace: string[], path: string) => trace.some((t) => t.startsWith(`${UAMI}:${path} `));
+  return {
+    project,
+    options,
+    entry,
+    entryName,
+    anyLoc: entry ? { file: entry.file, line: 1 } : { file: entryName, line: 1 },
+    functionName: options.functionName ?? 'exportUsers',
+    all,
+    deployed: (type) => all.filter(({ r }) => same(r.type, type) && !r.existing),
+    isUami: (trace, path) => trace.some((t) => t.startsWith(`${UAMI}:${path} `)),
+    P: (rule, loc, message) => void out.push(sourced(finding('posture', rule, loc, message))),
+    C: (rule, loc, message) => void out.push(sourced(finding('conventions', rule, loc, message))),
+  };
+}
 
-  // --- The user-assigned identity -------------------------------------------------------------------
-  const uamis = deployed(UAMI);
-  if (uamis.length !== 1) P('identity-uami', anyLoc, `exactly one user-assigned managed identity is expected (found ${uamis.length}): it is used for everything`);
+/** `<subject>: <path> must be <want> (<why>), is <value>` unless the resource's literal at `path` is `want`. */
+function expectLiteral(x: Posture, rule: string, subject: string, r: ResourceDecl, path: string, want: unknown, why: string): void {
+  const v = prop(r.body, path);
+  if (lit(v) !== want) x.P(rule, v?.loc ?? r.loc, `${subject}: ${path} must be ${JSON.stringify(want)} (${why}), is ${v ? valueText(v) : 'not set'}`);
+}
 
-  // --- Storage --------------------------------------------------------------------------------------
-  const accounts = deployed('Microsoft.Storage/storageAccounts');
-  if (accounts.length === 0) P('storage-account', anyLoc, 'no storage account is deployed');
+// --- The user-assigned identity -------------------------------------------------------------------
+function checkIdentity(x: Posture): void {
+  const uamis = x.deployed(UAMI);
+  if (uamis.length !== 1) x.P('identity-uami', x.anyLoc, `exactly one user-assigned managed identity is expected (found ${uamis.length}): it is used for everything`);
+}
+
+// --- Storage --------------------------------------------------------------------------------------
+function checkStorage(x: Posture): void {
+  const accounts = x.deployed('Microsoft.Storage/storageAccounts');
+  if (accounts.length === 0) x.P('storage-account', x.anyLoc, 'no storage account is deployed');
   for (const { r } of accounts) {
-    const props = prop(r.body, 'properties');
-    const expect = (rule: string, key: string, want: unknown, why: string) => {
-      const v = prop(props, key);
-      if (lit(v) !== want) P(rule, v?.loc ?? r.loc, `storage account ${r.symbol}: properties.${key} must be ${JSON.stringify(want)} (${why}), is ${v ? valueText(v) : 'not set'}`);
-    };
-    expect('storage-shared-key', 'allowSharedKeyAccess', false, 'Entra ID only, no account keys');
-    expect('storage-public-blob', 'allowBlobPublicAccess', false, 'no anonymous access');
-    expect('storage-https', 'supportsHttpsTrafficOnly', true, 'HTTPS only');
-    expect('storage-oauth-default', 'defaultToOAuthAuthentication', true, 'default to Entra ID');
-    const tls = lit(prop(props, 'minimumTlsVersion'));
-    if (tls !== 'TLS1_2' && tls !== 'TLS1_3') P('storage-tls', prop(props, 'minimumTlsVersion')?.loc ?? r.loc, `storage account ${r.symbol}: properties.minimumTlsVersion must be 'TLS1_2', is ${tls ?? 'not set'}`);
+    const subject = `storage account ${r.symbol}`;
+    expectLiteral(x, 'storage-shared-key', subject, r, 'properties.allowSharedKeyAccess', false, 'Entra ID only, no account keys');
+    expectLiteral(x, 'storage-public-blob', subject, r, 'properties.allowBlobPublicAccess', false, 'no anonymous access');
+    expectLiteral(x, 'storage-https', subject, r, 'properties.supportsHttpsTrafficOnly', true, 'HTTPS only');
+    expectLiteral(x, 'storage-oauth-default', subject, r, 'properties.defaultToOAuthAuthentication', true, 'default to Entra ID');
+    const tls = lit(prop(r.body, 'properties.minimumTlsVersion'));
+    if (tls !== 'TLS1_2' && tls !== 'TLS1_3')
+      x.P('storage-tls', prop(r.body, 'properties.minimumTlsVersion')?.loc ?? r.loc, `storage account ${r.symbol}: properties.minimumTlsVersion must be 'TLS1_2', is ${tls ?? 'not set'}`);
   }
-  for (const { r } of deployed('Microsoft.Storage/storageAccounts/blobServices/containers')) {
+  for (const { r } of x.deployed('Microsoft.Storage/storageAccounts/blobServices/containers')) {
     const access = prop(r.body, 'properties.publicAccess');
-    if (access && lit(access) !== 'None') P('container-public-access', access.loc, `container ${r.symbol}: publicAccess must be 'None', is ${valueText(access)}`);
+    if (access && lit(access) !== 'None') x.P('container-public-access', access.loc, `container ${r.symbol}: publicAccess must be 'None', is ${valueText(access)}`);
   }
+}
 
-  // --- App settings --------------------------------------------------------------------------------
-  const sites = deployed('Microsoft.Web/sites');
-  if (sites.length !== 1) P('function-app', anyLoc, `exactly one function app is expected (found ${sites.length})`);
+// --- App settings --------------------------------------------------------------------------------
+function readAppSettings(x: Posture): AppSettings {
+  const sites = x.deployed('Microsoft.Web/sites');
+  if (sites.length !== 1) x.P('function-app', x.anyLoc, `exactly one function app is expected (found ${sites.length})`);
   const site = sites[0];
-  const settings: Setting[] = [];
+  const list: Setting[] = [];
   if (site) {
     const arr = prop(site.r.body, 'properties.siteConfig.appSettings');
-    if (!arr || arr.kind !== 'array') P('settings-inline', site.r.loc, `function app ${site.r.symbol}: siteConfig.appSettings must be an array literal of { name, value } (the check reads it)`);
+    if (!arr || arr.kind !== 'array') x.P('settings-inline', site.r.loc, `function app ${site.r.symbol}: siteConfig.appSettings must be an array literal of { name, value } (the check reads it)`);
     else
       for (const item of arr.items) {
         const name = prop(item, 'name');
         const value = prop(item, 'value');
-        if (name?.kind === 'string') settings.push({ names: [name.value], conditional: false, value, loc: name.loc });
+        if (name?.kind === 'string') list.push({ names: [name.value], conditional: false, value, loc: name.loc });
         else if (name?.kind === 'ternary' && name.then.kind === 'string' && name.else.kind === 'string')
-          settings.push({ names: [name.then.value, name.else.value], conditional: true, cond: name.cond, value, loc: name.loc });
-        else P('settings-inline', item.loc, `app setting with a computed name (${valueText(name)}): use a literal, or a ternary of two literals`);
+          list.push({ names: [name.then.value, name.else.value], conditional: true, cond: name.cond, value, loc: name.loc });
+        else x.P('settings-inline', item.loc, `app setting with a computed name (${valueText(name)}): use a literal, or a ternary of two literals`);
       }
   }
   const byName = new Map<string, Setting[]>();
-  for (const s of settings) for (const n of s.names) byName.set(n, [...(byName.get(n) ?? []), s]);
-  const settingLoc = (n: string) => byName.get(n)?.[0]?.loc ?? site?.r.loc ?? anyLoc;
-  const traceSetting = (n: string): string[] => {
-    const s = byName.get(n)?.[0];
-    return s && site ? project.trace(site.file, s.value) : [];
+  for (const s of list) for (const n of s.names) byName.set(n, [...(byName.get(n) ?? []), s]);
+  return {
+    site,
+    list,
+    byName,
+    loc: (n) => byName.get(n)?.[0]?.loc ?? site?.r.loc ?? x.anyLoc,
+    trace: (n) => {
+      const s = byName.get(n)?.[0];
+      return s && site ? x.project.trace(site.file, s.value) : [];
+    },
   };
+}
 
-  if (site) {
-    for (const [n, list] of byName) if (list.length > 1) P('setting-duplicate', list[1]!.loc, `app setting ${n} is set ${list.length} times`);
-    for (const [n, why] of Object.entries(FORBIDDEN_SETTINGS)) if (byName.has(n)) P('setting-forbidden', settingLoc(n), `app setting ${n} must not be set: ${why}`);
-    // Flex Consumption deprecations (flex.ts): newer stamps refuse the site PUT that carries one.
-    for (const n of byName.keys()) {
-      const d = flexDeprecation(FLEX_DEPRECATED_APP_SETTINGS, n);
-      if (d) P('flex-deprecated', settingLoc(n), `app setting ${n} is deprecated on Flex Consumption (${d.reason}; ${FLEX_DEPRECATIONS_SOURCE})`);
-    }
-    for (const n of byName.keys()) {
-      if (/AccountKey=|SharedAccessSignature=/i.test(valueText(byName.get(n)![0]!.value))) P('setting-shared-key', settingLoc(n), `app setting ${n} carries a storage key or SAS`);
-      if (!options.settingNames.includes(n) && !PLATFORM_SETTINGS.has(n) && !FORBIDDEN_SETTINGS[n] && !flexDeprecation(FLEX_DEPRECATED_APP_SETTINGS, n))
-        P('setting-unknown', settingLoc(n), `app setting ${n} is neither read by the code (SETTING_NAMES) nor by the platform: a typo?`);
-    }
+const CREDENTIAL_NAMES = ['GRAPH_CLIENT_SECRET_NAME', 'GRAPH_CLIENT_CERTIFICATE_NAME'];
 
-    // The code's contract.
-    const credentialNames = ['GRAPH_CLIENT_SECRET_NAME', 'GRAPH_CLIENT_CERTIFICATE_NAME'];
-    for (const n of options.settingNames) {
-      if (n === 'EXPORT_STORAGE') {
-        if (byName.has(n)) P('setting-connection-string', settingLoc(n), 'EXPORT_STORAGE (a connection string, shared key) must not be set in Azure: set EXPORT_STORAGE__blobServiceUri (identity-based)');
+function checkAppSettings(x: Posture, settings: AppSettings, site: Deployed): void {
+  checkSettingNames(x, settings);
+  checkSettingContract(x, settings, site);
+  checkSettingSources(x, settings, site);
+  checkGraphClouds(x, settings);
+  checkSettingParameters(x, settings, site);
+  checkCredentialChoice(x, settings, site);
+}
+
+/** Each setting once; none forbidden, deprecated on Flex, carrying a key, or read by nobody. */
+function checkSettingNames(x: Posture, settings: AppSettings): void {
+  const { byName } = settings;
+  for (const [n, list] of byName) if (list.length > 1) x.P('setting-duplicate', list[1]!.loc, `app setting ${n} is set ${list.length} times`);
+  for (const [n, why] of Object.entries(FORBIDDEN_SETTINGS)) if (byName.has(n)) x.P('setting-forbidden', settings.loc(n), `app setting ${n} must not be set: ${why}`);
+  // Flex Consumption deprecations (flex.ts): newer stamps refuse the site PUT that carries one.
+  for (const n of byName.keys()) {
+    const d = flexDeprecation(FLEX_DEPRECATED_APP_SETTINGS, n);
+    if (d) x.P('flex-deprecated', settings.loc(n), `app setting ${n} is deprecated on Flex Consumption (${d.reason}; ${FLEX_DEPRECATIONS_SOURCE})`);
+  }
+  for (const n of byName.keys()) {
+    if (/AccountKey=|SharedAccessSignature=/i.test(valueText(byName.get(n)![0]!.value))) x.P('setting-shared-key', settings.loc(n), `app setting ${n} carries a storage key or SAS`);
+    if (!x.options.settingNames.includes(n) && !PLATFORM_SETTINGS.has(n) && !FORBIDDEN_SETTINGS[n] && !flexDeprecation(FLEX_DEPRECATED_APP_SETTINGS, n))
+      x.P('setting-unknown', settings.loc(n), `app setting ${n} is neither read by the code (SETTING_NAMES) nor by the platform: a typo?`);
+  }
+}
+
+/** The settings that name the Graph credential (one, or one ternary choosing between the two). */
+function credentialSettings(settings: AppSettings): Setting[] {
+  return settings.list.filter((s) => s.names.some((n) => CREDENTIAL_NAMES.includes(n)));
+}
+
+/** The code's contract: every setting it reads is set, EXPORT_STORAGE is not, and exactly one credential name. */
+function checkSettingContract(x: Posture, settings: AppSettings, site: Deployed): void {
+  for (const n of x.options.settingNames) {
+    if (n === 'EXPORT_STORAGE') {
+      if (settings.byName.has(n)) x.P('setting-connection-string', settings.loc(n), 'EXPORT_STORAGE (a connection string, shared key) must not be set in Azure: set EXPORT_STORAGE__blobServiceUri (identity-based)');
+      continue;
+    }
+    if (CREDENTIAL_NAMES.includes(n)) continue;
+    if (!settings.byName.has(n)) x.P('setting-missing', site.r.loc, `app setting ${n} (read by the code) is not set by the Bicep`);
+  }
+  const credential = credentialSettings(settings);
+  const exactlyOne =
+    credential.length === 1 &&
+    (credential[0]!.conditional ? credential[0]!.names.length === 2 && CREDENTIAL_NAMES.every((n) => credential[0]!.names.includes(n)) : true);
+  if (!exactlyOne)
+    x.P('setting-credential', credential[0]?.loc ?? site.r.loc, `exactly one of ${CREDENTIAL_NAMES.join(' / ')} must be set (one literal name, or a ternary choosing between the two): found ${credential.map((c) => c.names.join('|')).join(', ') || 'none'}`);
+}
+
+/** Where the values come from: the identity, the vault, the container, Application Insights. */
+function checkSettingSources(x: Posture, settings: AppSettings, site: Deployed): void {
+  const expectTrace = (n: string, ok: (t: string[]) => boolean, want: string): void => {
+    if (!settings.byName.has(n)) return;
+    const t = settings.trace(n);
+    if (!ok(t)) x.P('setting-value', settings.loc(n), `app setting ${n} must be ${want}; it comes from ${t.join(', ') || 'nothing'}`);
+  };
+  expectTrace('AZURE_CLIENT_ID', (t) => x.isUami(t, 'properties.clientId'), "the user-assigned identity's clientId");
+  expectTrace('AzureWebJobsStorage__clientId', (t) => x.isUami(t, 'properties.clientId'), "the user-assigned identity's clientId");
+  expectTrace('AzureWebJobsStorage__credential', (t) => t.length > 0 && t.every((v) => v === "'managedidentity'"), "'managedidentity'");
+  const blobUri = (t: string[]): boolean => t.length > 0 && t.every((v) => v.startsWith('interp:https://') && v.includes('.blob.') && v.includes('environment().suffixes.storage'));
+  expectTrace('AzureWebJobsStorage__blobServiceUri', blobUri, "https://<account>.blob.${environment().suffixes.storage}");
+  expectTrace('EXPORT_STORAGE__blobServiceUri', blobUri, "https://<account>.blob.${environment().suffixes.storage} (identity-based)");
+  expectTrace('KEY_VAULT_URL', (t) => t.length > 0 && t.every((v) => v.startsWith('Microsoft.KeyVault/vaults:properties.vaultUri ')), "the vault's properties.vaultUri");
+  expectTrace('EXPORT_CONTAINER', (t) => t.length > 0 && t.every((v) => v.startsWith('Microsoft.Storage/storageAccounts/blobServices/containers:name ')), 'the name of the deployed export container');
+  expectTrace('APPLICATIONINSIGHTS_CONNECTION_STRING', (t) => t.some((v) => v.startsWith('Microsoft.Insights/components:properties.ConnectionString ')), "the Application Insights component's ConnectionString");
+  const authString = settings.byName.get('APPLICATIONINSIGHTS_AUTHENTICATION_STRING')?.[0];
+  if (!authString) x.P('appinsights-aad', site.r.loc, 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING (ClientId=<identity>;Authorization=AAD) is not set: telemetry is rejected when local auth is off');
+  else {
+    const v = authString.value;
+    const parts = v?.kind === 'interp' ? v.parts : [];
+    const clientExpr = parts.find((p): p is { expr: string } => typeof p !== 'string');
+    const textOk = v?.kind === 'interp' && /^'ClientId=\$\{[^}]+\};Authorization=AAD'$/.test(v.text);
+    if (!textOk || !clientExpr || !x.isUami(x.project.trace(site.file, clientExpr.expr), 'properties.clientId'))
+      x.P('appinsights-aad', authString.loc, "APPLICATIONINSIGHTS_AUTHENTICATION_STRING must be 'ClientId=${<the identity's clientId>};Authorization=AAD'");
+  }
+}
+
+/**
+ * GRAPH_AUTHORITY_HOST / GRAPH_ENDPOINT: what the Bicep's own expressions give for environment() of each
+ * documented cloud (clouds.ts, with sources), with each cloud's endpoints as documented and with their
+ * trailing slashes toggled — Entra's login host and Microsoft Graph's host of that cloud
+ * (https://learn.microsoft.com/graph/deployments), never Azure AD Graph (environment().graph).
+ */
+function checkGraphClouds(x: Posture, settings: AppSettings): void {
+  for (const cloud of CLOUDS)
+    for (const environment of [cloud.environment, toggleTrailingSlashes(cloud.environment)]) {
+      const got = evaluateSettings(x.project, { environment, parameters: ENTRY_PARAMETERS }, GRAPH_SETTINGS);
+      if (typeof got === 'string') {
+        x.P('setting-graph-cloud', settings.loc('GRAPH_ENDPOINT'), `GRAPH_ENDPOINT / GRAPH_AUTHORITY_HOST cannot be evaluated for ${environment.name} (environment() as documented: ${cloud.source}): ${got}`);
         continue;
       }
-      if (credentialNames.includes(n)) continue;
-      if (!byName.has(n)) P('setting-missing', site.r.loc, `app setting ${n} (read by the code) is not set by the Bicep`);
+      const want = { GRAPH_ENDPOINT: cloud.microsoftGraph, GRAPH_AUTHORITY_HOST: cloud.entraAuthority };
+      for (const [n, expected] of Object.entries(want))
+        if (settings.byName.has(n) && got.get(n) !== expected)
+          x.P('setting-graph-cloud', settings.loc(n), `deployed to ${environment.name}, app setting ${n} would be ${describe(got.get(n) ?? null)}; it must be ${expected} (https://learn.microsoft.com/graph/deployments)${n === 'GRAPH_ENDPOINT' ? '. environment().graph is Azure AD Graph (retired), not Microsoft Graph' : ''}`);
     }
-    const credential = settings.filter((s) => s.names.some((x) => credentialNames.includes(x)));
-    const exactlyOne =
-      credential.length === 1 &&
-      (credential[0]!.conditional ? credential[0]!.names.length === 2 && credentialNames.every((x) => credential[0]!.names.includes(x)) : true);
-    if (!exactlyOne)
-      P('setting-credential', credential[0]?.loc ?? site.r.loc, `exactly one of ${credentialNames.join(' / ')} must be set (one literal name, or a ternary choosing between the two): found ${credential.map((c) => c.names.join('|')).join(', ') || 'none'}`);
-
-    // Where the values come from.
-    const expectTrace = (n: string, ok: (t: string[]) => boolean, want: string) => {
-      if (!byName.has(n)) return;
-      const t = traceSetting(n);
-      if (!ok(t)) P('setting-value', settingLoc(n), `app setting ${n} must be ${want}; it comes from ${t.join(', ') || 'nothing'}`);
-    };
-    expectTrace('AZURE_CLIENT_ID', (t) => isUami(t, 'properties.clientId'), "the user-assigned identity's clientId");
-    expectTrace('AzureWebJobsStorage__clientId', (t) => isUami(t, 'properties.clientId'), "the user-assigned identity's clientId");
-    expectTrace('AzureWebJobsStorage__credential', (t) => t.length > 0 && t.every((x) => x === "'managedidentity'"), "'managedidentity'");
-    const blobUri = (t: string[]) => t.length > 0 && t.every((x) => x.startsWith('interp:https://') && x.includes('.blob.') && x.includes('environment().suffixes.storage'));
-    expectTrace('AzureWebJobsStorage__blobServiceUri', blobUri, "https://<account>.blob.${environment().suffixes.storage}");
-    expectTrace('EXPORT_STORAGE__blobServiceUri', blobUri, "https://<account>.blob.${environment().suffixes.storage} (identity-based)");
-    expectTrace('KEY_VAULT_URL', (t) => t.length > 0 && t.every((x) => x.startsWith('Microsoft.KeyVault/vaults:properties.vaultUri ')), "the vault's properties.vaultUri");
-    expectTrace('EXPORT_CONTAINER', (t) => t.length > 0 && t.every((x) => x.startsWith('Microsoft.Storage/storageAccounts/blobServices/containers:name ')), 'the name of the deployed export container');
-    expectTrace('APPLICATIONINSIGHTS_CONNECTION_STRING', (t) => t.some((x) => x.startsWith('Microsoft.Insights/components:properties.ConnectionString ')), "the Application Insights component's ConnectionString");
-    const authString = byName.get('APPLICATIONINSIGHTS_AUTHENTICATION_STRING')?.[0];
-    if (!authString) P('appinsights-aad', site.r.loc, 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING (ClientId=<identity>;Authorization=AAD) is not set: telemetry is rejected when local auth is off');
-    else {
-      const v = authString.value;
-      const parts = v?.kind === 'interp' ? v.parts : [];
-      const clientExpr = parts.find((p): p is { expr: string } => typeof p !== 'string');
-      const textOk = v?.kind === 'interp' && /^'ClientId=\$\{[^}]+\};Authorization=AAD'$/.test(v.text);
-      if (!textOk || !clientExpr || !isUami(project.trace(site.file, clientExpr.expr), 'properties.clientId'))
-        P('appinsights-aad', authString.loc, "APPLICATIONINSIGHTS_AUTHENTICATION_STRING must be 'ClientId=${<the identity's clientId>};Authorization=AAD'");
-    }
-    // GRAPH_AUTHORITY_HOST / GRAPH_ENDPOINT: what the Bicep's own expressions give for environment() of each
-    // documented cloud (clouds.ts, with sources), with each cloud's endpoints as documented and with their
-    // trailing slashes toggled — Entra's login host and Microsoft Graph's host of that cloud
-    // (https://learn.microsoft.com/graph/deployments), never Azure AD Graph (environment().graph).
-    for (const cloud of CLOUDS)
-      for (const environment of [cloud.environment, toggleTrailingSlashes(cloud.environment)]) {
-        const got = evaluateSettings(project, { environment, parameters: ENTRY_PARAMETERS }, GRAPH_SETTINGS);
-        if (typeof got === 'string') {
-          P('setting-graph-cloud', settingLoc('GRAPH_ENDPOINT'), `GRAPH_ENDPOINT / GRAPH_AUTHORITY_HOST cannot be evaluated for ${environment.name} (environment() as documented: ${cloud.source}): ${got}`);
-          continue;
-        }
-        const want = { GRAPH_ENDPOINT: cloud.microsoftGraph, GRAPH_AUTHORITY_HOST: cloud.entraAuthority };
-        for (const [n, expected] of Object.entries(want))
-          if (byName.has(n) && got.get(n) !== expected)
-            P('setting-graph-cloud', settingLoc(n), `deployed to ${environment.name}, app setting ${n} would be ${describe(got.get(n) ?? null)}; it must be ${expected} (https://learn.microsoft.com/graph/deployments)${n === 'GRAPH_ENDPOINT' ? '. environment().graph is Azure AD Graph (retired), not Microsoft Graph' : ''}`);
-      }
-    // A DoD (US Government L5) tenant: same Azure environment as L4, its own Graph host, given as a parameter.
-    const usGov = CLOUDS.find((c) => c.environment.name === 'AzureUSGovernment');
-    if (usGov && byName.has('GRAPH_ENDPOINT')) {
-      const got = evaluateSettings(project, { environment: usGov.environment, parameters: { ...ENTRY_PARAMETERS, graphEndpoint: DOD_GRAPH } }, ['GRAPH_ENDPOINT']);
-      if (typeof got === 'string' || got.get('GRAPH_ENDPOINT') !== DOD_GRAPH)
-        P('setting-graph-cloud', settingLoc('GRAPH_ENDPOINT'), `${entryName}'s parameter graphEndpoint = '${DOD_GRAPH}' (US Government L5, https://learn.microsoft.com/graph/deployments) must become GRAPH_ENDPOINT; got ${typeof got === 'string' ? got : describe(got.get('GRAPH_ENDPOINT') ?? null)}`);
-    }
-
-    // Parameters behind the settings: allowed values and defaults that match the code.
-    const paramOf = (n: string) => {
-      const s = byName.get(n)?.[0];
-      return s?.value?.kind === 'expr' && site.file.params.has(s.value.text) ? s.value.text : undefined;
-    };
-    const checkParam = (setting: string, allowed: string[] | undefined, wantDefault: string | undefined) => {
-      const name = paramOf(setting) ?? (setting.startsWith('GRAPH_CLIENT_') ? paramOf(setting) : undefined);
-      if (!name) {
-        if (byName.has(setting)) P('setting-parameter', settingLoc(setting), `app setting ${setting} should come from a parameter`);
-        return;
-      }
-      const chain = project.paramChain(site.file, name);
-      for (const link of chain) {
-        const dec = link.param.decorators.find((d) => d.name === 'allowed');
-        const values = dec?.args[0]?.kind === 'array' ? dec.args[0].items.map((i) => lit(i)) : undefined;
-        if (allowed && (!values || values.length !== allowed.length || !allowed.every((a) => values.includes(a))))
-          P('setting-allowed', link.param.loc, `parameter ${link.param.name} (${setting}) must be @allowed([${allowed.map((a) => `'${a}'`).join(', ')}])`);
-      }
-      const def = project.effectiveDefault(site.file, name);
-      if (wantDefault !== undefined && lit(def) !== wantDefault)
-        P('setting-default', chain.at(-1)?.param.loc ?? settingLoc(setting), `default of ${setting} must be '${wantDefault}' (the code's default), is ${def ? valueText(def) : 'none'}`);
-    };
-    const d = options.settingDefaults ?? {};
-    checkParam('EXPORT_FORMAT', ['json', 'ndjson'], d.EXPORT_FORMAT ?? 'json');
-    checkParam('EXPORT_COMPRESSION', ['none', 'gzip'], d.EXPORT_COMPRESSION ?? 'none');
-    checkParam('EXPORT_SCHEDULE', undefined, d.EXPORT_SCHEDULE ?? '0 0 2 * * *');
-    checkParam('USERS_SELECT', undefined, d.USERS_SELECT);
-    const schedule = paramOf('EXPORT_SCHEDULE') && project.effectiveDefault(site.file, paramOf('EXPORT_SCHEDULE')!);
-    if (schedule && typeof lit(schedule) === 'string' && String(lit(schedule)).trim().split(/\s+/).length !== 6)
-      P('setting-default', schedule.loc, `EXPORT_SCHEDULE default '${lit(schedule)}' must be NCRONTAB with six fields`);
-    // The export container's default name, and the credential choice.
-    const container = exportContainer(project, traceSetting('EXPORT_CONTAINER'));
-    if (container) {
-      const nameV = prop(container.r.body, 'name');
-      const nameParam = nameV?.kind === 'expr' && container.file.params.has(nameV.text) ? nameV.text : undefined;
-      const def = nameParam ? project.effectiveDefault(container.file, nameParam) : nameV;
-      const want = d.EXPORT_CONTAINER ?? 'user-exports';
-      if (lit(def) !== want) P('setting-default', container.r.loc, `the export container's default name must be '${want}', is ${def ? valueText(def) : 'none'}`);
-    }
-    const cred = credential[0];
-    if (cred) {
-      const v = cred.value;
-      if (v?.kind === 'expr' && site.file.params.has(v.text)) {
-        const def = project.effectiveDefault(site.file, v.text);
-        if (lit(def) !== 'graph-export-cert') P('setting-default', cred.loc, `the credential name must default to 'graph-export-cert', is ${def ? valueText(def) : 'none'}`);
-      } else P('setting-parameter', cred.loc, 'the credential name must come from a parameter (credentialName)');
-      if (cred.conditional && cred.cond) {
-        const param = (cred.cond.match(/[A-Za-z_]\w*/g) ?? []).find((x) => site.file.params.has(x));
-        const compared = /==\s*'(certificate|secret)'/.exec(cred.cond)?.[1];
-        const thenName = compared === 'certificate' ? 'GRAPH_CLIENT_CERTIFICATE_NAME' : compared === 'secret' ? 'GRAPH_CLIENT_SECRET_NAME' : undefined;
-        if (!param || !thenName || cred.names[0] !== thenName)
-          P('setting-credential', cred.loc, `the credential setting must be chosen by a credentialType parameter: credentialType == 'certificate' ? 'GRAPH_CLIENT_CERTIFICATE_NAME' : 'GRAPH_CLIENT_SECRET_NAME'`);
-        else {
-          for (const link of project.paramChain(site.file, param)) {
-            const dec = link.param.decorators.find((d) => d.name === 'allowed');
-            const values = dec?.args[0]?.kind === 'array' ? dec.args[0].items.map((i) => lit(i)) : [];
-            if (values.length !== 2 || !values.includes('certificate') || !values.includes('secret'))
-              P('setting-allowed', link.param.loc, `parameter ${link.param.name} must be @allowed(['certificate', 'secret'])`);
-          }
-          const def = project.effectiveDefault(site.file, param);
-          if (lit(def) !== 'certificate') P('setting-default', cred.loc, `credentialType must default to 'certificate' (recommended), is ${def ? valueText(def) : 'none'}`);
-        }
-      }
-    }
+  // A DoD (US Government L5) tenant: same Azure environment as L4, its own Graph host, given as a parameter.
+  const usGov = CLOUDS.find((c) => c.environment.name === 'AzureUSGovernment');
+  if (usGov && settings.byName.has('GRAPH_ENDPOINT')) {
+    const got = evaluateSettings(x.project, { environment: usGov.environment, parameters: { ...ENTRY_PARAMETERS, graphEndpoint: DOD_GRAPH } }, ['GRAPH_ENDPOINT']);
+    if (typeof got === 'string' || got.get('GRAPH_ENDPOINT') !== DOD_GRAPH)
+      x.P('setting-graph-cloud', settings.loc('GRAPH_ENDPOINT'), `${x.entryName}'s parameter graphEndpoint = '${DOD_GRAPH}' (US Government L5, https://learn.microsoft.com/graph/deployments) must become GRAPH_ENDPOINT; got ${typeof got === 'string' ? got : describe(got.get('GRAPH_ENDPOINT') ?? null)}`);
   }
+}
 
-  // --- The function app and its plan ----------------------------------------------------------------
-  for (const { r } of deployed('Microsoft.Web/serverfarms')) {
+/** The literal values a parameter's @allowed decorator lists (undefined without one). */
+function allowedValues(param: ParamDecl): Array<string | number | boolean | undefined> | undefined {
+  const dec = param.decorators.find((d) => d.name === 'allowed');
+  return dec?.args[0]?.kind === 'array' ? dec.args[0].items.map((i) => lit(i)) : undefined;
+}
+
+/** Parameters behind the settings: allowed values and defaults that match the code. */
+function checkSettingParameters(x: Posture, settings: AppSettings, site: Deployed): void {
+  const { project } = x;
+  const paramOf = (n: string): string | undefined => {
+    const s = settings.byName.get(n)?.[0];
+    return s?.value?.kind === 'expr' && site.file.params.has(s.value.text) ? s.value.text : undefined;
+  };
+  const checkParam = (setting: string, allowed: string[] | undefined, wantDefault: string | undefined): void => {
+    const name = paramOf(setting);
+    if (!name) {
+      if (settings.byName.has(setting)) x.P('setting-parameter', settings.loc(setting), `app setting ${setting} should come from a parameter`);
+      return;
+    }
+    const chain = project.paramChain(site.file, name);
+    for (const link of chain) {
+      const values = allowedValues(link.param);
+      if (allowed && (!values || values.length !== allowed.length || !allowed.every((a) => values.includes(a))))
+        x.P('setting-allowed', link.param.loc, `parameter ${link.param.name} (${setting}) must be @allowed([${allowed.map((a) => `'${a}'`).join(', ')}])`);
+    }
+    const def = project.effectiveDefault(site.file, name);
+    if (wantDefault !== undefined && lit(def) !== wantDefault)
+      x.P('setting-default', chain.at(-1)?.param.loc ?? settings.loc(setting), `default of ${setting} must be '${wantDefault}' (the code's default), is ${def ? valueText(def) : 'none'}`);
+  };
+  const d = x.options.settingDefaults ?? {};
+  checkParam('EXPORT_FORMAT', ['json', 'ndjson'], d.EXPORT_FORMAT ?? 'json');
+  checkParam('EXPORT_COMPRESSION', ['none', 'gzip'], d.EXPORT_COMPRESSION ?? 'none');
+  checkParam('EXPORT_SCHEDULE', undefined, d.EXPORT_SCHEDULE ?? '0 0 2 * * *');
+  checkParam('USERS_SELECT', undefined, d.USERS_SELECT);
+  const scheduleParam = paramOf('EXPORT_SCHEDULE');
+  const schedule = scheduleParam && project.effectiveDefault(site.file, scheduleParam);
+  if (schedule && typeof lit(schedule) === 'string' && String(lit(schedule)).trim().split(/\s+/).length !== 6)
+    x.P('setting-default', schedule.loc, `EXPORT_SCHEDULE default '${lit(schedule)}' must be NCRONTAB with six fields`);
+  // The export container's default name.
+  const container = exportContainer(project, settings.trace('EXPORT_CONTAINER'));
+  if (container) {
+    const nameV = prop(container.r.body, 'name');
+    const nameParam = nameV?.kind === 'expr' && container.file.params.has(nameV.text) ? nameV.text : undefined;
+    const def = nameParam ? project.effectiveDefault(container.file, nameParam) : nameV;
+    const want = d.EXPORT_CONTAINER ?? 'user-exports';
+    if (lit(def) !== want) x.P('setting-default', container.r.loc, `the export container's default name must be '${want}', is ${def ? valueText(def) : 'none'}`);
+  }
+}
+
+/** The credential's name comes from a parameter, and a credentialType parameter chooses which setting carries it. */
+function checkCredentialChoice(x: Posture, settings: AppSettings, site: Deployed): void {
+  const { project } = x;
+  const cred = credentialSettings(settings)[0];
+  if (!cred) return;
+  const v = cred.value;
+  if (v?.kind === 'expr' && site.file.params.has(v.text)) {
+    const def = project.effectiveDefault(site.file, v.text);
+    if (lit(def) !== 'graph-export-cert') x.P('setting-default', cred.loc, `the credential name must default to 'graph-export-cert', is ${def ? valueText(def) : 'none'}`);
+  } else x.P('setting-parameter', cred.loc, 'the credential name must come from a parameter (credentialName)');
+  if (!cred.conditional || !cred.cond) return;
+  const param = (cred.cond.match(/[A-Za-z_]\w*/g) ?? []).find((n) => site.file.params.has(n));
+  const compared = /==\s*'(certificate|secret)'/.exec(cred.cond)?.[1];
+  const thenName = compared === 'certificate' ? 'GRAPH_CLIENT_CERTIFICATE_NAME' : compared === 'secret' ? 'GRAPH_CLIENT_SECRET_NAME' : undefined;
+  if (!param || !thenName || cred.names[0] !== thenName) {
+    x.P('setting-credential', cred.loc, `the credential setting must be chosen by a credentialType parameter: credentialType == 'certificate' ? 'GRAPH_CLIENT_CERTIFICATE_NAME' : 'GRAPH_CLIENT_SECRET_NAME'`);
+    return;
+  }
+  for (const link of project.paramChain(site.file, param)) {
+    const values = allowedValues(link.param) ?? [];
+    if (values.length !== 2 || !values.includes('certificate') || !values.includes('secret'))
+      x.P('setting-allowed', link.param.loc, `parameter ${link.param.name} must be @allowed(['certificate', 'secret'])`);
+  }
+  const def = project.effectiveDefault(site.file, param);
+  if (lit(def) !== 'certificate') x.P('setting-default', cred.loc, `credentialType must default to 'certificate' (recommended), is ${def ? valueText(def) : 'none'}`);
+}
+
+// --- The function app and its plan ----------------------------------------------------------------
+function checkPlan(x: Posture): void {
+  for (const { r } of x.deployed('Microsoft.Web/serverfarms')) {
     if (lit(prop(r.body, 'sku.name')) !== 'FC1' || lit(prop(r.body, 'sku.tier')) !== 'FlexConsumption')
-      P('plan-flex-consumption', r.loc, `plan ${r.symbol}: sku must be { name: 'FC1', tier: 'FlexConsumption' }`);
-    if (lit(prop(r.body, 'properties.reserved')) !== true) P('plan-flex-consumption', r.loc, `plan ${r.symbol}: properties.reserved must be true (Linux)`);
+      x.P('plan-flex-consumption', r.loc, `plan ${r.symbol}: sku must be { name: 'FC1', tier: 'FlexConsumption' }`);
+    if (lit(prop(r.body, 'properties.reserved')) !== true) x.P('plan-flex-consumption', r.loc, `plan ${r.symbol}: properties.reserved must be true (Linux)`);
   }
-  if (site) {
-    const r = site.r;
-    const need = (rule: string, key: string, want: unknown, why: string) => {
-      const v = prop(r.body, key);
-      if (lit(v) !== want) P(rule, v?.loc ?? r.loc, `function app ${r.symbol}: ${key} must be ${JSON.stringify(want)} (${why}), is ${v ? valueText(v) : 'not set'}`);
-    };
-    need('site-kind', 'kind', 'functionapp,linux', 'Flex Consumption is Linux');
-    need('site-https-only', 'properties.httpsOnly', true, 'no plain HTTP');
-    // Flex Consumption deprecations (flex.ts) on the site's properties and siteConfig, e.g. ftpsState ("FTPS not
-    // supported"): newer stamps answer the site PUT with ARM BadRequest.
-    for (const path of ['properties', 'properties.siteConfig']) {
-      const obj = prop(r.body, path);
-      for (const p of obj?.kind === 'object' ? obj.props : []) {
-        const d = flexDeprecation(FLEX_DEPRECATED_SITE_PROPERTIES, p.key);
-        if (d) P('flex-deprecated', p.keyLoc, `function app ${r.symbol}: ${path}.${p.key} is deprecated on Flex Consumption (${d.reason}; ${FLEX_DEPRECATIONS_SOURCE})`);
-      }
-    }
-    const tls = lit(prop(r.body, 'properties.siteConfig.minTlsVersion'));
-    if (tls !== '1.2' && tls !== '1.3') P('site-tls', prop(r.body, 'properties.siteConfig.minTlsVersion')?.loc ?? r.loc, `function app ${r.symbol}: siteConfig.minTlsVersion must be '1.2'`);
-    need('site-runtime', 'properties.functionAppConfig.runtime.name', 'node', 'the code is Node.js');
-    need('site-runtime', 'properties.functionAppConfig.runtime.version', '22', 'Node 20 is end-of-life');
-    need('site-deployment-storage', 'properties.functionAppConfig.deployment.storage.type', 'blobContainer', 'Flex Consumption deploys from a blob container');
-    need('site-deployment-storage', 'properties.functionAppConfig.deployment.storage.authentication.type', 'UserAssignedIdentity', 'no storage keys for deployment');
-    const uaRef = prop(r.body, 'properties.functionAppConfig.deployment.storage.authentication.userAssignedIdentityResourceId');
-    if (!isUami(project.trace(site.file, uaRef), 'id'))
-      P('site-deployment-storage', uaRef?.loc ?? r.loc, "functionAppConfig.deployment.storage.authentication.userAssignedIdentityResourceId must be the user-assigned identity's id");
-    for (const key of ['instanceMemoryMB', 'maximumInstanceCount']) {
-      const v = prop(r.body, `properties.functionAppConfig.scaleAndConcurrency.${key}`);
-      if (!v) P('site-scale', r.loc, `function app ${r.symbol}: functionAppConfig.scaleAndConcurrency.${key} must be set`);
-    }
-    // Flex Consumption's documented ranges: maximumInstanceCount 1..1000 ("Event-driven scaling in Azure
-    // Functions", Limit scale-out: https://learn.microsoft.com/azure/azure-functions/event-driven-scaling#limit-scale-out),
-    // instanceMemoryMB 512 / 2048 / 4096 ("Flex Consumption plan", Instance sizes:
-    // https://learn.microsoft.com/azure/azure-functions/flex-consumption-plan#instance-sizes). Every parameter the
-    // value passes through must stay inside them.
-    const scaleParam = (key: string) => {
-      const v = prop(r.body, `properties.functionAppConfig.scaleAndConcurrency.${key}`);
-      return v?.kind === 'expr' && site.file.params.has(v.text) ? project.paramChain(site.file, v.text) : [];
-    };
-    for (const link of scaleParam('maximumInstanceCount')) {
-      const num = (name: string) => lit(link.param.decorators.find((d) => d.name === name)?.args[0]);
-      const lo = num('minValue');
-      const hi = num('maxValue');
-      const def = lit(link.param.default);
-      if (typeof lo !== 'number' || lo < 1 || typeof hi !== 'number' || hi > 1000 || (link.param.default && (typeof def !== 'number' || def < lo || def > hi)))
-        P('site-scale', link.param.loc, `parameter ${link.param.name} (${link.file.file}) must stay within Flex Consumption's maximumInstanceCount range 1..1000 (@minValue >= 1, @maxValue <= 1000, default inside): is @minValue(${lo ?? '-'}) @maxValue(${hi ?? '-'}) default ${def ?? '-'}`);
-    }
-    for (const link of scaleParam('instanceMemoryMB')) {
-      const dec = link.param.decorators.find((d) => d.name === 'allowed');
-      const values = dec?.args[0]?.kind === 'array' ? dec.args[0].items.map((i) => lit(i)) : [];
-      if (values.length === 0 || values.some((x) => x !== 512 && x !== 2048 && x !== 4096))
-        P('site-scale', link.param.loc, `parameter ${link.param.name} (${link.file.file}) must be @allowed among Flex Consumption's instance memory sizes 512, 2048, 4096`);
-    }
-    need('site-identity', 'identity.type', 'UserAssigned', 'the user-assigned identity is used for everything');
-    const ua = prop(r.body, 'identity.userAssignedIdentities');
-    const keys = ua?.kind === 'object' ? ua.props : [];
-    if (keys.length !== 1 || !isUami(project.trace(site.file, keys[0]!.key.replace(/^'\$\{|\}'$/g, '')), 'id'))
-      P('site-identity', ua?.loc ?? r.loc, "identity.userAssignedIdentities must hold exactly the user-assigned identity ('${identityId}': {})");
-    const policies = all.filter(({ r: x }) => same(x.type, 'Microsoft.Web/sites/basicPublishingCredentialsPolicies'));
-    for (const name of ['ftp', 'scm']) {
-      const pol = policies.find(({ r: x }) => lit(prop(x.body, 'name')) === name);
-      if (!pol || lit(prop(pol.r.body, 'properties.allow')) !== false)
-        P('site-basic-auth', pol?.r.loc ?? r.loc, `basic-auth publishing (${name}) must be disabled: basicPublishingCredentialsPolicies '${name}' with properties.allow false`);
-    }
-    const tags = prop(r.body, 'tags');
-    const m = /'azd-service-name'\s*:\s*([A-Za-z_]\w*|'[^']*')/.exec(valueText(tags));
-    const svc = m ? (m[1]!.startsWith("'") ? [m[1]!] : project.trace(site.file, m[1]!)) : [];
-    if (!svc.includes("'export'")) C('azd-service-tag', tags?.loc ?? r.loc, "the function app must be tagged 'azd-service-name': 'export' (azure.yaml service) so azd deploy finds it");
-  }
+}
 
-  // --- Key Vault --------------------------------------------------------------------------------------
-  const vaults = deployed('Microsoft.KeyVault/vaults');
-  for (const { file, r } of vaults) {
-    const props = prop(r.body, 'properties');
-    const expect = (rule: string, key: string, want: unknown, why: string) => {
-      const v = prop(props, key);
-      if (lit(v) !== want) P(rule, v?.loc ?? r.loc, `key vault ${r.symbol}: properties.${key} must be ${JSON.stringify(want)} (${why}), is ${v ? valueText(v) : 'not set'}`);
-    };
-    expect('keyvault-rbac', 'enableRbacAuthorization', true, 'Azure RBAC, not access policies');
-    expect('keyvault-soft-delete', 'enableSoftDelete', true, 'deleted secrets are recoverable');
-    expect('keyvault-purge-protection', 'enablePurgeProtection', true, 'no purge during retention');
-    if (prop(props, 'accessPolicies')) P('keyvault-rbac', prop(props, 'accessPolicies')!.loc, `key vault ${r.symbol}: no accessPolicies with RBAC authorization`);
-    const pna = prop(props, 'publicNetworkAccess');
-    if (!(pna?.kind === 'expr' && file.params.has(pna.text))) P('keyvault-public-network', pna?.loc ?? r.loc, `key vault ${r.symbol}: publicNetworkAccess must be set from a parameter`);
-  }
-  if (entry && !entry.params.has('existingKeyVaultName')) P('keyvault-existing', anyLoc, `${entryName} must offer existingKeyVaultName (use an existing vault instead of creating one)`);
+function checkFunctionApp(x: Posture, site: Deployed): void {
+  checkSiteProperties(x, site);
+  checkFlexScale(x, site);
+  checkSiteIdentity(x, site);
+  checkBasicAuth(x, site);
+  checkAzdServiceTag(x, site);
+}
 
-  // --- Monitoring -------------------------------------------------------------------------------------
-  const components = deployed('Microsoft.Insights/components');
-  if (components.length === 0) P('appinsights', anyLoc, 'no Application Insights component is deployed');
+/** Linux, HTTPS, TLS, Node 22, nothing Flex deprecates, and the deployment package read with the identity. */
+function checkSiteProperties(x: Posture, { file, r }: Deployed): void {
+  const subject = `function app ${r.symbol}`;
+  expectLiteral(x, 'site-kind', subject, r, 'kind', 'functionapp,linux', 'Flex Consumption is Linux');
+  expectLiteral(x, 'site-https-only', subject, r, 'properties.httpsOnly', true, 'no plain HTTP');
+  // Flex Consumption deprecations (flex.ts) on the site's properties and siteConfig, e.g. ftpsState ("FTPS not
+  // supported"): newer stamps answer the site PUT with ARM BadRequest.
+  for (const path of ['properties', 'properties.siteConfig']) {
+    const obj = prop(r.body, path);
+    for (const p of obj?.kind === 'object' ? obj.props : []) {
+      const d = flexDeprecation(FLEX_DEPRECATED_SITE_PROPERTIES, p.key);
+      if (d) x.P('flex-deprecated', p.keyLoc, `function app ${r.symbol}: ${path}.${p.key} is deprecated on Flex Consumption (${d.reason}; ${FLEX_DEPRECATIONS_SOURCE})`);
+    }
+  }
+  const tls = lit(prop(r.body, 'properties.siteConfig.minTlsVersion'));
+  if (tls !== '1.2' && tls !== '1.3') x.P('site-tls', prop(r.body, 'properties.siteConfig.minTlsVersion')?.loc ?? r.loc, `function app ${r.symbol}: siteConfig.minTlsVersion must be '1.2'`);
+  expectLiteral(x, 'site-runtime', subject, r, 'properties.functionAppConfig.runtime.name', 'node', 'the code is Node.js');
+  expectLiteral(x, 'site-runtime', subject, r, 'properties.functionAppConfig.runtime.version', '22', 'Node 20 is end-of-life');
+  expectLiteral(x, 'site-deployment-storage', subject, r, 'properties.functionAppConfig.deployment.storage.type', 'blobContainer', 'Flex Consumption deploys from a blob container');
+  expectLiteral(x, 'site-deployment-storage', subject, r, 'properties.functionAppConfig.deployment.storage.authentication.type', 'UserAssignedIdentity', 'no storage keys for deployment');
+  const uaRef = prop(r.body, 'properties.functionAppConfig.deployment.storage.authentication.userAssignedIdentityResourceId');
+  if (!x.isUami(x.project.trace(file, uaRef), 'id'))
+    x.P('site-deployment-storage', uaRef?.loc ?? r.loc, "functionAppConfig.deployment.storage.authentication.userAssignedIdentityResourceId must be the user-assigned identity's id");
+}
+
+/**
+ * Flex Consumption's documented ranges: maximumInstanceCount 1..1000 ("Event-driven scaling in Azure
+ * Functions", Limit scale-out: https://learn.microsoft.com/azure/azure-functions/event-driven-scaling#limit-scale-out),
+ * instanceMemoryMB 512 / 2048 / 4096 ("Flex Consumption plan", Instance sizes:
+ * https://learn.microsoft.com/azure/azure-functions/flex-consumption-plan#instance-sizes). Both are set, and every
+ * parameter the value passes through stays inside them.
+ */
+function checkFlexScale(x: Posture, { file, r }: Deployed): void {
+  for (const key of ['instanceMemoryMB', 'maximumInstanceCount']) {
+    const v = prop(r.body, `properties.functionAppConfig.scaleAndConcurrency.${key}`);
+    if (!v) x.P('site-scale', r.loc, `function app ${r.symbol}: functionAppConfig.scaleAndConcurrency.${key} must be set`);
+  }
+  const scaleParam = (key: string): ReturnType<Project['paramChain']> => {
+    const v = prop(r.body, `properties.functionAppConfig.scaleAndConcurrency.${key}`);
+    return v?.kind === 'expr' && file.params.has(v.text) ? x.project.paramChain(file, v.text) : [];
+  };
+  for (const link of scaleParam('maximumInstanceCount')) {
+    const num = (name: string): string | number | boolean | undefined => lit(link.param.decorators.find((d) => d.name === name)?.args[0]);
+    const lo = num('minValue');
+    const hi = num('maxValue');
+    const def = lit(link.param.default);
+    if (typeof lo !== 'number' || lo < 1 || typeof hi !== 'number' || hi > 1000 || (link.param.default && (typeof def !== 'number' || def < lo || def > hi)))
+      x.P('site-scale', link.param.loc, `parameter ${link.param.name} (${link.file.file}) must stay within Flex Consumption's maximumInstanceCount range 1..1000 (@minValue >= 1, @maxValue <= 1000, default inside): is @minValue(${lo ?? '-'}) @maxValue(${hi ?? '-'}) default ${def ?? '-'}`);
+  }
+  for (const link of scaleParam('instanceMemoryMB')) {
+    const values = allowedValues(link.param) ?? [];
+    if (values.length === 0 || values.some((v) => v !== 512 && v !== 2048 && v !== 4096))
+      x.P('site-scale', link.param.loc, `parameter ${link.param.name} (${link.file.file}) must be @allowed among Flex Consumption's instance memory sizes 512, 2048, 4096`);
+  }
+}
+
+function checkSiteIdentity(x: Posture, { file, r }: Deployed): void {
+  expectLiteral(x, 'site-identity', `function app ${r.symbol}`, r, 'identity.type', 'UserAssigned', 'the user-assigned identity is used for everything');
+  const ua = prop(r.body, 'identity.userAssignedIdentities');
+  const keys = ua?.kind === 'object' ? ua.props : [];
+  if (keys.length !== 1 || !x.isUami(x.project.trace(file, keys[0]!.key.replace(/^'\$\{|\}'$/g, '')), 'id'))
+    x.P('site-identity', ua?.loc ?? r.loc, "identity.userAssignedIdentities must hold exactly the user-assigned identity ('${identityId}': {})");
+}
+
+function checkBasicAuth(x: Posture, { r }: Deployed): void {
+  const policies = x.all.filter(({ r: p }) => same(p.type, 'Microsoft.Web/sites/basicPublishingCredentialsPolicies'));
+  for (const name of ['ftp', 'scm']) {
+    const pol = policies.find(({ r: p }) => lit(prop(p.body, 'name')) === name);
+    if (!pol || lit(prop(pol.r.body, 'properties.allow')) !== false)
+      x.P('site-basic-auth', pol?.r.loc ?? r.loc, `basic-auth publishing (${name}) must be disabled: basicPublishingCredentialsPolicies '${name}' with properties.allow false`);
+  }
+}
+
+function checkAzdServiceTag(x: Posture, { file, r }: Deployed): void {
+  const tags = prop(r.body, 'tags');
+  const m = /'azd-service-name'\s*:\s*([A-Za-z_]\w*|'[^']*')/.exec(valueText(tags));
+  const svc = m ? (m[1]!.startsWith("'") ? [m[1]!] : x.project.trace(file, m[1]!)) : [];
+  if (!svc.includes("'export'")) x.C('azd-service-tag', tags?.loc ?? r.loc, "the function app must be tagged 'azd-service-name': 'export' (azure.yaml service) so azd deploy finds it");
+}
+
+// --- Key Vault --------------------------------------------------------------------------------------
+function checkKeyVault(x: Posture): void {
+  for (const { file, r } of x.deployed('Microsoft.KeyVault/vaults')) {
+    const subject = `key vault ${r.symbol}`;
+    expectLiteral(x, 'keyvault-rbac', subject, r, 'properties.enableRbacAuthorization', true, 'Azure RBAC, not access policies');
+    expectLiteral(x, 'keyvault-soft-delete', subject, r, 'properties.enableSoftDelete', true, 'deleted secrets are recoverable');
+    expectLiteral(x, 'keyvault-purge-protection', subject, r, 'properties.enablePurgeProtection', true, 'no purge during retention');
+    const policies = prop(r.body, 'properties.accessPolicies');
+    if (policies) x.P('keyvault-rbac', policies.loc, `key vault ${r.symbol}: no accessPolicies with RBAC authorization`);
+    const pna = prop(r.body, 'properties.publicNetworkAccess');
+    if (!(pna?.kind === 'expr' && file.params.has(pna.text))) x.P('keyvault-public-network', pna?.loc ?? r.loc, `key vault ${r.symbol}: publicNetworkAccess must be set from a parameter`);
+  }
+  if (x.entry && !x.entry.params.has('existingKeyVaultName')) x.P('keyvault-existing', x.anyLoc, `${x.entryName} must offer existingKeyVaultName (use an existing vault instead of creating one)`);
+}
+
+// --- Monitoring -------------------------------------------------------------------------------------
+function checkMonitoring(x: Posture): void {
+  const components = x.deployed('Microsoft.Insights/components');
+  if (components.length === 0) x.P('appinsights', x.anyLoc, 'no Application Insights component is deployed');
   for (const { r } of components) {
-    if (lit(prop(r.body, 'properties.DisableLocalAuth')) !== true) P('appinsights-local-auth', prop(r.body, 'properties.DisableLocalAuth')?.loc ?? r.loc, `Application Insights ${r.symbol}: properties.DisableLocalAuth must be true (Entra ID only)`);
-    if (!prop(r.body, 'properties.WorkspaceResourceId')) P('appinsights-workspace', r.loc, `Application Insights ${r.symbol}: must be workspace-based (properties.WorkspaceResourceId)`);
+    if (lit(prop(r.body, 'properties.DisableLocalAuth')) !== true) x.P('appinsights-local-auth', prop(r.body, 'properties.DisableLocalAuth')?.loc ?? r.loc, `Application Insights ${r.symbol}: properties.DisableLocalAuth must be true (Entra ID only)`);
+    if (!prop(r.body, 'properties.WorkspaceResourceId')) x.P('appinsights-workspace', r.loc, `Application Insights ${r.symbol}: must be workspace-based (properties.WorkspaceResourceId)`);
   }
-  for (const { r } of deployed('Microsoft.OperationalInsights/workspaces'))
+  for (const { r } of x.deployed('Microsoft.OperationalInsights/workspaces'))
     if (lit(prop(r.body, 'properties.features.disableLocalAuth')) !== true)
-      P('loganalytics-local-auth', prop(r.body, 'properties.features.disableLocalAuth')?.loc ?? r.loc, `Log Analytics ${r.symbol}: properties.features.disableLocalAuth must be true`);
-  // The alert queries as deployed (evaluated: functionName, staleAfterHours... are parameters).
-  const queryEvaluator = new Evaluator(project, { environment: CLOUDS[0]!.environment, parameters: ENTRY_PARAMETERS });
-  const rules = deployed('Microsoft.Insights/scheduledQueryRules').map(({ file, r }) => {
+      x.P('loganalytics-local-auth', prop(r.body, 'properties.features.disableLocalAuth')?.loc ?? r.loc, `Log Analytics ${r.symbol}: properties.features.disableLocalAuth must be true`);
+}
+
+/** An alert rule as deployed: its query evaluated, whether it watches the telemetry, its condition. */
+interface AlertRule {
+  r: ResourceDecl;
+  query: string;
+  queryLoc: Loc;
+  scopeOk: boolean;
+  operator: string | number | boolean | undefined;
+}
+
+/** The alert queries as deployed (evaluated: functionName, staleAfterHours... are parameters). */
+function deployedAlerts(x: Posture): AlertRule[] {
+  const queryEvaluator = new Evaluator(x.project, { environment: CLOUDS[0]!.environment, parameters: ENTRY_PARAMETERS });
+  return x.deployed('Microsoft.Insights/scheduledQueryRules').map(({ file, r }) => {
     const q = prop(r.body, 'properties.criteria.allOf');
     const first = q?.kind === 'array' ? q.items[0] : undefined;
     const queryV = prop(first, 'query');
@@ -453,94 +597,112 @@ export function checkPosture(project: Project, options: PostureOptions): Finding
       query = typeof v === 'string' ? v : describe(v);
     } catch (e) {
       if (!(e instanceof EvaluationError)) throw e;
-      P('alert-query', queryV?.loc ?? r.loc, `the query of ${r.symbol} cannot be evaluated: ${e.message}`);
+      x.P('alert-query', queryV?.loc ?? r.loc, `the query of ${r.symbol} cannot be evaluated: ${e.message}`);
     }
     const scopes = prop(r.body, 'properties.scopes');
-    const scopeTrace = scopes?.kind === 'array' ? scopes.items.flatMap((s) => project.trace(file, s)) : [];
+    const scopeTrace = scopes?.kind === 'array' ? scopes.items.flatMap((s) => x.project.trace(file, s)) : [];
     const scopeOk = scopeTrace.some((t) => t.startsWith('Microsoft.Insights/components:id ') || t.startsWith('Microsoft.OperationalInsights/workspaces:id '));
-    return { file, r, query, queryLoc: queryV?.loc ?? r.loc, scopeOk, operator: lit(prop(first, 'operator')), threshold: lit(prop(first, 'threshold')) };
+    return { r, query, queryLoc: queryV?.loc ?? r.loc, scopeOk, operator: lit(prop(first, 'operator')) };
   });
+}
+
+function checkAlerts(x: Posture): void {
+  const { functionName } = x;
+  const alerts = deployedAlerts(x);
   // Every table and column an alert query reads is documented (kql.ts: Azure Monitor Logs reference); an unknown
   // column only fails when Azure evaluates the alert.
-  for (const x of rules) {
-    const { tables, unknown } = unknownColumns(x.query);
+  for (const a of alerts) {
+    const { tables, unknown } = unknownColumns(a.query);
     if (tables.length === 0 || unknown.length)
-      P('alert-columns', x.queryLoc, `the query of ${x.r.symbol} must read the workspace tables ${Object.keys(TABLES).join(' / ')} with their documented columns (https://learn.microsoft.com/azure/azure-monitor/reference/tables/apprequests); ${tables.length === 0 ? 'it reads none of them' : `unknown: ${unknown.join(', ')}`}`);
+      x.P('alert-columns', a.queryLoc, `the query of ${a.r.symbol} must read the workspace tables ${Object.keys(TABLES).join(' / ')} with their documented columns (https://learn.microsoft.com/azure/azure-monitor/reference/tables/apprequests); ${tables.length === 0 ? 'it reads none of them' : `unknown: ${unknown.join(', ')}`}`);
   }
-  // Our choice, from the retry policy (FACTS.md: the timer reruns a failed execution): the failed-run alert fires
-  // on a run's final failure — the latest failed request, with no attempt started after it ended — not on a
+  // Our choice, from the retry policy (the timer reruns a failed execution): the failed-run alert fires on a
+  // run's final failure — the latest failed request, with no attempt started after it ended — not on a
   // failed attempt that a retry then fixes.
   const fnName = new RegExp(`Name\\s*==\\s*"${functionName}"`);
-  const failed = rules.find((x) => fnName.test(x.query) && /Success\s*==\s*false/.test(x.query));
+  const failed = alerts.find((a) => fnName.test(a.query) && /Success\s*==\s*false/.test(a.query));
   const finalOnly = !!failed && /arg_max\(TimeGenerated/.test(failed.query) && /lastStart\s*<\s*EndedAt/.test(failed.query) && /EndedAt\s*<\s*ago\(\d+m\)/.test(failed.query);
   if (!failed || !failed.scopeOk || failed.operator !== 'GreaterThan' || !finalOnly)
-    P('alert-failed-run', failed?.r.loc ?? anyLoc, `a log alert must fire when a run of ${functionName} fails for good: the latest AppRequests row with Name == "${functionName}" and Success == false, ended longer ago than the retry policy's longest wait, with no attempt started after it (lastStart < EndedAt); operator GreaterThan`);
-  const stale = rules.find((x) => /export completed/.test(x.query) && /ago\(26h\)/.test(x.query));
+    x.P('alert-failed-run', failed?.r.loc ?? x.anyLoc, `a log alert must fire when a run of ${functionName} fails for good: the latest AppRequests row with Name == "${functionName}" and Success == false, ended longer ago than the retry policy's longest wait, with no attempt started after it (lastStart < EndedAt); operator GreaterThan`);
+  const stale = alerts.find((a) => /export completed/.test(a.query) && /ago\(26h\)/.test(a.query));
   if (!stale || !stale.scopeOk || stale.operator !== 'LessThan')
-    P('alert-stale-snapshot', stale?.r.loc ?? anyLoc, "a log alert must fire when no snapshot completed in 26 hours: a query over ago(26h) counting 'export completed' traces, operator LessThan");
-  const groups = deployed('Microsoft.Insights/actionGroups');
-  if (!groups.some(({ r }) => prop(r.body, 'properties.emailReceivers'))) P('alert-action-group', anyLoc, 'an optional e-mail action group for the alerts is expected');
+    x.P('alert-stale-snapshot', stale?.r.loc ?? x.anyLoc, "a log alert must fire when no snapshot completed in 26 hours: a query over ago(26h) counting 'export completed' traces, operator LessThan");
+  const groups = x.deployed('Microsoft.Insights/actionGroups');
+  if (!groups.some(({ r }) => prop(r.body, 'properties.emailReceivers'))) x.P('alert-action-group', x.anyLoc, 'an optional e-mail action group for the alerts is expected');
+}
 
-  // --- Role assignments --------------------------------------------------------------------------------
-  const assignments: RoleAssignment[] = all
+// --- Role assignments --------------------------------------------------------------------------------
+function checkRoleAssignments(x: Posture, exportTrace: string[]): void {
+  const assignments = roleAssignments(x);
+  for (const a of assignments) checkRoleAssignment(x, a);
+  checkFunctionRoles(x, assignments, exportTrace);
+}
+
+function roleAssignments(x: Posture): RoleAssignment[] {
+  return x.all
     .filter(({ r }) => same(r.type, 'Microsoft.Authorization/roleAssignments') && !r.existing)
     .map(({ file, r }) => {
       const scopeV = prop(r.body, 'scope');
-      const scope = scopeV?.kind === 'expr' ? project.resource(file, scopeV.text) : undefined;
-      return { file, r, roleId: roleIdOf(file, prop(r.body, 'properties.roleDefinitionId')), scope, principal: project.trace(file, prop(r.body, 'properties.principalId')), principalType: prop(r.body, 'properties.principalType') };
+      const scope = scopeV?.kind === 'expr' ? x.project.resource(file, scopeV.text) : undefined;
+      return { file, r, roleId: roleIdOf(file, prop(r.body, 'properties.roleDefinitionId')), scope, principal: x.project.trace(file, prop(r.body, 'properties.principalId')), principalType: prop(r.body, 'properties.principalType') };
     });
-  for (const a of assignments) {
-    const loc = prop(a.r.body, 'properties.roleDefinitionId')?.loc ?? a.r.loc;
-    if (!a.roleId) {
-      P('role-unresolved', loc, `role assignment ${a.r.symbol}: roleDefinitionId must be subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '<guid>') with a literal GUID (or a variable holding one)`);
-      continue;
-    }
-    if (FORBIDDEN_ROLES[a.roleId]) P('role-forbidden', loc, `role assignment ${a.r.symbol}: ${FORBIDDEN_ROLES[a.roleId]} (${a.roleId}) is far broader than needed`);
-    else if (!Object.values(ROLES).some((x) => x.id === a.roleId)) P('role-not-allowed', loc, `role assignment ${a.r.symbol}: role ${a.roleId} is not one of the least-privilege roles this app needs`);
-    const name = prop(a.r.body, 'name');
-    if (!(name?.kind === 'expr' && /^guid\(/.test(name.text))) P('role-name', name?.loc ?? a.r.loc, `role assignment ${a.r.symbol}: name must be a deterministic guid(...)`);
-    if (!a.scope) P('role-scope', a.r.loc, `role assignment ${a.r.symbol}: scope must be the one resource it applies to (scope: <resource>), never a whole resource group or subscription`);
-    const toIdentity = isUami(a.principal, 'properties.principalId');
-    if (toIdentity) {
-      if (lit(a.principalType) !== 'ServicePrincipal') P('role-principal-type', a.principalType?.loc ?? a.r.loc, `role assignment ${a.r.symbol}: principalType must be 'ServicePrincipal' for the managed identity`);
-      if (!FUNCTION_ROLES.some((x) => x.role.id === a.roleId)) P('role-not-allowed', loc, `role assignment ${a.r.symbol}: the function's identity must not get ${KNOWN_ROLE_NAMES[a.roleId] ?? a.roleId}`);
-    } else if (!DEPLOYER_ROLES.includes(a.roleId) || !a.r.condition)
-      P('role-principal', a.r.loc, `role assignment ${a.r.symbol}: only the managed identity gets roles, plus optional (conditional) deployer roles; principal comes from ${a.principal.join(', ')}`);
+}
+
+/** One assignment: a known least-privilege role, a deterministic name, one resource's scope, the right principal. */
+function checkRoleAssignment(x: Posture, a: RoleAssignment): void {
+  const loc = prop(a.r.body, 'properties.roleDefinitionId')?.loc ?? a.r.loc;
+  if (!a.roleId) {
+    x.P('role-unresolved', loc, `role assignment ${a.r.symbol}: roleDefinitionId must be subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '<guid>') with a literal GUID (or a variable holding one)`);
+    return;
   }
-  const exportTrace = traceSetting('EXPORT_CONTAINER');
+  if (FORBIDDEN_ROLES[a.roleId]) x.P('role-forbidden', loc, `role assignment ${a.r.symbol}: ${FORBIDDEN_ROLES[a.roleId]} (${a.roleId}) is far broader than needed`);
+  else if (!Object.values(ROLES).some((role) => role.id === a.roleId)) x.P('role-not-allowed', loc, `role assignment ${a.r.symbol}: role ${a.roleId} is not one of the least-privilege roles this app needs`);
+  const name = prop(a.r.body, 'name');
+  if (!(name?.kind === 'expr' && /^guid\(/.test(name.text))) x.P('role-name', name?.loc ?? a.r.loc, `role assignment ${a.r.symbol}: name must be a deterministic guid(...)`);
+  if (!a.scope) x.P('role-scope', a.r.loc, `role assignment ${a.r.symbol}: scope must be the one resource it applies to (scope: <resource>), never a whole resource group or subscription`);
+  if (x.isUami(a.principal, 'properties.principalId')) {
+    if (lit(a.principalType) !== 'ServicePrincipal') x.P('role-principal-type', a.principalType?.loc ?? a.r.loc, `role assignment ${a.r.symbol}: principalType must be 'ServicePrincipal' for the managed identity`);
+    if (!FUNCTION_ROLES.some((need) => need.role.id === a.roleId)) x.P('role-not-allowed', loc, `role assignment ${a.r.symbol}: the function's identity must not get ${KNOWN_ROLE_NAMES[a.roleId] ?? a.roleId}`);
+  } else if (!DEPLOYER_ROLES.includes(a.roleId) || !a.r.condition)
+    x.P('role-principal', a.r.loc, `role assignment ${a.r.symbol}: only the managed identity gets roles, plus optional (conditional) deployer roles; principal comes from ${a.principal.join(', ')}`);
+}
+
+/** Every role the function's identity needs, at the right scope (the export container: the one EXPORT_CONTAINER names). */
+function checkFunctionRoles(x: Posture, assignments: RoleAssignment[], exportTrace: string[]): void {
   for (const need of FUNCTION_ROLES) {
-    const candidates = assignments.filter((a) => a.roleId === need.role.id && isUami(a.principal, 'properties.principalId'));
+    const candidates = assignments.filter((a) => a.roleId === need.role.id && x.isUami(a.principal, 'properties.principalId'));
     const ok = candidates.filter((a) => a.scope && need.scopes.some((s) => same(s, a.scope!.type)));
     if (ok.length === 0) {
-      P('role-missing', candidates[0]?.r.loc ?? anyLoc, `the function's identity needs ${need.role.name} (${need.role.id}) on ${need.scopes.join(' or ')} to ${need.why}${candidates.length ? `; found it on ${candidates.map((c) => c.scope?.type ?? 'no resource').join(', ')}` : ''}`);
+      x.P('role-missing', candidates[0]?.r.loc ?? x.anyLoc, `the function's identity needs ${need.role.name} (${need.role.id}) on ${need.scopes.join(' or ')} to ${need.why}${candidates.length ? `; found it on ${candidates.map((c) => c.scope?.type ?? 'no resource').join(', ')}` : ''}`);
       continue;
     }
     if (need.role.id === ROLES.storageBlobDataContributor.id && exportTrace.length) {
       // The container in the scope must be the one EXPORT_CONTAINER names.
-      const good = ok.some((a) => {
-        const n = project.trace(a.file, prop(a.scope!.body, 'name'));
-        return n.some((x) => exportTrace.includes(x));
-      });
-      if (!good) P('role-missing', ok[0]!.r.loc, `${need.role.name} must be scoped to the container EXPORT_CONTAINER names`);
+      const good = ok.some((a) => x.project.trace(a.file, prop(a.scope!.body, 'name')).some((n) => exportTrace.includes(n)));
+      if (!good) x.P('role-missing', ok[0]!.r.loc, `${need.role.name} must be scoped to the container EXPORT_CONTAINER names`);
     }
     if (need.role.id === ROLES.keyVaultSecretsUser.id && ok.some((a) => a.r.condition) && !ok.some((a) => !a.r.condition) && ok.length < 2)
-      P('role-missing', ok[0]!.r.loc, `${need.role.name} is only granted conditionally: grant it on the vault or on the secret in every case`);
+      x.P('role-missing', ok[0]!.r.loc, `${need.role.name} is only granted conditionally: grant it on the vault or on the secret in every case`);
   }
+}
 
-  // --- No shared keys anywhere; no forbidden role GUIDs in any string --------------------------------
-  for (const f of project.files.values()) {
-    const lines = f.text.split('\n');
-    lines.forEach((line, i) => {
+// --- No shared keys anywhere; no forbidden role GUIDs in any string --------------------------------
+function checkNoSharedKeys(x: Posture): void {
+  for (const f of x.project.files.values()) {
+    f.text.split('\n').forEach((line, i) => {
       const code = stripComment(line);
       if (/\blist(Keys|AccountSas|ServiceSas|ConnectionStrings)\s*\(/.test(code) || /AccountKey=|SharedAccessSignature=/.test(code))
-        P('no-shared-keys', { file: f.file, line: i + 1 }, 'storage keys, SAS or connection strings must not be read or passed (Entra ID only)');
-      for (const g of code.match(GUID) ?? []) if (FORBIDDEN_ROLES[g.toLowerCase()]) P('role-forbidden', { file: f.file, line: i + 1 }, `${FORBIDDEN_ROLES[g.toLowerCase()]} (${g}) must not be granted`);
+        x.P('no-shared-keys', { file: f.file, line: i + 1 }, 'storage keys, SAS or connection strings must not be read or passed (Entra ID only)');
+      for (const g of code.match(GUID) ?? []) if (FORBIDDEN_ROLES[g.toLowerCase()]) x.P('role-forbidden', { file: f.file, line: i + 1 }, `${FORBIDDEN_ROLES[g.toLowerCase()]} (${g}) must not be granted`);
     });
   }
+}
 
-  // --- Lifecycle: snapshots expire, latest.json stays -----------------------------------------------
+// --- Lifecycle: snapshots expire, latest.json stays -----------------------------------------------
+function checkLifecycle(x: Posture, exportTrace: string[]): void {
+  const { project } = x;
   const container = exportContainer(project, exportTrace);
-  const policies = deployed('Microsoft.Storage/storageAccounts/managementPolicies');
+  const policies = x.deployed('Microsoft.Storage/storageAccounts/managementPolicies');
   let lifecycleOk = false;
   for (const { file, r } of policies) {
     const rulesV = prop(r.body, 'properties.policy.rules');
@@ -551,7 +713,7 @@ export function checkPosture(project: Project, options: PostureOptions): Finding
       const items = prefixes?.kind === 'array' ? prefixes.items : [];
       const rendered = items.map((i) => (i.kind === 'interp' ? i.parts.map((p) => (typeof p === 'string' ? p : `\${${p.expr}}`)).join('') : i.kind === 'string' ? i.value : valueText(i)));
       if (items.length === 0 || rendered.some((p) => !p.endsWith('/snapshots/')))
-        P('lifecycle-scope', prefixes?.loc ?? rule.loc, `lifecycle rule deletes blobs outside <container>/snapshots/ (prefixMatch ${rendered.join(', ') || 'none'}): latest.json would be deleted`);
+        x.P('lifecycle-scope', prefixes?.loc ?? rule.loc, `lifecycle rule deletes blobs outside <container>/snapshots/ (prefixMatch ${rendered.join(', ') || 'none'}): latest.json would be deleted`);
       const containerName = container && file === container.file ? valueText(prop(container.r.body, 'name')) : undefined;
       const matchesContainer = containerName !== undefined && rendered.some((p) => p === `\${${containerName}}/snapshots/` || p === `${containerName.replace(/^'|'$/g, '')}/snapshots/`);
       const blobTypes = prop(rule, 'definition.filters.blobTypes');
@@ -563,28 +725,30 @@ export function checkPosture(project: Project, options: PostureOptions): Finding
     }
   }
   if (!lifecycleOk)
-    P('lifecycle-retention', policies[0]?.r.loc ?? anyLoc, 'a lifecycle rule must delete block blobs under <exportContainer>/snapshots/ after retentionDays (a parameter, default 30): enabled, blobTypes [blockBlob], prefixMatch [<container name>/snapshots/]');
+    x.P('lifecycle-retention', policies[0]?.r.loc ?? x.anyLoc, 'a lifecycle rule must delete block blobs under <exportContainer>/snapshots/ after retentionDays (a parameter, default 30): enabled, blobTypes [blockBlob], prefixMatch [<container name>/snapshots/]');
+}
 
-  // --- Conventions ------------------------------------------------------------------------------------
-  for (const f of project.files.values()) {
-    for (const p of f.params.values()) if (!p.decorators.some((d) => d.name === 'description')) C('param-description', p.loc, `parameter ${p.name} has no @description`);
+// --- Conventions ------------------------------------------------------------------------------------
+function checkConventions(x: Posture): void {
+  for (const f of x.project.files.values()) {
+    for (const p of f.params.values()) if (!p.decorators.some((d) => d.name === 'description')) x.C('param-description', p.loc, `parameter ${p.name} has no @description`);
     const lines = f.text.split('\n');
     lines.forEach((line, i) => {
       const code = stripComment(line);
-      for (const g of new Set((code.match(GUID) ?? []).map((x) => x.toLowerCase()))) {
+      for (const g of new Set((code.match(GUID) ?? []).map((m) => m.toLowerCase()))) {
         const role = KNOWN_ROLE_NAMES[g];
         if (!role || !/roleDefinition|var |:/.test(code)) continue;
         const comment = `${commentOf(line)} ${commentOf(lines[i - 1] ?? '')}`;
-        if (!comment.toLowerCase().includes(role.toLowerCase())) C('role-comment', { file: f.file, line: i + 1 }, `role definition ${g} needs a one-line comment naming it (${role})`);
+        if (!comment.toLowerCase().includes(role.toLowerCase())) x.C('role-comment', { file: f.file, line: i + 1 }, `role definition ${g} needs a one-line comment naming it (${role})`);
       }
     });
   }
+  const { entry, entryName } = x;
   if (entry) {
-    for (const o of entry.outputs) if (!/^[A-Z][A-Z0-9_]*$/.test(o.name)) C('output-case', o.loc, `output ${o.name} of ${entryName} must be UPPER_SNAKE (azd environment variable)`);
+    for (const o of entry.outputs) if (!/^[A-Z][A-Z0-9_]*$/.test(o.name)) x.C('output-case', o.loc, `output ${o.name} of ${entryName} must be UPPER_SNAKE (azd environment variable)`);
     for (const n of ['AZURE_FUNCTION_APP_NAME', 'AZURE_KEY_VAULT_NAME', 'KEY_VAULT_URL', 'AZURE_STORAGE_ACCOUNT_NAME', 'EXPORT_CONTAINER', 'AZURE_CLIENT_ID', 'AZURE_RESOURCE_GROUP'])
-      if (!entry.outputs.some((o) => o.name === n)) C('required-output', anyLoc, `${entryName} must output ${n}`);
+      if (!entry.outputs.some((o) => o.name === n)) x.C('required-output', x.anyLoc, `${entryName} must output ${n}`);
   }
-  return out;
 }
 
 function stripComment(line: string): string {

@@ -1,9 +1,9 @@
 /**
  * `npm run export` / `npm run demo` / `npm run bench`: run the built entry point, building it first only
- * when it is missing or a source it is built from is newer (DESIGN.md: "builds first if needed"), the way
- * make decides — by modification times, so a checkout, an edit or `npm ci` (which rewrites
- * node_modules/.package-lock.json) all count. Directories count too: adding, removing or renaming a file
- * changes its directory's time.
+ * when it is missing or a source it is built from is newer (README "Run it locally under Functions Core
+ * Tools": "builds only what it runs"), the way make decides — by modification times, so a checkout, an edit
+ * or `npm ci` (which rewrites node_modules/.package-lock.json) all count. Directories count too: adding,
+ * removing or renaming a file changes its directory's time.
  *
  * - `export` needs only the CLI bundle, dist/bin/cli.js: esbuild from src/ (tools/build/bundle.mjs), well under
  *   a second. Type checking stays `npm run build`'s job (npm test runs it).
