@@ -12,7 +12,8 @@ import { SecretClient, type KeyVaultSecret } from '@azure/keyvault-secrets';
 import forge from 'node-forge';
 import { exportError, statusOf, type ExportError } from './errors.js';
 import { describeAzureError } from './azure-errors.js';
-import type { ExportSettings } from './settings.js';
+import type { FederatedCredential } from './federated-credential.js';
+import type { KeyVaultCredentialSetting } from './settings.js';
 import { createTransport, type Transport } from './transport.js';
 
 export type GraphCredential =
@@ -28,14 +29,15 @@ export type GraphCredential =
       subject: string;
       notAfter: Date;
       fingerprint: string;
-    };
+    }
+  | FederatedCredential;
 
 const PKCS12 = 'application/x-pkcs12';
 const PEM = 'application/x-pem-file';
 
 /** Reads the credential named by the settings from Key Vault. */
 export async function loadGraphCredential(
-  settings: Pick<ExportSettings, 'keyVaultUrl' | 'credential' | 'requestTimeoutMs'>,
+  settings: { keyVaultUrl: string; credential: KeyVaultCredentialSetting; requestTimeoutMs: number },
   azureCredential: TokenCredential,
   options: { now?: Date; transport?: Transport } = {},
 ): Promise<GraphCredential> {

@@ -67,6 +67,11 @@ export interface AzureFailure {
 }
 
 type Certificate = { name: string };
+/** The user-assigned identity of a federated credential, and what its endpoint said (first line). */
+type FederatedIdentity = { clientId: string; said: string };
+
+const FEDERATED_WHERE =
+  "A federated credential needs the function's user-assigned managed identity: it works where that identity is assigned (the function app in Azure), not on a developer machine, which uses GRAPH_CLIENT_SECRET_NAME or GRAPH_CLIENT_CERTIFICATE_NAME instead.";
 type KeyVaultObject = { vaultUrl: string; kind: 'secret' | 'certificate'; name: string; settingName: string };
 
 /**
@@ -89,10 +94,28 @@ export const ErrorMessages = {
   KeyVaultNotFound: (p: KeyVaultObject): string =>
     `Key Vault ${p.vaultUrl} has no ${p.kind} '${p.name}' (HTTP 404): check ${p.settingName} and KEY_VAULT_URL, or create it (scripts/provision-${p.kind}.sh).`,
   KeyVaultFailed: (p: AzureFailure): string => azureFailed(p),
-  IdentityUnavailable: (p: { kind: 'noIdentity'; doing: string; message: string } | { kind: 'refused'; doing: string; status: number; message: string }): string =>
-    p.kind === 'noIdentity'
-      ? `${capitalise(p.doing)} failed: no Azure identity could get a token. In Azure, give the function app a managed identity (a user-assigned one needs AZURE_CLIENT_ID set to its client ID); locally, sign in with 'az login' (or azd auth login). (${p.message})`
-      : `${capitalise(p.doing)} failed: the managed identity endpoint refused a token (HTTP ${p.status}). Check that the identity exists and is assigned to the function app, and that AZURE_CLIENT_ID is its client ID. (${p.message})`,
+  IdentityUnavailable: (
+    p:
+      | { kind: 'noIdentity'; doing: string; message: string }
+      | { kind: 'refused'; doing: string; status: number; message: string }
+      | (FederatedIdentity & { kind: 'federatedNotAssigned' | 'federatedNoEndpoint' | 'federatedRefused' })
+      | (FederatedIdentity & { kind: 'federatedAudienceUnknown'; audience: string; authorityHost: string }),
+  ): string => {
+    switch (p.kind) {
+      case 'noIdentity':
+        return `${capitalise(p.doing)} failed: no Azure identity could get a token. In Azure, give the function app a managed identity (a user-assigned one needs AZURE_CLIENT_ID set to its client ID); locally, sign in with 'az login' (or azd auth login). (${p.message})`;
+      case 'refused':
+        return `${capitalise(p.doing)} failed: the managed identity endpoint refused a token (HTTP ${p.status}). Check that the identity exists and is assigned to the function app, and that AZURE_CLIENT_ID is its client ID. (${p.message})`;
+      case 'federatedNotAssigned':
+        return `The managed-identity endpoint has no identity with client ID ${p.clientId} (GRAPH_FEDERATED_IDENTITY_CLIENT_ID) for this function app. Assign that user-assigned identity to the function app (az functionapp identity assign --identities <its resource ID>) and set GRAPH_FEDERATED_IDENTITY_CLIENT_ID to its client ID; only a user-assigned identity can be an app's federated credential, not the system-assigned one. (${p.said})`;
+      case 'federatedAudienceUnknown':
+        return `Getting the token of managed identity ${p.clientId} (GRAPH_FEDERATED_IDENTITY_CLIENT_ID) for the token-exchange audience ${p.audience} failed: its cloud does not know that audience (AADSTS500011). The audience follows GRAPH_AUTHORITY_HOST ('${p.authorityHost}'): set GRAPH_AUTHORITY_HOST to the login host of the cloud the identity and the app are in (a federated credential works only within one cloud). (${p.said})`;
+      case 'federatedNoEndpoint':
+        return `No managed identity could give the token of ${p.clientId} (GRAPH_FEDERATED_IDENTITY_CLIENT_ID): this environment has no identity endpoint (IDENTITY_ENDPOINT). ${FEDERATED_WHERE} (${p.said})`;
+      case 'federatedRefused':
+        return `The managed-identity endpoint refused the token of ${p.clientId} (GRAPH_FEDERATED_IDENTITY_CLIENT_ID): check that it is the client ID of a user-assigned identity assigned to the function app. ${FEDERATED_WHERE} (${p.said})`;
+    }
+  },
   IdentityFailed: (p: { kind: 'endpointFailing'; doing: string; failing: string } | { kind: 'refused'; doing: string; status: number | undefined; message: string }): string =>
     p.kind === 'endpointFailing'
       ? `${capitalise(p.doing)} failed: the managed identity endpoint kept failing (${p.failing}) after all retries, so no token could be had for it. This is usually transient on the platform's side; the run will be retried.`
@@ -117,7 +140,17 @@ export const ErrorMessages = {
   },
   TokenRequestRejected: (
     p:
-      | { kind: 'aadsts'; code: string; summary: string; clientId: string; tenantId: string; authorityHost: string; graphEndpoint: string; thumbprint: string | undefined }
+      | {
+          kind: 'aadsts';
+          code: string;
+          summary: string;
+          clientId: string;
+          tenantId: string;
+          authorityHost: string;
+          graphEndpoint: string;
+          thumbprint: string | undefined;
+          federated?: FederatedMismatch | undefined;
+        }
       | { kind: 'openIdConfiguration'; url: string; status: number; authorityHost: string; tenantId: string },
   ): string => {
     if (p.kind === 'openIdConfiguration') {
@@ -212,8 +245,10 @@ export function exportError<C extends ExportErrorCode>(code: C, params: ErrorPar
 }
 
 /** The AADSTS codes users meet, with what they mean and what to change; undefined for any other. */
-function aadstsAdvice(p: { code: string; clientId: string; tenantId: string; authorityHost: string; graphEndpoint: string; thumbprint: string | undefined }): string | undefined {
+function aadstsAdvice(p: { code: string; clientId: string; tenantId: string; authorityHost: string; graphEndpoint: string; thumbprint: string | undefined; federated?: FederatedMismatch | undefined }): string | undefined {
   const app = `app ${p.clientId} in tenant ${p.tenantId}`;
+  const federatedAdvice = p.federated !== undefined ? federatedMismatchAdvice(p.code, p.clientId, p.federated) : undefined;
+  if (federatedAdvice !== undefined) return federatedAdvice;
   const certHint = p.thumbprint !== undefined ? ` (certificate SHA-256 thumbprint ${p.thumbprint})` : '';
   switch (p.code) {
     case '7000215':
@@ -227,12 +262,45 @@ function aadstsAdvice(p: { code: string; clientId: string; tenantId: string; aut
     case '90002':
       return `GRAPH_TENANT_ID '${p.tenantId}' is not a tenant known to ${p.authorityHost}. Check GRAPH_TENANT_ID (the directory ID or a verified domain) and, for sovereign clouds, GRAPH_AUTHORITY_HOST.`;
     case '7000216':
-      return `The token request for ${app} carried no client credential. Set GRAPH_CLIENT_SECRET_NAME or GRAPH_CLIENT_CERTIFICATE_NAME.`;
+      return `The token request for ${app} carried no client credential. Set GRAPH_CLIENT_CERTIFICATE_NAME, GRAPH_CLIENT_SECRET_NAME or GRAPH_FEDERATED_IDENTITY_CLIENT_ID.`;
     case '500011':
       return `The resource ${p.graphEndpoint} is not known to tenant '${p.tenantId}'. Check GRAPH_ENDPOINT (it must match the cloud of GRAPH_AUTHORITY_HOST).`;
     default:
       return undefined;
   }
+}
+
+/**
+ * What Entra compared when it refused a federated credential: the claims of the identity's token (read, not
+ * verified), or what they should be when it could not be read.
+ */
+export interface FederatedMismatch {
+  identityClientId: string;
+  issuer: string;
+  subject: string;
+  audience: string;
+  /** The identity's Azure resource ID when its token names a system-assigned identity's (not a user-assigned one). */
+  systemAssigned: string | undefined;
+}
+
+/**
+ * Entra's "No matching federated identity record" family — 70021 (any), 700211 (issuer), 700212 (audience), 700213
+ * (subject), 7002138 (subject matching only case-insensitively) — and the values the app's credential must have.
+ */
+function federatedMismatchAdvice(code: string, clientId: string, f: FederatedMismatch): string | undefined {
+  const which: Record<string, string> = { '70021': 'issuer, subject or audience', '700211': 'issuer', '700212': 'audience', '700213': 'subject', '7002138': 'subject (its case)' };
+  const part = which[code];
+  if (part === undefined) return undefined;
+  const parameters = JSON.stringify({ name: 'entra-users-export', issuer: f.issuer, subject: f.subject, audiences: [f.audience] });
+  const systemAssigned =
+    f.systemAssigned !== undefined
+      ? ` The token came from a system-assigned identity (${f.systemAssigned}): only a user-assigned identity can be an app's federated credential — create one, assign it to the function app and set GRAPH_FEDERATED_IDENTITY_CLIENT_ID to its client ID.`
+      : '';
+  return (
+    `app ${clientId} has no federated identity credential matching the token of managed identity ${f.identityClientId} (GRAPH_FEDERATED_IDENTITY_CLIENT_ID): check its ${part}.${systemAssigned} ` +
+    `The credential must have issuer '${f.issuer}', subject '${f.subject}' (the identity's principal (object) ID, case-sensitive) and audience '${f.audience}': ` +
+    `az ad app federated-credential create --id ${clientId} --parameters '${parameters}' (or correct the existing one; scripts/provision-federated.sh does it). A new credential can take a few minutes to apply.`
+  );
 }
 
 /** The generic message of a failed Azure call: with its HTTP status, or the network error and what to check. */

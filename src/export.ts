@@ -1,12 +1,13 @@
 /**
  * One export run, shared by the timer function and `npm run export`:
- * settings → container → credential from Key Vault → Graph token → every page of users streamed into the
- * snapshot blob → manifest → latest.json. Nothing becomes visible unless the whole run succeeds.
+ * settings → container → credential (from Key Vault, or the function's identity when federated) → Graph token →
+ * every page of users streamed into the snapshot blob → manifest → latest.json. Nothing becomes visible unless the whole run succeeds.
  */
 import { randomBytes } from 'node:crypto';
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import type { ContainerClient } from '@azure/storage-blob';
 import { loadGraphCredential } from './credential.js';
+import { federatedCredential } from './federated-credential.js';
 import { describeError, exportError, isExportError, type ExportError } from './errors.js';
 import { GraphAccessRefused, listUserPages, type ConsistencyLevel, type PageUsers } from './graph.js';
 import { HttpClientWithRetries } from './http.js';
@@ -69,7 +70,10 @@ export async function runExport(options: RunExportOptions = {}): Promise<Manifes
   const runId = newRunId(started);
   const transport = createTransport(settings);
   const azureCredential = options.azureCredential ?? azureIdentity(settings, transport);
-  log.info(`Export ${runId} started: tenant ${settings.tenantId}, app ${settings.clientId}, ${settings.credential.kind} '${settings.credential.name}' from ${settings.keyVaultUrl}, to container '${settings.container}' as ${settings.format}${settings.compression === 'gzip' ? '+gzip' : ''}.`);
+  const using = settings.credential.kind === 'federated'
+    ? `federated credential: managed identity ${settings.credential.managedIdentityClientId}`
+    : `${settings.credential.kind} '${settings.credential.name}' from ${settings.keyVaultUrl}`;
+  log.info(`Export ${runId} started: tenant ${settings.tenantId}, app ${settings.clientId}, ${using}, to container '${settings.container}' as ${settings.format}${settings.compression === 'gzip' ? '+gzip' : ''}.`);
 
   const container = openContainer(settings.storage, settings.container, azureCredential, transport.storage);
   const tokens = await preflight(settings, container, azureCredential, transport, log, started);
@@ -106,7 +110,11 @@ async function preflight(settings: ExportSettings, container: ContainerClient, a
   const [containerReady, graphAccess] = await Promise.allSettled([
     ensureContainer(container),
     (async () => {
-      const credential = await loadGraphCredential(settings, azureCredential, { transport });
+      const { credential: setting, keyVaultUrl } = settings;
+      const credential =
+        setting.kind === 'federated'
+          ? federatedCredential({ managedIdentityClientId: setting.managedIdentityClientId, authorityHost: settings.authorityHost }, transport.identity)
+          : await loadGraphCredential({ ...settings, credential: setting, keyVaultUrl: keyVaultUrl! }, azureCredential, { transport });
       if (credential.kind === 'certificate') {
         const daysLeft = Math.floor((credential.notAfter.getTime() - now.getTime()) / 86_400_000);
         log.info(`Using certificate ${credential.subject} (SHA-256 ${credential.thumbprintSha256}), valid until ${credential.notAfter.toISOString()}.`);

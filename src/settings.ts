@@ -9,9 +9,13 @@ import { exportError } from './errors.js';
 export type ExportFormat = 'json' | 'ndjson';
 export type ExportCompression = 'none' | 'gzip';
 
+/** A credential read from Key Vault: a client secret, or a certificate's key and chain. */
+export type KeyVaultCredentialSetting = { kind: 'secret'; name: string } | { kind: 'certificate'; name: string };
+
 export type CredentialSetting =
-  | { kind: 'secret'; name: string }
-  | { kind: 'certificate'; name: string };
+  | KeyVaultCredentialSetting
+  /** Secretless: the client ID of the user-assigned managed identity the app trusts (README "Secretless"). */
+  | { kind: 'federated'; managedIdentityClientId: string };
 
 export type StorageSetting =
   | { kind: 'connectionString'; connectionString: string }
@@ -20,7 +24,8 @@ export type StorageSetting =
 export interface ExportSettings {
   tenantId: string;
   clientId: string;
-  keyVaultUrl: string;
+  /** Undefined only with a federated credential, which reads nothing from Key Vault. */
+  keyVaultUrl: string | undefined;
   credential: CredentialSetting;
   /** Origin of the Entra authority, without a trailing slash. */
   authorityHost: string;
@@ -49,6 +54,7 @@ export const SETTING_NAMES = [
   'KEY_VAULT_URL',
   'GRAPH_CLIENT_SECRET_NAME',
   'GRAPH_CLIENT_CERTIFICATE_NAME',
+  'GRAPH_FEDERATED_IDENTITY_CLIENT_ID',
   'GRAPH_AUTHORITY_HOST',
   'GRAPH_ENDPOINT',
   'USERS_SELECT',
@@ -128,23 +134,14 @@ export function readSettings(env: Env = process.env): ExportSettings {
     problems.push(`GRAPH_CLIENT_ID is '${clientId}': expected the application (client) ID, a GUID like 00000000-0000-0000-0000-000000000000.`);
   }
 
-  const keyVaultUrl = parseOrigin('KEY_VAULT_URL', required('KEY_VAULT_URL', 'the vault URI, e.g. https://contoso-kv.vault.azure.net/'), problems, 'https://contoso-kv.vault.azure.net/');
-
-  const secretName = get('GRAPH_CLIENT_SECRET_NAME');
-  const certificateName = get('GRAPH_CLIENT_CERTIFICATE_NAME');
-  let credential: CredentialSetting = { kind: 'certificate', name: certificateName ?? '' };
-  if (secretName !== undefined && certificateName !== undefined) {
-    problems.push('GRAPH_CLIENT_SECRET_NAME and GRAPH_CLIENT_CERTIFICATE_NAME are both set: set exactly one — the Key Vault certificate name (recommended) or the Key Vault secret name holding the client secret.');
-  } else if (secretName === undefined && certificateName === undefined) {
-    problems.push('GRAPH_CLIENT_CERTIFICATE_NAME or GRAPH_CLIENT_SECRET_NAME is missing: set exactly one — the name of the Key Vault certificate (recommended) or of the Key Vault secret holding the client secret.');
-  } else {
-    const [name, kind] = secretName !== undefined ? ['GRAPH_CLIENT_SECRET_NAME', 'secret'] as const : ['GRAPH_CLIENT_CERTIFICATE_NAME', 'certificate'] as const;
-    const value = (secretName ?? certificateName)!;
-    if (!KEY_VAULT_OBJECT_NAME.test(value)) {
-      problems.push(`${name} is '${value}': a Key Vault ${kind} name has 1-127 letters, digits and hyphens.`);
-    }
-    credential = { kind, name: value };
-  }
+  const credentialProblems: string[] = [];
+  const credential = readCredential(get, clientId, credentialProblems);
+  // Only the credentials held in Key Vault need it: not required once GRAPH_FEDERATED_IDENTITY_CLIENT_ID is set,
+  // even alongside another credential setting (that conflict is reported on its own).
+  const needsVault = get('GRAPH_FEDERATED_IDENTITY_CLIENT_ID') === undefined;
+  const vaultSetting = needsVault ? required('KEY_VAULT_URL', 'the vault URI, e.g. https://contoso-kv.vault.azure.net/') : get('KEY_VAULT_URL');
+  const keyVaultUrl = parseOrigin('KEY_VAULT_URL', vaultSetting, problems, 'https://contoso-kv.vault.azure.net/');
+  problems.push(...credentialProblems);
 
   const authorityHost = parseOrigin('GRAPH_AUTHORITY_HOST', get('GRAPH_AUTHORITY_HOST') ?? DEFAULTS.GRAPH_AUTHORITY_HOST, problems, DEFAULTS.GRAPH_AUTHORITY_HOST);
   const graphEndpoint = parseOrigin('GRAPH_ENDPOINT', get('GRAPH_ENDPOINT') ?? DEFAULTS.GRAPH_ENDPOINT, problems, DEFAULTS.GRAPH_ENDPOINT);
@@ -217,8 +214,8 @@ export function readSettings(env: Env = process.env): ExportSettings {
   return {
     tenantId: tenantId!,
     clientId: clientId!,
-    keyVaultUrl: keyVaultUrl!,
-    credential,
+    keyVaultUrl,
+    credential: credential!,
     authorityHost: authorityHost!,
     graphEndpoint: graphEndpoint!,
     select,
@@ -260,6 +257,44 @@ export function readSettings(env: Env = process.env): ExportSettings {
  */
 export function timerSchedule(env: Env = process.env): string {
   return env['EXPORT_SCHEDULE']?.trim() ? '%EXPORT_SCHEDULE%' : DEFAULTS.EXPORT_SCHEDULE;
+}
+
+const CREDENTIAL_SETTINGS = ['GRAPH_CLIENT_SECRET_NAME', 'GRAPH_CLIENT_CERTIFICATE_NAME', 'GRAPH_FEDERATED_IDENTITY_CLIENT_ID'] as const;
+
+/** Exactly one of the three credential settings; undefined (with the problem recorded) otherwise. */
+function readCredential(get: (name: SettingName) => string | undefined, clientId: string | undefined, problems: string[]): CredentialSetting | undefined {
+  const set = CREDENTIAL_SETTINGS.filter((name) => get(name) !== undefined);
+  const choices =
+    'the name of the Key Vault certificate (GRAPH_CLIENT_CERTIFICATE_NAME, recommended), the name of the Key Vault secret holding the client secret ' +
+    "(GRAPH_CLIENT_SECRET_NAME), or, secretless, the client ID of the user-assigned managed identity the app trusts (GRAPH_FEDERATED_IDENTITY_CLIENT_ID)";
+  if (set.length === 0) {
+    problems.push(`GRAPH_CLIENT_CERTIFICATE_NAME, GRAPH_CLIENT_SECRET_NAME or GRAPH_FEDERATED_IDENTITY_CLIENT_ID is missing: set exactly one — ${choices}.`);
+    return undefined;
+  }
+  if (set.length > 1) {
+    const names = set.length === 2 ? `${set[0]} and ${set[1]} are both set` : `${set[0]}, ${set[1]} and ${set[2]} are all set`;
+    problems.push(`${names}: set exactly one — ${choices} — and unset the other${set.length === 2 ? '' : 's'}.`);
+    return undefined;
+  }
+  const name = set[0]!;
+  const value = get(name)!;
+  if (name === 'GRAPH_FEDERATED_IDENTITY_CLIENT_ID') {
+    if (!GUID.test(value)) {
+      problems.push(`GRAPH_FEDERATED_IDENTITY_CLIENT_ID is '${value}': expected the client ID (a GUID) of the user-assigned managed identity that the app trusts as a federated identity credential.`);
+      return undefined;
+    }
+    if (clientId !== undefined && value.toLowerCase() === clientId.toLowerCase()) {
+      problems.push(`GRAPH_FEDERATED_IDENTITY_CLIENT_ID is the app's own client ID (GRAPH_CLIENT_ID): set it to the client ID of the user-assigned managed identity that the app trusts, not of the app.`);
+      return undefined;
+    }
+    return { kind: 'federated', managedIdentityClientId: value.toLowerCase() };
+  }
+  const kind = name === 'GRAPH_CLIENT_SECRET_NAME' ? 'secret' : 'certificate';
+  if (!KEY_VAULT_OBJECT_NAME.test(value)) {
+    problems.push(`${name} is '${value}': a Key Vault ${kind} name has 1-127 letters, digits and hyphens.`);
+    return undefined;
+  }
+  return { kind, name: value };
 }
 
 /** Validates an https URL that names a service root and returns its origin (no trailing slash). */

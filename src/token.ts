@@ -12,6 +12,7 @@ import { ExportError, exportError } from './errors.js';
 import { describeAzureError } from './azure-errors.js';
 import { HttpClientWithRetries, msalNetworkModule } from './http.js';
 import type { GraphCredential } from './credential.js';
+import { federatedMismatch } from './federated-credential.js';
 import type { ExportSettings } from './settings.js';
 import { createTransport, type Transport } from './transport.js';
 
@@ -83,6 +84,8 @@ async function createApplication(
   };
   if (credential.kind === 'secret') {
     auth.clientSecret = credential.clientSecret;
+  } else if (credential.kind === 'federated') {
+    auth.clientAssertion = credential.clientAssertion;
   } else {
     auth.clientCertificate = { thumbprintSha256: credential.thumbprintSha256, privateKey: credential.privateKeyPem, x5c: credential.x5c };
   }
@@ -143,6 +146,7 @@ function aadstsError(description: string, settings: TokenSettings, credential?: 
   const summary = description.split(/\r?\n| Trace ID:/)[0]!.trim();
   if (!code) return exportError('TokenRequestFailed', { kind: 'rejectedWithoutCode', summary, app: `app ${settings.clientId} in tenant ${settings.tenantId}` });
   const thumbprint = credential?.kind === 'certificate' ? credential.thumbprintSha256 : undefined;
+  const federated = credential?.kind === 'federated' ? federatedMismatch(credential, settings) : undefined;
   const { clientId, tenantId, authorityHost, graphEndpoint } = settings;
-  return exportError('TokenRequestRejected', { kind: 'aadsts', code, summary, clientId, tenantId, authorityHost, graphEndpoint, thumbprint });
+  return exportError('TokenRequestRejected', { kind: 'aadsts', code, summary, clientId, tenantId, authorityHost, graphEndpoint, thumbprint, federated });
 }

@@ -8,7 +8,8 @@
  * SHA-256, and shuts everything down.
  *
  * Options: --users N (default 5000), --latency MS per Graph page (default 20), --format json|ndjson,
- * --gzip.
+ * --gzip, --credential certificate|secret|federated (default certificate: a PFX in Key Vault; federated is
+ * secretless — the app trusts the function's user-assigned identity, and nothing is read from Key Vault).
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -17,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { startAzurite, type Azurite } from '../stand-ins/azurite/index.js';
 import { runExportProcess } from '../stand-ins/export-process.js';
-import { setupDemoApp } from '../stand-ins/sim-tenant/demo-app.js';
+import { setupDemoApp, type DemoApp } from '../stand-ins/sim-tenant/demo-app.js';
 import { startSimTenant, type SimTenant } from '../stand-ins/sim-tenant/index.js';
 
 async function main(): Promise<number> {
@@ -27,8 +28,12 @@ async function main(): Promise<number> {
       latency: { type: 'string', default: '20' },
       format: { type: 'string', default: 'json' },
       gzip: { type: 'boolean', default: false },
+      credential: { type: 'string', default: 'certificate' },
     },
   });
+  const credentials = { certificate: 'certificate-pfx', secret: 'secret', federated: 'federated' } as const;
+  if (!(values.credential in credentials)) throw new Error(`--credential must be one of ${Object.keys(credentials).join(', ')}`);
+  const credential = credentials[values.credential as keyof typeof credentials];
   const userCount = Number(values.users);
   const say = (line = ''): void => void process.stdout.write(`${line}\n`);
   let azurite: Azurite | undefined;
@@ -43,28 +48,28 @@ async function main(): Promise<number> {
       throw new Error(started.map((s) => (s.status === 'rejected' ? String(s.reason) : '')).filter(Boolean).join('; '));
     }
     const storage = azurite;
-    const app = setupDemoApp(sim, { credential: 'certificate-pfx' });
+    const app = setupDemoApp(sim, { credential });
     say(`  Azurite (Blob Storage, in memory)   ${azurite.blobEndpoint}`);
     say(`  Simulated Entra ID authority        ${sim.authorityHost}  (tenant ${sim.tenantId})`);
     say(`  Simulated Microsoft Graph           ${sim.graphEndpoint}  (${userCount} users)`);
     say(`  Simulated Key Vault                 ${sim.vaultUrl}  (via HTTPS proxy ${sim.proxyUrl})`);
     say(`  Simulated managed identity          ${sim.identityEndpoint}`);
-    say(`  Demo app                            ${app.clientId}, certificate '${app.env['GRAPH_CLIENT_CERTIFICATE_NAME']}' in Key Vault (PFX)`);
+    say(`  Demo app                            ${app.clientId}, ${demoCredential(app)}`);
     say();
     say('Running the export (npm run export, the timer function\'s code path):');
 
     const container = 'user-exports';
-    const result = await runExportProcess(
-      {
-        ...sim.env(),
-        ...app.env,
-        EXPORT_STORAGE: storage.connectionString,
-        EXPORT_CONTAINER: container,
-        EXPORT_FORMAT: values.format,
-        EXPORT_COMPRESSION: values.gzip ? 'gzip' : 'none',
-      },
-      { onStderr: (chunk) => process.stdout.write(chunk.replace(/^(?=.)/gm, '  | ')) },
-    );
+    const env: Record<string, string> = {
+      ...sim.env(),
+      ...app.env,
+      EXPORT_STORAGE: storage.connectionString,
+      EXPORT_CONTAINER: container,
+      EXPORT_FORMAT: values.format,
+      EXPORT_COMPRESSION: values.gzip ? 'gzip' : 'none',
+    };
+    // Secretless runs without a vault, as such a deployment is configured.
+    if (credential === 'federated') delete env['KEY_VAULT_URL'];
+    const result = await runExportProcess(env, { onStderr: (chunk) => process.stdout.write(chunk.replace(/^(?=.)/gm, '  | ')) });
     if (result.code !== 0 || !result.summary) {
       say();
       say(`The export failed (exit code ${result.code}). Its error is above.`);
@@ -102,6 +107,15 @@ async function main(): Promise<number> {
   } finally {
     await Promise.allSettled([azurite?.stop(), sim?.close()]);
   }
+}
+
+/** How the demo app holds its credential, for the banner. */
+function demoCredential(app: DemoApp): string {
+  if (app.env['GRAPH_FEDERATED_IDENTITY_CLIENT_ID']) {
+    return `secretless: trusts managed identity ${app.env['GRAPH_FEDERATED_IDENTITY_CLIENT_ID']} (federated identity credential), no Key Vault`;
+  }
+  if (app.env['GRAPH_CLIENT_SECRET_NAME']) return `client secret '${app.env['GRAPH_CLIENT_SECRET_NAME']}' in Key Vault`;
+  return `certificate '${app.env['GRAPH_CLIENT_CERTIFICATE_NAME']}' in Key Vault (PFX)`;
 }
 
 main().then(

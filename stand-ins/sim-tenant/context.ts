@@ -16,6 +16,10 @@ export interface SimStats {
   /** Sum over those pages of the time from the request's arrival to the page's first bytes being written (ms). */
   graphPageFirstByteMs: number;
   tokensIssued: number;
+  /** Managed-identity tokens issued for the token-exchange audience (the federated credential's assertions). */
+  exchangeTokensIssued: number;
+  /** Graph tokens issued for a federated credential (a managed identity's token as the client assertion). */
+  federatedTokensIssued: number;
   faultsInjected: number;
 }
 
@@ -47,7 +51,19 @@ export interface SimContext {
   readonly pageCache: Map<string, { users: Buffer; next: number }> | undefined;
   /** `expires_in` of issued Graph access tokens. */
   accessTokenLifetimeSeconds: number;
+  /** Lifetime of the managed-identity tokens the identity endpoint issues. */
+  managedIdentityTokenLifetimeSeconds: number;
+  /** The token-exchange audience of this tenant's cloud (what its identity endpoint issues tokens for). */
+  readonly tokenExchangeAudience: string;
 }
+
+/**
+ * The `iss` of the v2.0 tokens this tenant issues — the managed-identity tokens for the token-exchange audience
+ * among them — and so the issuer of a federated identity credential trusting a managed identity:
+ * `https://login.microsoftonline.com/{tenant}/v2.0` on the global service ("Configure an application to trust a
+ * managed identity", https://learn.microsoft.com/entra/workload-id/workload-identity-federation-config-app-trust-managed-identity).
+ */
+export const v2Issuer = (ctx: Pick<SimContext, 'authorityHost' | 'tenantId'>): string => `${ctx.authorityHost}/${ctx.tenantId}/v2.0`;
 
 /** Whether `tenant` (from a URL path) names this tenant: its id or its domain, case-insensitively. */
 export function isThisTenant(ctx: Pick<SimContext, 'tenantId' | 'tenantDomain'>, tenant: string): boolean {

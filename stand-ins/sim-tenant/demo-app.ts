@@ -7,15 +7,30 @@
 import { createAppCertificate, toPemBundle, toPfxBase64 } from './certs.js';
 import type { SimTenant } from './index.js';
 
-export type DemoCredential = 'certificate-pfx' | 'certificate-pem' | 'secret';
+export type DemoCredential = 'certificate-pfx' | 'certificate-pem' | 'secret' | 'federated';
 
 export interface DemoApp {
   clientId: string;
-  /** GRAPH_CLIENT_ID plus GRAPH_CLIENT_SECRET_NAME or GRAPH_CLIENT_CERTIFICATE_NAME. */
+  /**
+   * GRAPH_CLIENT_ID plus GRAPH_CLIENT_SECRET_NAME or GRAPH_CLIENT_CERTIFICATE_NAME, or GRAPH_FEDERATED_IDENTITY_CLIENT_ID
+   * (which needs no KEY_VAULT_URL: a caller may drop the sim's).
+   */
   env: Record<string, string>;
+  /** The user-assigned identity the app trusts (federated only). */
+  identity?: { principalId: string; clientId: string };
 }
 
 export function setupDemoApp(sim: SimTenant, opts: { credential: DemoCredential; secretName?: string }): DemoApp {
+  if (opts.credential === 'federated') {
+    // Secretless: a user-assigned identity, and the app trusting it through a federated identity credential
+    // (issuer = the tenant's v2.0 issuer, subject = the identity's principal ID, audience = the exchange audience).
+    const identity = sim.addUserAssignedIdentity();
+    const app = sim.addApp({
+      displayName: 'entra-users-export',
+      federatedIdentityCredentials: [{ name: 'entra-users-export', issuer: sim.issuer, subject: identity.principalId, audiences: [sim.tokenExchangeAudience] }],
+    });
+    return { clientId: app.clientId, identity, env: { GRAPH_CLIENT_ID: app.clientId, GRAPH_FEDERATED_IDENTITY_CLIENT_ID: identity.clientId } };
+  }
   const app = sim.addApp({ displayName: 'entra-users-export' });
   let name: string;
   if (opts.credential === 'secret') {

@@ -16,6 +16,18 @@ export interface ClientSecret {
   readonly expired: boolean;
 }
 
+/**
+ * A federated identity credential on an app (Graph's federatedIdentityCredential: issuer, subject, audiences;
+ * https://learn.microsoft.com/graph/api/resources/federatedidentitycredential). Stored as given: like Entra, the
+ * sim checks nothing when one is added, only when a token is presented against it.
+ */
+export interface FederatedIdentityCredential {
+  readonly name: string;
+  readonly issuer: string;
+  readonly subject: string;
+  readonly audiences: readonly string[];
+}
+
 export interface AppRegistration {
   readonly displayName: string;
   readonly clientId: string;
@@ -24,7 +36,10 @@ export interface AppRegistration {
   readonly roles: readonly string[];
   readonly secrets: ClientSecret[];
   readonly certificates: RegisteredCertificate[];
+  readonly federatedIdentityCredentials: FederatedIdentityCredential[];
 }
+
+export type FederatedIdentityCredentialInput = Omit<FederatedIdentityCredential, 'name'> & { name?: string };
 
 export interface ManagedIdentity {
   readonly principalId: string;
@@ -48,7 +63,7 @@ export class Directory {
     this.identities.set(this.systemIdentity.clientId, this.systemIdentity);
   }
 
-  addApp(opts: { displayName?: string; roles?: string[] } = {}): AppRegistration {
+  addApp(opts: { displayName?: string; roles?: string[]; federatedIdentityCredentials?: readonly FederatedIdentityCredentialInput[] } = {}): AppRegistration {
     const app: AppRegistration = {
       displayName: opts.displayName ?? 'entra-users-export',
       clientId: randomUUID(),
@@ -56,9 +71,18 @@ export class Directory {
       roles: [...(opts.roles ?? ['User.Read.All'])],
       secrets: [],
       certificates: [],
+      federatedIdentityCredentials: [],
     };
     this.apps.set(app.clientId, app);
+    for (const fic of opts.federatedIdentityCredentials ?? []) this.addFederatedIdentityCredential(app.clientId, fic);
     return app;
+  }
+
+  /** At most 20 per app, as Entra allows ("Configure an application to trust a managed identity"). */
+  addFederatedIdentityCredential(clientId: string, fic: FederatedIdentityCredentialInput): void {
+    const list = this.requireApp(clientId).federatedIdentityCredentials;
+    if (list.length >= 20) throw new Error(`sim-tenant: app ${clientId} already has 20 federated identity credentials`);
+    list.push({ name: fic.name ?? `fic-${list.length + 1}`, issuer: fic.issuer, subject: fic.subject, audiences: [...fic.audiences] });
   }
 
   app(clientId: string): AppRegistration | undefined {

@@ -7,7 +7,7 @@
  */
 import type http from 'node:http';
 import { randomUUID, timingSafeEqual } from 'node:crypto';
-import { type SimContext, accessTokenIssuer, isThisTenant } from './context.js';
+import { type SimContext, accessTokenIssuer, isThisTenant, v2Issuer } from './context.js';
 import type { AppRegistration, RegisteredCertificate } from './directory.js';
 import { AADSTS, aadError, aadTimestamp } from './errors.js';
 import { applyCommonFault } from './faults.js';
@@ -202,9 +202,11 @@ async function tokenRequest(ctx: SimContext, req: http.IncomingMessage, tenant: 
   const assertion = param('client_assertion');
   const secret = param('client_secret') ?? basicSecret;
   let credentialKind: '1' | '2';
+  let federated = false;
   if (assertion !== undefined || param('client_assertion_type') !== undefined) {
     if (param('client_assertion_type') !== JWT_BEARER || assertion === undefined) return fail(400, 'invalid_request', AADSTS.assertionTypeInvalid());
-    const problem = checkAssertion(ctx, app, assertion, tenant);
+    federated = isFederatedAssertion(app, assertion);
+    const problem = federated ? checkFederatedAssertion(ctx, app, assertion) : checkAssertion(ctx, app, assertion, tenant);
     if (problem !== undefined) return problem;
     credentialKind = '2';
   } else if (secret !== undefined) {
@@ -235,6 +237,7 @@ async function tokenRequest(ctx: SimContext, req: http.IncomingMessage, tenant: 
     tid: ctx.tenantId,
     ver: '1.0',
   });
+  if (federated) ctx.stats.federatedTokensIssued++;
   return { token_type: 'Bearer', expires_in: ctx.accessTokenLifetimeSeconds, ext_expires_in: ctx.accessTokenLifetimeSeconds, access_token: accessToken };
 }
 
@@ -315,5 +318,60 @@ function checkAssertion(ctx: SimContext, app: AppRegistration, assertion: string
   }
 
   if (typeof claims['jti'] !== 'string' || claims['jti'] === '') return fail(400, 'invalid_request', AADSTS.assertionMalformed());
+  return undefined;
+}
+
+/**
+ * A client assertion issued by an identity provider rather than signed by the app itself: its `iss` is an issuer
+ * URL, not the app's client ID (which a certificate assertion's `iss` must be) — workload identity federation
+ * ("Workload identity federation", https://learn.microsoft.com/entra/workload-id/workload-identity-federation).
+ */
+function isFederatedAssertion(app: AppRegistration, assertion: string): boolean {
+  const iss = decodeJwt(assertion)?.payload['iss'];
+  return typeof iss === 'string' && iss !== app.clientId && /^https:\/\//i.test(iss);
+}
+
+/**
+ * A managed identity's token presented as the app's credential: signed by this tenant (the only issuer the sim
+ * knows), within its lifetime, and matching one of the app's federated identity credentials on issuer, then
+ * subject (case-sensitive), then audience — each exactly as registered ("Configure an application to trust a
+ * managed identity": "the *issuer* and *subject* values of the federated identity credential are checked against
+ * the `issuer` and `subject` claims"; the subject is "case-sensitive"; the audience "appears in the `aud` claim").
+ */
+function checkFederatedAssertion(ctx: SimContext, app: AppRegistration, assertion: string): AadFailure | undefined {
+  const jwt = decodeJwt(assertion);
+  if (jwt === undefined) return fail(400, 'invalid_request', AADSTS.assertionMalformed());
+  const claims = jwt.payload;
+  const iss = String(claims['iss']);
+  const sub = typeof claims['sub'] === 'string' ? claims['sub'] : '';
+  const auds = (Array.isArray(claims['aud']) ? claims['aud'] : [claims['aud']]).filter((a): a is string => typeof a === 'string');
+
+  // Only this tenant's own issuer can be verified here; its tokens must carry its signature.
+  const signed = iss === v2Issuer(ctx) && ctx.signer.check(assertion);
+  if (signed !== false && !signed.ok && (signed.reason === 'malformed' || signed.reason === 'signature')) {
+    return fail(401, 'invalid_client', AADSTS.externalTokenSignature());
+  }
+
+  const byIssuer = app.federatedIdentityCredentials.filter((f) => f.issuer === iss);
+  if (byIssuer.length === 0) return fail(401, 'invalid_client', AADSTS.noMatchingFederatedRecord('issuer', iss));
+  const bySubject = byIssuer.filter((f) => f.subject === sub);
+  if (bySubject.length === 0) {
+    const caseOnly = byIssuer.some((f) => f.subject.toLowerCase() === sub.toLowerCase());
+    return fail(401, 'invalid_client', caseOnly ? AADSTS.federatedSubjectCase(sub) : AADSTS.noMatchingFederatedRecord('subject', sub));
+  }
+  if (!bySubject.some((f) => f.audiences.some((a) => auds.includes(a)))) {
+    return fail(401, 'invalid_client', AADSTS.noMatchingFederatedRecord('audience', auds.join(', ')));
+  }
+  if (signed === false) return fail(401, 'invalid_client', AADSTS.externalTokenSignature());
+
+  // Lifetime: the token's own exp/nbf, with the skew Entra allows assertions; no 10-minute cap (a managed identity's
+  // token lives about 24 hours).
+  const now = nowSeconds();
+  const exp = claims['exp'];
+  const nbf = typeof claims['nbf'] === 'number' ? claims['nbf'] : now;
+  if (typeof exp !== 'number' || exp + SKEW_S < now || nbf - SKEW_S > now) {
+    const until = typeof exp === 'number' ? aadTimestamp(new Date(exp * 1000)) : 'none';
+    return fail(401, 'invalid_client', AADSTS.notInTimeRange(aadTimestamp(new Date()), aadTimestamp(new Date(nbf * 1000)), until));
+  }
   return undefined;
 }

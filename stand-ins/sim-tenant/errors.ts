@@ -74,6 +74,24 @@ export const AADSTS = {
     ({ code: 700023, message: 'Client assertion audience claim does not match Realm issuer. Review the documentation at https://learn.microsoft.com/entra/identity-platform/certificate-credentials.' }),
   notInTimeRange: (now: string, from: string, to: string) =>
     ({ code: 700024, message: `Client assertion is not within its valid time range. Current time: ${now}, assertion valid from ${from}, expiry time of assertion ${to}. Review the documentation at https://learn.microsoft.com/entra/identity-platform/certificate-credentials.` }),
+  // Federated identity credentials ("No matching federated identity record"): one code per claim that matched no
+  // credential of the app. Wording as Entra answers today — issuer: AADSTS700211 (Azure/azure-workload-identity#1200;
+  // the 2025 form "No matching federated identity record found for presented assertion issuer '…'."), audience:
+  // AADSTS700212, subject: AADSTS700213 ("… Check your federated identity credential Subject, Audience and Issuer
+  // against the presented assertion. https://learn.microsoft.com/entra/workload-id/workload-identity-federation",
+  // dotnet/maui#31978, 2025-10), and AADSTS7002138 for a subject that matches only case-insensitively
+  // (Azure/login#515, the August 2024 breaking change to case-sensitive matching).
+  noMatchingFederatedRecord: (claim: 'issuer' | 'subject' | 'audience', value: string) =>
+    ({ code: { issuer: 700211, audience: 700212, subject: 700213 }[claim], message: `No matching federated identity record found for presented assertion ${claim} '${value}'. Check your federated identity credential Subject, Audience and Issuer against the presented assertion. https://learn.microsoft.com/entra/workload-id/workload-identity-federation` }),
+  federatedSubjectCase: (value: string) =>
+    ({ code: 7002138, message: `No matching federated identity record found for presented assertion subject '${value}'. The subject matches with case-insensitive comparison, but not with case-sensitive comparison. Check your federated identity credential Subject, Audience and Issuer against the presented assertion. See documentation at: https://learn.microsoft.com/entra/workload-id/workload-identity-federation. See breaking change notification and remediation at: https://learn.microsoft.com/en-us/entra/identity-platform/reference-breaking-changes#august-2024.` }),
+  /**
+   * A presented token whose signature its issuer's keys do not verify: AADSTS50027 InvalidJwtToken, "External ID
+   * token from issuer failed signature verification" ("Microsoft Entra authentication and authorization error codes",
+   * https://learn.microsoft.com/entra/identity-platform/reference-error-codes). The sentence is the sim's own
+   * rendering of that reason: Entra's runtime wording for it is not published.
+   */
+  externalTokenSignature: () => ({ code: 50027, message: 'Invalid JWT token. External ID token from issuer failed signature verification.' }),
   transient: () => ({ code: 90033, message: 'A transient error has occurred. Please try again.' }),
   malformedRequest: () => ({ code: 9002313, message: 'Invalid request. Request is malformed or invalid.' }),
 } as const;

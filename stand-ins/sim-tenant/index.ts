@@ -15,20 +15,21 @@ import os from 'node:os';
 import path from 'node:path';
 import { ServerGroup } from '../server-group.js';
 import { createCa } from './certs.js';
-import type { SimContext, SimStats } from './context.js';
-import { Directory } from './directory.js';
+import { type SimContext, type SimStats, v2Issuer } from './context.js';
+import { Directory, type FederatedIdentityCredentialInput } from './directory.js';
 import { createEntraHandler } from './entra.js';
 import { type FaultRule, FaultInjector } from './faults.js';
 import { createGraphHandler } from './graph.js';
 import { serve } from './http.js';
 import { TokenSigner } from './jwt.js';
 import { type SecretOptions, VaultStore, createKeyVaultHandler } from './key-vault.js';
-import { MSI_PATH, createManagedIdentityHandler } from './managed-identity.js';
+import { MI_TOKEN_LIFETIME_S, MSI_PATH, createManagedIdentityHandler } from './managed-identity.js';
 import { createConnectProxy } from './proxy.js';
 
 export type { FaultRule, FaultTarget, Fault } from './faults.js';
 export type { SimStats } from './context.js';
 export type { SecretOptions } from './key-vault.js';
+export type { FederatedIdentityCredentialInput } from './directory.js';
 
 export interface SimTenantOptions {
   /** GUID; default random. */
@@ -49,6 +50,14 @@ export interface SimTenantOptions {
   cachePages?: boolean;
   /** Lifetime of the Graph access tokens the token endpoint issues (`expires_in`, `exp`); default 3599 as Entra's. */
   accessTokenLifetimeSeconds?: number;
+  /** Lifetime of the managed-identity tokens the identity endpoint issues; default 86399 (about 24 h, as Azure's). */
+  managedIdentityTokenLifetimeSeconds?: number;
+  /**
+   * The token-exchange audience of the tenant's cloud: the one its identity endpoint issues tokens for. Default
+   * 'api://AzureADTokenExchange' (the global service); 'api://AzureADTokenExchangeUSGov' / '…China' make it another
+   * cloud's, whose identity endpoint refuses the global audience (AADSTS500011).
+   */
+  tokenExchangeAudience?: string;
   /** Default 'sim-kv' -> vault URL https://sim-kv.vault.azure.net/ */
   vaultName?: string;
   /** Optional request log: `<service> METHOD path status duration` (no tokens, secrets or skiptokens). */
@@ -81,8 +90,17 @@ export interface SimTenant {
    */
   env(): Record<string, string>;
 
-  /** An app registration with granted, admin-consented app roles (default ['User.Read.All']). */
-  addApp(opts?: { displayName?: string; roles?: string[] }): { clientId: string; objectId: string };
+  /** The issuer of this tenant's v2.0 tokens (`<authorityHost>/<tenantId>/v2.0`): a federated credential's issuer. */
+  readonly issuer: string;
+  /** The token-exchange audience of the tenant's cloud (tokenExchangeAudience). */
+  readonly tokenExchangeAudience: string;
+  /**
+   * An app registration with granted, admin-consented app roles (default ['User.Read.All']) and, optionally,
+   * federated identity credentials (issuer, subject, audiences; stored unchecked, as Entra does).
+   */
+  addApp(opts?: { displayName?: string; roles?: string[]; federatedIdentityCredentials?: FederatedIdentityCredentialInput[] }): { clientId: string; objectId: string };
+  /** Adds a federated identity credential to the app (at most 20 per app). */
+  addFederatedIdentityCredential(clientId: string, fic: FederatedIdentityCredentialInput): void;
   /** Adds a client secret to the app; returns its value. */
   addClientSecret(clientId: string, opts?: { expired?: boolean }): string;
   /** Registers a public certificate on the app (matched by thumbprint). */
@@ -100,6 +118,8 @@ export interface SimTenant {
   setPageLatency(ms: number): void;
   /** Changes the lifetime of the Graph access tokens issued from now on (see accessTokenLifetimeSeconds). */
   setAccessTokenLifetime(seconds: number): void;
+  /** Changes the lifetime of the managed-identity tokens issued from now on (see managedIdentityTokenLifetimeSeconds). */
+  setManagedIdentityTokenLifetime(seconds: number): void;
   /** Closes every server and socket (hanging and keep-alive ones included) and removes the temp dir. */
   close(): Promise<void>;
 }
@@ -116,6 +136,7 @@ function validate(opts: SimTenantOptions): void {
   if (opts.vaultName !== undefined && !/^[a-z][a-z0-9-]{1,22}[a-z0-9]$/i.test(opts.vaultName)) throw new TypeError('vaultName must be a valid Key Vault name (3-24 letters, digits, dashes)');
   if (opts.pageLatencyMs !== undefined) checkLatency(opts.pageLatencyMs);
   if (opts.accessTokenLifetimeSeconds !== undefined) checkLifetime(opts.accessTokenLifetimeSeconds);
+  if (opts.managedIdentityTokenLifetimeSeconds !== undefined) checkLifetime(opts.managedIdentityTokenLifetimeSeconds);
 }
 
 export async function startSimTenant(opts: SimTenantOptions = {}): Promise<SimTenant> {
@@ -149,7 +170,7 @@ export async function startSimTenant(opts: SimTenantOptions = {}): Promise<SimTe
     await group.alsoOnIpv6Loopback(authority, authorityPort);
     await group.alsoOnIpv6Loopback(graph, graphPort);
 
-    const stats: SimStats = { openid: 0, token: 0, msi: 0, keyvault: 0, graph: 0, graphEventual: 0, graphPagesServed: 0, graphPageFirstByteMs: 0, tokensIssued: 0, faultsInjected: 0 };
+    const stats: SimStats = { openid: 0, token: 0, msi: 0, keyvault: 0, graph: 0, graphEventual: 0, graphPagesServed: 0, graphPageFirstByteMs: 0, tokensIssued: 0, exchangeTokensIssued: 0, federatedTokensIssued: 0, faultsInjected: 0 };
     const directory = new Directory();
     const ctx: SimContext = {
       tenantId,
@@ -167,6 +188,8 @@ export async function startSimTenant(opts: SimTenantOptions = {}): Promise<SimTe
       userCount: opts.userCount ?? 1000,
       pageLatencyMs: opts.pageLatencyMs ?? 0,
       accessTokenLifetimeSeconds: opts.accessTokenLifetimeSeconds ?? 3599,
+      managedIdentityTokenLifetimeSeconds: opts.managedIdentityTokenLifetimeSeconds ?? MI_TOKEN_LIFETIME_S,
+      tokenExchangeAudience: opts.tokenExchangeAudience ?? 'api://AzureADTokenExchange',
       pageCache: opts.cachePages === true ? new Map() : undefined,
     };
     const identityHeader = randomBytes(24).toString('hex');
@@ -230,6 +253,8 @@ class SimTenantImpl implements SimTenant {
   get authorityHost(): string { return this.ctx.authorityHost; }
   get graphEndpoint(): string { return this.ctx.graphEndpoint; }
   get stats(): SimStats { return this.ctx.stats; }
+  get issuer(): string { return v2Issuer(this.ctx); }
+  get tokenExchangeAudience(): string { return this.ctx.tokenExchangeAudience; }
 
   get systemIdentity(): { principalId: string; clientId: string } {
     const { principalId, clientId } = this.ctx.directory.systemIdentity;
@@ -250,9 +275,13 @@ class SimTenantImpl implements SimTenant {
     };
   }
 
-  addApp(opts?: { displayName?: string; roles?: string[] }): { clientId: string; objectId: string } {
+  addApp(opts?: { displayName?: string; roles?: string[]; federatedIdentityCredentials?: FederatedIdentityCredentialInput[] }): { clientId: string; objectId: string } {
     const app = this.ctx.directory.addApp(opts);
     return { clientId: app.clientId, objectId: app.objectId };
+  }
+
+  addFederatedIdentityCredential(clientId: string, fic: FederatedIdentityCredentialInput): void {
+    this.ctx.directory.addFederatedIdentityCredential(clientId, fic);
   }
 
   addClientSecret(clientId: string, opts?: { expired?: boolean }): string {
@@ -292,6 +321,11 @@ class SimTenantImpl implements SimTenant {
   setAccessTokenLifetime(seconds: number): void {
     checkLifetime(seconds);
     this.ctx.accessTokenLifetimeSeconds = seconds;
+  }
+
+  setManagedIdentityTokenLifetime(seconds: number): void {
+    checkLifetime(seconds);
+    this.ctx.managedIdentityTokenLifetimeSeconds = seconds;
   }
 
   close(): Promise<void> {

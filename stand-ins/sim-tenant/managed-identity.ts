@@ -5,7 +5,7 @@
  * selected by `client_id`. Any other resource fails as Entra fails it (AADSTS500011).
  */
 import { randomUUID } from 'node:crypto';
-import { KEY_VAULT_RESOURCE, STORAGE_RESOURCE, type SimContext, accessTokenIssuer } from './context.js';
+import { KEY_VAULT_RESOURCE, STORAGE_RESOURCE, type SimContext, accessTokenIssuer, v2Issuer } from './context.js';
 import type { ManagedIdentity } from './directory.js';
 import { AADSTS, appServiceMsiError } from './errors.js';
 import { applyCommonFault } from './faults.js';
@@ -14,8 +14,8 @@ import { nowSeconds } from './jwt.js';
 
 export const MSI_PATH = '/msi/token';
 export const MSI_API_VERSION = '2019-08-01';
-/** Managed-identity access tokens live about 24 hours. */
-const MI_TOKEN_LIFETIME_S = 86_399;
+/** Managed-identity access tokens live about 24 hours (the sim's default; see managedIdentityTokenLifetimeSeconds). */
+export const MI_TOKEN_LIFETIME_S = 86_399;
 const SUBSCRIPTION = '00000000-0000-0000-0000-00000000c0de';
 
 export function createManagedIdentityHandler(ctx: SimContext, identityHeader: string): Handler {
@@ -52,7 +52,8 @@ export function createManagedIdentityHandler(ctx: SimContext, identityHeader: st
       sendJson(res, 400, appServiceMsiError(400, "The 'resource' query parameter is required."));
       return;
     }
-    const known = [KEY_VAULT_RESOURCE, STORAGE_RESOURCE, ctx.graphEndpoint].map(normalResource);
+    // The token-exchange audience of this tenant's cloud only: another cloud's is not a resource here (AADSTS500011).
+    const known = [KEY_VAULT_RESOURCE, STORAGE_RESOURCE, ctx.graphEndpoint, ctx.tokenExchangeAudience].map(normalResource);
     if (!known.includes(normalResource(resource))) {
       const { code, message } = AADSTS.resourceNotFound(resource, ctx.tenantDomain);
       sendJson(res, 400, appServiceMsiError(400, `AADSTS${code}: ${message}`));
@@ -65,26 +66,23 @@ export function createManagedIdentityHandler(ctx: SimContext, identityHeader: st
     }
 
     const now = nowSeconds();
-    const exp = now + MI_TOKEN_LIFETIME_S;
-    const accessToken = ctx.signer.issue({
-      aud: resource,
-      iss: accessTokenIssuer(ctx.tenantId),
-      iat: now,
-      nbf: now,
-      exp,
-      aio: randomUUID(),
-      appid: identity.clientId,
-      appidacr: '2',
-      idp: accessTokenIssuer(ctx.tenantId),
-      idtyp: 'app',
-      oid: identity.principalId,
-      sub: identity.principalId,
-      tid: ctx.tenantId,
-      ver: '1.0',
-      xms_mirid: identity.kind === 'system'
-        ? `/subscriptions/${SUBSCRIPTION}/resourcegroups/sim-rg/providers/Microsoft.Web/sites/sim-func`
-        : `/subscriptions/${SUBSCRIPTION}/resourcegroups/sim-rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uami-${identity.clientId.slice(0, 8)}`,
-    });
+    const exp = now + ctx.managedIdentityTokenLifetimeSeconds;
+    const resourceId = identity.kind === 'system'
+      ? `/subscriptions/${SUBSCRIPTION}/resourcegroups/sim-rg/providers/Microsoft.Web/sites/sim-func`
+      : `/subscriptions/${SUBSCRIPTION}/resourcegroups/sim-rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uami-${identity.clientId.slice(0, 8)}`;
+    const exchange = normalResource(resource) === normalResource(ctx.tokenExchangeAudience);
+    // For the token-exchange audience, a v2.0 token: `iss` the tenant's v2.0 issuer, `sub` the identity's principal
+    // (object) ID, `aud` the exchange audience — the three values a federated identity credential trusting the identity
+    // names ("Configure an application to trust a managed identity"); `azp`/`azpacr` are the v2.0 names of
+    // `appid`/`appidacr` ("Access token claims reference", https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference).
+    const claims = exchange
+      ? { aud: resource, iss: v2Issuer(ctx), iat: now, nbf: now, exp, aio: randomUUID(), azp: identity.clientId, azpacr: '2', idtyp: 'app',
+          oid: identity.principalId, sub: identity.principalId, tid: ctx.tenantId, ver: '2.0', xms_mirid: resourceId }
+      : { aud: resource, iss: accessTokenIssuer(ctx.tenantId), iat: now, nbf: now, exp, aio: randomUUID(), appid: identity.clientId, appidacr: '2',
+          idp: accessTokenIssuer(ctx.tenantId), idtyp: 'app', oid: identity.principalId, sub: identity.principalId, tid: ctx.tenantId, ver: '1.0',
+          xms_mirid: resourceId };
+    const accessToken = ctx.signer.issue(claims);
+    if (exchange) ctx.stats.exchangeTokensIssued++;
     sendJson(res, 200, { access_token: accessToken, expires_on: String(exp), resource, token_type: 'Bearer', client_id: identity.clientId });
   };
 }

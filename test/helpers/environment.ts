@@ -57,7 +57,7 @@ export function newContainerName(prefix = 'exp'): string {
   return `${prefix}-${process.pid}-${containerCounter}`;
 }
 
-export type Credential = 'secret' | 'certificate-pfx' | 'certificate-pem';
+export type Credential = 'secret' | 'certificate-pfx' | 'certificate-pem' | 'federated';
 
 /** The settings of a working export against the world, for one app; override any of them. */
 export function workingEnv(world: World, credential: Credential = 'certificate-pfx', overrides: Record<string, string | undefined> = {}): Record<string, string | undefined> {
@@ -65,6 +65,8 @@ export function workingEnv(world: World, credential: Credential = 'certificate-p
   return {
     ...world.sim.env(),
     ...app.env,
+    // Secretless needs no vault: run without one, as a federated deployment is configured.
+    ...(credential === 'federated' ? { KEY_VAULT_URL: undefined } : {}),
     EXPORT_STORAGE: world.azurite.connectionString,
     EXPORT_CONTAINER: newContainerName(),
     ...overrides,

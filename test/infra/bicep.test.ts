@@ -25,6 +25,7 @@ test('every .bicep file under infra/ passes syntax, symbols, types, posture and 
 /** README "Settings" (the public contract — names are final): the oracle the code's list must equal. */
 const README_SETTING_NAMES = [
   'GRAPH_TENANT_ID', 'GRAPH_CLIENT_ID', 'KEY_VAULT_URL', 'GRAPH_CLIENT_SECRET_NAME', 'GRAPH_CLIENT_CERTIFICATE_NAME',
+  'GRAPH_FEDERATED_IDENTITY_CLIENT_ID',
   'GRAPH_AUTHORITY_HOST', 'GRAPH_ENDPOINT', 'USERS_SELECT', 'USERS_FILTER', 'EXPORT_STORAGE', 'EXPORT_STORAGE__blobServiceUri',
   'EXPORT_CONTAINER', 'EXPORT_FORMAT', 'EXPORT_COMPRESSION', 'EXPORT_SCHEDULE', 'AZURE_CLIENT_ID',
 ];

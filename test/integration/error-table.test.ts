@@ -46,7 +46,7 @@ test('settings missing, malformed, both credential names: every bad setting by n
 
 test('neither credential name', async () => {
   const env = workingEnv(world, 'secret');
-  await assertFailsCleanly(world, env, () => ({ GRAPH_CLIENT_SECRET_NAME: '' }), /GRAPH_CLIENT_CERTIFICATE_NAME or GRAPH_CLIENT_SECRET_NAME is missing/, CONFIG);
+  await assertFailsCleanly(world, env, () => ({ GRAPH_CLIENT_SECRET_NAME: '' }), /GRAPH_CLIENT_CERTIFICATE_NAME, GRAPH_CLIENT_SECRET_NAME or GRAPH_FEDERATED_IDENTITY_CLIENT_ID is missing/, CONFIG);
 });
 
 test('Key Vault 403: the identity lacks Key Vault Secrets User', async () => {

@@ -43,3 +43,24 @@ test('a failed invocation throws, so the run is recorded as failed and retried',
   assert.ok(outcome.logs.some((l) => l.level === 'error' && /Export failed \[KeyVaultNotFound\]/.test(l.message)));
   assert.deepEqual(await blobNames(world.container(env['EXPORT_CONTAINER']!)), []);
 });
+
+test('a timer invocation in federated mode: the identity\'s token is the credential, no Key Vault read', async () => {
+  const env = workingEnv(world, 'federated');
+  const before = { keyvault: world.sim.stats.keyvault, federated: world.sim.stats.federatedTokensIssued };
+  const outcome = await invoke(env);
+  assert.equal(outcome.threw, undefined, JSON.stringify(outcome));
+  assert.ok(outcome.logs.some((l) => l.message.includes(`federated credential: managed identity ${env['GRAPH_FEDERATED_IDENTITY_CLIENT_ID']}`)));
+  assert.ok(outcome.logs.some((l) => /Export completed: run .*1100 users/.test(l.message)));
+  assert.equal(world.sim.stats.keyvault, before.keyvault, 'nothing read from Key Vault');
+  assert.equal(world.sim.stats.federatedTokensIssued - before.federated, 1);
+  assert.equal((await blobNames(world.container(env['EXPORT_CONTAINER']!))).length, 3);
+});
+
+test('a timer invocation in federated mode with a credential the app does not trust throws the AADSTS advice', async () => {
+  const env = workingEnv(world, 'federated', { GRAPH_CLIENT_ID: world.sim.addApp({ displayName: 'no-fic' }).clientId });
+  const outcome = await invoke(env);
+  assert.equal(outcome.threw?.code, 'TokenRequestRejected');
+  assert.match(outcome.threw.message, /AADSTS700211: app .* has no federated identity credential matching the token of managed identity/);
+  assert.ok(outcome.logs.some((l) => l.level === 'error' && /Export failed \[TokenRequestRejected\]/.test(l.message)));
+  assert.deepEqual(await blobNames(world.container(env['EXPORT_CONTAINER']!)), []);
+});

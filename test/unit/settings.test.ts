@@ -99,7 +99,7 @@ test('missing required settings are each reported with the expected form', () =>
   assert.match(found[0]!, /^GRAPH_TENANT_ID is missing: set it to/);
   assert.match(found[1]!, /^GRAPH_CLIENT_ID is missing/);
   assert.match(found[2]!, /^KEY_VAULT_URL is missing: set it to the vault URI, e.g. https:\/\//);
-  assert.match(found[3]!, /^GRAPH_CLIENT_CERTIFICATE_NAME or GRAPH_CLIENT_SECRET_NAME is missing/);
+  assert.match(found[3]!, /^GRAPH_CLIENT_CERTIFICATE_NAME, GRAPH_CLIENT_SECRET_NAME or GRAPH_FEDERATED_IDENTITY_CLIENT_ID is missing: set exactly one/);
   assert.match(found[4]!, /^EXPORT_STORAGE__blobServiceUri or EXPORT_STORAGE is missing/);
 });
 
@@ -131,6 +131,44 @@ test('malformed values are rejected with the expected form', () => {
 });
 
 test('SETTING_NAMES lists exactly the README settings', () => {
-  assert.equal(new Set(SETTING_NAMES).size, 16);
+  assert.equal(new Set(SETTING_NAMES).size, 17);
+  assert.ok(SETTING_NAMES.includes('GRAPH_FEDERATED_IDENTITY_CLIENT_ID'));
   assert.ok(SETTING_NAMES.includes('EXPORT_STORAGE__blobServiceUri'));
+});
+
+const MI = '0f0f0f0f-1111-2222-3333-444444444444';
+const federated = { ...valid, GRAPH_CLIENT_CERTIFICATE_NAME: undefined, KEY_VAULT_URL: undefined, GRAPH_FEDERATED_IDENTITY_CLIENT_ID: MI };
+
+test('GRAPH_FEDERATED_IDENTITY_CLIENT_ID alone is a credential, and KEY_VAULT_URL is then not required', () => {
+  const s = readSettings(federated);
+  assert.deepEqual(s.credential, { kind: 'federated', managedIdentityClientId: MI });
+  assert.equal(s.keyVaultUrl, undefined);
+  // Given anyway, it is still validated (and unused).
+  assert.match(problems({ ...federated, KEY_VAULT_URL: 'http://kv.vault.azure.net' })[0]!, /^KEY_VAULT_URL .* must use https/);
+});
+
+test('exactly one of the three credential settings: every combination is reported, with the other problems at once', () => {
+  const pairs: Array<[Record<string, string>, RegExp]> = [
+    [{ GRAPH_CLIENT_SECRET_NAME: 's', GRAPH_CLIENT_CERTIFICATE_NAME: 'c' }, /^GRAPH_CLIENT_SECRET_NAME and GRAPH_CLIENT_CERTIFICATE_NAME are both set: set exactly one/],
+    [{ GRAPH_CLIENT_CERTIFICATE_NAME: 'c', GRAPH_FEDERATED_IDENTITY_CLIENT_ID: MI }, /^GRAPH_CLIENT_CERTIFICATE_NAME and GRAPH_FEDERATED_IDENTITY_CLIENT_ID are both set/],
+    [{ GRAPH_CLIENT_SECRET_NAME: 's', GRAPH_FEDERATED_IDENTITY_CLIENT_ID: MI }, /^GRAPH_CLIENT_SECRET_NAME and GRAPH_FEDERATED_IDENTITY_CLIENT_ID are both set/],
+    [{ GRAPH_CLIENT_SECRET_NAME: 's', GRAPH_CLIENT_CERTIFICATE_NAME: 'c', GRAPH_FEDERATED_IDENTITY_CLIENT_ID: MI }, /^GRAPH_CLIENT_SECRET_NAME, GRAPH_CLIENT_CERTIFICATE_NAME and GRAPH_FEDERATED_IDENTITY_CLIENT_ID are all set: set exactly one .* and unset the others\.$/],
+  ];
+  for (const [credentials, expected] of pairs) {
+    const env = { ...valid, GRAPH_CLIENT_CERTIFICATE_NAME: undefined, ...credentials, EXPORT_FORMAT: 'csv' };
+    const found = problems(env);
+    assert.equal(found.length, 2, `${JSON.stringify(credentials)}: ${found.join(' | ')}`);
+    assert.match(found[0]!, expected);
+    assert.match(found[1]!, /^EXPORT_FORMAT/);
+  }
+  // With GRAPH_FEDERATED_IDENTITY_CLIENT_ID among them, a missing KEY_VAULT_URL is not a further problem; without it, it is.
+  assert.equal(problems({ ...valid, KEY_VAULT_URL: undefined, GRAPH_FEDERATED_IDENTITY_CLIENT_ID: MI }).length, 1);
+  assert.deepEqual(problems({ ...valid, KEY_VAULT_URL: undefined }).map((p) => p.split(':')[0]), ['KEY_VAULT_URL is missing']);
+});
+
+test('GRAPH_FEDERATED_IDENTITY_CLIENT_ID must be a GUID, and not the app\'s own client ID', () => {
+  assert.match(problems({ ...federated, GRAPH_FEDERATED_IDENTITY_CLIENT_ID: 'my-identity' })[0]!, /^GRAPH_FEDERATED_IDENTITY_CLIENT_ID is 'my-identity': expected the client ID \(a GUID\) of the user-assigned managed identity/);
+  const same = problems({ ...federated, GRAPH_FEDERATED_IDENTITY_CLIENT_ID: valid.GRAPH_CLIENT_ID.toUpperCase() });
+  assert.equal(same.length, 1);
+  assert.match(same[0]!, /^GRAPH_FEDERATED_IDENTITY_CLIENT_ID is the app's own client ID \(GRAPH_CLIENT_ID\)/);
 });

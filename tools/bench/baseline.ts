@@ -23,7 +23,9 @@ async function main(): Promise<void> {
   const settings = readSettings(process.env);
   if (settings.storage.kind !== 'connectionString') throw new Error('the baseline needs EXPORT_STORAGE (a connection string)');
   const azureCredential = new DefaultAzureCredential();
-  const credential = await loadGraphCredential(settings, azureCredential);
+  const { credential: setting, keyVaultUrl } = settings;
+  if (setting.kind === 'federated' || keyVaultUrl === undefined) throw new Error('the baseline reads its credential from Key Vault');
+  const credential = await loadGraphCredential({ ...settings, credential: setting, keyVaultUrl }, azureCredential);
   const token = await graphTokenProvider(settings, credential).getToken();
 
   const all: Array<Record<string, unknown>> = [];
