@@ -10,6 +10,7 @@ import { loadGraphCredential } from './credential.js';
 import { ExportError, describeError, isExportError } from './errors.js';
 import { listUserPages, type ConsistencyLevel, type PageUsers } from './graph.js';
 import { HttpClientWithRetries, retryBounds, withAttemptPolicy } from './http.js';
+import { RunChanges, type FinishedChanges, type ManifestChanges } from './run-changes.js';
 import { readSettings, type ExportSettings } from './settings.js';
 import { deleteIfExists, ensureContainer, latestMayName, openContainer, publishLatest, snapshotPaths, SnapshotBlobWriter, uploadNewJson, type CommittedBlob } from './storage.js';
 import { graphTokenProvider } from './token.js';
@@ -45,6 +46,8 @@ export interface Manifest {
   durationMs: number;
   graphEndpoint: string;
   manifestVersion: 1;
+  /** The change report against the previous snapshot (README "The change report"), or why there is none. */
+  changes: ManifestChanges;
 }
 
 export interface RunExportOptions {
@@ -79,6 +82,8 @@ export async function runExport(options: RunExportOptions = {}): Promise<Manifes
   log.info(`Export ${runId} started: tenant ${settings.tenantId}, app ${settings.clientId}, ${settings.credential.kind} '${settings.credential.name}' from ${settings.keyVaultUrl}, to container '${settings.container}' as ${settings.format}${settings.compression === 'gzip' ? '+gzip' : ''}.`);
 
   const container = openContainer(settings.storage, settings.container, azureCredential, { requestTimeoutMs: settings.requestTimeoutMs });
+  // The previous snapshot is the one latest.json names now, at the start (never fails: a problem skips the report).
+  const changesReady = RunChanges.start({ container, tenantId: settings.tenantId, select: settings.select, compression: settings.compression, runId, warn: (m) => log.warn(m) });
   // Storage on one side, Key Vault and the token on the other: neither needs the other, so both are checked at
   // once (each is a few round trips), and a bad credential fails the run before anything is staged. When
   // both fail, Storage's problem is the one reported, as if they had run one after the other.
@@ -99,6 +104,8 @@ export async function runExport(options: RunExportOptions = {}): Promise<Manifes
   if (containerReady.status === 'rejected') throw containerReady.reason;
   if (graphAccess.status === 'rejected') throw graphAccess.reason;
   const tokens = graphAccess.value;
+  const changes = await changesReady;
+  if (changes.previousRunId !== undefined) log.info(`Changes are reported against the previous snapshot ${changes.previousRunId}.`);
 
   const stats = { retries: 0, tokenRefreshes: 0, listingRestarts: 0, pages: 0, users: 0 };
   let consistencyLevel: ConsistencyLevel | null = null;
@@ -140,6 +147,7 @@ export async function runExport(options: RunExportOptions = {}): Promise<Manifes
         stats.pages = 0;
         stats.users = 0;
         await writer.reset();
+        changes.restart();
         if (settings.format === 'json') await writer.write('[');
       }
       // write() serialises, hashes and hands the bytes over synchronously; what it returns is the blob's
@@ -147,6 +155,7 @@ export async function runExport(options: RunExportOptions = {}): Promise<Manifes
       // upload never holds back the Graph request after the one already in flight: memory stays bounded
       // (this page's bytes, the next page, one request in flight) and Graph stays busy.
       const written = writer.write(encoder.page(page, settings.format, stats.users === 0));
+      changes.addPage(page.elements, page.count);
       stats.pages += 1;
       stats.users += page.count;
       next = pages.next();
@@ -158,16 +167,21 @@ export async function runExport(options: RunExportOptions = {}): Promise<Manifes
   } catch (e) {
     // Stop the listing at its next page (not awaited: it may be in the middle of a request).
     pages.return(undefined).catch(() => undefined);
+    changes.close();
     throw e;
   } finally {
     progress.stop();
   }
 
   let committed: CommittedBlob;
+  let report: FinishedChanges;
   try {
     committed = await writer.commit({ runid: runId, usercount: String(stats.users) });
+    // The index and the change report: part of the snapshot, so written before the manifest.
+    report = await changes.finish(usersBlob, committed);
   } catch (e) {
     // A commit that failed after all may have been applied: take it back (best effort).
+    changes.close();
     await deleteIfExists(container, [usersBlob]);
     throw e;
   }
@@ -195,6 +209,7 @@ export async function runExport(options: RunExportOptions = {}): Promise<Manifes
     durationMs: completed.getTime() - started.getTime(),
     graphEndpoint: settings.graphEndpoint,
     manifestVersion: 1,
+    changes: report.changes,
   };
   let latestWritten = false;
   try {
@@ -205,7 +220,7 @@ export async function runExport(options: RunExportOptions = {}): Promise<Manifes
     // A failed run leaves nothing: take back what this run committed (best effort) — unless it tried to
     // write latest.json and latest.json names it (a write applied whose answer was lost) or cannot be
     // read: latest.json must never name a snapshot that is gone.
-    if (!latestWritten || !(await latestMayName(container, runId))) await deleteIfExists(container, [manifestBlob, usersBlob]);
+    if (!latestWritten || !(await latestMayName(container, runId))) await deleteIfExists(container, [manifestBlob, usersBlob, ...report.blobs]);
     throw e;
   }
   progress.done(manifest);

@@ -1,0 +1,361 @@
+/**
+ * A snapshot's index: for each user, its `id` and a 64-bit hash of its stored bytes, sorted by `id` — a few
+ * bytes per user (24 for a GUID id), so that two snapshots of a million users are compared without holding
+ * either one's users (README "The change report"). It is built while the users are streamed to the blob, stored
+ * beside them as `users.index`, and read back by the next run; for a snapshot stored without one it is built by
+ * streaming that snapshot's users file.
+ *
+ * Ids are compared as strings (their UTF-8 bytes, i.e. by code point). Graph's ids are GUIDs in lower case:
+ * those are kept as their 16 bytes (same order as the text); an index in which any id is not one keeps every id
+ * as its UTF-8 text instead.
+ *
+ * `users.index` is binary: one line of JSON (the header: format, version, count, id encoding, hash, and the
+ * size and SHA-256 of the users file it describes), then the ids (16 bytes each; or n + 1 little-endian uint32
+ * offsets and the UTF-8 texts), then the hashes (8 bytes each, little-endian), then the SHA-256 of everything
+ * before it — so that a damaged or foreign index is recognised as such and never used.
+ */
+import { createHash } from 'node:crypto';
+import type { XXHashAPI } from 'xxhash-wasm';
+
+export const INDEX_FORMAT = 'entra-users-export/users-index';
+export const INDEX_VERSION = 1;
+/** XXH64 (seed 0) of the user's stored bytes: https://github.com/Cyan4973/xxHash, via the xxhash-wasm package. */
+export const INDEX_HASH = 'xxh64';
+
+/** Hashes one user's stored bytes for the index. */
+export type UserHasher = (bytes: Uint8Array) => bigint;
+
+let hasher: Promise<UserHasher> | undefined;
+
+/**
+ * The index's hash function. XXH64 through WebAssembly: ~0.3 µs for a typical user here, several times faster
+ * than node:crypto's SHA-1 (a new Hash object per user); its 64 bits make a missed change (two versions of one
+ * user with one hash) a 1-in-2^64 event per changed user.
+ */
+export function userHasher(): Promise<UserHasher> {
+  hasher ??= import('xxhash-wasm').then(async (module) => {
+    const api: XXHashAPI = await module.default();
+    return (bytes: Uint8Array) => api.h64Raw(bytes);
+  });
+  return hasher;
+}
+
+export type IdEncoding = 'guid' | 'utf8';
+
+export interface IndexHeader {
+  format: typeof INDEX_FORMAT;
+  version: typeof INDEX_VERSION;
+  count: number;
+  idEncoding: IdEncoding;
+  hash: typeof INDEX_HASH;
+  /** The users file this index describes: its stored size and SHA-256 (as in the manifest). */
+  usersBytes: number;
+  usersSha256: string;
+}
+
+export class IndexFormatError extends Error {
+  override readonly name = 'IndexFormatError';
+}
+
+/** Two users with one id: the snapshot cannot be compared by id. */
+export class DuplicateIdError extends Error {
+  override readonly name = 'DuplicateIdError';
+  constructor(readonly id: string) {
+    super(`the id '${id}' appears twice`);
+  }
+}
+
+const HEX_VALUE = new Int8Array(256).fill(-1);
+for (let i = 0; i < 16; i += 1) HEX_VALUE['0123456789abcdef'.charCodeAt(i)] = i;
+const HYPHEN = 0x2d;
+const HEX_DIGITS = '0123456789abcdef';
+
+/**
+ * Writes the 16 bytes of a lower-case GUID text (8-4-4-4-12 hex digits) as four big-endian words at `out[4o]`;
+ * false when `key` is anything else.
+ */
+function guidWords(key: Uint8Array, out: Uint32Array, o: number): boolean {
+  if (key.length !== 36 || key[8] !== HYPHEN || key[13] !== HYPHEN || key[18] !== HYPHEN || key[23] !== HYPHEN) return false;
+  let word = 0;
+  let nibbles = 0;
+  for (let i = 0; i < 36; i += 1) {
+    if (i === 8 || i === 13 || i === 18 || i === 23) continue;
+    const v = HEX_VALUE[key[i]!]!;
+    if (v < 0) return false;
+    word = (word << 4) | v;
+    nibbles += 1;
+    if (nibbles % 8 === 0) {
+      out[4 * o + nibbles / 8 - 1] = word >>> 0;
+      word = 0;
+    }
+  }
+  return true;
+}
+
+function guidText(words: Uint32Array, o: number): string {
+  let hex = '';
+  for (let w = 0; w < 4; w += 1) {
+    const word = words[4 * o + w]!;
+    for (let shift = 28; shift >= 0; shift -= 4) hex += HEX_DIGITS[(word >>> shift) & 15];
+  }
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i += 1) {
+    const d = a[i]! - b[i]!;
+    if (d !== 0) return d;
+  }
+  return a.length - b.length;
+}
+
+function grow<T extends Uint32Array | Uint8Array | BigUint64Array>(array: T, needed: number, make: (n: number) => T): T {
+  if (needed <= array.length) return array;
+  const bigger = make(Math.max(needed, array.length * 2, 1024));
+  bigger.set(array as never);
+  return bigger;
+}
+
+/** Ids in the order they are added: GUIDs as words while every id is one, else UTF-8 texts. */
+class IdColumn {
+  count = 0;
+  guids: Uint32Array | undefined = new Uint32Array(4 * 1024);
+  offsets: Uint32Array | undefined;
+  text: Uint8Array | undefined;
+
+  push(key: Uint8Array): void {
+    if (this.guids !== undefined) {
+      this.guids = grow(this.guids, 4 * (this.count + 1), (n) => new Uint32Array(n));
+      if (guidWords(key, this.guids, this.count)) {
+        this.count += 1;
+        return;
+      }
+      this.#toText();
+    }
+    const offsets = (this.offsets = grow(this.offsets!, this.count + 2, (n) => new Uint32Array(n)));
+    const at = offsets[this.count]!;
+    if (at + key.length > 0xffffffff) throw new IndexFormatError('the ids take more than 4 GiB');
+    this.text = grow(this.text!, at + key.length, (n) => new Uint8Array(n));
+    this.text.set(key, at);
+    offsets[this.count + 1] = at + key.length;
+    this.count += 1;
+  }
+
+  /** An id is not a GUID: every id so far becomes text (once per index). */
+  #toText(): void {
+    const guids = this.guids!;
+    this.guids = undefined;
+    this.offsets = new Uint32Array(Math.max(1024, this.count * 2 + 2));
+    this.text = new Uint8Array(Math.max(4096, this.count * 72));
+    const n = this.count;
+    this.count = 0;
+    for (let i = 0; i < n; i += 1) this.push(Buffer.from(guidText(guids, i), 'latin1'));
+  }
+}
+
+/**
+ * Collects (id, hash) pairs in the order the users come; {@link finish} sorts them into a {@link SnapshotIndex}.
+ */
+export class IndexBuilder {
+  #ids = new IdColumn();
+  #hashes = new BigUint64Array(1024);
+
+  get count(): number {
+    return this.#ids.count;
+  }
+
+  /** Adds a user; returns its position in arrival order. */
+  push(id: Uint8Array, hash: bigint): number {
+    const position = this.#ids.count;
+    this.#hashes = grow(this.#hashes, position + 1, (n) => new BigUint64Array(n));
+    this.#hashes[position] = hash;
+    this.#ids.push(id);
+    return position;
+  }
+
+  /**
+   * The index, sorted by id, and `arrival`: for each sorted position, the user's position in arrival order.
+   * Throws {@link DuplicateIdError} when two users share an id.
+   */
+  finish(users: { bytes: number; sha256: string }): { index: SnapshotIndex; arrival: Uint32Array } {
+    const ids = this.#ids;
+    const n = ids.count;
+    const order = new Uint32Array(n);
+    for (let i = 0; i < n; i += 1) order[i] = i;
+    const header: IndexHeader = { format: INDEX_FORMAT, version: INDEX_VERSION, count: n, idEncoding: ids.guids ? 'guid' : 'utf8', hash: INDEX_HASH, usersBytes: users.bytes, usersSha256: users.sha256 };
+    const hashes = new BigUint64Array(n);
+    let index: SnapshotIndex;
+    if (ids.guids) {
+      const g = ids.guids;
+      order.sort((x, y) => g[4 * x]! - g[4 * y]! || g[4 * x + 1]! - g[4 * y + 1]! || g[4 * x + 2]! - g[4 * y + 2]! || g[4 * x + 3]! - g[4 * y + 3]!);
+      const sorted = new Uint32Array(4 * n);
+      for (let i = 0; i < n; i += 1) {
+        sorted.set(g.subarray(4 * order[i]!, 4 * order[i]! + 4), 4 * i);
+        hashes[i] = this.#hashes[order[i]!]!;
+      }
+      index = new SnapshotIndex(header, { guids: sorted }, hashes);
+    } else {
+      const offsets = ids.offsets!;
+      const text = ids.text!;
+      const key = (i: number): Uint8Array => text.subarray(offsets[i]!, offsets[i + 1]!);
+      order.sort((x, y) => compareBytes(key(x), key(y)));
+      const sortedOffsets = new Uint32Array(n + 1);
+      const sortedText = new Uint8Array(offsets[n]!);
+      for (let i = 0; i < n; i += 1) {
+        const k = key(order[i]!);
+        sortedText.set(k, sortedOffsets[i]!);
+        sortedOffsets[i + 1] = sortedOffsets[i]! + k.length;
+        hashes[i] = this.#hashes[order[i]!]!;
+      }
+      index = new SnapshotIndex(header, { offsets: sortedOffsets, text: sortedText }, hashes);
+    }
+    for (let i = 1; i < n; i += 1) if (index.compare(i - 1, index, i) === 0) throw new DuplicateIdError(index.id(i));
+    return { index, arrival: order };
+  }
+}
+
+/** A snapshot's users by id (sorted), each with the hash of its stored bytes. */
+export class SnapshotIndex {
+  readonly header: IndexHeader;
+  readonly hashes: BigUint64Array;
+  readonly #guids: Uint32Array | undefined;
+  readonly #offsets: Uint32Array | undefined;
+  readonly #text: Uint8Array | undefined;
+  readonly #scratch = new Uint32Array(4);
+
+  constructor(header: IndexHeader, ids: { guids: Uint32Array } | { offsets: Uint32Array; text: Uint8Array }, hashes: BigUint64Array) {
+    this.header = header;
+    this.hashes = hashes;
+    if ('guids' in ids) this.#guids = ids.guids;
+    else {
+      this.#offsets = ids.offsets;
+      this.#text = ids.text;
+    }
+  }
+
+  get count(): number {
+    return this.header.count;
+  }
+
+  /** The id at sorted position `i`. */
+  id(i: number): string {
+    return this.#guids ? guidText(this.#guids, i) : Buffer.from(this.#text!.buffer, this.#text!.byteOffset + this.#offsets![i]!, this.#offsets![i + 1]! - this.#offsets![i]!).toString('utf8');
+  }
+
+  #idBytes(i: number): Uint8Array {
+    return this.#guids ? Buffer.from(guidText(this.#guids, i), 'latin1') : this.#text!.subarray(this.#offsets![i]!, this.#offsets![i + 1]!);
+  }
+
+  /** Order of this index's id `i` against `other`'s id `j`: negative, 0 or positive. */
+  compare(i: number, other: SnapshotIndex, j: number): number {
+    const a = this.#guids;
+    const b = other.#guids;
+    if (a && b) return a[4 * i]! - b[4 * j]! || a[4 * i + 1]! - b[4 * j + 1]! || a[4 * i + 2]! - b[4 * j + 2]! || a[4 * i + 3]! - b[4 * j + 3]!;
+    return compareBytes(this.#idBytes(i), other.#idBytes(j));
+  }
+
+  /** The sorted position of the user with this id (its UTF-8 bytes), or -1. */
+  find(id: Uint8Array): number {
+    let lo = 0;
+    let hi = this.count - 1;
+    const guids = this.#guids;
+    if (guids) {
+      const w = this.#scratch;
+      if (!guidWords(id, w, 0)) return -1;
+      while (lo <= hi) {
+        const mid = (lo + hi) >>> 1;
+        const d = guids[4 * mid]! - w[0]! || guids[4 * mid + 1]! - w[1]! || guids[4 * mid + 2]! - w[2]! || guids[4 * mid + 3]! - w[3]!;
+        if (d === 0) return mid;
+        if (d < 0) lo = mid + 1;
+        else hi = mid - 1;
+      }
+      return -1;
+    }
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const d = compareBytes(this.#idBytes(mid), id);
+      if (d === 0) return mid;
+      if (d < 0) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
+  }
+
+  /** `users.index`'s bytes (see the module comment). */
+  serialize(): Buffer {
+    const head = Buffer.from(`${JSON.stringify(this.header)}\n`, 'utf8');
+    const parts: Buffer[] = [head];
+    if (this.#guids) {
+      const ids = Buffer.allocUnsafe(16 * this.count);
+      for (let i = 0; i < 4 * this.count; i += 1) ids.writeUInt32BE(this.#guids[i]!, 4 * i);
+      parts.push(ids);
+    } else {
+      parts.push(littleEndian(this.#offsets!), Buffer.from(this.#text!.buffer, this.#text!.byteOffset, this.#offsets![this.count]!));
+    }
+    parts.push(littleEndian(this.hashes));
+    const body = Buffer.concat(parts);
+    return Buffer.concat([body, createHash('sha256').update(body).digest()]);
+  }
+
+  /** Reads `users.index`; throws {@link IndexFormatError} for anything that is not a complete, intact index. */
+  static parse(bytes: Buffer): SnapshotIndex {
+    if (bytes.length < 32) throw new IndexFormatError('it is shorter than its checksum');
+    const body = bytes.subarray(0, bytes.length - 32);
+    if (!createHash('sha256').update(body).digest().equals(bytes.subarray(bytes.length - 32))) throw new IndexFormatError('its checksum does not match (damaged or cut short)');
+    const newline = body.indexOf(0x0a);
+    let header: IndexHeader;
+    try {
+      header = JSON.parse(body.subarray(0, newline).toString('utf8')) as IndexHeader;
+    } catch {
+      throw new IndexFormatError('its header is not JSON');
+    }
+    if (header.format !== INDEX_FORMAT || header.version !== INDEX_VERSION || header.hash !== INDEX_HASH || !Number.isSafeInteger(header.count) || header.count < 0) {
+      throw new IndexFormatError(`it is not a ${INDEX_FORMAT} version ${INDEX_VERSION} with ${INDEX_HASH} hashes`);
+    }
+    const n = header.count;
+    let pos = newline + 1;
+    const take = (length: number): Buffer => {
+      if (pos + length > body.length) throw new IndexFormatError('it is shorter than its header says');
+      // A copy in its own memory (Buffer.alloc never uses the shared pool): typed arrays need aligned offsets.
+      const part = Buffer.alloc(length);
+      body.copy(part, 0, pos, pos + length);
+      pos += length;
+      return part;
+    };
+    let ids: { guids: Uint32Array } | { offsets: Uint32Array; text: Uint8Array };
+    if (header.idEncoding === 'guid') {
+      const raw = take(16 * n);
+      const guids = new Uint32Array(4 * n);
+      for (let i = 0; i < 4 * n; i += 1) guids[i] = raw.readUInt32BE(4 * i);
+      ids = { guids };
+    } else if (header.idEncoding === 'utf8') {
+      const offsets = fromLittleEndian(take(4 * (n + 1)), Uint32Array);
+      for (let i = 0; i < n; i += 1) if (offsets[i + 1]! < offsets[i]!) throw new IndexFormatError('its id offsets go backwards');
+      ids = { offsets, text: new Uint8Array(take(offsets[n]!)) };
+    } else {
+      throw new IndexFormatError(`its id encoding '${String(header.idEncoding)}' is unknown`);
+    }
+    const hashes = fromLittleEndian(take(8 * n), BigUint64Array);
+    if (pos !== body.length) throw new IndexFormatError('it is longer than its header says');
+    const index = new SnapshotIndex(header, ids, hashes);
+    for (let i = 1; i < n; i += 1) if (index.compare(i - 1, index, i) >= 0) throw new IndexFormatError('its ids are not sorted');
+    return index;
+  }
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+function littleEndian(array: Uint32Array | BigUint64Array): Buffer {
+  const bytes = Buffer.from(array.buffer, array.byteOffset, array.byteLength);
+  if (LITTLE_ENDIAN) return bytes;
+  const copy = Buffer.from(bytes);
+  if (array instanceof Uint32Array) copy.swap32();
+  else copy.swap64();
+  return copy;
+}
+
+function fromLittleEndian<T extends Uint32Array | BigUint64Array>(bytes: Buffer, type: { new (buffer: ArrayBuffer, offset: number, length: number): T; BYTES_PER_ELEMENT: number }): T {
+  if (!LITTLE_ENDIAN) type.BYTES_PER_ELEMENT === 4 ? bytes.swap32() : bytes.swap64();
+  return new type(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.length / type.BYTES_PER_ELEMENT);
+}
