@@ -207,7 +207,8 @@ async function previousSnapshot(options: RunChangesOptions): Promise<PreviousSna
   const { container } = options;
   let text: string;
   try {
-    text = (await container.getBlobClient(LATEST_BLOB).downloadToBuffer()).toString('utf8');
+    // One GET (downloadToBuffer would ask for the size first): latest.json is a small JSON blob.
+    text = await readText((await container.getBlobClient(LATEST_BLOB).download()).readableStreamBody);
   } catch (e) {
     if (statusOf(e) === 404) throw new SnapshotUnreadable(`there is no previous snapshot (no ${LATEST_BLOB}: the first run)`);
     throw new SnapshotUnreadable(`${LATEST_BLOB} could not be read: ${describeError(e)}`);
@@ -225,4 +226,10 @@ async function previousSnapshot(options: RunChangesOptions): Promise<PreviousSna
     if (statusOf(e) === 404) throw new SnapshotUnreadable(`${about} cannot be read: its users file ${manifest.blobName} does not exist (deleted?)`);
     throw new SnapshotUnreadable(`${about} cannot be read: ${describeError(e)}`);
   }
+}
+
+async function readText(stream: NodeJS.ReadableStream | undefined): Promise<string> {
+  const chunks: Buffer[] = [];
+  if (stream) for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  return Buffer.concat(chunks).toString('utf8');
 }
