@@ -25,6 +25,9 @@ export type ExportErrorCode =
   | 'GraphProtocolError'
   | 'StorageForbidden'
   | 'StorageFailed'
+  | 'InvalidArguments'
+  | 'SnapshotNotFound'
+  | 'SnapshotUnreadable'
   | 'Unexpected';
 
 /** Codes that mean "change the configuration, the credential or a permission" (exit code 2). */
@@ -37,6 +40,8 @@ const CONFIG_CODES: ReadonlySet<ExportErrorCode> = new Set<ExportErrorCode>([
   'TokenRequestRejected',
   'GraphForbidden',
   'StorageForbidden',
+  'InvalidArguments',
+  'SnapshotNotFound',
 ]);
 
 export class ExportError extends Error {

@@ -98,10 +98,7 @@ type Env = Readonly<Record<string, string | undefined>>;
  */
 export function readSettings(env: Env = process.env): ExportSettings {
   const problems: string[] = [];
-  const get = (name: SettingName | TuningSettingName): string | undefined => {
-    const value = env[name]?.trim();
-    return value ? value : undefined;
-  };
+  const get = settingGetter(env);
   const required = (name: SettingName, form: string): string | undefined => {
     const value = get(name);
     if (value === undefined) problems.push(`${name} is missing: set it to ${form}.`);
@@ -155,28 +152,7 @@ export function readSettings(env: Env = process.env): ExportSettings {
     problems.push(`USERS_SELECT is '${get('USERS_SELECT')}': expected a comma-separated list of user property names, e.g. id,userPrincipalName,displayName.`);
   }
 
-  const connectionString = get('EXPORT_STORAGE');
-  const blobServiceUri = get('EXPORT_STORAGE__blobServiceUri');
-  let storage: StorageSetting = { kind: 'connectionString', connectionString: '' };
-  if (connectionString !== undefined && blobServiceUri !== undefined) {
-    problems.push('EXPORT_STORAGE and EXPORT_STORAGE__blobServiceUri are both set: set exactly one — a connection string, or the blob service URI for the managed identity (recommended in Azure).');
-  } else if (connectionString === undefined && blobServiceUri === undefined) {
-    problems.push('EXPORT_STORAGE__blobServiceUri or EXPORT_STORAGE is missing: set EXPORT_STORAGE__blobServiceUri to https://<account>.blob.core.windows.net (managed identity), or EXPORT_STORAGE to a connection string (UseDevelopmentStorage=true for Azurite).');
-  } else if (connectionString !== undefined) {
-    if (!/^UseDevelopmentStorage=true/i.test(connectionString) && !/(^|;)\s*(AccountName|BlobEndpoint)\s*=/i.test(connectionString)) {
-      problems.push('EXPORT_STORAGE is not a storage connection string: expected DefaultEndpointsProtocol=https;AccountName=...;AccountKey=...;EndpointSuffix=core.windows.net, a BlobEndpoint=...;SharedAccessSignature=... string, or UseDevelopmentStorage=true.');
-    }
-    storage = { kind: 'connectionString', connectionString };
-  } else {
-    // A path is allowed here: Azurite and Azure Stack put the account name in the path.
-    const uri = parseOrigin('EXPORT_STORAGE__blobServiceUri', blobServiceUri, problems, 'https://<account>.blob.core.windows.net', { allowPath: true });
-    storage = { kind: 'identity', blobServiceUri: uri ?? '' };
-  }
-
-  const container = get('EXPORT_CONTAINER') ?? DEFAULTS.EXPORT_CONTAINER;
-  if (!CONTAINER_NAME.test(container)) {
-    problems.push(`EXPORT_CONTAINER is '${container}': a container name has 3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit.`);
-  }
+  const { storage, container } = readStorage(get, problems);
 
   const format = oneOf<ExportFormat>('EXPORT_FORMAT', ['json', 'ndjson'], 'json');
   const compression = oneOf<ExportCompression>('EXPORT_COMPRESSION', ['none', 'gzip'], 'none');
@@ -195,21 +171,7 @@ export function readSettings(env: Env = process.env): ExportSettings {
     problems.push(`EXPORT_SCHEDULE is '${schedule}': expected an NCRONTAB expression with six fields {second} {minute} {hour} {day} {month} {day-of-week}, e.g. '0 0 2 * * *' for 02:00 UTC daily (${why}).`);
   }
 
-  const managedIdentityClientId = get('AZURE_CLIENT_ID');
-  if (managedIdentityClientId !== undefined && !GUID.test(managedIdentityClientId)) {
-    problems.push(`AZURE_CLIENT_ID is '${managedIdentityClientId}': expected the client ID (a GUID) of the user-assigned managed identity, or leave it unset for the system-assigned identity.`);
-  }
-
-  const timeoutText = get('EXPORT_REQUEST_TIMEOUT_SECONDS');
-  let requestTimeoutSeconds: number = REQUEST_TIMEOUT_SECONDS.default;
-  if (timeoutText !== undefined) {
-    const seconds = /^\d+(\.\d+)?$/.test(timeoutText) ? Number(timeoutText) : NaN;
-    if (seconds >= REQUEST_TIMEOUT_SECONDS.min && seconds <= REQUEST_TIMEOUT_SECONDS.max) {
-      requestTimeoutSeconds = seconds;
-    } else {
-      problems.push(`EXPORT_REQUEST_TIMEOUT_SECONDS is '${timeoutText}': expected a number of seconds from ${REQUEST_TIMEOUT_SECONDS.min} to ${REQUEST_TIMEOUT_SECONDS.max} (default ${REQUEST_TIMEOUT_SECONDS.default}), the longest one attempt of a call may take; or leave it unset.`);
-    }
-  }
+  const { managedIdentityClientId, requestTimeoutMs } = readAccess(get, problems);
 
   if (problems.length > 0) {
     throw new ExportError(
@@ -233,8 +195,80 @@ export function readSettings(env: Env = process.env): ExportSettings {
     compression,
     schedule,
     managedIdentityClientId,
-    requestTimeoutMs: Math.round(requestTimeoutSeconds * 1000),
+    requestTimeoutMs,
   };
+}
+
+/** What `npm run changes` needs: where the snapshots are and how to reach them, read and checked as for the export. */
+export type StorageSettings = Pick<ExportSettings, 'storage' | 'container' | 'managedIdentityClientId' | 'requestTimeoutMs'>;
+
+/** Reads only the storage settings (EXPORT_STORAGE / EXPORT_STORAGE__blobServiceUri, EXPORT_CONTAINER, AZURE_CLIENT_ID). */
+export function readStorageSettings(env: Env = process.env): StorageSettings {
+  const problems: string[] = [];
+  const get = settingGetter(env);
+  const { storage, container } = readStorage(get, problems);
+  const access = readAccess(get, problems);
+  if (problems.length > 0) {
+    throw new ExportError('InvalidSettings', `Invalid settings (${problems.length} problem${problems.length === 1 ? '' : 's'}): ${problems.join(' ')}`, { details: problems });
+  }
+  return { storage, container, ...access };
+}
+
+type Getter = (name: SettingName | TuningSettingName) => string | undefined;
+
+/** Empty values count as unset (local.settings.json templates leave optional settings as ""). */
+function settingGetter(env: Env): Getter {
+  return (name) => {
+    const value = env[name]?.trim();
+    return value ? value : undefined;
+  };
+}
+
+function readStorage(get: Getter, problems: string[]): { storage: StorageSetting; container: string } {
+  const connectionString = get('EXPORT_STORAGE');
+  const blobServiceUri = get('EXPORT_STORAGE__blobServiceUri');
+  let storage: StorageSetting = { kind: 'connectionString', connectionString: '' };
+  if (connectionString !== undefined && blobServiceUri !== undefined) {
+    problems.push('EXPORT_STORAGE and EXPORT_STORAGE__blobServiceUri are both set: set exactly one — a connection string, or the blob service URI for the managed identity (recommended in Azure).');
+  } else if (connectionString === undefined && blobServiceUri === undefined) {
+    problems.push('EXPORT_STORAGE__blobServiceUri or EXPORT_STORAGE is missing: set EXPORT_STORAGE__blobServiceUri to https://<account>.blob.core.windows.net (managed identity), or EXPORT_STORAGE to a connection string (UseDevelopmentStorage=true for Azurite).');
+  } else if (connectionString !== undefined) {
+    if (!/^UseDevelopmentStorage=true/i.test(connectionString) && !/(^|;)\s*(AccountName|BlobEndpoint)\s*=/i.test(connectionString)) {
+      problems.push('EXPORT_STORAGE is not a storage connection string: expected DefaultEndpointsProtocol=https;AccountName=...;AccountKey=...;EndpointSuffix=core.windows.net, a BlobEndpoint=...;SharedAccessSignature=... string, or UseDevelopmentStorage=true.');
+    }
+    storage = { kind: 'connectionString', connectionString };
+  } else {
+    // A path is allowed here: Azurite and Azure Stack put the account name in the path.
+    const uri = parseOrigin('EXPORT_STORAGE__blobServiceUri', blobServiceUri, problems, 'https://<account>.blob.core.windows.net', { allowPath: true });
+    storage = { kind: 'identity', blobServiceUri: uri ?? '' };
+  }
+
+  const container = get('EXPORT_CONTAINER') ?? DEFAULTS.EXPORT_CONTAINER;
+  if (!CONTAINER_NAME.test(container)) {
+    problems.push(`EXPORT_CONTAINER is '${container}': a container name has 3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit.`);
+  }
+
+  return { storage, container };
+}
+
+function readAccess(get: Getter, problems: string[]): { managedIdentityClientId: string | undefined; requestTimeoutMs: number } {
+  const managedIdentityClientId = get('AZURE_CLIENT_ID');
+  if (managedIdentityClientId !== undefined && !GUID.test(managedIdentityClientId)) {
+    problems.push(`AZURE_CLIENT_ID is '${managedIdentityClientId}': expected the client ID (a GUID) of the user-assigned managed identity, or leave it unset for the system-assigned identity.`);
+  }
+
+  const timeoutText = get('EXPORT_REQUEST_TIMEOUT_SECONDS');
+  let requestTimeoutSeconds: number = REQUEST_TIMEOUT_SECONDS.default;
+  if (timeoutText !== undefined) {
+    const seconds = /^\d+(\.\d+)?$/.test(timeoutText) ? Number(timeoutText) : NaN;
+    if (seconds >= REQUEST_TIMEOUT_SECONDS.min && seconds <= REQUEST_TIMEOUT_SECONDS.max) {
+      requestTimeoutSeconds = seconds;
+    } else {
+      problems.push(`EXPORT_REQUEST_TIMEOUT_SECONDS is '${timeoutText}': expected a number of seconds from ${REQUEST_TIMEOUT_SECONDS.min} to ${REQUEST_TIMEOUT_SECONDS.max} (default ${REQUEST_TIMEOUT_SECONDS.default}), the longest one attempt of a call may take; or leave it unset.`);
+    }
+  }
+
+  return { managedIdentityClientId, requestTimeoutMs: Math.round(requestTimeoutSeconds * 1000) };
 }
 
 /**
