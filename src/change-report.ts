@@ -15,7 +15,7 @@
  * stored.
  */
 import type { ContainerClient } from '@azure/storage-blob';
-import { SnapshotIndex, userHasher } from './snapshot-index.js';
+import type { SnapshotIndex } from './snapshot-index.js';
 import { SortedSpill, type SpilledUser } from './sorted-spill.js';
 import { forEachStoredUser, SnapshotUnreadable, type SnapshotManifest } from './stored-snapshot.js';
 import { jsonValuesEqual, membersOf, userIdBytes } from './user-json.js';
@@ -59,19 +59,18 @@ export function countDifferences(index: SnapshotIndex, other: SnapshotIndex): nu
 }
 
 /**
- * Streams a stored snapshot and keeps aside (in `spill`) its users that differ from `other`. Each user must be
- * in the snapshot's own index with the same hash: a users file that does not match its index is unreadable.
+ * Streams a stored snapshot and keeps aside (in `spill`) its users that differ from `other`, by the hashes of
+ * its own index (no user is hashed again: that the file is the one the index describes is checked as a whole —
+ * its size and SHA-256 against the manifest, which the index names too). A user not in its own index means they
+ * do not belong together: the snapshot is unreadable.
  */
 export async function spillDifferences(container: ContainerClient, manifest: SnapshotManifest, own: SnapshotIndex, other: SnapshotIndex, spill: SortedSpill): Promise<void> {
-  const hash = await userHasher();
   await forEachStoredUser(container, manifest, (bytes, start, end) => {
-    const user = bytes.subarray(start, end);
     const id = userIdBytes(bytes, start, end);
     if (id === undefined) throw new SnapshotUnreadable(`a user of ${manifest.blobName} has no id`);
-    const h = hash(user);
     const at = own.find(id);
-    if (at < 0 || own.hashes[at] !== h) throw new SnapshotUnreadable(`${manifest.blobName} does not match its index (user ${Buffer.from(id).toString('utf8')})`);
-    if (differsFrom(other, id, h)) spill.add(id, user);
+    if (at < 0) throw new SnapshotUnreadable(`${manifest.blobName} does not match its index (user ${Buffer.from(id).toString('utf8')})`);
+    if (differsFrom(other, id, own.hashes[at]!)) spill.add(id, bytes.subarray(start, end));
   });
 }
 

@@ -152,23 +152,22 @@ export class RunChanges {
     const reportBlob = changesBlobName(folder, compression);
     const written: string[] = [];
     try {
-      const body = index.serialize();
-      await container.getBlockBlobClient(indexBlob).uploadData(body, {
-        blobHTTPHeaders: { blobContentType: 'application/octet-stream' },
-        metadata: { runid: runId },
-        conditions: { ifNoneMatch: '*' },
-      });
+      // The index is uploaded while the previous users file is read (only when some of its users are leavers
+      // or may have changed).
       written.push(indexBlob);
+      const uploaded = uploadIndex(container, indexBlob, index.serialize(), runId);
       const previous = this.#previous;
+      let spilled: Promise<unknown> = Promise.resolve();
+      if (this.#skipped === undefined && previous && countDifferences(previous.index, index) > 0) {
+        spilled = spillDifferences(container, previous.manifest, previous.index, index, this.#older).catch((e: unknown) => {
+          this.#stop(e instanceof SnapshotUnreadable ? `the previous snapshot ${previous.manifest.runId} cannot be read: ${e.message}` : `the comparison failed: ${describeError(e)}`, true);
+        });
+      }
+      // Both settle before going on (a failed upload must not leave the reading of the previous file running).
+      const [upload] = await Promise.allSettled([uploaded, spilled]);
+      if (upload.status === 'rejected') throw upload.reason;
       if (this.#skipped !== undefined || !previous) return { changes: { skipped: this.#skipped ?? 'no previous snapshot' }, blobs: written };
 
-      try {
-        // The previous users file is read only when some of its users are leavers or may have changed.
-        if (countDifferences(previous.index, index) > 0) await spillDifferences(container, previous.manifest, previous.index, index, this.#older);
-      } catch (e) {
-        this.#stop(e instanceof SnapshotUnreadable ? `the previous snapshot ${previous.manifest.runId} cannot be read: ${e.message}` : `the comparison failed: ${describeError(e)}`, true);
-        return { changes: { skipped: this.#skipped! }, blobs: written };
-      }
       const compared = comparedProperties(previous.manifest.select, this.#options.select);
       const writer = new SnapshotBlobWriter(container.getBlockBlobClient(reportBlob), { compression, contentType: 'application/x-ndjson; charset=utf-8' });
       const counts = await writeReportLines(this.#older, this.#newer, compared, (lines) => writer.write(lines));
@@ -200,6 +199,15 @@ export class RunChanges {
     this.#newer.clear();
     this.#older.clear();
   }
+}
+
+/** Uploads `users.index` (a new blob: never over another run's). */
+async function uploadIndex(container: ContainerClient, name: string, body: Buffer, runId: string): Promise<void> {
+  await container.getBlockBlobClient(name).uploadData(body, {
+    blobHTTPHeaders: { blobContentType: 'application/octet-stream' },
+    metadata: { runid: runId },
+    conditions: { ifNoneMatch: '*' },
+  });
 }
 
 /** The snapshot latest.json names, with its index; {@link SnapshotUnreadable} says why there is none to compare with. */

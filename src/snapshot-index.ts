@@ -101,6 +101,51 @@ function guidText(words: Uint32Array, o: number): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
+/** Order of GUIDs `x` and `y` (their four words each in `g`). */
+function compareGuids(g: Uint32Array, x: number, y: number): number {
+  return g[4 * x]! - g[4 * y]! || g[4 * x + 1]! - g[4 * y + 1]! || g[4 * x + 2]! - g[4 * y + 2]! || g[4 * x + 3]! - g[4 * y + 3]!;
+}
+
+/** Entries per bucket of the first 16 bits of an id: random GUIDs spread evenly over them. */
+const BUCKETS = 65536;
+
+/** For each bucket b (the first 16 bits of the first word), where its ids start among the sorted ones; [b + 1] where they end. */
+function bucketStarts(g: Uint32Array, n: number, order?: Uint32Array): Uint32Array {
+  const starts = new Uint32Array(BUCKETS + 1);
+  for (let i = 0; i < n; i += 1) starts[(g[4 * (order ? order[i]! : i)]! >>> 16) + 1]! += 1;
+  for (let b = 1; b <= BUCKETS; b += 1) starts[b]! += starts[b - 1]!;
+  return starts;
+}
+
+/**
+ * Sorts `order` (positions of GUIDs in `g`) by GUID: a counting sort on the first 16 bits, then each bucket by
+ * insertion (a handful of ids each when they are random), or by a comparison sort when a bucket is large (ids
+ * that are not random). A million ids sort in tens of milliseconds instead of seconds.
+ */
+function sortGuids(g: Uint32Array, order: Uint32Array): void {
+  const n = order.length;
+  const starts = bucketStarts(g, n);
+  const next = starts.slice(0, BUCKETS);
+  for (let i = 0; i < n; i += 1) order[next[g[4 * i]! >>> 16]!++] = i;
+  for (let b = 0; b < BUCKETS; b += 1) {
+    const lo = starts[b]!;
+    const hi = starts[b + 1]!;
+    if (hi - lo > 64) {
+      order.subarray(lo, hi).sort((x, y) => compareGuids(g, x, y));
+      continue;
+    }
+    for (let i = lo + 1; i < hi; i += 1) {
+      const v = order[i]!;
+      let j = i - 1;
+      while (j >= lo && compareGuids(g, order[j]!, v) > 0) {
+        order[j + 1] = order[j]!;
+        j -= 1;
+      }
+      order[j + 1] = v;
+    }
+  }
+}
+
 function compareBytes(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i += 1) {
@@ -188,7 +233,7 @@ export class IndexBuilder {
     let index: SnapshotIndex;
     if (ids.guids) {
       const g = ids.guids;
-      order.sort((x, y) => g[4 * x]! - g[4 * y]! || g[4 * x + 1]! - g[4 * y + 1]! || g[4 * x + 2]! - g[4 * y + 2]! || g[4 * x + 3]! - g[4 * y + 3]!);
+      sortGuids(g, order);
       const sorted = new Uint32Array(4 * n);
       for (let i = 0; i < n; i += 1) {
         sorted.set(g.subarray(4 * order[i]!, 4 * order[i]! + 4), 4 * i);
@@ -223,6 +268,8 @@ export class SnapshotIndex {
   readonly #offsets: Uint32Array | undefined;
   readonly #text: Uint8Array | undefined;
   readonly #scratch = new Uint32Array(4);
+  /** Where each bucket of ids starts (GUID indexes), made at the first lookup. */
+  #buckets: Uint32Array | undefined;
 
   constructor(header: IndexHeader, ids: { guids: Uint32Array } | { offsets: Uint32Array; text: Uint8Array }, hashes: BigUint64Array) {
     this.header = header;
@@ -263,6 +310,10 @@ export class SnapshotIndex {
     if (guids) {
       const w = this.#scratch;
       if (!guidWords(id, w, 0)) return -1;
+      const bucket = w[0]! >>> 16;
+      this.#buckets ??= bucketStarts(guids, this.count);
+      lo = this.#buckets[bucket]!;
+      hi = this.#buckets[bucket + 1]! - 1;
       while (lo <= hi) {
         const mid = (lo + hi) >>> 1;
         const d = guids[4 * mid]! - w[0]! || guids[4 * mid + 1]! - w[1]! || guids[4 * mid + 2]! - w[2]! || guids[4 * mid + 3]! - w[3]!;
@@ -287,9 +338,9 @@ export class SnapshotIndex {
     const head = Buffer.from(`${JSON.stringify(this.header)}\n`, 'utf8');
     const parts: Buffer[] = [head];
     if (this.#guids) {
-      const ids = Buffer.allocUnsafe(16 * this.count);
-      for (let i = 0; i < 4 * this.count; i += 1) ids.writeUInt32BE(this.#guids[i]!, 4 * i);
-      parts.push(ids);
+      // The words as big-endian bytes: the GUIDs' own 16 bytes.
+      const ids = Buffer.from(this.#guids.buffer, this.#guids.byteOffset, 16 * this.count);
+      parts.push(LITTLE_ENDIAN ? Buffer.from(ids).swap32() : ids);
     } else {
       parts.push(littleEndian(this.#offsets!), Buffer.from(this.#text!.buffer, this.#text!.byteOffset, this.#offsets![this.count]!));
     }
@@ -326,9 +377,8 @@ export class SnapshotIndex {
     let ids: { guids: Uint32Array } | { offsets: Uint32Array; text: Uint8Array };
     if (header.idEncoding === 'guid') {
       const raw = take(16 * n);
-      const guids = new Uint32Array(4 * n);
-      for (let i = 0; i < 4 * n; i += 1) guids[i] = raw.readUInt32BE(4 * i);
-      ids = { guids };
+      if (LITTLE_ENDIAN) raw.swap32();
+      ids = { guids: new Uint32Array(raw.buffer, raw.byteOffset, 4 * n) };
     } else if (header.idEncoding === 'utf8') {
       const offsets = fromLittleEndian(take(4 * (n + 1)), Uint32Array);
       for (let i = 0; i < n; i += 1) if (offsets[i + 1]! < offsets[i]!) throw new IndexFormatError('its id offsets go backwards');
@@ -339,7 +389,11 @@ export class SnapshotIndex {
     const hashes = fromLittleEndian(take(8 * n), BigUint64Array);
     if (pos !== body.length) throw new IndexFormatError('it is longer than its header says');
     const index = new SnapshotIndex(header, ids, hashes);
-    for (let i = 1; i < n; i += 1) if (index.compare(i - 1, index, i) >= 0) throw new IndexFormatError('its ids are not sorted');
+    if ('guids' in ids) {
+      for (let i = 1; i < n; i += 1) if (compareGuids(ids.guids, i - 1, i) >= 0) throw new IndexFormatError('its ids are not sorted');
+    } else {
+      for (let i = 1; i < n; i += 1) if (index.compare(i - 1, index, i) >= 0) throw new IndexFormatError('its ids are not sorted');
+    }
     return index;
   }
 }

@@ -146,12 +146,20 @@ class UserLines {
   }
 
   push(chunk: Buffer): void {
-    let data = chunk;
-    if (this.#carry) {
-      data = Buffer.concat([this.#carry, chunk]);
-      this.#carry = undefined;
-    }
+    const data = chunk;
     let start = 0;
+    if (this.#carry) {
+      // Only the line that the chunk completes is joined; the rest is read where it is.
+      const newline = data.indexOf(0x0a);
+      if (newline < 0) {
+        this.#carry = Buffer.concat([this.#carry, data]);
+        return;
+      }
+      const line = Buffer.concat([this.#carry, data.subarray(0, newline)]);
+      this.#carry = undefined;
+      this.#line(line, 0, line.length);
+      start = newline + 1;
+    }
     for (;;) {
       const newline = data.indexOf(0x0a, start);
       if (newline < 0) break;

@@ -147,6 +147,34 @@ export function membersOf(b: Uint8Array, start: number, end: number): Map<string
  * member or its `id` is not a string. Without escapes (every id Graph sends) the bytes are a view of `b`.
  */
 export function userIdBytes(b: Uint8Array, start: number, end: number): Uint8Array | undefined {
+  return lastMemberId(b, start, end) ?? anyMemberId(b, start, end);
+}
+
+const ID_MEMBER = Buffer.from('"id":"');
+
+/**
+ * The fast path: Graph lists `id` last (the user entity's own properties, then the inherited `id`), so a user
+ * usually ends with `,"id":"…"}`. Read backwards from the end, that text can only be the top-level `id` member:
+ * a quote inside a string value is escaped, so a string with no backslash between two unescaped quotes followed
+ * by `}` and preceded by `"id":` after `,` or `{` is a member of the outer object. Anything else (escapes,
+ * whitespace, `id` elsewhere) takes the full walk.
+ */
+function lastMemberId(b: Uint8Array, start: number, end: number): Uint8Array | undefined {
+  if (b[end - 1] !== CLOSE_OBJECT || b[end - 2] !== QUOTE) return undefined;
+  let q = end - 3;
+  while (q > start && b[q] !== QUOTE) {
+    if (b[q] === BACKSLASH) return undefined;
+    q -= 1;
+  }
+  const member = q - (ID_MEMBER.length - 1);
+  if (member <= start) return undefined;
+  for (let k = 0; k < ID_MEMBER.length; k += 1) if (b[member + k] !== ID_MEMBER[k]) return undefined;
+  const before = b[member - 1];
+  if (before !== COMMA && before !== OPEN_OBJECT) return undefined;
+  return b.subarray(q + 1, end - 2);
+}
+
+function anyMemberId(b: Uint8Array, start: number, end: number): Uint8Array | undefined {
   let id: Uint8Array | undefined;
   forEachMember(b, start, end, (nameStart, nameEnd, escaped, valueStart, valueEnd) => {
     if (id !== undefined) return;

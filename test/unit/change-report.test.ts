@@ -28,6 +28,13 @@ test('userIdBytes finds the id member, decoding escapes, and nothing else', () =
   assert.equal(idOf('{"id":12}'), undefined);
   assert.equal(idOf('{}'), undefined);
   assert.equal(idOf(' { "id" : "spaced" } '), 'spaced');
+  // What ends like a last `id` member but is not one (read backwards by the fast path).
+  assert.equal(idOf('{"x":"a,\\"id\\":\\"b\\"}"}'), undefined);
+  assert.equal(idOf('{"a":{"b":1,"id":"x"}}'), undefined);
+  assert.equal(idOf('{"a":[{"id":"x"}]}'), undefined);
+  assert.equal(idOf('{"id":"first","x":"y,\\"id\\":\\"z"}'), 'first');
+  assert.equal(idOf('{"xid":"a"}'), undefined);
+  assert.equal(idOf('{"id":""}'), '');
   for (const bad of ['', '[]', '{"id":"x"', '{"id":"x}', '{"id" "x"}', '{"id":"x"} {', '{"a":[1,2}', 'nul']) {
     assert.throws(() => idOf(bad), UserJsonError, bad);
   }
