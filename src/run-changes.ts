@@ -201,13 +201,19 @@ export class RunChanges {
   }
 }
 
-/** Uploads `users.index` (a new blob: never over another run's). */
-async function uploadIndex(container: ContainerClient, name: string, body: Buffer, runId: string): Promise<void> {
-  await container.getBlockBlobClient(name).uploadData(body, {
-    blobHTTPHeaders: { blobContentType: 'application/octet-stream' },
-    metadata: { runid: runId },
-    conditions: { ifNoneMatch: '*' },
-  });
+/**
+ * Uploads `users.index` (a new blob: never over another run's) from its parts as they are in memory: one staged
+ * block each (no copy of the index is made), committed once.
+ */
+async function uploadIndex(container: ContainerClient, name: string, parts: Buffer[], runId: string): Promise<void> {
+  const blob = container.getBlockBlobClient(name);
+  // Azure Storage refuses an empty block (see storage.ts), so empty parts (an index of no users) are left out.
+  const blocks = parts.filter((part) => part.length > 0).map((part, k) => ({ id: Buffer.from(`index-${String(k).padStart(4, '0')}`).toString('base64'), part }));
+  await Promise.all(blocks.map(({ id, part }) => blob.stageBlock(id, part, part.length)));
+  await blob.commitBlockList(
+    blocks.map((b) => b.id),
+    { blobHTTPHeaders: { blobContentType: 'application/octet-stream' }, metadata: { runid: runId }, conditions: { ifNoneMatch: '*' } },
+  );
 }
 
 /** The snapshot latest.json names, with its index; {@link SnapshotUnreadable} says why there is none to compare with. */

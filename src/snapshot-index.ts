@@ -10,11 +10,17 @@
  * as its UTF-8 text instead.
  *
  * `users.index` is binary: one line of JSON (the header: format, version, count, id encoding, hash, and the
- * size and SHA-256 of the users file it describes), then the ids (16 bytes each; or n + 1 little-endian uint32
- * offsets and the UTF-8 texts), then the hashes (8 bytes each, little-endian), then the SHA-256 of everything
- * before it — so that a damaged or foreign index is recognised as such and never used.
- */
-import { createHash } from 'node:crypto';
+ * size and SHA-256 of the users file it describes; padded with spaces to a multiple of 8 bytes), then the ids
+ * (four little-endian uint32 per GUID — its 16 bytes as four big-endian numbers; or n + 1 little-endian uint32
+ * offsets and the UTF-8 texts, padded to 8 bytes), then the hashes (little-endian uint64), then the SHA-256 of
+ * everything before it — so that a damaged or foreign index is recognised as such and never used. Every section
+ * starts at a multiple of 8: read back, the arrays are views of the downloaded bytes, not copies.
+ *
+ * Memory: while a run streams its users the ids and hashes go into fixed-size chunks (no array is grown and
+ * copied); at the end they are joined once, sorted in place, and uploaded as views. At a million GUID ids that is
+ * 24 MiB for the index, plus 4 MiB for the sort.
+  */
+import { createHash, type Hash } from 'node:crypto';
 import type { XXHashAPI } from 'xxhash-wasm';
 
 export const INDEX_FORMAT = 'entra-users-export/users-index';
@@ -155,94 +161,121 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
-function grow<T extends Uint32Array | Uint8Array | BigUint64Array>(array: T, needed: number, make: (n: number) => T): T {
+function grow<T extends Uint32Array | Uint8Array>(array: T, needed: number, make: (n: number) => T): T {
   if (needed <= array.length) return array;
   const bigger = make(Math.max(needed, array.length * 2, 1024));
   bigger.set(array as never);
   return bigger;
 }
 
-/** Ids in the order they are added: GUIDs as words while every id is one, else UTF-8 texts. */
-class IdColumn {
-  count = 0;
-  guids: Uint32Array | undefined = new Uint32Array(4 * 1024);
-  offsets: Uint32Array | undefined;
-  text: Uint8Array | undefined;
+/** Entries per chunk of a {@link ChunkedColumn}. */
+const CHUNK = 64 * 1024;
 
-  push(key: Uint8Array): void {
-    if (this.guids !== undefined) {
-      this.guids = grow(this.guids, 4 * (this.count + 1), (n) => new Uint32Array(n));
-      if (guidWords(key, this.guids, this.count)) {
-        this.count += 1;
-        return;
-      }
-      this.#toText();
-    }
-    const offsets = (this.offsets = grow(this.offsets!, this.count + 2, (n) => new Uint32Array(n)));
-    const at = offsets[this.count]!;
-    if (at + key.length > 0xffffffff) throw new IndexFormatError('the ids take more than 4 GiB');
-    this.text = grow(this.text!, at + key.length, (n) => new Uint8Array(n));
-    this.text.set(key, at);
-    offsets[this.count + 1] = at + key.length;
-    this.count += 1;
+/** A column of fixed-width entries (`width` words each) that grows by chunks: nothing is copied as it grows. */
+class ChunkedColumn<T extends Uint32Array | BigUint64Array> {
+  readonly #chunks: T[] = [];
+  readonly #make: (length: number) => T;
+  readonly #width: number;
+  count = 0;
+
+  constructor(width: number, make: (length: number) => T) {
+    this.#width = width;
+    this.#make = make;
   }
 
-  /** An id is not a GUID: every id so far becomes text (once per index). */
-  #toText(): void {
-    const guids = this.guids!;
-    this.guids = undefined;
-    this.offsets = new Uint32Array(Math.max(1024, this.count * 2 + 2));
-    this.text = new Uint8Array(Math.max(4096, this.count * 72));
-    const n = this.count;
-    this.count = 0;
-    for (let i = 0; i < n; i += 1) this.push(Buffer.from(guidText(guids, i), 'latin1'));
+  /** The chunk and offset where entry `count` goes (the caller writes it, then counts it). */
+  slot(): { chunk: T; at: number } {
+    const c = Math.floor(this.count / CHUNK);
+    if (c === this.#chunks.length) this.#chunks.push(this.#make(CHUNK * this.#width));
+    return { chunk: this.#chunks[c]!, at: (this.count % CHUNK) * this.#width };
+  }
+
+  /** Every entry in one array of exactly the right size; the chunks are let go. */
+  join(): T {
+    const all = this.#make(this.count * this.#width);
+    let at = 0;
+    for (const chunk of this.#chunks.splice(0)) {
+      const take = Math.min(chunk.length, all.length - at);
+      all.set(chunk.subarray(0, take) as never, at);
+      at += take;
+    }
+    return all;
   }
 }
 
 /**
  * Collects (id, hash) pairs in the order the users come; {@link finish} sorts them into a {@link SnapshotIndex}.
+ * Ids are kept as GUID words while every id is one, else as UTF-8 texts.
  */
 export class IndexBuilder {
-  #ids = new IdColumn();
-  #hashes = new BigUint64Array(1024);
+  #guids: ChunkedColumn<Uint32Array> | undefined = new ChunkedColumn(4, (n) => new Uint32Array(n));
+  #offsets = new Uint32Array(0);
+  #text = new Uint8Array(0);
+  readonly #hashes = new ChunkedColumn(1, (n) => new BigUint64Array(n));
+  #count = 0;
 
   get count(): number {
-    return this.#ids.count;
+    return this.#count;
   }
 
   /** Adds a user; returns its position in arrival order. */
   push(id: Uint8Array, hash: bigint): number {
-    const position = this.#ids.count;
-    this.#hashes = grow(this.#hashes, position + 1, (n) => new BigUint64Array(n));
-    this.#hashes[position] = hash;
-    this.#ids.push(id);
+    const position = this.#count;
+    const h = this.#hashes.slot();
+    h.chunk[h.at] = hash;
+    this.#hashes.count += 1;
+    if (this.#guids) {
+      const g = this.#guids.slot();
+      if (guidWords(id, g.chunk, g.at / 4)) {
+        this.#guids.count += 1;
+        this.#count += 1;
+        return position;
+      }
+      this.#toText();
+    }
+    const offsets = (this.#offsets = grow(this.#offsets, position + 2, (n) => new Uint32Array(n)));
+    const at = offsets[position]!;
+    if (at + id.length > 0xffffffff) throw new IndexFormatError('the ids take more than 4 GiB');
+    this.#text = grow(this.#text, at + id.length, (n) => new Uint8Array(n));
+    this.#text.set(id, at);
+    offsets[position + 1] = at + id.length;
+    this.#count += 1;
     return position;
+  }
+
+  /** An id is not a GUID: every id so far becomes text (once per index). */
+  #toText(): void {
+    const guids = this.#guids!.join();
+    this.#guids = undefined;
+    this.#offsets = new Uint32Array(this.#count * 2 + 2);
+    this.#text = new Uint8Array(Math.max(4096, this.#count * 72));
+    for (let i = 0; i < this.#count; i += 1) {
+      const id = Buffer.from(guidText(guids, i), 'latin1');
+      this.#text.set(id, this.#offsets[i]!);
+      this.#offsets[i + 1] = this.#offsets[i]! + id.length;
+    }
   }
 
   /**
    * The index, sorted by id, and `arrival`: for each sorted position, the user's position in arrival order.
-   * Throws {@link DuplicateIdError} when two users share an id.
+   * Throws {@link DuplicateIdError} when two users share an id. The builder is empty afterwards.
    */
   finish(users: { bytes: number; sha256: string }): { index: SnapshotIndex; arrival: Uint32Array } {
-    const ids = this.#ids;
-    const n = ids.count;
+    const n = this.#count;
+    const header: IndexHeader = { format: INDEX_FORMAT, version: INDEX_VERSION, count: n, idEncoding: this.#guids ? 'guid' : 'utf8', hash: INDEX_HASH, usersBytes: users.bytes, usersSha256: users.sha256 };
+    const hashes = this.#hashes.join();
     const order = new Uint32Array(n);
     for (let i = 0; i < n; i += 1) order[i] = i;
-    const header: IndexHeader = { format: INDEX_FORMAT, version: INDEX_VERSION, count: n, idEncoding: ids.guids ? 'guid' : 'utf8', hash: INDEX_HASH, usersBytes: users.bytes, usersSha256: users.sha256 };
-    const hashes = new BigUint64Array(n);
     let index: SnapshotIndex;
-    if (ids.guids) {
-      const g = ids.guids;
-      sortGuids(g, order);
-      const sorted = new Uint32Array(4 * n);
-      for (let i = 0; i < n; i += 1) {
-        sorted.set(g.subarray(4 * order[i]!, 4 * order[i]! + 4), 4 * i);
-        hashes[i] = this.#hashes[order[i]!]!;
-      }
-      index = new SnapshotIndex(header, { guids: sorted }, hashes);
+    if (this.#guids) {
+      const guids = this.#guids.join();
+      this.#guids = new ChunkedColumn(4, (k) => new Uint32Array(k));
+      sortGuids(guids, order);
+      permute(order, (to, from) => guids.copyWithin(4 * to, 4 * from, 4 * from + 4), (to) => guids.set(saved.subarray(0, 4), 4 * to), (from) => saved.set(guids.subarray(4 * from, 4 * from + 4)));
+      index = new SnapshotIndex(header, { guids }, permuteHashes(hashes, order));
     } else {
-      const offsets = ids.offsets!;
-      const text = ids.text!;
+      const offsets = this.#offsets;
+      const text = this.#text;
       const key = (i: number): Uint8Array => text.subarray(offsets[i]!, offsets[i + 1]!);
       order.sort((x, y) => compareBytes(key(x), key(y)));
       const sortedOffsets = new Uint32Array(n + 1);
@@ -251,13 +284,52 @@ export class IndexBuilder {
         const k = key(order[i]!);
         sortedText.set(k, sortedOffsets[i]!);
         sortedOffsets[i + 1] = sortedOffsets[i]! + k.length;
-        hashes[i] = this.#hashes[order[i]!]!;
       }
-      index = new SnapshotIndex(header, { offsets: sortedOffsets, text: sortedText }, hashes);
+      index = new SnapshotIndex(header, { offsets: sortedOffsets, text: sortedText }, permuteHashes(hashes, order));
     }
+    this.#count = 0;
+    this.#offsets = new Uint32Array(0);
+    this.#text = new Uint8Array(0);
     for (let i = 1; i < n; i += 1) if (index.compare(i - 1, index, i) === 0) throw new DuplicateIdError(index.id(i));
     return { index, arrival: order };
   }
+}
+
+/** Scratch for moving one GUID (four words) during an in-place permutation. */
+const saved = new Uint32Array(4);
+
+/**
+ * Applies `order` in place (position i gets what was at order[i]), cycle by cycle: no second array. `move`
+ * copies entry `from` to `to`, `save`/`restore` hold the one entry a cycle starts with.
+ */
+function permute(order: Uint32Array, move: (to: number, from: number) => void, restore: (to: number) => void, save: (from: number) => void): void {
+  const done = new Uint8Array(order.length);
+  for (let start = 0; start < order.length; start += 1) {
+    if (done[start] === 1 || order[start] === start) continue;
+    save(start);
+    let to = start;
+    for (;;) {
+      done[to] = 1;
+      const from = order[to]!;
+      if (from === start) {
+        restore(to);
+        break;
+      }
+      move(to, from);
+      to = from;
+    }
+  }
+}
+
+function permuteHashes(hashes: BigUint64Array, order: Uint32Array): BigUint64Array {
+  let held = 0n;
+  permute(
+    order,
+    (to, from) => (hashes[to] = hashes[from]!),
+    (to) => (hashes[to] = held),
+    (from) => (held = hashes[from]!),
+  );
+  return hashes;
 }
 
 /** A snapshot's users by id (sorted), each with the hash of its stored bytes. */
@@ -333,20 +405,22 @@ export class SnapshotIndex {
     return -1;
   }
 
-  /** `users.index`'s bytes (see the module comment). */
-  serialize(): Buffer {
-    const head = Buffer.from(`${JSON.stringify(this.header)}\n`, 'utf8');
-    const parts: Buffer[] = [head];
+  /**
+   * `users.index` (see the module comment) as parts to store one after the other — views of the index's own
+   * arrays, not copies — the last being the SHA-256 of the others.
+   */
+  serialize(): Buffer[] {
+    const parts: Buffer[] = [padded(Buffer.from(JSON.stringify(this.header), 'utf8'), 0x20, 0x0a)];
     if (this.#guids) {
-      // The words as big-endian bytes: the GUIDs' own 16 bytes.
-      const ids = Buffer.from(this.#guids.buffer, this.#guids.byteOffset, 16 * this.count);
-      parts.push(LITTLE_ENDIAN ? Buffer.from(ids).swap32() : ids);
+      parts.push(littleEndian(this.#guids));
     } else {
-      parts.push(littleEndian(this.#offsets!), Buffer.from(this.#text!.buffer, this.#text!.byteOffset, this.#offsets![this.count]!));
+      parts.push(padded(littleEndian(this.#offsets!), 0, undefined), padded(Buffer.from(this.#text!.buffer, this.#text!.byteOffset, this.#offsets![this.count]!), 0, undefined));
     }
     parts.push(littleEndian(this.hashes));
-    const body = Buffer.concat(parts);
-    return Buffer.concat([body, createHash('sha256').update(body).digest()]);
+    const sha256: Hash = createHash('sha256');
+    for (const part of parts) sha256.update(part);
+    parts.push(sha256.digest());
+    return parts;
   }
 
   /** Reads `users.index`; throws {@link IndexFormatError} for anything that is not a complete, intact index. */
@@ -364,29 +438,31 @@ export class SnapshotIndex {
     if (header.format !== INDEX_FORMAT || header.version !== INDEX_VERSION || header.hash !== INDEX_HASH || !Number.isSafeInteger(header.count) || header.count < 0) {
       throw new IndexFormatError(`it is not a ${INDEX_FORMAT} version ${INDEX_VERSION} with ${INDEX_HASH} hashes`);
     }
+    if ((newline + 1) % 8 !== 0) throw new IndexFormatError('its header is not padded');
     const n = header.count;
     let pos = newline + 1;
-    const take = (length: number): Buffer => {
+    /** `length` bytes from `pos` as a view when they are aligned for `size`-byte numbers (else copied), then skips padding. */
+    const take = (length: number, size: number): Buffer => {
       if (pos + length > body.length) throw new IndexFormatError('it is shorter than its header says');
-      // A copy in its own memory (Buffer.alloc never uses the shared pool): typed arrays need aligned offsets.
-      const part = Buffer.alloc(length);
-      body.copy(part, 0, pos, pos + length);
-      pos += length;
+      let part = body.subarray(pos, pos + length);
+      if (part.byteOffset % size !== 0) {
+        const copy = new Uint8Array(part);
+        part = Buffer.from(copy.buffer, 0, copy.length);
+      }
+      pos += length + ((8 - (length % 8)) % 8);
       return part;
     };
     let ids: { guids: Uint32Array } | { offsets: Uint32Array; text: Uint8Array };
     if (header.idEncoding === 'guid') {
-      const raw = take(16 * n);
-      if (LITTLE_ENDIAN) raw.swap32();
-      ids = { guids: new Uint32Array(raw.buffer, raw.byteOffset, 4 * n) };
+      ids = { guids: fromLittleEndian(take(16 * n, 4), Uint32Array) };
     } else if (header.idEncoding === 'utf8') {
-      const offsets = fromLittleEndian(take(4 * (n + 1)), Uint32Array);
+      const offsets = fromLittleEndian(take(4 * (n + 1), 4), Uint32Array);
       for (let i = 0; i < n; i += 1) if (offsets[i + 1]! < offsets[i]!) throw new IndexFormatError('its id offsets go backwards');
-      ids = { offsets, text: new Uint8Array(take(offsets[n]!)) };
+      ids = { offsets, text: take(offsets[n]!, 1) };
     } else {
       throw new IndexFormatError(`its id encoding '${String(header.idEncoding)}' is unknown`);
     }
-    const hashes = fromLittleEndian(take(8 * n), BigUint64Array);
+    const hashes = fromLittleEndian(take(8 * n, 8), BigUint64Array);
     if (pos !== body.length) throw new IndexFormatError('it is longer than its header says');
     const index = new SnapshotIndex(header, ids, hashes);
     if ('guids' in ids) {
@@ -396,6 +472,16 @@ export class SnapshotIndex {
     }
     return index;
   }
+}
+
+/** `bytes` followed by `fill` up to a multiple of 8 bytes (the last of them `last`, when given). */
+function padded(bytes: Buffer, fill: number, last: number | undefined): Buffer {
+  const extra = (8 - ((bytes.length + (last === undefined ? 0 : 1)) % 8)) % 8;
+  if (extra === 0 && last === undefined) return bytes;
+  const out = Buffer.alloc(bytes.length + extra + (last === undefined ? 0 : 1), fill);
+  bytes.copy(out);
+  if (last !== undefined) out[out.length - 1] = last;
+  return out;
 }
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
