@@ -14,10 +14,13 @@
  *      and serves them from memory, so that generating them (~9 ms of CPU per page) does not compete with
  *      the export for this machine's cores; its own cost per page is printed beside;
  *   4. the cold import time of the function entry, bundled (dist/bundle) and not (dist/src), and the size
- *      of the deployment package each way.
+ *      of the deployment package each way;
+ *   5. the change report's cost (tools/bench/change-report.ts): runs compared with a previous snapshot after
+ *      ~1 % of the users changed, every user changed, replaced and removed, against the same export without
+ *      a report: the whole run's peak RSS and wall time.
  *
  * Options: --users N (default 200000, up to 2000000), --latency MS (default 50), --format json|ndjson,
- * --gzip, --no-baseline, --cold-runs N (default 9). Results are printed and written to .bench/.
+ * --gzip, --no-baseline, --no-changes, --cold-runs N (default 9). Results are printed and written to .bench/.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -27,6 +30,7 @@ import { parseArgs } from 'node:util';
 import { deflateRawSync } from 'node:zlib';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { startAzurite, type Azurite } from '../tools/azurite.js';
+import { benchChangeReport, printChangeReport, type ChangeBenchResult } from '../tools/bench/change-report.js';
 import type { ProcessUsage } from '../tools/bench/usage-hook.js';
 import { CLI_PATH, runExportProcess } from '../tools/export-process.js';
 import { setupDemoApp } from '../tools/sim-tenant/demo-app.js';
@@ -47,6 +51,7 @@ interface Options {
   format: 'json' | 'ndjson';
   gzip: boolean;
   baseline: boolean;
+  changes: boolean;
   coldRuns: number;
 }
 
@@ -58,6 +63,7 @@ function options(): Options {
       format: { type: 'string', default: 'json' },
       gzip: { type: 'boolean', default: false },
       'no-baseline': { type: 'boolean', default: false },
+      'no-changes': { type: 'boolean', default: false },
       'cold-runs': { type: 'string', default: '9' },
     },
   });
@@ -70,7 +76,7 @@ function options(): Options {
   if (values.format !== 'json' && values.format !== 'ndjson') problems.push('--format must be json or ndjson');
   if (!Number.isInteger(coldRuns) || coldRuns < 1) problems.push('--cold-runs must be a positive integer');
   if (problems.length > 0) throw new Error(problems.join('; '));
-  return { users, latency, format: values.format as Options['format'], gzip: values.gzip, baseline: !values['no-baseline'], coldRuns };
+  return { users, latency, format: values.format as Options['format'], gzip: values.gzip, baseline: !values['no-baseline'], changes: !values['no-changes'], coldRuns };
 }
 
 /** What the simulated tenant logs per request (`graph GET /v1.0/users?… 200 61ms`), collected per run. */
@@ -128,6 +134,8 @@ interface RunResult {
   /** Mean time the tenant took to answer a page in full (arrival of the request to the end of the response). */
   meanResponseMs: number;
   firstGraphRequestAt: number | undefined;
+  /** When the tenant finished answering the run's last page (epoch ms). */
+  lastGraphResponseAt: number | undefined;
   /**
    * Mean time from one page's first bytes leaving the tenant to the next page's request arriving: what the
    * export adds to each round trip (receiving the head, reading the next link, sending the request).
@@ -191,6 +199,7 @@ async function measure(label: string, script: string, env: Record<string, string
     firstByteMs,
     meanResponseMs: pages.length === 0 ? 0 : pages.reduce((a, r) => a + r.ms, 0) / pages.length,
     firstGraphRequestAt: graphLog.requests[0]?.startedAt,
+    lastGraphResponseAt: pages.length === 0 ? undefined : pages[pages.length - 1]!.startedAt + pages[pages.length - 1]!.ms,
     gapMsPerPage: pages.length > 1 ? roundTripMs - firstByteMs : 0,
     machineBusy: machine ? machine.busy / machine.total : undefined,
     azuriteCpuMs,
@@ -349,6 +358,20 @@ async function main(): Promise<number> {
     const bareOut = execFileSync(process.execPath, [BARE, '--users', String(o.users), '--seed', '1'], { encoding: 'utf8' });
     const bare = JSON.parse(bareOut.trim()) as { pages: number; users: number; bytes: number; parseMs: number; stringifyMs: number; decodeMs: number; encodeMs: number };
 
+    let changeReport: ChangeBenchResult | undefined;
+    if (o.changes) {
+      say(`[changes] the change report's cost at ${o.latency} ms per page ...`);
+      changeReport = await benchChangeReport({
+        sim,
+        connectionString: azurite.connectionString,
+        env: (container) => env(container, sim, app.env),
+        measure: (label, runEnv) => measure(label, CLI_PATH, runEnv, sim, azurite, graphLog),
+        say,
+      });
+    } else {
+      say('[changes] the change report skipped (--no-changes)');
+    }
+
     say(`[4/5] cold import of the function entry (${o.coldRuns} runs each) ...`);
     const coldBundled = await coldImport(BUNDLED_ENTRY, o.coldRuns);
     const coldTsc = await coldImport(TSC_ENTRY, o.coldRuns);
@@ -404,6 +427,10 @@ async function main(): Promise<number> {
     const tenantPaced = zero.firstByteMs >= zero.gapMsPerPage && zero.firstByteMs >= 0.5 * (zeroListingMs / zeroPages);
     say(`  → ${tenantPaced ? 'the simulated tenant sets the pace at zero latency (the export waits for its pages more than it works)' : 'the export, not the simulated tenant, sets the pace at zero latency'}`);
     say();
+    if (changeReport) {
+      printChangeReport(changeReport, say);
+      say();
+    }
     say(`Cold start (median of ${o.coldRuns})`);
     say(`  ${pad('', 34)}${pad('import', 12)}${pad('process', 12)}package (host.json, package.json, code + dependencies)`);
     say(`  ${pad('bundled  dist/bundle/functions', 34)}${pad(`${fmt(coldBundled.importMs)} ms`, 12)}${pad(`${fmt(coldBundled.processMs)} ms`, 12)}${fmt(sizes.bundled.files)} files, ${mb(sizes.bundled.bytes)}, ~${mb(sizes.bundled.zippedBytes)} zipped`);
@@ -434,7 +461,7 @@ async function main(): Promise<number> {
     };
     writeFileSync(
       file,
-      `${JSON.stringify({ options: o, machine: { cpus: cpus.length, model: cpus[0]?.model, memBytes: os.totalmem(), node: process.version }, product: strip(product), baseline: strip(baseline), zero: strip(zero), fixed: strip(fixed), bare, cold: { bundled: coldBundled, tsc: coldTsc, nodeAlone }, sizes }, null, 2)}\n`,
+      `${JSON.stringify({ options: o, machine: { cpus: cpus.length, model: cpus[0]?.model, memBytes: os.totalmem(), node: process.version }, product: strip(product), baseline: strip(baseline), zero: strip(zero), fixed: strip(fixed), bare, changeReport, cold: { bundled: coldBundled, tsc: coldTsc, nodeAlone }, sizes }, null, 2)}\n`,
     );
     say();
     say(`Raw figures: ${path.relative(ROOT, file)}`);
