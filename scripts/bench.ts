@@ -367,6 +367,7 @@ async function main(): Promise<number> {
         env: (container) => env(container, sim, app.env),
         measure: (label, runEnv) => measure(label, CLI_PATH, runEnv, sim, azurite, graphLog),
         say,
+        latencyMs: o.latency,
       });
     } else {
       say('[changes] the change report skipped (--no-changes)');
