@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 
-const DEMO = path.join(__dirname, '..', '..', 'scripts', 'demo.js');
+const DEMO = path.join(__dirname, '..', '..', 'tools', 'demo.js');
 
 test('npm run demo exports twice with the tenant changed in between and shows a change report with joiners, leavers and changes', async () => {
   // Its own working directory: the demo saves local copies under ./.demo.

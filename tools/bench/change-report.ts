@@ -15,9 +15,9 @@ import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { firstPageUrl } from '../../src/graph.js';
 import { readSettings } from '../../src/settings.js';
 import type { ProcessUsage } from './usage-hook.js';
-import type { SimTenant, TenantChangeSpec } from '../sim-tenant/index.js';
+import type { SimTenant, TenantChangeSpec } from '../../stand-ins/sim-tenant/index.js';
 
-/** What the bench measures of one run (scripts/bench.ts `measure`). */
+/** What the bench measures of one run (tools/bench/bench.ts `measure`). */
 export interface MeasuredRun {
   code: number | null;
   wallMs: number;

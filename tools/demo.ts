@@ -18,10 +18,10 @@ import path from 'node:path';
 import { isDeepStrictEqual, parseArgs } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
-import { startAzurite, type Azurite } from '../tools/azurite.js';
-import { runExportProcess } from '../tools/export-process.js';
-import { setupDemoApp, type DemoApp } from '../tools/sim-tenant/demo-app.js';
-import { startSimTenant, type AppliedChanges, type ExpectedChange, type SimTenant, type TenantChangeSpec } from '../tools/sim-tenant/index.js';
+import { startAzurite, type Azurite } from '../stand-ins/azurite/index.js';
+import { runExportProcess } from '../stand-ins/export-process.js';
+import { setupDemoApp, type DemoApp } from '../stand-ins/sim-tenant/demo-app.js';
+import { startSimTenant, type AppliedChanges, type ExpectedChange, type SimTenant, type TenantChangeSpec } from '../stand-ins/sim-tenant/index.js';
 
 /** The demo's options, one entry each: add an option here and read it from `values` below. */
 const OPTIONS = {
