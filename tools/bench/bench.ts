@@ -20,7 +20,8 @@
  *      a report: the whole run's peak RSS and wall time.
  *
  * Options: --users N (default 200000, up to 2000000), --latency MS (default 50), --format json|ndjson,
- * --gzip, --no-baseline, --no-changes, --cold-runs N (default 9). Results are printed and written to .bench/.
+ * --gzip, --no-baseline, --no-changes, --reference-cli PATH (another build's dist/bin/cli.js, without the change
+ * report, measured beside it), --cold-runs N (default 9). Results are printed and written to .bench/.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -52,6 +53,8 @@ interface Options {
   gzip: boolean;
   baseline: boolean;
   changes: boolean;
+  /** Another build's CLI (no change report) for the change-report section's reference run. */
+  referenceCli: string | undefined;
   coldRuns: number;
 }
 
@@ -64,6 +67,7 @@ function options(): Options {
       gzip: { type: 'boolean', default: false },
       'no-baseline': { type: 'boolean', default: false },
       'no-changes': { type: 'boolean', default: false },
+      'reference-cli': { type: 'string' },
       'cold-runs': { type: 'string', default: '9' },
     },
   });
@@ -75,8 +79,9 @@ function options(): Options {
   if (!(latency >= 0 && latency <= 10_000)) problems.push('--latency must be a number of ms from 0 to 10000');
   if (values.format !== 'json' && values.format !== 'ndjson') problems.push('--format must be json or ndjson');
   if (!Number.isInteger(coldRuns) || coldRuns < 1) problems.push('--cold-runs must be a positive integer');
+  if (values['reference-cli'] !== undefined && !statSync(values['reference-cli'], { throwIfNoEntry: false })?.isFile()) problems.push(`--reference-cli: no file ${values['reference-cli']}`);
   if (problems.length > 0) throw new Error(problems.join('; '));
-  return { users, latency, format: values.format as Options['format'], gzip: values.gzip, baseline: !values['no-baseline'], changes: !values['no-changes'], coldRuns };
+  return { users, latency, format: values.format as Options['format'], gzip: values.gzip, baseline: !values['no-baseline'], changes: !values['no-changes'], referenceCli: values['reference-cli'] === undefined ? undefined : path.resolve(values['reference-cli']), coldRuns };
 }
 
 /** What the simulated tenant logs per request (`graph GET /v1.0/users?… 200 61ms`), collected per run. */
@@ -365,9 +370,10 @@ async function main(): Promise<number> {
         sim,
         connectionString: azurite.connectionString,
         env: (container) => env(container, sim, app.env),
-        measure: (label, runEnv) => measure(label, CLI_PATH, runEnv, sim, azurite, graphLog),
+        measure: (label, runEnv, script) => measure(label, script ?? CLI_PATH, runEnv, sim, azurite, graphLog),
         say,
         latencyMs: o.latency,
+        ...(o.referenceCli === undefined ? {} : { referenceScript: o.referenceCli }),
       });
     } else {
       say('[changes] the change report skipped (--no-changes)');

@@ -34,10 +34,16 @@ export interface ChangeBenchOptions {
   connectionString: string;
   /** The export's settings, for a container. */
   env: (container: string) => Record<string, string>;
-  measure: (label: string, env: Record<string, string>) => Promise<MeasuredRun>;
+  /** Measures one run of the product's CLI, or of `script` (another build's CLI). */
+  measure: (label: string, env: Record<string, string>, script?: string) => Promise<MeasuredRun>;
   say: (line?: string) => void;
   /** The tenant's page latency for the measured runs (the warm-up runs at zero). */
   latencyMs: number;
+  /**
+   * Another build's CLI without the change report at all (e.g. the previous release's dist/bin/cli.js): measured
+   * too at ~1 % changed, so that the index every run now builds is part of the comparison.
+   */
+  referenceScript?: string;
 }
 
 export interface ScenarioResult {
@@ -49,6 +55,8 @@ export interface ScenarioResult {
   withoutReport: RunFigures | undefined;
   /** The manifest's `changes` of the run with the report. */
   changes: Record<string, unknown> | undefined;
+  /** The reference build (no change report, no index) on the same tenant state, when given. */
+  reference?: RunFigures;
 }
 
 export interface RunFigures {
@@ -150,9 +158,9 @@ export async function benchChangeReport(o: ChangeBenchOptions): Promise<ChangeBe
   await container.deleteIfExists();
   let fresh = 0;
   /** A first run (report skipped) into a new, empty container, which is then dropped. */
-  const firstRun = async (label: string): Promise<MeasuredRun> => {
+  const firstRun = async (label: string, script?: string): Promise<MeasuredRun> => {
     const name = `${CONTAINER}-first-${++fresh}`;
-    const run = await o.measure(label, o.env(name));
+    const run = await o.measure(label, o.env(name), script);
     check(label, run);
     if (run.summary?.['changes'] !== undefined && !('skipped' in (run.summary['changes'] as object))) throw new Error(`${label}: a first run made a report`);
     await service.getContainerClient(name).deleteIfExists();
@@ -174,14 +182,17 @@ export async function benchChangeReport(o: ChangeBenchOptions): Promise<ChangeBe
   await reportRun('changes: first snapshot');
 
   const scenarios: ScenarioResult[] = [];
-  const scenario = async (name: string, spec: TenantChangeSpec, comparable = true): Promise<void> => {
+  const scenario = async (name: string, spec: TenantChangeSpec, comparable = true, reference?: string): Promise<void> => {
     const applied = o.sim.applyChanges(spec).applied;
     o.say(`    ${name}: ${JSON.stringify(applied)}; warm-up listing ...`);
     await warmUp(o);
     o.say(`    ${name}: with the report, then without ...`);
     const withReport = await reportRun(`${name}: with report`);
     const withoutReport = comparable ? await firstRun(`${name}: without report`) : undefined;
+    if (reference !== undefined) o.say(`    ${name}: the reference build ...`);
+    const referenceRun = reference === undefined ? undefined : await firstRun(`${name}: reference build`, reference);
     scenarios.push({
+      ...(referenceRun === undefined ? {} : { reference: figures(referenceRun) }),
       name,
       applied: { ...applied },
       withReport: figures(withReport),
@@ -190,7 +201,7 @@ export async function benchChangeReport(o: ChangeBenchOptions): Promise<ChangeBe
     });
   };
 
-  await scenario('~1 % changed', onePercent(users));
+  await scenario('~1 % changed', onePercent(users), true, o.referenceScript);
   await scenario('100 % changed', { seed: 2, edits: o.sim.users.slotCount });
   await scenario('100 % replaced', { seed: 3, leavers: o.sim.users.slotCount, joiners: users });
   await scenario('100 % removed', { seed: 4, leavers: o.sim.users.slotCount }, false);
@@ -216,6 +227,14 @@ export function printChangeReport(result: ChangeBenchResult, say: (line?: string
     say(
       `  ${pad(s.name, 18)}${pad(secs(w.wallMs), 12)}${pad(b ? secs(b.wallMs) : 'n/a', 12)}${pad(b ? fmt(w.wallMs / b.wallMs, 3) : '', 8)}` +
         `${pad(mb(w.peakRssBytes), 12)}${pad(b ? mb(b.peakRssBytes) : 'n/a', 12)}${pad(`${secs(w.afterListingMs)} / ${b ? secs(b.afterListingMs) : 'n/a'}`, 16)}${report}`,
+    );
+  }
+  for (const s of result.scenarios) {
+    if (s.reference === undefined) continue;
+    const r = s.reference;
+    say(
+      `  ${pad(`${s.name}: the reference build (no report, no index)`, 52)}${pad(secs(r.wallMs), 12)}${pad(mb(r.peakRssBytes), 12)}after listing ${secs(r.afterListingMs)}; ` +
+        `with the report / reference: wall ${fmt(s.withReport.wallMs / r.wallMs, 3)}, peak RSS ${fmt(s.withReport.peakRssBytes / r.peakRssBytes, 3)}`,
     );
   }
   say(`  (after listing: from the tenant's last page to completedAt — commit, index, comparison, report, manifest — with / without the report; CPU with / without: ${result.scenarios.map((s) => `${secs(s.withReport.cpuMs)} / ${s.withoutReport ? secs(s.withoutReport.cpuMs) : 'n/a'}`).join(', ')})`);
