@@ -6,11 +6,11 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
-import { startAzurite, type Azurite } from '../../tools/azurite.js';
-import { runExportProcess, type ExportProcessResult } from '../../tools/export-process.js';
-import { setupDemoApp } from '../../tools/sim-tenant/demo-app.js';
-import { startSimTenant, type SimTenant, type SimTenantOptions } from '../../tools/sim-tenant/index.js';
-import { expectedUsers } from '../../tools/sim-tenant/users.js';
+import { startAzurite, type Azurite } from '../../stand-ins/azurite/index.js';
+import { runExportProcess, type ExportProcessResult } from '../../stand-ins/export-process.js';
+import { setupDemoApp } from '../../stand-ins/sim-tenant/demo-app.js';
+import { startSimTenant, type SimTenant, type SimTenantOptions } from '../../stand-ins/sim-tenant/index.js';
+import { expectedUsers } from '../../stand-ins/sim-tenant/users.js';
 import { DEFAULTS } from '../../src/settings.js';
 
 export interface World {

@@ -45,7 +45,7 @@ test('every resource of infra/ is checked against a pinned schema of its exact a
       assert.ok(entry.apiVersions.includes(r.apiVersion), `${r.type}@${r.apiVersion} exists`);
       assert.ok(entry.schemas[r.apiVersion], `${r.type}@${r.apiVersion} schema pinned`);
     }
-  assert.deepEqual([...declared].sort(), [...snapshot.declared].sort(), 'snapshot matches what infra/ declares (run node scripts/refresh-bicep-types.mjs)');
+  assert.deepEqual([...declared].sort(), [...snapshot.declared].sort(), 'snapshot matches what infra/ declares (run node tools/bicep-check/refresh-types.mjs)');
   assert.ok(snapshot.sources.some((s) => s.package === '@azure/mcp-linux-x64'), 'the data came from @azure/mcp-linux-x64');
   const size = fs.statSync(path.join(INFRA, '.types', 'bicep-types.json')).size;
   assert.ok(size < 512 * 1024, `snapshot stays small (${size} bytes)`);

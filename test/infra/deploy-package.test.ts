@@ -1,7 +1,7 @@
 /**
  * The deployment package, as each documented way of deploying builds it from a fresh clone (after `npm ci`
  * and `npm run build`): azd (azure.yaml + .funcignore, checked with azd's own rules, see deploy-model.ts),
- * `scripts/infra/stage-package.sh --zip` for `az functionapp deployment source config-zip`, and Core Tools'
+ * `scripts/azd-hooks/stage-package.sh --zip` for `az functionapp deployment source config-zip`, and Core Tools'
  * `func azure functionapp publish` exactly as README.md and docs/deploy.md write it. Each must deploy exactly
  * host.json, package.json and the bundle (dist/bundle/**): no node_modules, sources, tests, tools or azd state.
  */
@@ -49,7 +49,7 @@ function write(file: string, content: string): void {
 function freshCheckout(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deploy-package-'));
   dirs.push(dir);
-  for (const f of ['azure.yaml', '.funcignore', 'host.json', 'package.json', 'scripts/infra/stage-package.sh']) {
+  for (const f of ['azure.yaml', '.funcignore', 'host.json', 'package.json', 'scripts/azd-hooks/stage-package.sh']) {
     if (fs.existsSync(path.join(ROOT, f))) write(path.join(dir, f), fs.readFileSync(path.join(ROOT, f), 'utf8'));
   }
   fs.cpSync(path.join(ROOT, 'dist', 'bundle'), path.join(dir, 'dist', 'bundle'), { recursive: true });
@@ -64,7 +64,7 @@ function freshCheckout(): string {
 }
 
 function stage(dir: string, args: string[] = []): void {
-  const r = spawnSync('sh', [path.join(dir, 'scripts', 'infra', 'stage-package.sh'), ...args], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync('sh', [path.join(dir, 'scripts', 'azd-hooks', 'stage-package.sh'), ...args], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 0, `stage-package.sh ${args.join(' ')}: ${r.stdout}${r.stderr}`);
 }
 

@@ -11,13 +11,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { after, test } from 'node:test';
-import { createAppCertificate } from '../../tools/sim-tenant/certs.js';
+import { createAppCertificate } from '../../stand-ins/sim-tenant/certs.js';
 import { ROOT } from './helpers.js';
 
 const CERT = path.join(ROOT, 'scripts', 'provision-certificate.sh');
 const SECRET = path.join(ROOT, 'scripts', 'provision-secret.sh');
-const STAGE = path.join(ROOT, 'scripts', 'infra', 'stage-package.sh');
-const HOOK = path.join(ROOT, 'scripts', 'infra', 'azd-postprovision.sh');
+const STAGE = path.join(ROOT, 'scripts', 'azd-hooks', 'stage-package.sh');
+const HOOK = path.join(ROOT, 'scripts', 'azd-hooks', 'postprovision.sh');
 /** The fake client secret, random per run (no secret-shaped literal in the repository), with a '~' like Entra's. */
 const PASSWORD = `${randomBytes(15).toString('base64url')}~${randomBytes(15).toString('base64url')}`;
 
@@ -55,7 +55,7 @@ function sandbox(): { env: NodeJS.ProcessEnv; state: string; tmp: string } {
 }
 
 function run(file: string, args: string[], box = sandbox(), extraEnv: NodeJS.ProcessEnv = {}): Run {
-  const shell = file.endsWith('stage-package.sh') || file.endsWith('azd-postprovision.sh') ? 'sh' : 'bash';
+  const shell = file.endsWith('stage-package.sh') || file.endsWith('postprovision.sh') ? 'sh' : 'bash';
   const r = spawnSync(shell, [file, ...args], { env: { ...box.env, ...extraEnv }, encoding: 'utf8', timeout: 20_000 });
   const callsFile = path.join(box.state, 'calls');
   return {
@@ -95,7 +95,7 @@ test('--help prints the usage and exits 0; bad or missing arguments exit 2 befor
   const stageHelp = run(STAGE, ['--help']);
   assert.equal(stageHelp.status, 0);
   assert.match(stageHelp.out, /^Stages the function app's deployment package/);
-  assert.match(stageHelp.out, /^Usage: scripts\/infra\/stage-package\.sh/m);
+  assert.match(stageHelp.out, /^Usage: scripts\/azd-hooks\/stage-package\.sh/m);
   assert.match(stageHelp.out, /\nNeeds: [^\n]*\n$/, 'the help is the header comment, up to its last line');
 });
 

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { expectedUsers } from '../../tools/sim-tenant/users.js';
+import { expectedUsers } from '../../stand-ins/sim-tenant/users.js';
 import { assertSnapshot, runExport, startWorld, workingEnv, type World } from '../helpers/environment.js';
 
 let world: World;

@@ -8,8 +8,8 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { runExportProcess } from '../../tools/export-process.js';
-import { expectedUsers } from '../../tools/sim-tenant/users.js';
+import { runExportProcess } from '../../stand-ins/export-process.js';
+import { expectedUsers } from '../../stand-ins/sim-tenant/users.js';
 import { DEFAULTS } from '../../src/settings.js';
 import { blobNames, download, startWorld, workingEnv, type World } from '../helpers/environment.js';
 

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { createNonRsaCertificate, toPemBundle, toPfxBase64 } from '../../tools/sim-tenant/certs.js';
+import { createNonRsaCertificate, toPemBundle, toPfxBase64 } from '../../stand-ins/sim-tenant/certs.js';
 import { assertFailsCleanly, startWorld, workingEnv, type World } from '../helpers/environment.js';
 
 let world: World;

@@ -11,9 +11,9 @@ import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { after, before, test } from 'node:test';
 import type { ContainerClient } from '@azure/storage-blob';
-import { startFaultProxy, type FaultProxy } from '../../tools/fault-proxy/index.js';
-import { startExportProcess } from '../../tools/export-process.js';
-import { expectedUsers } from '../../tools/sim-tenant/users.js';
+import { startFaultProxy, type FaultProxy } from '../../stand-ins/fault-proxy/index.js';
+import { startExportProcess } from '../../stand-ins/export-process.js';
+import { expectedUsers } from '../../stand-ins/sim-tenant/users.js';
 import { DEFAULTS } from '../../src/settings.js';
 import { assertSnapshot, blobNames, containerState, download, runExport, startWorld, workingEnv, type World } from '../helpers/environment.js';
 

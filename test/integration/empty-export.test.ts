@@ -1,6 +1,6 @@
 /**
  * A tenant with no users (or a filter that matches nobody) exports successfully on Storage that refuses an
- * empty Put Block, as Azure does: the tests' Azurite answers it 400 InvalidHeaderValue (tools/azurite-strict.ts).
+ * empty Put Block, as Azure does: the tests' Azurite answers it 400 InvalidHeaderValue (stand-ins/azurite/strict.ts).
  * ndjson is then an empty blob, json `[]`, gzip an empty gzip stream — each committed once, with its size
  * and sha256 in the manifest and latest.json.
  */
@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { RestError } from '@azure/storage-blob';
-import { azureRefusal } from '../../tools/azurite-strict.js';
+import { azureRefusal } from '../../stand-ins/azurite/strict.js';
 import { assertSnapshot, download, runExport, startWorld, workingEnv, type World } from '../helpers/environment.js';
 
 const SHA256_OF_NOTHING = createHash('sha256').update(Buffer.alloc(0)).digest('hex');

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { createAppCertificate, toPfxBase64 } from '../../tools/sim-tenant/certs.js';
+import { createAppCertificate, toPfxBase64 } from '../../stand-ins/sim-tenant/certs.js';
 import { assertSnapshot, newContainerName, runExport, startWorld, workingEnv, type World } from '../helpers/environment.js';
 
 let world: World;

@@ -8,11 +8,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { startAzurite, type Azurite } from '../../tools/azurite.js';
-import { createCa } from '../../tools/sim-tenant/certs.js';
-import { setupDemoApp } from '../../tools/sim-tenant/demo-app.js';
-import { startSimTenant, type SimTenant } from '../../tools/sim-tenant/index.js';
-import { runExportProcess } from '../../tools/export-process.js';
+import { startAzurite, type Azurite } from '../../stand-ins/azurite/index.js';
+import { createCa } from '../../stand-ins/sim-tenant/certs.js';
+import { setupDemoApp } from '../../stand-ins/sim-tenant/demo-app.js';
+import { startSimTenant, type SimTenant } from '../../stand-ins/sim-tenant/index.js';
+import { runExportProcess } from '../../stand-ins/export-process.js';
 
 const LIST_BLOBS = `
 const { BlobServiceClient } = require('@azure/storage-blob');

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { after, before, test } from 'node:test';
-import { exportEnv } from '../../tools/export-process.js';
+import { exportEnv } from '../../stand-ins/export-process.js';
 import { download, runExport, startWorld, workingEnv, type World } from '../helpers/environment.js';
 
 const root = path.resolve(__dirname, '..', '..', '..');

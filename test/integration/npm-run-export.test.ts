@@ -10,13 +10,13 @@ import { appendFileSync, cpSync, existsSync, mkdtempSync, rmSync, statSync, syml
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { exportEnv } from '../../tools/export-process.js';
+import { exportEnv } from '../../stand-ins/export-process.js';
 
 const root = path.resolve(__dirname, '..', '..', '..');
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'npm-run-export-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
-for (const entry of ['package.json', 'package-lock.json', 'tsconfig.json', 'src', 'scripts', 'tools']) {
+for (const entry of ['package.json', 'package-lock.json', 'tsconfig.json', 'src', 'stand-ins', 'tools']) {
   cpSync(path.join(root, entry), path.join(scratch, entry), { recursive: true });
 }
 symlinkSync(path.join(root, 'node_modules'), path.join(scratch, 'node_modules'), 'dir');

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { runExportProcess } from '../../tools/export-process.js';
+import { runExportProcess } from '../../stand-ins/export-process.js';
 import { blobNames, startWorld, workingEnv, type World } from '../helpers/environment.js';
 
 let world: World;

@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { createPrivateKey, randomUUID } from 'node:crypto';
 import forge from 'node-forge';
-import { createAppCertificate, toPemBundle, toPfxBase64 } from '../../tools/sim-tenant/certs.js';
-import type { FaultRule } from '../../tools/sim-tenant/index.js';
+import { createAppCertificate, toPemBundle, toPfxBase64 } from '../../stand-ins/sim-tenant/certs.js';
+import type { FaultRule } from '../../stand-ins/sim-tenant/index.js';
 import { assertFailure, assertSnapshot, containerState, type Lane, type ReliabilitySuite } from './harness.js';
 import { MATRIX_POOL } from './fault-matrix.js';
 

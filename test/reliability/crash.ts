@@ -7,8 +7,8 @@
  * succeeds on top of whatever the killed one left.
  */
 import assert from 'node:assert/strict';
-import type { StorageCall } from '../../tools/fault-proxy/index.js';
-import type { FaultTarget } from '../../tools/sim-tenant/index.js';
+import type { StorageCall } from '../../stand-ins/fault-proxy/index.js';
+import type { FaultTarget } from '../../stand-ins/sim-tenant/index.js';
 import { checkInvariant, containerState, until, type ReliabilitySuite } from './harness.js';
 
 export const CRASH_POOL = 'crash';

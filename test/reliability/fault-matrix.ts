@@ -7,8 +7,8 @@
  * untouched). Storage calls also lose their answer after Azurite applied them (reset-after / hang-after).
  */
 import assert from 'node:assert/strict';
-import type { ProxyFault, StorageCall } from '../../tools/fault-proxy/index.js';
-import type { Fault, FaultTarget } from '../../tools/sim-tenant/index.js';
+import type { ProxyFault, StorageCall } from '../../stand-ins/fault-proxy/index.js';
+import type { Fault, FaultTarget } from '../../stand-ins/sim-tenant/index.js';
 import { assertFailure, assertSnapshot, containerState, countUsersLost, SHORT_REQUEST_TIMEOUT_SECONDS, type Lane, type ReliabilitySuite } from './harness.js';
 
 export const MATRIX_POOL = 'matrix';

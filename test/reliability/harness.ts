@@ -1,5 +1,5 @@
 /**
- * The reliability suite's world: one Azurite behind the fault proxy (tools/fault-proxy), and "lanes" — each
+ * The reliability suite's world: one Azurite behind the fault proxy (stand-ins/fault-proxy), and "lanes" — each
  * its own simulated tenant, Graph app, credential in Key Vault and export container, seeded with one
  * successful snapshot — that scenarios borrow one at a time, so that the sim's fault rules (global to a
  * tenant) and a container's state belong to one scenario at a time while many scenarios run at once.
@@ -17,12 +17,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
-import { startAzurite, type Azurite } from '../../tools/azurite.js';
-import { startExportProcess, type ExportProcessResult } from '../../tools/export-process.js';
-import { startFaultProxy, type FaultProxy } from '../../tools/fault-proxy/index.js';
-import { createAppCertificate, toPemBundle, toPfxBase64 } from '../../tools/sim-tenant/certs.js';
-import { startSimTenant, type SimTenant } from '../../tools/sim-tenant/index.js';
-import { expectedUsers } from '../../tools/sim-tenant/users.js';
+import { startAzurite, type Azurite } from '../../stand-ins/azurite/index.js';
+import { startExportProcess, type ExportProcessResult } from '../../stand-ins/export-process.js';
+import { startFaultProxy, type FaultProxy } from '../../stand-ins/fault-proxy/index.js';
+import { createAppCertificate, toPemBundle, toPfxBase64 } from '../../stand-ins/sim-tenant/certs.js';
+import { startSimTenant, type SimTenant } from '../../stand-ins/sim-tenant/index.js';
+import { expectedUsers } from '../../stand-ins/sim-tenant/users.js';
 import { DEFAULTS } from '../../src/settings.js';
 import { assertSnapshot, blobNames, containerState, type World } from '../helpers/environment.js';
 // Never egress-recorder.ts: loading it patches node:http and node:https in this process.
@@ -200,7 +200,7 @@ export class ReliabilitySuite {
 
   /**
    * An app registration holding User.Read.All with a credential stored in the lane's Key Vault, like
-   * tools/sim-tenant/demo-app.ts — but keeping the secret values, for the secret scan.
+   * stand-ins/sim-tenant/demo-app.ts — but keeping the secret values, for the secret scan.
    */
   createApp(sim: SimTenant, credential: CredentialKind, label: string): { clientId: string; env: Record<string, string> } {
     const app = sim.addApp({ displayName: 'entra-users-export' });

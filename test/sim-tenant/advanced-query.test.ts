@@ -7,8 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { SimTenant } from '../../tools/sim-tenant/index.js';
-import { compileFilter, expectedUsers, generateUser, projectUser } from '../../tools/sim-tenant/users.js';
+import type { SimTenant } from '../../stand-ins/sim-tenant/index.js';
+import { compileFilter, expectedUsers, generateUser, projectUser } from '../../stand-ins/sim-tenant/users.js';
 import { type SimResponse, request, startTenantWithApp } from './helpers.js';
 
 const SEED = 23;

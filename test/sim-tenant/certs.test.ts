@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
 import { test } from 'node:test';
 import forge from 'node-forge';
-import { createAppCertificate, createCa, sha256Thumbprint, toPemBundle, toPfxBase64 } from '../../tools/sim-tenant/certs.js';
+import { createAppCertificate, createCa, sha256Thumbprint, toPemBundle, toPfxBase64 } from '../../stand-ins/sim-tenant/certs.js';
 
 test('createCa issues server certificates that chain to it, with DNS and IP SANs', () => {
   const ca = createCa('Test Root');

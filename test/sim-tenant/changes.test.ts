@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { type ExpectedChange, TenantUsers, sortById } from '../../tools/sim-tenant/changes.js';
-import { type SimTenant } from '../../tools/sim-tenant/index.js';
-import { PRODUCT_DEFAULT_SELECT, expectedUsers, generateUser } from '../../tools/sim-tenant/users.js';
+import { type ExpectedChange, TenantUsers, sortById } from '../../stand-ins/sim-tenant/changes.js';
+import { type SimTenant } from '../../stand-ins/sim-tenant/index.js';
+import { PRODUCT_DEFAULT_SELECT, expectedUsers, generateUser } from '../../stand-ins/sim-tenant/users.js';
 import { request, startTenantWithApp } from './helpers.js';
 
 const SPEC = { joiners: 20, leavers: 15, edits: 30, renames: 10, nulls: 25 };

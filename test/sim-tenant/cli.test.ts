@@ -21,7 +21,7 @@ function readUntil(stream: NodeJS.ReadableStream, done: (text: string) => boolea
 }
 
 test('cli prints export lines for a working demo tenant and closes cleanly on SIGTERM', async () => {
-  const cli = path.join(__dirname, '..', '..', 'tools', 'sim-tenant', 'cli.js');
+  const cli = path.join(__dirname, '..', '..', 'stand-ins', 'sim-tenant', 'cli.js');
   const child = spawn(process.execPath, [cli, '--users', '50', '--latency', '0', '--seed', '3'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   // A failed assertion must not leave the sim running (it kept this test file, and the machine, busy).

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { createAppCertificate, sha256Thumbprint } from '../../tools/sim-tenant/certs.js';
-import { type SimTenant, startSimTenant } from '../../tools/sim-tenant/index.js';
+import { createAppCertificate, sha256Thumbprint } from '../../stand-ins/sim-tenant/certs.js';
+import { type SimTenant, startSimTenant } from '../../stand-ins/sim-tenant/index.js';
 import type { MsalCase, MsalResult } from './fixtures/msal-token.js';
 import { type SimResponse, decodeClaims, makeAssertion, postForm, request, runFixture, tokenEndpoint } from './helpers.js';
 

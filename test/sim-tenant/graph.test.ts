@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, test } from 'node:test';
-import { type SimTenant, startSimTenant } from '../../tools/sim-tenant/index.js';
-import { DEFAULT_USER_SELECT, PRODUCT_DEFAULT_SELECT, expectedUsers } from '../../tools/sim-tenant/users.js';
+import { type SimTenant, startSimTenant } from '../../stand-ins/sim-tenant/index.js';
+import { DEFAULT_USER_SELECT, PRODUCT_DEFAULT_SELECT, expectedUsers } from '../../stand-ins/sim-tenant/users.js';
 import { type SimResponse, appToken, miToken, request, startTenantWithApp } from './helpers.js';
 
 const SEED = 11;

@@ -9,7 +9,7 @@ import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
 import tls from 'node:tls';
-import { type SimTenant, startSimTenant } from '../../tools/sim-tenant/index.js';
+import { type SimTenant, startSimTenant } from '../../stand-ins/sim-tenant/index.js';
 
 export interface SimResponse {
   status: number;

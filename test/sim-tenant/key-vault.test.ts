@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { setupDemoApp } from '../../tools/sim-tenant/demo-app.js';
-import { type SimTenant, startSimTenant } from '../../tools/sim-tenant/index.js';
+import { setupDemoApp } from '../../stand-ins/sim-tenant/demo-app.js';
+import { type SimTenant, startSimTenant } from '../../stand-ins/sim-tenant/index.js';
 import type { SecretResult } from './fixtures/keyvault-secret.js';
 import { appToken, connect, keyVaultRequest, miToken, request, runFixture } from './helpers.js';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { type SimTenant, startSimTenant } from '../../tools/sim-tenant/index.js';
+import { type SimTenant, startSimTenant } from '../../stand-ins/sim-tenant/index.js';
 import { decodeClaims, request } from './helpers.js';
 
 let sim: SimTenant;

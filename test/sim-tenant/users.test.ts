@@ -9,7 +9,7 @@ import {
   generateUser,
   matchesFilter,
   projectUser,
-} from '../../tools/sim-tenant/users.js';
+} from '../../stand-ins/sim-tenant/users.js';
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 

@@ -9,7 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { startAzurite } from '../../tools/azurite.js';
+import { startAzurite } from '../../stand-ins/azurite/index.js';
 
 test('startAzurite does not lose its port to another process between choosing and binding it', async () => {
   // Stands in for the other process, at the worst moment: whenever a server of this process stops listening,

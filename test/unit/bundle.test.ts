@@ -1,5 +1,5 @@
 /**
- * The deployed function is the esbuild bundle (scripts/bundle.mjs), not tsc's dist/src: package.json's
+ * The deployed function is the esbuild bundle (tools/build/bundle.mjs), not tsc's dist/src: package.json's
  * "main" must name it, `npm run build` must have made it, and it must load and register `exportUsers`
  * on its own — copied away from node_modules, with only the `@azure/functions-core` module that the
  * Functions worker injects (faked here as in function-registration.test.ts).

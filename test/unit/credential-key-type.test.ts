@@ -8,7 +8,7 @@ import { X509Certificate } from 'node:crypto';
 import { test } from 'node:test';
 import { parseCertificateSecret } from '../../src/credential.js';
 import { ExportError } from '../../src/errors.js';
-import { createAppCertificate, createNonRsaCertificate, toPemBundle, toPfxBase64, type NonRsaKeyType } from '../../tools/sim-tenant/certs.js';
+import { createAppCertificate, createNonRsaCertificate, toPemBundle, toPfxBase64, type NonRsaKeyType } from '../../stand-ins/sim-tenant/certs.js';
 
 const opts = { name: 'graph-export-cert', now: new Date() };
 

@@ -3,7 +3,7 @@ import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto'
 import { test } from 'node:test';
 import { parseCertificateSecret } from '../../src/credential.js';
 import { ExportError } from '../../src/errors.js';
-import { createAppCertificate, sha256Thumbprint, toPemBundle, toPfxBase64 } from '../../tools/sim-tenant/certs.js';
+import { createAppCertificate, sha256Thumbprint, toPemBundle, toPfxBase64 } from '../../stand-ins/sim-tenant/certs.js';
 
 const now = new Date();
 const cert = createAppCertificate();

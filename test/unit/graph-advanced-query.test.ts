@@ -13,8 +13,8 @@ import { ExportError } from '../../src/errors.js';
 import { earlyNextLink, listUserPages, type ConsistencyLevel } from '../../src/graph.js';
 import { HttpClientWithRetries } from '../../src/http.js';
 import { localServer, loopbackHttpClient as loopback } from '../helpers/loopback.js';
-import { graphError as graphErrorBody } from '../../tools/sim-tenant/errors.js';
-import { sendJson } from '../../tools/sim-tenant/http.js';
+import { graphError as graphErrorBody } from '../../stand-ins/sim-tenant/errors.js';
+import { sendJson } from '../../stand-ins/sim-tenant/http.js';
 
 
 interface Seen {
@@ -42,7 +42,7 @@ beforeEach(() => {
 const ENDSWITH_REFUSED =
   "Operator 'endsWith' is not supported because the required parameters might be missing. Try adding $count=true query parameter and ConsistencyLevel:eventual header. Refer to https://aka.ms/graph-docs/advanced-queries for more information";
 
-/** Graph's error body (tools/sim-tenant/errors.ts, as the simulated Graph sends it). */
+/** Graph's error body (stand-ins/sim-tenant/errors.ts, as the simulated Graph sends it). */
 function graphError(res: http.ServerResponse, status: number, code: string, message: string): void {
   sendJson(res, status, graphErrorBody(code, message, { requestId: randomUUID(), clientRequestId: randomUUID() }));
 }

@@ -35,7 +35,7 @@ function recordingBlob(): Recorder {
       await new Promise((resolve) => setTimeout(resolve, 5));
       // Read the body at the end of the "request", as a socket would: a buffer reused too early shows here.
       assert.equal(body.length, length);
-      // Azure Storage refuses an empty block (400 InvalidHeaderValue, Content-Length 0; see tools/azurite-strict.ts).
+      // Azure Storage refuses an empty block (400 InvalidHeaderValue, Content-Length 0; see stand-ins/azurite/strict.ts).
       assert.notEqual(length, 0, 'an empty Put Block, which Azure Storage refuses');
       blocks.set(id, Buffer.from(body));
       inFlight -= 1;

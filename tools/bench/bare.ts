@@ -14,7 +14,7 @@
  */
 import { parseArgs } from 'node:util';
 import { PAGE_SIZE } from '../../src/graph.js';
-import { generateUser, PRODUCT_DEFAULT_SELECT, projectUser } from '../sim-tenant/users.js';
+import { generateUser, PRODUCT_DEFAULT_SELECT, projectUser } from '../../stand-ins/sim-tenant/users.js';
 
 const { values } = parseArgs({
   options: {

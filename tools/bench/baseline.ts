@@ -5,7 +5,7 @@
  * product (reused from src/, since the credential is not what is being compared); no retries, no
  * manifest. Prints one line of JSON: { userCount, pages, bytes, blobName }.
  *
- * Run by scripts/bench.ts as `node --require usage-hook.js baseline.js` with the product's environment.
+ * Run by tools/bench/bench.ts as `node --require usage-hook.js baseline.js` with the product's environment.
  */
 import { DefaultAzureCredential } from '@azure/identity';
 import { BlobServiceClient } from '@azure/storage-blob';

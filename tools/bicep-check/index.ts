@@ -4,7 +4,7 @@
  *   syntax       tree-sitter-bicep parses every file; ERROR/MISSING nodes are syntax errors.
  *   symbols      undeclared names, unknown module files/parameters/outputs, missing required parameters.
  *   types        every resource type@apiVersion exists and every property is valid, per Azure's type data
- *                (infra/.types/bicep-types.json, refreshed by scripts/refresh-bicep-types.mjs).
+ *                (infra/.types/bicep-types.json, refreshed by tools/bicep-check/refresh-types.mjs).
  *   posture      storage / Key Vault / monitoring / function app security settings, every app setting the
  *                code reads, least-privilege role assignments that cover what the code needs.
  *   conventions  @description on parameters, UPPER_SNAKE outputs for azd, a comment naming each role GUID.

@@ -1,6 +1,6 @@
 /**
  * Type check against Azure's resource type data (bicep-types-az, pinned and pruned in
- * infra/.types/bicep-types.json by scripts/refresh-bicep-types.mjs): every `resource x 'Type@apiVersion'`
+ * infra/.types/bicep-types.json by tools/bicep-check/refresh-types.mjs): every `resource x 'Type@apiVersion'`
  * must exist, be deployable at the file's scope, and every property written (recursively, as far as the
  * schema describes it) must exist with the exact casing, not be read-only, and — for literal values — have
  * the right kind and an allowed value. Required properties missing from object literals are reported too.
@@ -81,7 +81,7 @@ export function checkTypes(files: BicepFile[], snapshot: TypeSnapshot): Finding[
       const found = lookupType(snapshot, r.type);
       if (!found) {
         const exists = snapshot.knownTypes.find((t) => t.toLowerCase() === r.type.toLowerCase());
-        if (exists) out.push(finding('types', 'not-in-snapshot', r.typeLoc, `resource ${r.symbol}: ${r.type} exists but is not in infra/.types/bicep-types.json: run node scripts/refresh-bicep-types.mjs`));
+        if (exists) out.push(finding('types', 'not-in-snapshot', r.typeLoc, `resource ${r.symbol}: ${r.type} exists but is not in infra/.types/bicep-types.json: run node tools/bicep-check/refresh-types.mjs`));
         else {
           const near = suggest(r.type, snapshot.knownTypes);
           out.push(finding('types', 'unknown-type', r.typeLoc, `resource ${r.symbol}: unknown resource type '${r.type}'${near ? ` (did you mean '${near}'?)` : ''}`));
@@ -96,7 +96,7 @@ export function checkTypes(files: BicepFile[], snapshot: TypeSnapshot): Finding[
       }
       const schema = entry.schemas[r.apiVersion];
       if (!schema) {
-        out.push(finding('types', 'not-in-snapshot', r.typeLoc, `resource ${r.symbol}: ${key}@${r.apiVersion} is not in infra/.types/bicep-types.json: run node scripts/refresh-bicep-types.mjs`));
+        out.push(finding('types', 'not-in-snapshot', r.typeLoc, `resource ${r.symbol}: ${key}@${r.apiVersion} is not in infra/.types/bicep-types.json: run node tools/bicep-check/refresh-types.mjs`));
         continue;
       }
       // Scope: a resource without `scope:` deploys at the file's target scope.

@@ -1,8 +1,8 @@
 /**
  * Runs a simulated tenant until SIGINT/SIGTERM, with one demo app whose certificate is in the simulated Key Vault.
  *
- *   node dist/tools/sim-tenant/cli.js [--users N] [--latency MS] [--seed S] [--admin-port P] [--verbose]
- *   node dist/tools/sim-tenant/cli.js --users 5000 > sim.env &   # then, in the same shell: . ./sim.env
+ *   node dist/stand-ins/sim-tenant/cli.js [--users N] [--latency MS] [--seed S] [--admin-port P] [--verbose]
+ *   node dist/stand-ins/sim-tenant/cli.js --users 5000 > sim.env &   # then, in the same shell: . ./sim.env
  *
  * stdout carries only `export NAME='value'` lines (so it can be sourced); the request log, with --verbose,
  * goes to stderr. Between two runs of the export, change the tenant through its admin endpoint (admin.ts):

@@ -5,15 +5,16 @@
  * node_modules/.package-lock.json) all count. Directories count too: adding, removing or renaming a file
  * changes its directory's time.
  *
- * - `export` needs only the CLI bundle, dist/bin/cli.js: esbuild from src/ (scripts/bundle.mjs), well under
+ * - `export` needs only the CLI bundle, dist/bin/cli.js: esbuild from src/ (tools/build/bundle.mjs), well under
  *   a second; `changes` likewise dist/bin/changes.js. Type checking stays `npm run build`'s job (npm test runs it).
- * - `demo` and `bench` are tsc's output (dist/scripts/*.js, with tools/ and src/) and drive the CLI bundle
- *   (bench also the function bundle): the full build, tsc then esbuild, as `npm run build`.
+ * - `demo` and `bench` are tsc's output (dist/tools/demo.js, dist/tools/bench/bench.js; with stand-ins/ and
+ *   src/) and drive the CLI bundle (bench also the function bundle): the full build, tsc then esbuild, as
+ *   `npm run build`.
  *
  * The entry point then runs in this process (no second Node.js start), with process.argv as if it had been
  * started itself. Build output goes to stderr: stdout is the CLI's one-line JSON summary.
  *
- * Usage: node scripts/run-built.mjs <export|changes|demo|bench> [arguments for the entry point...]
+ * Usage: node tools/build/run-built.mjs <export|changes|demo|bench> [arguments for the entry point...]
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
@@ -21,7 +22,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const require = createRequire(import.meta.url);
 
 /** The `tsc` command of the installed TypeScript (its package "bin"; "exports" does not list it). */
@@ -33,19 +34,19 @@ function tscPath() {
 /** What any build reads besides the sources: the compiler settings and the installed dependencies. */
 const CONFIG = ['tsconfig.json', 'package.json', 'package-lock.json', 'node_modules/.package-lock.json'];
 const BUNDLE = {
-  inputs: ['src', 'scripts/bundle.mjs', ...CONFIG],
-  steps: [['scripts/bundle.mjs']],
+  inputs: ['src', 'tools/build/bundle.mjs', ...CONFIG],
+  steps: [['tools/build/bundle.mjs']],
 };
 const FULL = {
   // tsconfig "include" minus test/, which no entry point here imports.
-  inputs: ['src', 'tools', 'scripts', ...CONFIG],
+  inputs: ['src', 'stand-ins', 'tools', ...CONFIG],
   steps: [[tscPath, '-p', 'tsconfig.json'], ...BUNDLE.steps],
 };
 const TARGETS = {
   export: { entry: 'dist/bin/cli.js', outputs: ['dist/bin/cli.js'], build: BUNDLE },
   changes: { entry: 'dist/bin/changes.js', outputs: ['dist/bin/changes.js'], build: BUNDLE },
-  demo: { entry: 'dist/scripts/demo.js', outputs: ['dist/scripts/demo.js', 'dist/bin/cli.js'], build: FULL },
-  bench: { entry: 'dist/scripts/bench.js', outputs: ['dist/scripts/bench.js', 'dist/bin/cli.js', 'dist/bundle/functions/exportUsers.js'], build: FULL },
+  demo: { entry: 'dist/tools/demo.js', outputs: ['dist/tools/demo.js', 'dist/bin/cli.js'], build: FULL },
+  bench: { entry: 'dist/tools/bench/bench.js', outputs: ['dist/tools/bench/bench.js', 'dist/bin/cli.js', 'dist/bundle/functions/exportUsers.js'], build: FULL },
 };
 
 /** In a source directory, the files a build reads (not the shell scripts and docs beside them). */
@@ -85,7 +86,7 @@ function staleness(target) {
 const [name, ...args] = process.argv.slice(2);
 const target = Object.hasOwn(TARGETS, name ?? '') ? TARGETS[name] : undefined;
 if (!target) {
-  process.stderr.write(`usage: node scripts/run-built.mjs <${Object.keys(TARGETS).join('|')}> [arguments...]\n`);
+  process.stderr.write(`usage: node tools/build/run-built.mjs <${Object.keys(TARGETS).join('|')}> [arguments...]\n`);
   process.exit(1);
 }
 

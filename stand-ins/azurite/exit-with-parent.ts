@@ -1,5 +1,5 @@
 /**
- * Preloaded (node --require) into a fixture's child process started with an IPC channel (tools/azurite.ts):
+ * Preloaded (node --require) into a fixture's child process started with an IPC channel (stand-ins/azurite/index.ts):
  * the process exits when its parent is gone. A test file that times out or crashes is killed without running
  * its cleanup; without this, its Azurite kept running and loading the machine for the runs after it.
  */

@@ -8,7 +8,7 @@
  * Why: the Functions worker loads the entry at every cold start. Unbundled it resolves and compiles ~500
  * modules from node_modules; bundled it reads one file. esbuild starts from the TypeScript sources so that
  * it resolves the Azure SDKs' ES module builds, which it can tree-shake (bundling tsc's CommonJS output
- * would pull in their CommonJS builds whole). The package then needs no node_modules (scripts/infra/stage-package.sh stages the bundle alone).
+ * would pull in their CommonJS builds whole). The package then needs no node_modules (scripts/azd-hooks/stage-package.sh stages the bundle alone).
  *
  * - `@azure/functions-core` stays external: it is not on npm, the Functions worker injects it at run time
  *   (Azure/azure-functions-nodejs-library#201). `@azure/functions` itself is bundled, as its own
@@ -29,7 +29,7 @@ import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 // One bundle per function file (package.json "main" is dist/bundle/functions/*.js), each self-contained.
 const entryPoints = Object.fromEntries(

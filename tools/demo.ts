@@ -18,10 +18,10 @@ import path from 'node:path';
 import { isDeepStrictEqual, parseArgs } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
-import { startAzurite, type Azurite } from '../tools/azurite.js';
-import { runExportProcess } from '../tools/export-process.js';
-import { setupDemoApp, type DemoApp } from '../tools/sim-tenant/demo-app.js';
-import { startSimTenant, type AppliedChanges, type ExpectedChange, type SimTenant, type TenantChangeSpec } from '../tools/sim-tenant/index.js';
+import { startAzurite, type Azurite } from '../stand-ins/azurite/index.js';
+import { runExportProcess } from '../stand-ins/export-process.js';
+import { setupDemoApp, type DemoApp } from '../stand-ins/sim-tenant/demo-app.js';
+import { startSimTenant, type AppliedChanges, type ExpectedChange, type SimTenant, type TenantChangeSpec } from '../stand-ins/sim-tenant/index.js';
 
 /** The demo's options, one entry each: add an option here and read it from `values` below. */
 const OPTIONS = {
@@ -81,6 +81,21 @@ async function reportLines(container: ContainerClient, blobName: string): Promis
   return { stored, raw, lines };
 }
 
+/** One line of each kind: a joiner, a leaver, a rename, a value become null, a null become a value, an edit. */
+function examples(lines: ExpectedChange[]): ExpectedChange[] {
+  const changed = lines.flatMap((l) => (l.change === 'changed' ? [l] : []));
+  const values = (l: (typeof changed)[number]): { old: unknown; new: unknown }[] => Object.values(l.changes);
+  const picks = [
+    lines.find((l) => l.change === 'added'),
+    lines.find((l) => l.change === 'removed'),
+    changed.find((l) => 'userPrincipalName' in l.changes),
+    changed.find((l) => values(l).some((v) => v.new === null)),
+    changed.find((l) => values(l).some((v) => v.old === null)),
+    changed.find((l) => values(l).every((v) => v.old !== null && v.new !== null) && !('userPrincipalName' in l.changes)),
+  ];
+  return [...new Set(picks.filter((l): l is ExpectedChange => l !== undefined))];
+}
+
 const clip = (text: string, max = 220): string => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
 
 /** Counts, a few example lines of each kind, and whether the report is exactly what the tenant changed. */
@@ -100,12 +115,7 @@ async function showChanges(run: DemoRun, container: ContainerClient, applied: Ap
   const shaOk = createHash('sha256').update(stored).digest('hex') === changes['sha256'] && stored.length === changes['bytes'];
   say();
   say('A few lines of it (one JSON object per line, sorted by id):');
-  const examples = [
-    ...lines.filter((l) => l.change === 'added').slice(0, 1),
-    ...lines.filter((l) => l.change === 'removed').slice(0, 1),
-    ...lines.filter((l) => l.change === 'changed').slice(0, 4),
-  ];
-  for (const line of examples) say(`  ${clip(JSON.stringify(line))}`);
+  for (const line of examples(lines)) say(`  ${clip(JSON.stringify(line))}`);
   const expected = applied.expected();
   const counts = { added: 0, removed: 0, changed: 0 };
   for (const line of expected) counts[line.change]++;

@@ -4,7 +4,7 @@
  * HTTPS with a CA generated at start (the managed-identity endpoint is plain http, like App Service's).
  *
  * It is the integration-test fixture and the engine of `npm run demo`, so it rejects what the real services
- * reject, with their status codes and error bodies. See tools/sim-tenant/README.md.
+ * reject, with their status codes and error bodies. See stand-ins/sim-tenant/README.md.
  */
 import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';

@@ -1,7 +1,7 @@
 /**
  * Starts Azurite's blob service as a child process (in memory, on a free loopback port) for the demo,
  * the tests and the benchmark, and stops it without leaving a process behind. Requests that Azure Storage
- * refuses but Azurite would accept are refused as Azure does (tools/azurite-strict.ts).
+ * refuses but Azurite would accept are refused as Azure does (stand-ins/azurite/strict.ts).
  *
  * The port is chosen by Azurite itself (--blobPort 0) and read back from its start-up line: probing for a
  * free port here and handing it over would leave a window in which another process (a parallel test file,
@@ -44,7 +44,7 @@ const LISTENING = /successfully listens on https?:\/\/[^\s]*:(\d+)/i;
 export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurite> {
   // Azurite's blob service, answering as Azure Storage where Azurite is more lenient (see azurite-strict.ts);
   // it prints Azurite's own start-up line with the bound address.
-  const main = path.join(__dirname, 'azurite-strict.js');
+  const main = path.join(__dirname, 'strict.js');
   // In memory mode Azurite still wants a working directory: a temporary one keeps files out of the repo.
   const workspace = mkdtempSync(path.join(tmpdir(), 'azurite-'));
   const child = spawn(

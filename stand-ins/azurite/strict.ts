@@ -1,5 +1,5 @@
 /**
- * The child process that tools/azurite.ts starts: Azurite's blob service (what its own
+ * The child process that stand-ins/azurite/index.ts starts: Azurite's blob service (what its own
  * `azurite/dist/src/blob/main.js` does), with a guard in front of Azurite's request handler that refuses
  * what Azure Storage refuses and Azurite accepts — answered with Azure's own status, error code and body —
  * so that no test, demo or benchmark can pass on behaviour that real Storage would reject.
@@ -122,7 +122,7 @@ async function main(): Promise<void> {
   server.httpServer.removeAllListeners('request');
   server.httpServer.on('request', guard(listeners[0]!));
   await server.start();
-  // tools/azurite.ts waits for this line (Azurite's own wording).
+  // stand-ins/azurite/index.ts waits for this line (Azurite's own wording).
   console.log(`Azurite Blob service successfully listens on ${server.getHttpServerAddress()}`);
   const shutdown = (): void => {
     void server.close().then(() => process.exit(0));

@@ -4,11 +4,11 @@
 # `az functionapp deployment source config-zip --src <file>`. azd (azure.yaml: dist: dist/package,
 # remoteBuild: false) and Core Tools (run in dist/package) deploy the folder. An allow-list: nothing else
 # (sources, tests, tools, infra, docs, devDependencies, azd's .azure/) can reach the package.
-#   main = dist/bundle/...  (esbuild bundle, scripts/bundle.mjs): dist/bundle only; it holds every dependency.
+#   main = dist/bundle/...  (esbuild bundle, tools/build/bundle.mjs): dist/bundle only; it holds every dependency.
 #   main = dist/src/...     (plain tsc output): dist/src + package-lock.json + production node_modules
 #                           (npm ci --omit=dev).
 #
-# Usage: scripts/infra/stage-package.sh [--zip dist/function.zip]
+# Usage: scripts/azd-hooks/stage-package.sh [--zip dist/function.zip]
 # Needs: node + npm (run `npm ci && npm run build` first, or let this script build), zip or python3 for --zip.
 set -eu
 

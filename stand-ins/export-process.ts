@@ -17,7 +17,7 @@ export interface ExportProcessResult {
   wallMs: number;
 }
 
-/** The CLI as `npm run export` runs it: the esbuild bundle of src/cli.ts (scripts/bundle.mjs). */
+/** The CLI as `npm run export` runs it: the esbuild bundle of src/cli.ts (tools/build/bundle.mjs). */
 export const CLI_PATH = path.resolve(__dirname, '..', 'bin', 'cli.js');
 
 /** Variables that would change which identity or endpoints the product uses: never inherited. */

@@ -14,10 +14,14 @@
  *      and serves them from memory, so that generating them (~9 ms of CPU per page) does not compete with
  *      the export for this machine's cores; its own cost per page is printed beside;
  *   4. the cold import time of the function entry, bundled (dist/bundle) and not (dist/src), and the size
- *      of the deployment package each way.
+ *      of the deployment package each way;
+ *   5. the change report's cost (tools/bench/change-report.ts): runs compared with a previous snapshot after
+ *      ~1 % of the users changed, every user changed, replaced and removed, against the same export without
+ *      a report: the whole run's peak RSS and wall time.
  *
  * Options: --users N (default 200000, up to 2000000), --latency MS (default 50), --format json|ndjson,
- * --gzip, --no-baseline, --cold-runs N (default 9). Results are printed and written to .bench/.
+ * --gzip, --no-baseline, --no-changes, --reference-cli PATH (another build's dist/bin/cli.js, without the change
+ * report, measured beside it), --cold-runs N (default 9). Results are printed and written to .bench/.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -26,13 +30,14 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { deflateRawSync } from 'node:zlib';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { startAzurite, type Azurite } from '../tools/azurite.js';
-import type { ProcessUsage } from '../tools/bench/usage-hook.js';
-import { CLI_PATH, runExportProcess } from '../tools/export-process.js';
-import { setupDemoApp } from '../tools/sim-tenant/demo-app.js';
-import { startSimTenant, type SimTenant } from '../tools/sim-tenant/index.js';
+import { startAzurite, type Azurite } from '../../stand-ins/azurite/index.js';
+import { benchChangeReport, printChangeReport, type ChangeBenchResult } from './change-report.js';
+import type { ProcessUsage } from './usage-hook.js';
+import { CLI_PATH, runExportProcess } from '../../stand-ins/export-process.js';
+import { setupDemoApp } from '../../stand-ins/sim-tenant/demo-app.js';
+import { startSimTenant, type SimTenant } from '../../stand-ins/sim-tenant/index.js';
 
-const ROOT = path.resolve(__dirname, '..', '..');
+const ROOT = path.resolve(__dirname, '..', '..', '..');
 const DIST = path.join(ROOT, 'dist');
 const HOOK = path.join(DIST, 'tools', 'bench', 'usage-hook.js');
 const BASELINE = path.join(DIST, 'tools', 'bench', 'baseline.js');
@@ -47,6 +52,9 @@ interface Options {
   format: 'json' | 'ndjson';
   gzip: boolean;
   baseline: boolean;
+  changes: boolean;
+  /** Another build's CLI (no change report) for the change-report section's reference run. */
+  referenceCli: string | undefined;
   coldRuns: number;
 }
 
@@ -58,6 +66,8 @@ function options(): Options {
       format: { type: 'string', default: 'json' },
       gzip: { type: 'boolean', default: false },
       'no-baseline': { type: 'boolean', default: false },
+      'no-changes': { type: 'boolean', default: false },
+      'reference-cli': { type: 'string' },
       'cold-runs': { type: 'string', default: '9' },
     },
   });
@@ -69,8 +79,9 @@ function options(): Options {
   if (!(latency >= 0 && latency <= 10_000)) problems.push('--latency must be a number of ms from 0 to 10000');
   if (values.format !== 'json' && values.format !== 'ndjson') problems.push('--format must be json or ndjson');
   if (!Number.isInteger(coldRuns) || coldRuns < 1) problems.push('--cold-runs must be a positive integer');
+  if (values['reference-cli'] !== undefined && !statSync(values['reference-cli'], { throwIfNoEntry: false })?.isFile()) problems.push(`--reference-cli: no file ${values['reference-cli']}`);
   if (problems.length > 0) throw new Error(problems.join('; '));
-  return { users, latency, format: values.format as Options['format'], gzip: values.gzip, baseline: !values['no-baseline'], coldRuns };
+  return { users, latency, format: values.format as Options['format'], gzip: values.gzip, baseline: !values['no-baseline'], changes: !values['no-changes'], referenceCli: values['reference-cli'] === undefined ? undefined : path.resolve(values['reference-cli']), coldRuns };
 }
 
 /** What the simulated tenant logs per request (`graph GET /v1.0/users?… 200 61ms`), collected per run. */
@@ -128,6 +139,8 @@ interface RunResult {
   /** Mean time the tenant took to answer a page in full (arrival of the request to the end of the response). */
   meanResponseMs: number;
   firstGraphRequestAt: number | undefined;
+  /** When the tenant finished answering the run's last page (epoch ms). */
+  lastGraphResponseAt: number | undefined;
   /**
    * Mean time from one page's first bytes leaving the tenant to the next page's request arriving: what the
    * export adds to each round trip (receiving the head, reading the next link, sending the request).
@@ -191,6 +204,7 @@ async function measure(label: string, script: string, env: Record<string, string
     firstByteMs,
     meanResponseMs: pages.length === 0 ? 0 : pages.reduce((a, r) => a + r.ms, 0) / pages.length,
     firstGraphRequestAt: graphLog.requests[0]?.startedAt,
+    lastGraphResponseAt: pages.length === 0 ? undefined : pages[pages.length - 1]!.startedAt + pages[pages.length - 1]!.ms,
     gapMsPerPage: pages.length > 1 ? roundTripMs - firstByteMs : 0,
     machineBusy: machine ? machine.busy / machine.total : undefined,
     azuriteCpuMs,
@@ -349,6 +363,22 @@ async function main(): Promise<number> {
     const bareOut = execFileSync(process.execPath, [BARE, '--users', String(o.users), '--seed', '1'], { encoding: 'utf8' });
     const bare = JSON.parse(bareOut.trim()) as { pages: number; users: number; bytes: number; parseMs: number; stringifyMs: number; decodeMs: number; encodeMs: number };
 
+    let changeReport: ChangeBenchResult | undefined;
+    if (o.changes) {
+      say(`[changes] the change report's cost at ${o.latency} ms per page ...`);
+      changeReport = await benchChangeReport({
+        sim,
+        connectionString: azurite.connectionString,
+        env: (container) => env(container, sim, app.env),
+        measure: (label, runEnv, script) => measure(label, script ?? CLI_PATH, runEnv, sim, azurite, graphLog),
+        say,
+        latencyMs: o.latency,
+        ...(o.referenceCli === undefined ? {} : { referenceScript: o.referenceCli }),
+      });
+    } else {
+      say('[changes] the change report skipped (--no-changes)');
+    }
+
     say(`[4/5] cold import of the function entry (${o.coldRuns} runs each) ...`);
     const coldBundled = await coldImport(BUNDLED_ENTRY, o.coldRuns);
     const coldTsc = await coldImport(TSC_ENTRY, o.coldRuns);
@@ -404,6 +434,10 @@ async function main(): Promise<number> {
     const tenantPaced = zero.firstByteMs >= zero.gapMsPerPage && zero.firstByteMs >= 0.5 * (zeroListingMs / zeroPages);
     say(`  → ${tenantPaced ? 'the simulated tenant sets the pace at zero latency (the export waits for its pages more than it works)' : 'the export, not the simulated tenant, sets the pace at zero latency'}`);
     say();
+    if (changeReport) {
+      printChangeReport(changeReport, say);
+      say();
+    }
     say(`Cold start (median of ${o.coldRuns})`);
     say(`  ${pad('', 34)}${pad('import', 12)}${pad('process', 12)}package (host.json, package.json, code + dependencies)`);
     say(`  ${pad('bundled  dist/bundle/functions', 34)}${pad(`${fmt(coldBundled.importMs)} ms`, 12)}${pad(`${fmt(coldBundled.processMs)} ms`, 12)}${fmt(sizes.bundled.files)} files, ${mb(sizes.bundled.bytes)}, ~${mb(sizes.bundled.zippedBytes)} zipped`);
@@ -434,7 +468,7 @@ async function main(): Promise<number> {
     };
     writeFileSync(
       file,
-      `${JSON.stringify({ options: o, machine: { cpus: cpus.length, model: cpus[0]?.model, memBytes: os.totalmem(), node: process.version }, product: strip(product), baseline: strip(baseline), zero: strip(zero), fixed: strip(fixed), bare, cold: { bundled: coldBundled, tsc: coldTsc, nodeAlone }, sizes }, null, 2)}\n`,
+      `${JSON.stringify({ options: o, machine: { cpus: cpus.length, model: cpus[0]?.model, memBytes: os.totalmem(), node: process.version }, product: strip(product), baseline: strip(baseline), zero: strip(zero), fixed: strip(fixed), bare, changeReport, cold: { bundled: coldBundled, tsc: coldTsc, nodeAlone }, sizes }, null, 2)}\n`,
     );
     say();
     say(`Raw figures: ${path.relative(ROOT, file)}`);
