@@ -57,7 +57,7 @@ export class RunChanges {
   #skipped: string | undefined;
   /** False when this snapshot can have no index either (no `id`). */
   #indexing: boolean;
-  #builder = new IndexBuilder();
+  #builder: IndexBuilder;
   readonly #newer = new SortedSpill();
   readonly #older = new SortedSpill();
 
@@ -71,6 +71,8 @@ export class RunChanges {
       this.#previous = previous;
       this.#indexing = true;
     }
+    // About as many users as last time: the index's arrays are reserved for them once.
+    this.#builder = new IndexBuilder({ expectedCount: this.#previous?.manifest.userCount });
   }
 
   /** Reads the previous snapshot named by latest.json now. Never fails: a problem becomes the skipped reason. */
@@ -128,7 +130,7 @@ export class RunChanges {
 
   /** The listing started again from its first page: forget what was added. */
   restart(): void {
-    this.#builder = new IndexBuilder();
+    this.#builder = new IndexBuilder({ expectedCount: this.#previous?.manifest.userCount });
     this.#newer.clear();
   }
 
@@ -146,7 +148,6 @@ export class RunChanges {
       this.#stop(e instanceof DuplicateIdError ? `this snapshot holds two users with the id '${e.id}'` : `the comparison failed: ${describeError(e)}`, false);
       return { changes: { skipped: this.#skipped! }, blobs: [] };
     }
-    this.#builder = new IndexBuilder();
     const folder = snapshotFolder(usersBlob);
     const indexBlob = indexBlobName(usersBlob);
     const reportBlob = changesBlobName(folder, compression);

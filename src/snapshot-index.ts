@@ -16,9 +16,9 @@
  * everything before it — so that a damaged or foreign index is recognised as such and never used. Every section
  * starts at a multiple of 8: read back, the arrays are views of the downloaded bytes, not copies.
  *
- * Memory: while a run streams its users the ids and hashes go into fixed-size chunks (no array is grown and
- * copied); at the end they are joined once, sorted in place, and uploaded as views. At a million GUID ids that is
- * 24 MiB for the index, plus 4 MiB for the sort.
+ * Memory: while a run streams its users the ids and hashes go into arrays reserved for the users expected, are
+ * sorted there in place at the end, and uploaded as views. At a million GUID ids that is 24 MiB for the index,
+ * plus 5 MiB for the sort.
   */
 import { createHash, type Hash } from 'node:crypto';
 import type { XXHashAPI } from 'xxhash-wasm';
@@ -168,51 +168,31 @@ function grow<T extends Uint32Array | Uint8Array>(array: T, needed: number, make
   return bigger;
 }
 
-/** Entries per chunk of a {@link ChunkedColumn}. */
-const CHUNK = 64 * 1024;
-
-/** A column of fixed-width entries (`width` words each) that grows by chunks: nothing is copied as it grows. */
-class ChunkedColumn<T extends Uint32Array | BigUint64Array> {
-  readonly #chunks: T[] = [];
-  readonly #make: (length: number) => T;
-  readonly #width: number;
-  count = 0;
-
-  constructor(width: number, make: (length: number) => T) {
-    this.#width = width;
-    this.#make = make;
-  }
-
-  /** The chunk and offset where entry `count` goes (the caller writes it, then counts it). */
-  slot(): { chunk: T; at: number } {
-    const c = Math.floor(this.count / CHUNK);
-    if (c === this.#chunks.length) this.#chunks.push(this.#make(CHUNK * this.#width));
-    return { chunk: this.#chunks[c]!, at: (this.count % CHUNK) * this.#width };
-  }
-
-  /** Every entry in one array of exactly the right size; the chunks are let go. */
-  join(): T {
-    const all = this.#make(this.count * this.#width);
-    let at = 0;
-    for (const chunk of this.#chunks.splice(0)) {
-      const take = Math.min(chunk.length, all.length - at);
-      all.set(chunk.subarray(0, take) as never, at);
-      at += take;
-    }
-    return all;
-  }
-}
+/**
+ * Room for this many users before an array grows, unless told how many to expect. Reserving costs address space,
+ * not memory: a new typed array's pages are zero pages until written, so only what is filled is resident.
+ */
+const DEFAULT_CAPACITY = 1 << 20;
 
 /**
  * Collects (id, hash) pairs in the order the users come; {@link finish} sorts them into a {@link SnapshotIndex}.
- * Ids are kept as GUID words while every id is one, else as UTF-8 texts.
+ * Ids are kept as GUID words while every id is one, else as UTF-8 texts. The arrays are reserved once for the
+ * users expected (the previous snapshot's count, with room to spare), filled in place and sorted in place: no
+ * array is grown and copied unless the tenant outgrows the reservation.
  */
 export class IndexBuilder {
-  #guids: ChunkedColumn<Uint32Array> | undefined = new ChunkedColumn(4, (n) => new Uint32Array(n));
+  #capacity: number;
+  #guids: Uint32Array | undefined;
   #offsets = new Uint32Array(0);
   #text = new Uint8Array(0);
-  readonly #hashes = new ChunkedColumn(1, (n) => new BigUint64Array(n));
+  #hashes: BigUint64Array;
   #count = 0;
+
+  constructor(options: { expectedCount?: number } = {}) {
+    this.#capacity = Math.max(1024, options.expectedCount === undefined ? DEFAULT_CAPACITY : Math.ceil(options.expectedCount * 1.1) + 1024);
+    this.#guids = new Uint32Array(4 * this.#capacity);
+    this.#hashes = new BigUint64Array(this.#capacity);
+  }
 
   get count(): number {
     return this.#count;
@@ -221,13 +201,10 @@ export class IndexBuilder {
   /** Adds a user; returns its position in arrival order. */
   push(id: Uint8Array, hash: bigint): number {
     const position = this.#count;
-    const h = this.#hashes.slot();
-    h.chunk[h.at] = hash;
-    this.#hashes.count += 1;
+    if (position === this.#capacity) this.#grow();
+    this.#hashes[position] = hash;
     if (this.#guids) {
-      const g = this.#guids.slot();
-      if (guidWords(id, g.chunk, g.at / 4)) {
-        this.#guids.count += 1;
+      if (guidWords(id, this.#guids, position)) {
         this.#count += 1;
         return position;
       }
@@ -243,9 +220,21 @@ export class IndexBuilder {
     return position;
   }
 
+  #grow(): void {
+    this.#capacity *= 2;
+    const hashes = new BigUint64Array(this.#capacity);
+    hashes.set(this.#hashes);
+    this.#hashes = hashes;
+    if (this.#guids) {
+      const guids = new Uint32Array(4 * this.#capacity);
+      guids.set(this.#guids);
+      this.#guids = guids;
+    }
+  }
+
   /** An id is not a GUID: every id so far becomes text (once per index). */
   #toText(): void {
-    const guids = this.#guids!.join();
+    const guids = this.#guids!;
     this.#guids = undefined;
     this.#offsets = new Uint32Array(this.#count * 2 + 2);
     this.#text = new Uint8Array(Math.max(4096, this.#count * 72));
@@ -258,18 +247,17 @@ export class IndexBuilder {
 
   /**
    * The index, sorted by id, and `arrival`: for each sorted position, the user's position in arrival order.
-   * Throws {@link DuplicateIdError} when two users share an id. The builder is empty afterwards.
+   * Throws {@link DuplicateIdError} when two users share an id. The index takes over the builder's arrays.
    */
   finish(users: { bytes: number; sha256: string }): { index: SnapshotIndex; arrival: Uint32Array } {
     const n = this.#count;
     const header: IndexHeader = { format: INDEX_FORMAT, version: INDEX_VERSION, count: n, idEncoding: this.#guids ? 'guid' : 'utf8', hash: INDEX_HASH, usersBytes: users.bytes, usersSha256: users.sha256 };
-    const hashes = this.#hashes.join();
+    const hashes = this.#hashes.subarray(0, n);
     const order = new Uint32Array(n);
     for (let i = 0; i < n; i += 1) order[i] = i;
     let index: SnapshotIndex;
     if (this.#guids) {
-      const guids = this.#guids.join();
-      this.#guids = new ChunkedColumn(4, (k) => new Uint32Array(k));
+      const guids = this.#guids.subarray(0, 4 * n);
       sortGuids(guids, order);
       permute(order, (to, from) => guids.copyWithin(4 * to, 4 * from, 4 * from + 4), (to) => guids.set(saved.subarray(0, 4), 4 * to), (from) => saved.set(guids.subarray(4 * from, 4 * from + 4)));
       index = new SnapshotIndex(header, { guids }, permuteHashes(hashes, order));
@@ -287,7 +275,11 @@ export class IndexBuilder {
       }
       index = new SnapshotIndex(header, { offsets: sortedOffsets, text: sortedText }, permuteHashes(hashes, order));
     }
+    // The arrays now belong to the index: this builder starts again with new ones.
     this.#count = 0;
+    this.#capacity = 1024;
+    this.#guids = new Uint32Array(4 * this.#capacity);
+    this.#hashes = new BigUint64Array(this.#capacity);
     this.#offsets = new Uint32Array(0);
     this.#text = new Uint8Array(0);
     for (let i = 1; i < n; i += 1) if (index.compare(i - 1, index, i) === 0) throw new DuplicateIdError(index.id(i));

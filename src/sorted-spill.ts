@@ -134,7 +134,7 @@ class RunReader {
 
 /** Users added in any order, taken back sorted by id (see the module comment). */
 export class SortedSpill {
-  readonly #records = new RecordBuffer(1024 * 1024);
+  readonly #records: RecordBuffer;
   readonly #runBytes: number;
   readonly #runs: number[] = [];
   #directory: string | undefined;
@@ -158,6 +158,9 @@ export class SortedSpill {
   /** `runBytes`: how many bytes of records are held before a run is written ({@link RUN_BYTES}). */
   constructor(options: { runBytes?: number } = {}) {
     this.#runBytes = options.runBytes ?? RUN_BYTES;
+    // Reserved whole (allocUnsafeSlow does not touch its pages: only the bytes written are resident), so the
+    // buffer is never grown and copied on the way to a full run.
+    this.#records = new RecordBuffer(this.#runBytes + 1024 * 1024);
   }
 
   add(id: Uint8Array, bytes: Uint8Array): void {

@@ -198,7 +198,7 @@ class UserLines {
 export async function loadSnapshotIndex(container: ContainerClient, manifest: SnapshotManifest, log: (message: string) => void): Promise<SnapshotIndex> {
   const name = indexBlobName(manifest.blobName);
   try {
-    const index = SnapshotIndex.parse(await container.getBlobClient(name).downloadToBuffer());
+    const index = SnapshotIndex.parse(await downloadWhole(container, name));
     if (index.header.usersSha256 === manifest.sha256 && index.header.usersBytes === manifest.bytes && index.count === manifest.userCount) return index;
     log(`${name} does not describe ${manifest.blobName} (another size, SHA-256 or count); the index is rebuilt from the users file.`);
   } catch (e) {
@@ -223,4 +223,23 @@ export async function buildSnapshotIndex(container: ContainerClient, manifest: S
     if (e instanceof DuplicateIdError) throw new SnapshotUnreadable(`${manifest.blobName} holds two users with the id '${e.id}'`);
     throw e;
   }
+}
+
+/**
+ * A blob's bytes in one buffer of its exact size, from one GET (downloadToBuffer would ask for the size first and
+ * then fetch ranges in parallel, holding their chunks too): the index is read back as views of this buffer.
+ */
+async function downloadWhole(container: ContainerClient, name: string): Promise<Buffer> {
+  const response = await container.getBlobClient(name).download(0, undefined, { maxRetryRequests: 5 });
+  const size = response.contentLength ?? 0;
+  const bytes = Buffer.alloc(size);
+  let at = 0;
+  for await (const chunk of response.readableStreamBody ?? []) {
+    const data = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+    if (at + data.length > size) throw new IndexFormatError('it is longer than its Content-Length');
+    data.copy(bytes, at);
+    at += data.length;
+  }
+  if (at !== size) throw new IndexFormatError('it is shorter than its Content-Length');
+  return bytes;
 }
