@@ -6,11 +6,9 @@
  */
 import { createWriteStream, openSync, renameSync, rmSync, type WriteStream } from 'node:fs';
 import { compareSnapshots, findSnapshot, openSnapshots } from './compare-snapshots.js';
-import { ExportError } from './errors.js';
+import { exportError } from './errors.js';
 import { toExportError } from './export.js';
 import { readStorageSettings } from './settings.js';
-
-const USAGE = 'usage: npm run changes -- <olderRunId> <newerRunId> [--out FILE]';
 
 function parseArguments(argv: readonly string[]): { older: string; newer: string; out: string | undefined } {
   const positional: string[] = [];
@@ -19,16 +17,16 @@ function parseArguments(argv: readonly string[]): { older: string; newer: string
     const arg = argv[i]!;
     if (arg === '--out' || arg === '-o') {
       out = argv[++i];
-      if (out === undefined || out === '') throw new ExportError('InvalidArguments', `--out needs a file name. ${USAGE}`);
+      if (out === undefined || out === '') throw exportError('InvalidArguments', { kind: 'usage', problem: '--out needs a file name.' });
     } else if (arg.startsWith('--out=')) {
       out = arg.slice('--out='.length);
     } else if (arg.startsWith('-')) {
-      throw new ExportError('InvalidArguments', `Unknown option '${arg}'. ${USAGE}`);
+      throw exportError('InvalidArguments', { kind: 'usage', problem: `Unknown option '${arg}'.` });
     } else {
       positional.push(arg);
     }
   }
-  if (positional.length !== 2) throw new ExportError('InvalidArguments', `Expected two runIds, the older snapshot's then the newer one's; got ${positional.length}. ${USAGE}`);
+  if (positional.length !== 2) throw exportError('InvalidArguments', { kind: 'usage', problem: `Expected two runIds, the older snapshot's then the newer one's; got ${positional.length}.` });
   return { older: positional[0]!, newer: positional[1]!, out };
 }
 
@@ -53,7 +51,7 @@ async function main(): Promise<number> {
       try {
         fd = openSync(partial, 'wx');
       } catch (e) {
-        throw new ExportError('InvalidArguments', `Cannot write the report to --out ${args.out}: ${(e as Error).message}.`);
+        throw exportError('InvalidArguments', { kind: 'out', out: args.out, message: (e as Error).message });
       }
       const stream = createWriteStream('', { fd });
       // Write errors reach the write and end callbacks; this listener keeps them from also being thrown.

@@ -2,16 +2,14 @@
  * `npm run changes -- <olderRunId> <newerRunId>`: the change report between any two stored snapshots, the same
  * lines a run writes (change-report.ts), found by their runIds in the export's container.
  */
-import { createDefaultHttpClient } from '@azure/core-rest-pipeline';
 import { DefaultAzureCredential } from '@azure/identity';
 import type { ContainerClient } from '@azure/storage-blob';
 import { comparedProperties, countDifferences, spillDifferences, writeReportLines, type ChangeCounts } from './change-report.js';
-import { describeAzureError } from './azure-errors.js';
-import { ExportError, statusOf } from './errors.js';
-import { retryBounds, withAttemptPolicy } from './http.js';
+import { exportError, statusOf, type ExportError } from './errors.js';
 import type { StorageSettings } from './settings.js';
 import { SortedSpill } from './sorted-spill.js';
-import { openContainer } from './storage.js';
+import { openContainer, storageError } from './storage.js';
+import { createTransport } from './transport.js';
 import { loadSnapshotIndex, parseManifest, selectsId, SnapshotUnreadable, type SnapshotManifest } from './stored-snapshot.js';
 
 /** A runId as the export makes them (src/export.ts newRunId): the UTC start, then random hex. */
@@ -24,38 +22,38 @@ export function manifestBlobOf(runId: string): string | undefined {
 }
 
 export function openSnapshots(settings: StorageSettings): ContainerClient {
-  const bounds = retryBounds(settings.requestTimeoutMs);
+  const transport = createTransport(settings);
   const credential = new DefaultAzureCredential({
     ...(settings.managedIdentityClientId ? { managedIdentityClientId: settings.managedIdentityClientId } : {}),
-    httpClient: withAttemptPolicy(createDefaultHttpClient(), { timeoutInMs: bounds.attemptTimeoutInMs, maxRetryAfterInMs: bounds.maxRetryDelayInMs }),
+    ...transport.identity,
   });
-  return openContainer(settings.storage, settings.container, credential, { requestTimeoutMs: settings.requestTimeoutMs });
+  return openContainer(settings.storage, settings.container, credential, transport.storage);
 }
 
 /** The manifest of the run `runId` (`which`: "older" or "newer", for the messages). */
 export async function findSnapshot(container: ContainerClient, runId: string, which: string): Promise<SnapshotManifest> {
   const name = manifestBlobOf(runId);
   if (name === undefined) {
-    throw new ExportError('InvalidArguments', `The ${which} runId '${runId}' is not a runId: a runId looks like 20261202T020000Z-1a2b3c4d (the runId field of a manifest, or a folder name under snapshots/<yyyy>/<MM>/<dd>/).`);
+    throw exportError('InvalidArguments', { kind: 'notRunId', which, runId });
   }
   let text: string;
   try {
     text = (await container.getBlobClient(name).downloadToBuffer()).toString('utf8');
   } catch (e) {
     if (statusOf(e) === 404) {
-      throw new ExportError('SnapshotNotFound', `No snapshot with the ${which} runId '${runId}': ${name} does not exist in container '${container.containerName}' (${container.url}). Check the runId and EXPORT_CONTAINER / EXPORT_STORAGE.`);
+      throw exportError('SnapshotNotFound', { which, runId, blob: name, container: container.containerName, url: container.url });
     }
-    throw readError(e, `reading ${name}`, container);
+    throw storageError(e, `reading ${name}`, container);
   }
   let manifest: SnapshotManifest;
   try {
     manifest = parseManifest(text, name);
   } catch (e) {
-    throw new ExportError('SnapshotUnreadable', `The ${which} snapshot cannot be read: ${(e as Error).message}.`);
+    throw exportError('SnapshotUnreadable', { which, why: (e as Error).message });
   }
-  if (manifest.runId !== runId) throw new ExportError('SnapshotUnreadable', `The ${which} snapshot cannot be read: ${name} names another run (${manifest.runId}).`);
+  if (manifest.runId !== runId) throw exportError('SnapshotUnreadable', { which, why: `${name} names another run (${manifest.runId})` });
   if (!selectsId(manifest.select)) {
-    throw new ExportError('InvalidArguments', `The ${which} snapshot ${runId} was exported without id (its select is ${manifest.select.join(',')}), so its users cannot be matched with another snapshot's.`);
+    throw exportError('InvalidArguments', { kind: 'noId', which, runId, select: manifest.select.join(',') });
   }
   return manifest;
 }
@@ -66,7 +64,7 @@ export async function findSnapshot(container: ContainerClient, runId: string, wh
  */
 export async function compareSnapshots(container: ContainerClient, older: SnapshotManifest, newer: SnapshotManifest, write: (lines: Buffer) => Promise<void>, warn: (message: string) => void): Promise<ChangeCounts & { compared: string[] }> {
   if (older.tenantId.toLowerCase() !== newer.tenantId.toLowerCase()) {
-    throw new ExportError('InvalidArguments', `The snapshots ${older.runId} and ${newer.runId} are of different tenants (${older.tenantId}, ${newer.tenantId}): there is nothing to compare.`);
+    throw exportError('InvalidArguments', { kind: 'otherTenants', older: older.runId, newer: newer.runId, olderTenant: older.tenantId, newerTenant: newer.tenantId });
   }
   const olderSpill = new SortedSpill();
   const newerSpill = new SortedSpill();
@@ -78,21 +76,10 @@ export async function compareSnapshots(container: ContainerClient, older: Snapsh
     const counts = await writeReportLines(olderSpill, newerSpill, compared, write);
     return { ...counts, compared };
   } catch (e) {
-    if (e instanceof SnapshotUnreadable) throw new ExportError('SnapshotUnreadable', `A snapshot cannot be read: ${e.message}.`, { cause: e });
+    if (e instanceof SnapshotUnreadable) throw exportError('SnapshotUnreadable', { which: `${older.runId} or ${newer.runId}`, why: e.message }, { cause: e });
     throw e;
   } finally {
     olderSpill.close();
     newerSpill.close();
   }
-}
-
-function readError(e: unknown, doing: string, container: ContainerClient): ExportError {
-  if (statusOf(e) === 403) {
-    return new ExportError(
-      'StorageForbidden',
-      `Blob Storage refused ${doing} (HTTP 403): the identity lacks a role that reads blobs ('Storage Blob Data Reader' or 'Storage Blob Data Contributor') on ${new URL(container.url).host} (or on container '${container.containerName}'); with a connection string in EXPORT_STORAGE, check its key or SAS.`,
-      { cause: e },
-    );
-  }
-  return describeAzureError(e, `${doing} in Blob Storage`, 'StorageFailed');
 }

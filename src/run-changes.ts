@@ -15,7 +15,8 @@ import { describeError, statusOf } from './errors.js';
 import type { PageElements } from './graph.js';
 import { IndexBuilder, DuplicateIdError, type SnapshotIndex, type UserHasher, userHasher } from './snapshot-index.js';
 import { SortedSpill } from './sorted-spill.js';
-import { SnapshotBlobWriter, deleteIfExists, LATEST_BLOB, type CommittedBlob } from './storage.js';
+import { LATEST_BLOB } from './publish.js';
+import { SnapshotBlobWriter, type CommittedBlob } from './storage.js';
 import { indexBlobName, loadSnapshotIndex, parseManifest, selectsId, snapshotFolder, SnapshotUnreadable, type SnapshotManifest } from './stored-snapshot.js';
 import { userIdBytes } from './user-json.js';
 
@@ -179,7 +180,8 @@ export class RunChanges {
         blobs: written,
       };
     } catch (e) {
-      await deleteIfExists(container, written);
+      // Best effort: a failed run leaves neither behind.
+      await Promise.allSettled(written.map((name) => container.getBlockBlobClient(name).deleteIfExists()));
       throw e;
     } finally {
       this.close();
