@@ -19,7 +19,7 @@ import { deflateRawSync, inflateRawSync } from 'node:zlib';
 /** The most bytes of records held in memory per spill before a run is written out. */
 export const RUN_BYTES = 8 * 1024 * 1024;
 /** Records are compressed in blocks of about this many bytes: what one run's reader holds. */
-const BLOCK_BYTES = 256 * 1024;
+const BLOCK_BYTES = 64 * 1024;
 const RECORD_HEADER = 8;
 
 export interface SpilledUser {
