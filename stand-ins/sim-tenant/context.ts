@@ -1,5 +1,6 @@
 /** What every simulated service needs to know about the tenant it belongs to. */
 import type { ServerGroup } from '../server-group.js';
+import type { TenantUsers } from './changes.js';
 import type { Directory } from './directory.js';
 import type { FaultInjector } from './faults.js';
 import type { TokenSigner } from './jwt.js';
@@ -41,12 +42,13 @@ export interface SimContext {
   readonly stats: SimStats;
   readonly servers: ServerGroup;
   readonly log: ((line: string) => void) | undefined;
-  readonly userSeed: number;
-  readonly userCount: number;
+  /** The tenant's users: seeded, with the change sets applied so far (changes.ts). */
+  readonly users: TenantUsers;
   pageLatencyMs: number;
   /**
    * Users of pages already rendered (by start index, page size, $select and $filter), with where the next page
    * starts: set by the cachePages option, so that a tenant serving the same pages again spends no CPU on them.
+   * Emptied when the users change.
    */
   readonly pageCache: Map<string, { users: Buffer; next: number }> | undefined;
   /** `expires_in` of issued Graph access tokens. */

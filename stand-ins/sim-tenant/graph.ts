@@ -12,7 +12,7 @@ import { type GraphErrorBody, graphDefaultError, graphError } from './errors.js'
 import { type Fault, applyCommonFault } from './faults.js';
 import { type Handler, sendJson } from './http.js';
 import { bearerToken } from './jwt.js';
-import { type CompiledFilter, UnsupportedFilterError, canonicalPropertyName, compileFilter, generateUser, projectUser } from './users.js';
+import { type CompiledFilter, UnsupportedFilterError, canonicalPropertyName, compileFilter, projectUser } from './users.js';
 
 /** App roles that allow listing users (application permissions). */
 export const USER_LIST_ROLES: readonly string[] = ['User.Read.All', 'User.ReadBasic.All', 'User.ReadWrite.All', 'Directory.Read.All', 'Directory.ReadWrite.All'];
@@ -92,7 +92,7 @@ export function createGraphHandler(ctx: SimContext): Handler {
   const tokens = new SkipTokenCodec();
   /** Skiptokens an `expire-skiptoken` fault has expired: they keep failing, as real expired ones do. */
   const expired = new Set<string>();
-  /** `@odata.count` per `$filter` (the whole listing's number of matching users), computed once. */
+  /** `@odata.count` per `$filter` and generation of the users (the whole listing's number of matching users), computed once. */
   const matchCounts = new Map<string, number>();
   const wwwAuthenticate = `Bearer realm="", authorization_uri="${ctx.authorityHost}/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"`;
 
@@ -308,19 +308,23 @@ function servePage(
   const listing = q.position?.listing ?? randomBytes(8).toString('hex');
   const page = q.position?.page ?? 0;
 
-  const key = `${start}|${q.top}|${q.selectText ?? ''}|${q.filter}`;
+  const key = `${ctx.users.generation}|${start}|${q.top}|${q.selectText ?? ''}|${q.filter}`;
   let rendered = ctx.pageCache?.get(key);
   if (rendered === undefined) {
     // Collect `top` matching users from `start`; then find the next match, which is where the next page begins
     // (so there is a nextLink exactly when another user follows, and no page is ever empty).
     const items: string[] = [];
+    const users = ctx.users;
+    const end = users.slotCount;
     let i = start;
-    for (; i < ctx.userCount && items.length < q.top; i++) {
-      const user = generateUser(ctx.userSeed, i);
-      if (q.predicate === undefined || q.predicate(user)) items.push(JSON.stringify(projectUser(user, q.select)));
+    for (; i < end && items.length < q.top; i++) {
+      const user = users.user(i);
+      if (user !== undefined && (q.predicate === undefined || q.predicate(user))) items.push(JSON.stringify(projectUser(user, q.select)));
     }
-    if (q.predicate !== undefined) {
-      while (i < ctx.userCount && !q.predicate(generateUser(ctx.userSeed, i))) i++;
+    // Slots of users who left are gaps to skip too, so that no page is empty.
+    for (; i < end; i++) {
+      const user = users.user(i);
+      if (user !== undefined && (q.predicate === undefined || q.predicate(user))) break;
     }
     rendered = { users: Buffer.from(items.join(',')), next: i };
     ctx.pageCache?.set(key, rendered);
@@ -331,7 +335,7 @@ function servePage(
   const context = `${base}/$metadata#users${q.selectText !== undefined ? `(${q.selectText})` : ''}`;
   let nextLink: string | undefined;
   // A foreign-nextlink fault makes even the last page point somewhere else.
-  if (i < ctx.userCount || fault?.kind === 'foreign-nextlink') {
+  if (i < ctx.users.slotCount || fault?.kind === 'foreign-nextlink') {
     const skiptoken = tokens.encode({ offset: i, page: page + 1, listing, filter: q.filter });
     const carried: string[] = [];
     if (q.topGiven) carried.push(`$top=${q.top}`);
@@ -384,12 +388,18 @@ function servePage(
 
 /** How many users the listing's filter matches, all pages together (the value of `@odata.count`). */
 function matchCount(ctx: SimContext, q: ListingQuery, cache: Map<string, number>): number {
-  if (q.predicate === undefined) return ctx.userCount;
-  let count = cache.get(q.filter);
+  if (q.predicate === undefined) return ctx.users.userCount;
+  // Per filter and generation of the users (changes.ts): a change set changes the count.
+  const key = `${ctx.users.generation}|${q.filter}`;
+  let count = cache.get(key);
   if (count === undefined) {
     count = 0;
-    for (let i = 0; i < ctx.userCount; i++) if (q.predicate(generateUser(ctx.userSeed, i))) count++;
-    cache.set(q.filter, count);
+    const end = ctx.users.slotCount;
+    for (let i = 0; i < end; i++) {
+      const user = ctx.users.user(i);
+      if (user !== undefined && q.predicate(user)) count++;
+    }
+    cache.set(key, count);
   }
   return count;
 }

@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ServerGroup } from '../server-group.js';
 import { createCa } from './certs.js';
+import { type AppliedChanges, type TenantChangeSpec, TenantUsers } from './changes.js';
 import { type SimContext, type SimStats, v2Issuer } from './context.js';
 import { Directory, type FederatedIdentityCredentialInput } from './directory.js';
 import { createEntraHandler } from './entra.js';
@@ -28,6 +29,7 @@ import { createConnectProxy } from './proxy.js';
 
 export type { FaultRule, FaultTarget, Fault } from './faults.js';
 export type { SimStats } from './context.js';
+export type { AppliedChanges, ChangeCounts, DifferenceOptions, ExpectedChange, TenantChangeSpec, TenantUsers } from './changes.js';
 export type { SecretOptions } from './key-vault.js';
 export type { FederatedIdentityCredentialInput } from './directory.js';
 
@@ -111,6 +113,18 @@ export interface SimTenant {
   /** Key Vault Secrets User for the principal, on the vault (default) or on one secret. */
   grantKeyVaultSecretsUser(principalId: string, scope?: { secret: string }): void;
 
+  /**
+   * The tenant's users: seeded (userCount, seed), with every change set applied so far. `users.listing()` is what
+   * a complete listing returns now; `users.differences({ from, to })` what a comparison of two listings finds.
+   */
+  readonly users: TenantUsers;
+  /**
+   * Changes the tenant between runs (joiners, leavers, edits, renames, nulls; seeded, deterministic); the next
+   * listing sees the new state. Returns what changed, and the exact change report a comparison of the listings
+   * before and after must give (`expected()`). Not meant for use while a listing is under way.
+   */
+  applyChanges(spec?: TenantChangeSpec): AppliedChanges;
+
   addFault(rule: FaultRule): void;
   clearFaults(): void;
   /** Live counters. */
@@ -184,8 +198,7 @@ export async function startSimTenant(opts: SimTenantOptions = {}): Promise<SimTe
       stats,
       servers: group,
       log,
-      userSeed: opts.seed ?? 1,
-      userCount: opts.userCount ?? 1000,
+      users: new TenantUsers(opts.seed ?? 1, opts.userCount ?? 1000),
       pageLatencyMs: opts.pageLatencyMs ?? 0,
       accessTokenLifetimeSeconds: opts.accessTokenLifetimeSeconds ?? 3599,
       managedIdentityTokenLifetimeSeconds: opts.managedIdentityTokenLifetimeSeconds ?? MI_TOKEN_LIFETIME_S,
@@ -303,6 +316,16 @@ class SimTenantImpl implements SimTenant {
 
   grantKeyVaultSecretsUser(principalId: string, scope?: { secret: string }): void {
     this.vault.grantSecretsUser(principalId, scope?.secret);
+  }
+
+  get users(): TenantUsers { return this.ctx.users; }
+
+  applyChanges(spec?: TenantChangeSpec): AppliedChanges {
+    const applied = this.ctx.users.apply(spec);
+    // Pages rendered before the change are never served again (the cache is keyed by generation too).
+    this.ctx.pageCache?.clear();
+    this.ctx.log?.(`changes: generation ${applied.generation}: ${JSON.stringify(applied.applied)}; ${applied.userCount} users`);
+    return applied;
   }
 
   addFault(rule: FaultRule): void {

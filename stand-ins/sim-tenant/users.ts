@@ -80,13 +80,13 @@ const UPN_DOMAINS = ['contoso.onmicrosoft.com', 'contoso.com'] as const;
 // PRNG: a 32-bit integer hash seeds a mulberry32 stream per user. Cheap (no crypto), deterministic, and good
 // enough to spread values; uniqueness of ids never relies on it (see userGuid).
 
-function mix32(x: number): number {
+export function mix32(x: number): number {
   x = Math.imul(x ^ (x >>> 16), 0x7feb352d);
   x = Math.imul(x ^ (x >>> 15), 0x846ca68b);
   return (x ^ (x >>> 16)) >>> 0;
 }
 
-class Prng {
+export class Prng {
   private state: number;
   constructor(seed: number, index: number) {
     this.state = mix32(mix32(seed ^ 0x5bd1e995) ^ Math.imul(index + 1, 0x9e3779b1));
@@ -138,9 +138,9 @@ function userGuid(rng: Prng, seed: number, index: number): string {
 // ---------------------------------------------------------------------------------------------------------------
 // Pools. Each name carries an ASCII form for the UPN/mail (real UPNs are restricted to ASCII).
 
-type Name = readonly [display: string, ascii: string];
+export type Name = readonly [display: string, ascii: string];
 
-const GIVEN_NAMES: readonly Name[] = [
+export const GIVEN_NAMES: readonly Name[] = [
   ['Adele', 'adele'], ['Alex', 'alex'], ['Allan', 'allan'], ['Diego', 'diego'], ['Grady', 'grady'],
   ['Henrietta', 'henrietta'], ['Isaiah', 'isaiah'], ['Johanna', 'johanna'], ['Joni', 'joni'], ['Lee', 'lee'],
   ['Lidia', 'lidia'], ['Lynne', 'lynne'], ['Megan', 'megan'], ['Miriam', 'miriam'], ['Nestor', 'nestor'],
@@ -150,7 +150,7 @@ const GIVEN_NAMES: readonly Name[] = [
   ['Đorđe', 'djordje'], ['Siobhán', 'siobhan'],
 ];
 
-const SURNAMES: readonly Name[] = [
+export const SURNAMES: readonly Name[] = [
   ['Vance', 'vance'], ['Wilber', 'wilber'], ['Deacon', 'deacon'], ['Salazar', 'salazar'], ['Archie', 'archie'],
   ['Cantrell', 'cantrell'], ['Langer', 'langer'], ['Lauer', 'lauer'], ['Sherman', 'sherman'], ['Gu', 'gu'],
   ['Holt', 'holt'], ['Olsen', 'olsen'], ['Bowen', 'bowen'], ['Grey', 'grey'], ['Sharma', 'sharma'],
@@ -172,24 +172,24 @@ const DISPLAY_DECORATIONS: readonly ((name: string) => string)[] = [
   (n) => `${n} — Ops‏`,
 ];
 
-const JOB_TITLES: readonly (string | null)[] = [
+export const JOB_TITLES: readonly (string | null)[] = [
   'Software Engineer', 'Senior Program Manager', 'Marketing Manager', 'Sales Representative', 'CEO',
   'Directeur général', 'Geschäftsführerin', '软件工程师', 'مديرة المبيعات', 'Διευθυντής',
   'Engineer\tLevel 2', 'Marketing\nManager', 'Director "Special Projects"', 'C:\\Ops\\Night Shift',
   'Head of R&D <Europe>', null, null, null,
 ];
 
-const DEPARTMENTS: readonly (string | null)[] = [
+export const DEPARTMENTS: readonly (string | null)[] = [
   'Sales', 'Marketing', 'Engineering', 'Finance', 'Human Resources', 'IT', 'Legal', 'Operations', 'Retail',
   'R&D', 'Ventes & Marketing', 'Forschung & Entwicklung', '研发部', 'المالية', null,
 ];
 
-const OFFICES: readonly (string | null)[] = [
+export const OFFICES: readonly (string | null)[] = [
   '18/2111', '20/1101', '131/1104', 'Building 4, Floor 2', 'Zürich HQ', '北京 3F', 'Remote', null,
 ];
 
-type Place = readonly [city: string, state: string | null, country: string, usage: string, language: string];
-const PLACES: readonly Place[] = [
+export type Place = readonly [city: string, state: string | null, country: string, usage: string, language: string];
+export const PLACES: readonly Place[] = [
   ['Redmond', 'WA', 'United States', 'US', 'en-US'],
   ['Seattle', 'WA', 'United States', 'US', 'en-US'],
   ['München', 'BY', 'Germany', 'DE', 'de-DE'],
@@ -217,7 +217,7 @@ const PAD2 = Array.from({ length: 100 }, (_, n) => String(n).padStart(2, '0'));
  * `yyyy-MM-ddTHH:mm:ssZ` for epoch milliseconds (years 1970-9999). Date#toISOString was the generator's main
  * cost; this is the days-to-civil conversion from Howard Hinnant's date algorithms.
  */
-function isoSeconds(ms: number): string {
+export function isoSeconds(ms: number): string {
   const total = Math.floor(ms / 1000);
   const secs = total % 86400;
   const z = (total - secs) / 86400 + 719468;
@@ -233,7 +233,7 @@ function isoSeconds(ms: number): string {
   return `${year}-${p2(month)}-${p2(day)}T${p2(Math.floor(secs / 3600))}:${p2(Math.floor(secs / 60) % 60)}:${p2(secs % 60)}Z`;
 }
 
-function phone(rng: Prng): string {
+export function phone(rng: Prng): string {
   return `+1 425 555 ${String(rng.int(10000)).padStart(4, '0')}`;
 }
 

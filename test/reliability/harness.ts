@@ -361,7 +361,7 @@ export interface InvariantReport {
   violations: string[];
 }
 
-const SNAPSHOT_BLOB = /^snapshots\/\d{4}\/\d{2}\/\d{2}\/([0-9]{8}T[0-9]{6}Z-[0-9a-f]{8})\/(users\.(json|ndjson)(\.gz)?|manifest\.json)$/;
+const SNAPSHOT_BLOB = /^snapshots\/\d{4}\/\d{2}\/\d{2}\/([0-9]{8}T[0-9]{6}Z-[0-9a-f]{8})\/(users\.(json|ndjson)(\.gz)?|manifest\.json|users\.index|changes\.ndjson(\.gz)?)$/;
 
 const verifiedUsersFiles = new Map<string, { sha256: string; bytes: number; problems: string[] }>();
 const expectedCache = new Map<string, string>();
@@ -388,7 +388,7 @@ function parseUsers(name: string, stored: Buffer): unknown[] {
 
 /**
  * The crash-safety invariant of a container, checked blob by blob (README "Output", made precise):
- *  1. only snapshot files and latest.json are visible;
+ *  1. only snapshot files (users, manifest, index, change report) and latest.json are visible;
  *  2. every visible users file is complete: its bytes hash to the sha256 it was committed with, and it holds
  *     exactly the tenant's users — there is no partial users file, ever (staged blocks stay invisible);
  *  3. every manifest names a users file that exists, with its bytes, sha256 and user count;
@@ -422,6 +422,8 @@ export async function checkInvariant(lane: Lane, before: { latest: string | unde
       manifests.set(blob.name, JSON.parse(stored.toString('utf8')) as Record<string, unknown>);
       continue;
     }
+    // The index and the change report: committed whole before the manifest (checked against it below).
+    if (m[2] === 'users.index' || m[2]!.startsWith('changes.ndjson')) continue;
     // A committed users file never changes (If-None-Match: * on commit): verify each version once.
     const key = `${container.containerName}/${blob.name}@${blob.etag}`;
     let verified = verifiedUsersFiles.get(key);
@@ -450,6 +452,12 @@ export async function checkInvariant(lane: Lane, before: { latest: string | unde
     else if (file.sha256 !== manifest['sha256'] || file.bytes !== manifest['bytes']) violations.push(`${name}: sha256/bytes do not match ${blobName}`);
     if (!blobName.startsWith(name.replace(/manifest\.json$/, ''))) violations.push(`${name} names a users file outside its folder`);
     if (manifest['userCount'] !== lane.spec.userCount) violations.push(`${name}: userCount ${String(manifest['userCount'])}`);
+    const changes = manifest['changes'] as { blobName?: unknown; bytes?: unknown } | undefined;
+    if (changes !== undefined && typeof changes.blobName === 'string') {
+      const report = visible.find((b) => b.name === changes.blobName);
+      if (!report) violations.push(`${name} names the change report ${changes.blobName}, which is not there`);
+      else if (report.bytes !== changes.bytes) violations.push(`${name}: bytes do not match ${changes.blobName}`);
+    }
   }
   const orphans = [...users.keys()].filter((n) => !named.has(n));
   let latestRunId: string | undefined;

@@ -14,10 +14,14 @@
  *      and serves them from memory, so that generating them (~9 ms of CPU per page) does not compete with
  *      the export for this machine's cores; its own cost per page is printed beside;
  *   4. the cold import time of the function entry, bundled (dist/bundle) and not (dist/src), and the size
- *      of the deployment package each way.
+ *      of the deployment package each way;
+ *   5. the change report's cost (tools/bench/change-report.ts): runs compared with a previous snapshot after
+ *      ~1 % of the users changed, every user changed, replaced and removed, against the same export without
+ *      a report: the whole run's peak RSS and wall time.
  *
  * Options: --users N (default 200000, up to 2000000), --latency MS (default 50), --format json|ndjson,
- * --gzip, --no-baseline, --cold-runs N (default 9). Results are printed and written to .bench/.
+ * --gzip, --no-baseline, --no-changes, --reference-cli PATH (another build's dist/bin/cli.js, without the change
+ * report, measured beside it), --cold-runs N (default 9). Results are printed and written to .bench/.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -27,6 +31,7 @@ import { parseArgs } from 'node:util';
 import { deflateRawSync } from 'node:zlib';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { startAzurite, type Azurite } from '../../stand-ins/azurite/index.js';
+import { benchChangeReport, printChangeReport, type ChangeBenchResult } from './change-report.js';
 import type { ProcessUsage } from './usage-hook.js';
 import { CLI_PATH, runExportProcess } from '../../stand-ins/export-process.js';
 import { setupDemoApp } from '../../stand-ins/sim-tenant/demo-app.js';
@@ -47,6 +52,9 @@ interface Options {
   format: 'json' | 'ndjson';
   gzip: boolean;
   baseline: boolean;
+  changes: boolean;
+  /** Another build's CLI (no change report) for the change-report section's reference run. */
+  referenceCli: string | undefined;
   coldRuns: number;
 }
 
@@ -58,6 +66,8 @@ function options(): Options {
       format: { type: 'string', default: 'json' },
       gzip: { type: 'boolean', default: false },
       'no-baseline': { type: 'boolean', default: false },
+      'no-changes': { type: 'boolean', default: false },
+      'reference-cli': { type: 'string' },
       'cold-runs': { type: 'string', default: '9' },
     },
   });
@@ -69,8 +79,10 @@ function options(): Options {
   if (!(latency >= 0 && latency <= 10_000)) problems.push('--latency must be a number of ms from 0 to 10000');
   if (values.format !== 'json' && values.format !== 'ndjson') problems.push('--format must be json or ndjson');
   if (!Number.isInteger(coldRuns) || coldRuns < 1) problems.push('--cold-runs must be a positive integer');
+  if (values['reference-cli'] !== undefined && !statSync(values['reference-cli'], { throwIfNoEntry: false })?.isFile()) problems.push(`--reference-cli: no file ${values['reference-cli']}`);
   if (problems.length > 0) throw new Error(problems.join('; '));
-  return { users, latency, format: values.format as Options['format'], gzip: values.gzip, baseline: !values['no-baseline'], coldRuns };
+  const referenceCli = values['reference-cli'] === undefined ? undefined : path.resolve(values['reference-cli']);
+  return { users, latency, format: values.format as Options['format'], gzip: values.gzip, baseline: !values['no-baseline'], changes: !values['no-changes'], referenceCli, coldRuns };
 }
 
 /** What the simulated tenant logs per request (`graph GET /v1.0/users?… 200 61ms`), collected per run. */
@@ -128,6 +140,8 @@ interface RunResult {
   /** Mean time the tenant took to answer a page in full (arrival of the request to the end of the response). */
   meanResponseMs: number;
   firstGraphRequestAt: number | undefined;
+  /** When the tenant finished answering the run's last page (epoch ms). */
+  lastGraphResponseAt: number | undefined;
   /**
    * Mean time from one page's first bytes leaving the tenant to the next page's request arriving: what the
    * export adds to each round trip (receiving the head, reading the next link, sending the request).
@@ -191,6 +205,7 @@ async function measure(label: string, script: string, env: Record<string, string
     firstByteMs,
     meanResponseMs: pages.length === 0 ? 0 : pages.reduce((a, r) => a + r.ms, 0) / pages.length,
     firstGraphRequestAt: graphLog.requests[0]?.startedAt,
+    lastGraphResponseAt: pages.length === 0 ? undefined : pages[pages.length - 1]!.startedAt + pages[pages.length - 1]!.ms,
     gapMsPerPage: pages.length > 1 ? roundTripMs - firstByteMs : 0,
     machineBusy: machine ? machine.busy / machine.total : undefined,
     azuriteCpuMs,
@@ -356,6 +371,7 @@ async function main(): Promise<number> {
   try {
     if (!azurite || !sim) throw new Error(started.map((s) => (s.status === 'rejected' ? String(s.reason) : '')).filter(Boolean).join('; '));
     const runs = await measureRuns(o, azurite, sim, graphLog);
+    const changeReport = await measureChangeReport(o, azurite, sim, graphLog);
     say(`[4/5] cold import of the function entry (${o.coldRuns} runs each) ...`);
     const cold: ColdStarts = { bundled: await coldImport(BUNDLED_ENTRY, o.coldRuns), tsc: await coldImport(TSC_ENTRY, o.coldRuns), nodeAlone: await coldImport('node:os', o.coldRuns) };
     say('[5/5] deployment package sizes ...');
@@ -366,9 +382,13 @@ async function main(): Promise<number> {
     printAgainstBaseline(o, runs, f);
     printGraphBound(o, runs, f);
     printZeroLatency(runs, f);
+    if (changeReport) {
+      printChangeReport(changeReport, say);
+      say();
+    }
     printColdStart(o, cold, sizes);
     printTargets(o, runs, f, cold);
-    const file = writeRawFigures(o, runs, cold, sizes);
+    const file = writeRawFigures(o, runs, changeReport, cold, sizes);
     say();
     say(`Raw figures: ${path.relative(ROOT, file)}`);
     return 0;
@@ -424,6 +444,32 @@ async function measureRuns(o: Options, azurite: Azurite, sim: SimTenant, graphLo
   await clearContainer(azurite, 'bench-fixed');
   const bareOut = execFileSync(process.execPath, [BARE, '--users', String(o.users), '--seed', '1'], { encoding: 'utf8' });
   return { product, baseline, zero, fixed, bare: JSON.parse(bareOut.trim()) as Bare };
+}
+
+/** The change report's cost (tools/bench/change-report.ts), unless --no-changes. */
+async function measureChangeReport(o: Options, azurite: Azurite, sim: SimTenant, graphLog: GraphLog): Promise<ChangeBenchResult | undefined> {
+  if (!o.changes) {
+    say('[changes] the change report skipped (--no-changes)');
+    return undefined;
+  }
+  say(`[changes] the change report's cost at ${o.latency} ms per page ...`);
+  const app = setupDemoApp(sim, { credential: 'certificate-pfx' });
+  return benchChangeReport({
+    sim,
+    connectionString: azurite.connectionString,
+    env: (container) => ({
+      ...sim.env(),
+      ...app.env,
+      EXPORT_STORAGE: azurite.connectionString,
+      EXPORT_CONTAINER: container,
+      EXPORT_FORMAT: o.format,
+      EXPORT_COMPRESSION: o.gzip ? 'gzip' : 'none',
+    }),
+    measure: (label, runEnv, script) => measure(label, script ?? CLI_PATH, runEnv, sim, azurite, graphLog),
+    say,
+    latencyMs: o.latency,
+    ...(o.referenceCli === undefined ? {} : { referenceScript: o.referenceCli }),
+  });
 }
 
 function figuresOf(o: Options, { product, baseline, zero, fixed, bare }: Runs): Figures {
@@ -508,7 +554,7 @@ function printTargets(o: Options, { product, baseline }: Runs, f: Figures, cold:
 }
 
 /** Everything measured, as JSON under .bench/; returns the file's path. */
-function writeRawFigures(o: Options, runs: Runs, cold: ColdStarts, sizes: { bundled: PackageSize; unbundled: PackageSize }): string {
+function writeRawFigures(o: Options, runs: Runs, changeReport: ChangeBenchResult | undefined, cold: ColdStarts, sizes: { bundled: PackageSize; unbundled: PackageSize }): string {
   const out = path.join(ROOT, '.bench');
   mkdirSync(out, { recursive: true });
   const file = path.join(out, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
@@ -518,7 +564,7 @@ function writeRawFigures(o: Options, runs: Runs, cold: ColdStarts, sizes: { bund
     return rest;
   };
   const machine = { cpus: cpus.length, model: cpus[0]?.model, memBytes: os.totalmem(), node: process.version };
-  const raw = { options: o, machine, product: strip(runs.product), baseline: strip(runs.baseline), zero: strip(runs.zero), fixed: strip(runs.fixed), bare: runs.bare, cold: { bundled: cold.bundled, tsc: cold.tsc, nodeAlone: cold.nodeAlone }, sizes };
+  const raw = { options: o, machine, product: strip(runs.product), baseline: strip(runs.baseline), zero: strip(runs.zero), fixed: strip(runs.fixed), bare: runs.bare, changeReport, cold: { bundled: cold.bundled, tsc: cold.tsc, nodeAlone: cold.nodeAlone }, sizes };
   writeFileSync(file, `${JSON.stringify(raw, null, 2)}\n`);
   return file;
 }

@@ -54,6 +54,28 @@ test('cli prints export lines for a working demo tenant and closes cleanly on SI
   });
   assert.equal(status, 200);
 
+  // The admin endpoint changes the running tenant between runs of the export.
+  const admin = env['SIM_TENANT_ADMIN_URL'] as string;
+  assert.match(admin, /^http:\/\/127\.0\.0\.1:\d+$/);
+  const post = async (body: string): Promise<{ status: number; json: Record<string, unknown> }> => {
+    const res = await fetch(`${admin}/changes`, { method: 'POST', body });
+    return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+  };
+  const applied = await post('{"joiners":4,"leavers":3,"edits":5,"renames":2,"nulls":1,"seed":7}');
+  assert.equal(applied.status, 200, JSON.stringify(applied.json));
+  assert.deepEqual(applied.json, {
+    generation: 1,
+    seed: 7,
+    requested: { joiners: 4, leavers: 3, edits: 5, renames: 2, nulls: 1 },
+    applied: { joiners: 4, leavers: 3, edits: 5, renames: 2, nulls: 1 },
+    userCount: 51,
+  });
+  assert.deepEqual(await (await fetch(`${admin}/changes`)).json(), { generation: 1, userCount: 51 });
+  const bad = await post('{"joiners":"many"}');
+  assert.equal(bad.status, 400);
+  assert.match(String(bad.json['error']), /'joiners' must be an integer/);
+  assert.equal((await post('{"edits":1000}')).status, 400, 'more users than there are');
+
   child.kill('SIGTERM');
   assert.equal(await exited, 0);
   assert.equal(fs.existsSync(caPath), false, 'the CA temp file is removed on close');
