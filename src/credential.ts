@@ -10,10 +10,10 @@ import { createHash, createPrivateKey, X509Certificate, type KeyObject } from 'n
 import type { TokenCredential } from '@azure/identity';
 import { SecretClient, type KeyVaultSecret } from '@azure/keyvault-secrets';
 import forge from 'node-forge';
-import { ExportError, statusOf } from './errors.js';
+import { exportError, statusOf, type ExportError } from './errors.js';
 import { describeAzureError } from './azure-errors.js';
-import { attemptPolicy, retryBounds } from './http.js';
 import type { ExportSettings } from './settings.js';
+import { createTransport, type Transport } from './transport.js';
 
 export type GraphCredential =
   | { kind: 'secret'; clientSecret: string; fingerprint: string }
@@ -37,17 +37,11 @@ const PEM = 'application/x-pem-file';
 export async function loadGraphCredential(
   settings: Pick<ExportSettings, 'keyVaultUrl' | 'credential' | 'requestTimeoutMs'>,
   azureCredential: TokenCredential,
-  options: { now?: Date } = {},
+  options: { now?: Date; transport?: Transport } = {},
 ): Promise<GraphCredential> {
   const { name, kind } = settings.credential;
   const settingName = kind === 'secret' ? 'GRAPH_CLIENT_SECRET_NAME' : 'GRAPH_CLIENT_CERTIFICATE_NAME';
-  const bounds = retryBounds(settings.requestTimeoutMs);
-  const client = new SecretClient(settings.keyVaultUrl, azureCredential, {
-    retryOptions: { maxRetries: 4, retryDelayInMs: 800, maxRetryDelayInMs: Math.min(30_000, bounds.maxRetryDelayInMs) },
-    // Every attempt (each retry, and the challenge round trip) times out; the SDK sets no timeout of its own.
-    additionalPolicies: [{ policy: attemptPolicy({ timeoutInMs: bounds.attemptTimeoutInMs, maxRetryAfterInMs: bounds.maxRetryDelayInMs }), position: 'perRetry' }],
-    userAgentOptions: { userAgentPrefix: 'entra-users-export' },
-  });
+  const client = new SecretClient(settings.keyVaultUrl, azureCredential, (options.transport ?? createTransport(settings)).keyVault);
   let secret: KeyVaultSecret;
   try {
     secret = await client.getSecret(name);
@@ -58,13 +52,10 @@ export async function loadGraphCredential(
   const contentType = secret.properties.contentType?.toLowerCase().trim();
   if (kind === 'secret') {
     if (contentType === PKCS12 || contentType === PEM) {
-      throw new ExportError(
-        'CredentialMaterialInvalid',
-        `Key Vault secret '${name}' (GRAPH_CLIENT_SECRET_NAME) holds a certificate (${contentType}), not a client secret: set GRAPH_CLIENT_CERTIFICATE_NAME=${name} instead and unset GRAPH_CLIENT_SECRET_NAME.`,
-      );
+      throw exportError('CredentialMaterialInvalid', { kind: 'secretIsCertificate', name, contentType });
     }
     if (value.trim() === '') {
-      throw new ExportError('CredentialMaterialInvalid', `Key Vault secret '${name}' (GRAPH_CLIENT_SECRET_NAME) is empty: store the app's client secret value in it (scripts/provision-secret.sh).`);
+      throw exportError('CredentialMaterialInvalid', { kind: 'secretEmpty', name });
     }
     return { kind: 'secret', clientSecret: value, fingerprint: sha256Hex(value) };
   }
@@ -77,9 +68,7 @@ export async function loadGraphCredential(
  */
 export function parseCertificateSecret(value: string, contentType: string | undefined, options: { name: string; now: Date }): GraphCredential & { kind: 'certificate' } {
   const { name, now } = options;
-  const where = `Key Vault certificate '${name}' (GRAPH_CLIENT_CERTIFICATE_NAME)`;
-  const fix = 'The certificate must be exportable, with an RSA private key, stored by Key Vault as PFX (application/x-pkcs12, no password) or PEM (application/x-pem-file): create it with scripts/provision-certificate.sh, or import it with `az keyvault certificate import`.';
-  const invalid = (what: string): ExportError => new ExportError('CredentialMaterialInvalid', `${where}: ${what}. ${fix}`);
+  const invalid = (what: string): ExportError => exportError('CredentialMaterialInvalid', { kind: 'certificateUnusable', name, what });
 
   let material: { keys: KeyObject[]; certs: X509Certificate[] };
   if (contentType === PKCS12 || (contentType === undefined && !value.includes('-----BEGIN'))) {
@@ -107,10 +96,7 @@ export function parseCertificateSecret(value: string, contentType: string | unde
     // (AzureAD/microsoft-authentication-library-for-js lib/msal-node/src/client/ClientAssertion.ts), as
     // "Microsoft identity platform certificate credentials" specifies the header: alg PS256
     // (https://learn.microsoft.com/entra/identity-platform/certificate-credentials).
-    throw new ExportError(
-      'CredentialMaterialInvalid',
-      `${where} has a key of type ${keyTypeLabel(key)}, but Microsoft Entra client assertions are signed with RSA (PS256) and need an RSA key. Create the certificate in Key Vault with key type RSA, 2048 bits or more (scripts/provision-certificate.sh does; or az keyvault certificate create with a policy whose keyProperties are {"keyType": "RSA", "keySize": 2048, "exportable": true}), register it on the app, and point GRAPH_CLIENT_CERTIFICATE_NAME at it.`,
-    );
+    throw exportError('CredentialMaterialInvalid', { kind: 'keyNotRsa', name, keyType: keyTypeLabel(key) });
   }
 
   const notBefore = new Date(leaf.validFrom);
@@ -226,26 +212,10 @@ function readPem(value: string, invalid: (what: string) => ExportError): { keys:
 
 function keyVaultError(e: unknown, vaultUrl: string, kind: 'secret' | 'certificate', name: string, settingName: string): ExportError {
   const status = statusOf(e);
-  const what = kind === 'secret' ? `secret '${name}'` : `certificate '${name}'`;
-  if (status === 403) {
-    const disabled = e instanceof Error && /disabled/i.test(e.message);
-    if (disabled) {
-      return new ExportError('KeyVaultForbidden', `Key Vault ${vaultUrl} refused to read the ${what} (${settingName}): it is disabled. Enable it, or point ${settingName} at an enabled one.`, { cause: e });
-    }
-    return new ExportError(
-      'KeyVaultForbidden',
-      `Key Vault ${vaultUrl} refused to read the ${what} (${settingName}) with HTTP 403: the function's identity lacks the 'Key Vault Secrets User' role on the vault (or on that ${kind}). Assign it, e.g. az role assignment create --role "Key Vault Secrets User" --assignee <identity principal id> --scope <vault resource id>; new role assignments can take a few minutes to apply. The vault must also use Azure RBAC (not access policies).`,
-      { cause: e },
-    );
-  }
-  if (status === 404) {
-    return new ExportError(
-      'KeyVaultNotFound',
-      `Key Vault ${vaultUrl} has no ${what} (HTTP 404): check ${settingName} and KEY_VAULT_URL, or create it (scripts/provision-${kind}.sh).`,
-      { cause: e },
-    );
-  }
-  return describeAzureError(e, `reading the ${what} (${settingName}) from Key Vault ${vaultUrl}`, 'KeyVaultFailed');
+  const object = { vaultUrl, kind, name, settingName };
+  if (status === 403) return exportError('KeyVaultForbidden', { ...object, disabled: e instanceof Error && /disabled/i.test(e.message) }, { cause: e });
+  if (status === 404) return exportError('KeyVaultNotFound', object, { cause: e });
+  return describeAzureError(e, `reading the ${kind} '${name}' (${settingName}) from Key Vault ${vaultUrl}`, 'KeyVaultFailed');
 }
 
 function sha256Hex(value: string): string {

@@ -4,15 +4,17 @@
  * snapshot blob → manifest → latest.json. Nothing becomes visible unless the whole run succeeds.
  */
 import { randomBytes } from 'node:crypto';
-import { createDefaultHttpClient } from '@azure/core-rest-pipeline';
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
+import type { ContainerClient } from '@azure/storage-blob';
 import { loadGraphCredential } from './credential.js';
-import { ExportError, describeError, isExportError } from './errors.js';
-import { listUserPages, type ConsistencyLevel, type PageUsers } from './graph.js';
-import { HttpClientWithRetries, retryBounds, withAttemptPolicy } from './http.js';
+import { describeError, exportError, isExportError, type ExportError } from './errors.js';
+import { GraphAccessRefused, listUserPages, type ConsistencyLevel, type PageUsers } from './graph.js';
+import { HttpClientWithRetries } from './http.js';
+import { publishSnapshot } from './publish.js';
 import { readSettings, type ExportSettings } from './settings.js';
-import { deleteIfExists, ensureContainer, latestMayName, openContainer, publishLatest, snapshotPaths, SnapshotBlobWriter, uploadNewJson, type CommittedBlob } from './storage.js';
-import { graphTokenProvider } from './token.js';
+import { ensureContainer, openContainer, snapshotPaths, SnapshotBlobWriter, type CommittedBlob } from './storage.js';
+import { graphTokenProvider, type TokenProvider } from './token.js';
+import { createTransport, type Transport } from './transport.js';
 
 export interface Logger {
   info(message: string): void;
@@ -65,65 +67,90 @@ export async function runExport(options: RunExportOptions = {}): Promise<Manifes
   const settings = options.settings ?? readSettings(options.env);
   const started = new Date();
   const runId = newRunId(started);
-  const { usersBlob, manifestBlob } = snapshotPaths(runId, started, settings.format, settings.compression);
-  const bounds = retryBounds(settings.requestTimeoutMs);
-  const azureCredential =
-    options.azureCredential ??
-    new DefaultAzureCredential({
-      ...(settings.managedIdentityClientId ? { managedIdentityClientId: settings.managedIdentityClientId } : {}),
-      // The managed-identity endpoint gets the same bounds as every other call: a timeout per attempt (the
-      // identity library sets none), bounded pauses, a few retries.
-      httpClient: withAttemptPolicy(createDefaultHttpClient(), { timeoutInMs: bounds.attemptTimeoutInMs, maxRetryAfterInMs: bounds.maxRetryDelayInMs }),
-      retryOptions: { maxRetries: 3, retryDelayInMs: 800, maxRetryDelayInMs: bounds.maxRetryDelayInMs },
-    });
+  const transport = createTransport(settings);
+  const azureCredential = options.azureCredential ?? azureIdentity(settings, transport);
   log.info(`Export ${runId} started: tenant ${settings.tenantId}, app ${settings.clientId}, ${settings.credential.kind} '${settings.credential.name}' from ${settings.keyVaultUrl}, to container '${settings.container}' as ${settings.format}${settings.compression === 'gzip' ? '+gzip' : ''}.`);
 
-  const container = openContainer(settings.storage, settings.container, azureCredential, { requestTimeoutMs: settings.requestTimeoutMs });
-  // Storage on one side, Key Vault and the token on the other: neither needs the other, so both are checked at
-  // once (each is a few round trips), and a bad credential fails the run before anything is staged. When
-  // both fail, Storage's problem is the one reported, as if they had run one after the other.
+  const container = openContainer(settings.storage, settings.container, azureCredential, transport.storage);
+  const tokens = await preflight(settings, container, azureCredential, transport, log, started);
+
+  const { usersBlob, manifestBlob } = snapshotPaths(runId, started, settings.format, settings.compression);
+  const contentType = settings.format === 'json' ? 'application/json; charset=utf-8' : 'application/x-ndjson; charset=utf-8';
+  const writer = new SnapshotBlobWriter(container.getBlockBlobClient(usersBlob), { compression: settings.compression, contentType });
+  const listing = await listInto(writer, settings, tokens, transport, log, options.progressIntervalMs ?? 10_000);
+
+  const { manifest, latestUpdated } = await publishSnapshot(container, {
+    users: { blobName: usersBlob, commit: () => writer.commit({ runid: runId, usercount: String(listing.users) }) },
+    manifestBlob,
+    manifest: (users) => manifestOf(settings, { runId, started, blobName: usersBlob, contentType: writer.contentType, users, listing }),
+  });
+  if (!latestUpdated) log.warn(`latest.json already names a newer snapshot; it was left as is.`);
+  logCompleted(log, manifest);
+  return manifest;
+}
+
+/** The identity for Key Vault and identity-based Storage: the managed identity in Azure, a developer's login locally. */
+function azureIdentity(settings: ExportSettings, transport: Transport): TokenCredential {
+  return new DefaultAzureCredential({
+    ...(settings.managedIdentityClientId ? { managedIdentityClientId: settings.managedIdentityClientId } : {}),
+    ...transport.identity,
+  });
+}
+
+/**
+ * Storage on one side, Key Vault and the token on the other: neither needs the other, so both are checked at
+ * once (each is a few round trips), and a bad credential fails the run before anything is staged. When
+ * both fail, Storage's problem is the one reported, as if they had run one after the other.
+ */
+async function preflight(settings: ExportSettings, container: ContainerClient, azureCredential: TokenCredential, transport: Transport, log: Logger, now: Date): Promise<TokenProvider> {
   const [containerReady, graphAccess] = await Promise.allSettled([
     ensureContainer(container),
     (async () => {
-      const credential = await loadGraphCredential(settings, azureCredential);
+      const credential = await loadGraphCredential(settings, azureCredential, { transport });
       if (credential.kind === 'certificate') {
-        const daysLeft = Math.floor((credential.notAfter.getTime() - started.getTime()) / 86_400_000);
+        const daysLeft = Math.floor((credential.notAfter.getTime() - now.getTime()) / 86_400_000);
         log.info(`Using certificate ${credential.subject} (SHA-256 ${credential.thumbprintSha256}), valid until ${credential.notAfter.toISOString()}.`);
         if (daysLeft < 30) log.warn(`The Graph app's certificate expires in ${daysLeft} days (${credential.notAfter.toISOString()}): renew it in Key Vault and register the new one on the app.`);
       }
-      const provider = graphTokenProvider(settings, credential, (m) => log.warn(m));
+      const provider = graphTokenProvider(settings, credential, { log: (m) => log.warn(m), transport });
       await provider.getToken();
       return provider;
     })(),
   ]);
   if (containerReady.status === 'rejected') throw containerReady.reason;
   if (graphAccess.status === 'rejected') throw graphAccess.reason;
-  const tokens = graphAccess.value;
+  return graphAccess.value;
+}
 
-  const stats = { retries: 0, tokenRefreshes: 0, listingRestarts: 0, pages: 0, users: 0 };
-  let consistencyLevel: ConsistencyLevel | null = null;
+/** What the listing did, for the manifest. */
+interface ListingStats {
+  retries: number;
+  tokenRefreshes: number;
+  listingRestarts: number;
+  pages: number;
+  users: number;
+  consistencyLevel: ConsistencyLevel | null;
+}
+
+/** Streams every page of users into the writer (not committed), logging progress on the way. */
+async function listInto(writer: SnapshotBlobWriter, settings: ExportSettings, tokens: TokenProvider, transport: Transport, log: Logger, progressIntervalMs: number): Promise<ListingStats> {
+  const stats: ListingStats = { retries: 0, tokenRefreshes: 0, listingRestarts: 0, pages: 0, users: 0, consistencyLevel: null };
   const http = new HttpClientWithRetries({
-    ...bounds,
+    ...transport.graph,
     onRetry: (r) => {
       stats.retries += 1;
       log.warn(`Graph request retry ${r.attempt - 1} after ${r.status ? `HTTP ${r.status}` : r.error ?? 'an error'}.`);
     },
   });
-  const contentType = settings.format === 'json' ? 'application/json; charset=utf-8' : 'application/x-ndjson; charset=utf-8';
-  const writer = new SnapshotBlobWriter(container.getBlockBlobClient(usersBlob), { compression: settings.compression, contentType });
-  const progress = new Progress(log, options.progressIntervalMs ?? 10_000, stats, () => writer.bytes);
-
+  const progress = new Progress(log, progressIntervalMs, stats, () => writer.bytes);
   const pages = listUserPages({
     graphEndpoint: settings.graphEndpoint,
     select: settings.select,
     filter: settings.filter,
     tokens,
     http,
-    authorityHost: settings.authorityHost,
-    tenantId: settings.tenantId,
-    clientId: settings.clientId,
     onTokenRefresh: () => (stats.tokenRefreshes += 1),
-    onAdvancedQuery: (level) => (consistencyLevel = level),
+    onAdvancedQuery: (level) => (stats.consistencyLevel = level),
     log: (m) => log.warn(m),
   });
   const encoder = new PageEncoder();
@@ -158,58 +185,50 @@ export async function runExport(options: RunExportOptions = {}): Promise<Manifes
   } catch (e) {
     // Stop the listing at its next page (not awaited: it may be in the middle of a request).
     pages.return(undefined).catch(() => undefined);
-    throw e;
+    throw e instanceof GraphAccessRefused ? graphAccessError(e, settings) : e;
   } finally {
     progress.stop();
   }
+  return stats;
+}
 
-  let committed: CommittedBlob;
-  try {
-    committed = await writer.commit({ runid: runId, usercount: String(stats.users) });
-  } catch (e) {
-    // A commit that failed after all may have been applied: take it back (best effort).
-    await deleteIfExists(container, [usersBlob]);
-    throw e;
-  }
+/** Graph's refusal of the token, completed with the app and the authority the settings name. */
+function graphAccessError(e: GraphAccessRefused, settings: ExportSettings): ExportError {
+  const { said, where } = e;
+  return e.status === 403
+    ? exportError('GraphForbidden', { said, clientId: settings.clientId, authorityHost: settings.authorityHost, tenantId: settings.tenantId }, { cause: e })
+    : exportError('GraphUnauthorized', { said, where, graphEndpoint: settings.graphEndpoint, authorityHost: settings.authorityHost }, { cause: e });
+}
+
+function manifestOf(
+  settings: ExportSettings,
+  run: { runId: string; started: Date; blobName: string; contentType: string; users: CommittedBlob; listing: ListingStats },
+): Manifest {
   const completed = new Date();
-  const manifest: Manifest = {
-    runId,
+  return {
+    runId: run.runId,
     tenantId: settings.tenantId,
-    startedAt: started.toISOString(),
+    startedAt: run.started.toISOString(),
     completedAt: completed.toISOString(),
-    userCount: stats.users,
+    userCount: run.listing.users,
     container: settings.container,
-    blobName: usersBlob,
+    blobName: run.blobName,
     format: settings.format,
     compression: settings.compression,
-    contentType: writer.contentType,
-    bytes: committed.bytes,
-    sha256: committed.sha256,
+    contentType: run.contentType,
+    bytes: run.users.bytes,
+    sha256: run.users.sha256,
     select: settings.select.join(','),
     filter: settings.filter ?? null,
-    consistencyLevel,
-    pages: stats.pages,
-    retries: stats.retries,
-    tokenRefreshes: stats.tokenRefreshes,
-    listingRestarts: stats.listingRestarts,
-    durationMs: completed.getTime() - started.getTime(),
+    consistencyLevel: run.listing.consistencyLevel,
+    pages: run.listing.pages,
+    retries: run.listing.retries,
+    tokenRefreshes: run.listing.tokenRefreshes,
+    listingRestarts: run.listing.listingRestarts,
+    durationMs: completed.getTime() - run.started.getTime(),
     graphEndpoint: settings.graphEndpoint,
     manifestVersion: 1,
   };
-  let latestWritten = false;
-  try {
-    await uploadNewJson(container, manifestBlob, manifest);
-    const published = await publishLatest(container, manifest, { onWrite: () => (latestWritten = true) });
-    if (!published) log.warn(`latest.json already names a newer snapshot; it was left as is.`);
-  } catch (e) {
-    // A failed run leaves nothing: take back what this run committed (best effort) — unless it tried to
-    // write latest.json and latest.json names it (a write applied whose answer was lost) or cannot be
-    // read: latest.json must never name a snapshot that is gone.
-    if (!latestWritten || !(await latestMayName(container, runId))) await deleteIfExists(container, [manifestBlob, usersBlob]);
-    throw e;
-  }
-  progress.done(manifest);
-  return manifest;
 }
 
 /**
@@ -294,17 +313,17 @@ class Progress {
     const seconds = (Date.now() - this.#start) / 1000;
     this.#log.info(`Progress: ${this.#stats.users} users, ${this.#stats.pages} pages, ${Math.round(this.#stats.users / seconds)} users/s, ${this.#stats.retries} retries, ${(this.#bytes() / 1048576).toFixed(1)} MiB stored, ${seconds.toFixed(0)} s.`);
   }
+}
 
-  done(manifest: Manifest): void {
-    const seconds = manifest.durationMs / 1000;
-    this.#log.info(
-      `Export completed: run ${manifest.runId}, ${manifest.userCount} users in ${manifest.pages} pages, ${seconds.toFixed(1)} s (${Math.round(manifest.userCount / Math.max(seconds, 0.001))} users/s), ${manifest.retries} retries, ${manifest.bytes} bytes, sha256 ${manifest.sha256}, ${manifest.container}/${manifest.blobName}${manifest.consistencyLevel === null ? '' : `, listed as an advanced query (ConsistencyLevel: ${manifest.consistencyLevel})`}.`,
-    );
-  }
+function logCompleted(log: Logger, manifest: Manifest): void {
+  const seconds = manifest.durationMs / 1000;
+  log.info(
+    `Export completed: run ${manifest.runId}, ${manifest.userCount} users in ${manifest.pages} pages, ${seconds.toFixed(1)} s (${Math.round(manifest.userCount / Math.max(seconds, 0.001))} users/s), ${manifest.retries} retries, ${manifest.bytes} bytes, sha256 ${manifest.sha256}, ${manifest.container}/${manifest.blobName}${manifest.consistencyLevel === null ? '' : `, listed as an advanced query (ConsistencyLevel: ${manifest.consistencyLevel})`}.`,
+  );
 }
 
 /** Normalises anything thrown by a run into an ExportError (unknown errors become 'Unexpected'). */
 export function toExportError(e: unknown): ExportError {
   if (isExportError(e)) return e;
-  return new ExportError('Unexpected', `The export failed unexpectedly: ${describeError(e)}. If it persists, report it with the log of this run.`, { cause: e });
+  return exportError('Unexpected', { kind: 'thrown', description: describeError(e) }, { cause: e });
 }

@@ -11,7 +11,7 @@
  * overlap Graph's work on page n+1. Only the page the listing is waiting for may start the next request,
  * so at most one request runs ahead: two pages' bodies are held at once (plus whatever the caller keeps).
  */
-import { ExportError } from './errors.js';
+import { exportError, type ExportError } from './errors.js';
 import { describeAzureError } from './azure-errors.js';
 import type { HttpClientWithRetries, HttpResult, StreamedResult } from './http.js';
 import { PageFormatError, scanUsersPage } from './page-scan.js';
@@ -47,10 +47,6 @@ export interface ListUsersOptions {
   filter?: string | undefined;
   tokens: TokenProvider;
   http: HttpClientWithRetries;
-  /** For the Graph 403 advice: the admin-consent URL is built from these. */
-  authorityHost: string;
-  tenantId: string;
-  clientId: string;
   /** How many times an expired `$skiptoken` may restart the listing. */
   maxRestarts?: number;
   onTokenRefresh?: () => void;
@@ -82,7 +78,7 @@ export type ConsistencyLevel = 'eventual';
  * the listing may succeed as one. Carries the error to report if it is not retried.
  */
 class AdvancedQueryMayHelp extends Error {
-  constructor(readonly refusal: ExportError, readonly graphSaid: string) {
+  constructor(readonly refusal: Error, readonly graphSaid: string) {
     super(refusal.message);
   }
 }
@@ -154,7 +150,7 @@ export async function* listUserPages(options: ListUsersOptions): AsyncGenerator<
       if (speculative) await new Promise<void>((resolve) => setImmediate(resolve));
       const page = parsePage(raw.result, raw.url, index, options);
       if (page.nextLink !== undefined && followed.has(page.nextLink)) {
-        throw new ExportError('GraphProtocolError', `Microsoft Graph returned, on page ${index}, an @odata.nextLink it had already returned; following it would list the same users again without end, so the export stops.`);
+        throw exportError('GraphProtocolError', { kind: 'nextLinkRepeated', index });
       }
       if (page.nextLink !== undefined) followed.add(page.nextLink);
       if (speculative !== undefined && speculative.url !== page.nextLink) speculative.abort();
@@ -172,7 +168,7 @@ export async function* listUserPages(options: ListUsersOptions): AsyncGenerator<
 }
 
 function tokenExpiredTooOften(times: number): ExportError {
-  return new ExportError('GraphFailed', `Microsoft Graph expired the listing's page token ${times} times; the tenant may be too large to list before page tokens expire. Try again, or narrow USERS_FILTER.`);
+  return exportError('GraphFailed', { kind: 'pageTokenExpired', times });
 }
 
 /**
@@ -349,9 +345,9 @@ function parsePage(result: StreamedResult, url: string, index: number, options: 
     if (!(e instanceof PageFormatError)) throw e;
     const where = describeUrl(url);
     if (e.kind === 'not-json') {
-      throw new ExportError('GraphProtocolError', `Microsoft Graph answered ${where} with HTTP 200 but a body that is not JSON (${result.headers['content-type'] ?? 'no content type'}); a proxy in between may have replaced it. Page ${index} of the listing ${e.message}.`);
+      throw exportError('GraphProtocolError', { kind: 'notJson', where, contentType: result.headers['content-type'], index, detail: e.message });
     }
-    throw new ExportError('GraphProtocolError', `Microsoft Graph answered ${where} (page ${index} of the listing) with a page that ${e.message}; the export stops rather than store an incomplete directory.`);
+    throw exportError('GraphProtocolError', { kind: 'pageFormat', where, index, detail: e.message });
   }
   const link = scanned.nextLink === undefined ? undefined : (JSON.parse(bytes.toString('utf8', scanned.nextLink.start, scanned.nextLink.end)) as unknown);
   return { count: scanned.ranges.length / 2, elements: { bytes, ranges: scanned.ranges }, nextLink: checkedNextLink(link, url, options) };
@@ -361,16 +357,16 @@ function parsePage(result: StreamedResult, url: string, index: number, options: 
 function checkedNextLink(nextLink: unknown, url: string, options: ListUsersOptions): string | undefined {
   if (nextLink === undefined || nextLink === null) return undefined;
   if (typeof nextLink !== 'string') {
-    throw new ExportError('GraphProtocolError', `Microsoft Graph returned an @odata.nextLink that is not a string on ${describeUrl(url)}.`);
+    throw exportError('GraphProtocolError', { kind: 'nextLinkNotString', where: describeUrl(url) });
   }
   let next: URL;
   try {
     next = new URL(nextLink);
   } catch {
-    throw new ExportError('GraphProtocolError', `Microsoft Graph returned an @odata.nextLink that is not an absolute URL on ${describeUrl(url)}.`);
+    throw exportError('GraphProtocolError', { kind: 'nextLinkNotAbsolute', where: describeUrl(url) });
   }
   if (!isGraphEndpoint(next, options.graphEndpoint)) {
-    throw new ExportError('GraphProtocolError', `Microsoft Graph returned an @odata.nextLink to ${next.origin}, which is not GRAPH_ENDPOINT (${options.graphEndpoint}); the export refuses to send its token to another host.`);
+    throw exportError('GraphProtocolError', { kind: 'nextLinkOtherHost', origin: next.origin, graphEndpoint: options.graphEndpoint });
   }
   return nextLink;
 }
@@ -403,32 +399,33 @@ function graphSaid(error: GraphErrorBody): string {
   return `${error.code ?? 'error'}: ${error.message ?? ''}`.trim();
 }
 
-function failure(result: HttpResult, error: GraphErrorBody, url: string, options: ListUsersOptions, consistencyLevel: ConsistencyLevel | undefined): ExportError {
+function failure(result: HttpResult, error: GraphErrorBody, url: string, options: ListUsersOptions, consistencyLevel: ConsistencyLevel | undefined): Error {
   const where = describeUrl(url);
   if (!error.json) {
-    return new ExportError('GraphFailed', `Listing users from Microsoft Graph failed on ${where}: HTTP ${result.status} with a ${result.headers['content-type'] ?? 'non-JSON'} body, not Graph's JSON error — a proxy or gateway between here and ${options.graphEndpoint} answered instead of Graph. Check HTTPS_PROXY / NO_PROXY and the network path.`);
+    return exportError('GraphFailed', { kind: 'notGraph', where, status: result.status, contentType: result.headers['content-type'], graphEndpoint: options.graphEndpoint });
   }
   const said = graphSaid(error);
-  if (result.status === 403) {
-    const consent = `${options.authorityHost}/${options.tenantId}/adminconsent?client_id=${options.clientId}`;
-    return new ExportError(
-      'GraphForbidden',
-      `Microsoft Graph refused to list users (HTTP 403 ${said}): app ${options.clientId} lacks the User.Read.All application permission with admin consent. Add User.Read.All (Application) under API permissions and grant admin consent, e.g. at ${consent}`,
-    );
-  }
-  if (result.status === 401) {
-    return new ExportError('GraphUnauthorized', `Microsoft Graph rejected the access token twice (HTTP 401 ${said}) on ${where}. Check that GRAPH_ENDPOINT (${options.graphEndpoint}) is the Graph of the cloud of GRAPH_AUTHORITY_HOST (${options.authorityHost}).`);
-  }
+  if (result.status === 403 || result.status === 401) return new GraphAccessRefused(result.status, said, where);
   if (result.status === 400 && !url.includes('skiptoken') && consistencyLevel !== undefined && options.filter) {
-    return new ExportError(
-      'InvalidSettings',
-      `Microsoft Graph does not support USERS_FILTER even as an advanced query (ConsistencyLevel: ${consistencyLevel}, $count=true): HTTP 400 ${said}. Change USERS_FILTER to a filter Graph supports on users (operators per property: https://learn.microsoft.com/graph/aad-advanced-queries), and check USERS_SELECT if Graph's message names a selected property.`,
-    );
+    return exportError('InvalidSettings', { kind: 'graphFilter', said, consistencyLevel });
   }
-  if (result.status === 400 && !url.includes('skiptoken')) {
-    return new ExportError('InvalidSettings', `Microsoft Graph rejected the users query (HTTP 400 ${said}). Check USERS_SELECT (property names of microsoft.graph.user) and USERS_FILTER (an OData $filter Graph supports on users).`);
+  if (result.status === 400 && !url.includes('skiptoken')) return exportError('InvalidSettings', { kind: 'graphQuery', said });
+  return exportError('GraphFailed', { kind: 'status', where, status: result.status, said });
+}
+
+/**
+ * Graph refused the app's token: 403 (no permission) or 401 (twice, with a fresh token). The listing knows
+ * what Graph said; the message names the app and its authority, which the caller completes it with
+ * ({@link ErrorMessages} GraphForbidden / GraphUnauthorized).
+ */
+export class GraphAccessRefused extends Error {
+  constructor(
+    readonly status: 401 | 403,
+    readonly said: string,
+    readonly where: string,
+  ) {
+    super(`Microsoft Graph refused the token (HTTP ${status} ${said}) on ${where}`);
   }
-  return new ExportError('GraphFailed', `Listing users from Microsoft Graph failed on ${where} with HTTP ${result.status} (${said})${result.status === 429 || result.status >= 500 ? ' after all retries; try again later' : ''}.`);
 }
 
 /** The URL without its query (the skiptoken is long and opaque; the query was given by the settings). */

@@ -7,9 +7,8 @@
  * {@link HttpClientWithRetries.sendStreaming} reads a 200 body as it arrives (Graph pages), with the same
  * bounds: the body shares its attempt's timeout, and a body that breaks off or stalls is retried.
  *
- * {@link attemptPolicy} is also added to the Key Vault, managed-identity and Storage clients, so that one
- * setting (EXPORT_REQUEST_TIMEOUT_SECONDS) bounds every wait of a run: no attempt of any call lasts longer,
- * and no pause between attempts (backoff or a server's Retry-After) is longer either (nor than 60 s).
+ * {@link attemptPolicy} is also added to the Key Vault, managed-identity and Storage clients (transport.ts),
+ * so that one setting (EXPORT_REQUEST_TIMEOUT_SECONDS) bounds every wait of a run.
  */
 import {
   createDefaultHttpClient,
@@ -24,21 +23,24 @@ import {
   type PipelinePolicy,
   type PipelineRequest,
   type PipelineResponse,
+  type SendRequest,
 } from '@azure/core-rest-pipeline';
 import { AuthError, type INetworkModule, type NetworkRequestOptions, type NetworkResponse } from '@azure/msal-node';
 import type { Readable } from 'node:stream';
-import { REQUEST_TIMEOUT_SECONDS } from './settings.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+/** A client's retry and timeout options; {@link createTransport} (transport.ts) gives every client its own. */
 export interface HttpOptions {
   /** Retries after the first attempt (429/503/504, 5xx, connection errors, attempt timeouts). */
-  maxRetries?: number;
+  maxRetries: number;
   /** Base delay of the exponential backoff, ms. */
-  retryDelayInMs?: number;
-  /** Cap of one backoff delay, ms. */
-  maxRetryDelayInMs?: number;
+  retryDelayInMs: number;
+  /** Cap of one backoff delay, and of a server's Retry-After, ms. */
+  maxRetryDelayInMs: number;
   /** Timeout of one attempt, headers and body (also a body read by {@link HttpClientWithRetries.sendStreaming}), ms. */
-  attemptTimeoutInMs?: number;
+  attemptTimeoutInMs: number;
+  /** Prefix of the User-Agent header. */
+  userAgentPrefix: string;
   /** Called before each retry of a request, with what the previous attempt got (for progress and the manifest's `retries`). */
   onRetry?: (info: RetryInfo) => void;
 }
@@ -48,25 +50,6 @@ export interface RetryInfo {
   attempt: number;
   status: number | undefined;
   error: string | undefined;
-}
-
-/** The longest pause between two attempts, whatever the request timeout. */
-export const MAX_RETRY_DELAY_MS = 60_000;
-
-export const DEFAULT_HTTP_OPTIONS = {
-  maxRetries: 6,
-  retryDelayInMs: 800,
-  maxRetryDelayInMs: MAX_RETRY_DELAY_MS,
-  attemptTimeoutInMs: REQUEST_TIMEOUT_SECONDS.default * 1000,
-} as const satisfies HttpOptions;
-
-/**
- * The bounds every client of a run gets from the request timeout: each attempt at most `timeoutMs`, each
- * pause between attempts (exponential backoff, or Retry-After) at most min(60 s, `timeoutMs`). With the
- * bounded number of attempts, a call that keeps failing gives up within attempts × (timeout + pause).
- */
-export function retryBounds(timeoutMs: number): { attemptTimeoutInMs: number; maxRetryDelayInMs: number } {
-  return { attemptTimeoutInMs: timeoutMs, maxRetryDelayInMs: Math.min(MAX_RETRY_DELAY_MS, timeoutMs) };
 }
 
 export interface HttpResult {
@@ -102,20 +85,22 @@ export interface StreamingInit extends SendInit {
 export class HttpClientWithRetries {
   readonly #pipeline: Pipeline;
   readonly #client: HttpClient;
-  readonly #options: Required<Omit<HttpOptions, 'onRetry'>>;
+  readonly #options: HttpOptions;
+  readonly #attempts: AttemptPolicy;
 
-  constructor(options: HttpOptions = {}, client: HttpClient = createDefaultHttpClient()) {
-    const o = { ...DEFAULT_HTTP_OPTIONS, ...options };
+  constructor(options: HttpOptions, client: HttpClient = createDefaultHttpClient()) {
+    const o = options;
     this.#client = client;
-    this.#options = { maxRetries: o.maxRetries, retryDelayInMs: o.retryDelayInMs, maxRetryDelayInMs: o.maxRetryDelayInMs, attemptTimeoutInMs: o.attemptTimeoutInMs };
+    this.#options = o;
     // createPipelineFromOptions gives the SDK's standard policies: proxy from the environment,
     // user agent, client request id, the default retry policy (throttling + exponential + system errors).
     this.#pipeline = createPipelineFromOptions({
       retryOptions: { maxRetries: o.maxRetries, retryDelayInMs: o.retryDelayInMs, maxRetryDelayInMs: o.maxRetryDelayInMs },
-      userAgentOptions: { userAgentPrefix: 'entra-users-export' },
+      userAgentOptions: { userAgentPrefix: o.userAgentPrefix },
     });
     // Per attempt (after the retry phase): a timeout that the retry strategies see as a retriable system error.
-    this.#pipeline.addPolicy(attemptPolicy({ timeoutInMs: o.attemptTimeoutInMs, maxRetryAfterInMs: o.maxRetryDelayInMs, onRetry: options.onRetry }), { afterPhase: 'Retry' });
+    this.#attempts = attemptPolicy({ timeoutInMs: o.attemptTimeoutInMs, maxRetryAfterInMs: o.maxRetryDelayInMs, onRetry: o.onRetry });
+    this.#pipeline.addPolicy(this.#attempts, { afterPhase: 'Retry' });
   }
 
   async send(method: HttpMethods, url: string, init: SendInit = {}): Promise<HttpResult> {
@@ -147,7 +132,7 @@ export class HttpClientWithRetries {
         const body = response.bodyAsText ?? '';
         return { ...result, body, bytes: Buffer.from(body, 'utf8') };
       }
-      const state = attempts.get(request);
+      const state = this.#attempts.attemptOf(request);
       const deadline = (state?.startedAt ?? Date.now()) + this.#options.attemptTimeoutInMs;
       try {
         const bytes = await readBody(stream, { deadline, timeoutInMs: this.#options.attemptTimeoutInMs, signal: init.abortSignal, onChunk: init.onChunk });
@@ -161,9 +146,9 @@ export class HttpClientWithRetries {
           },
         };
       } catch (e) {
-        if (!state || !bodyFailures.has(e as object) || init.abortSignal?.aborted) throw e;
+        if (!state || !(e instanceof BodyFailure) || init.abortSignal?.aborted) throw e;
         if (state.attempt > this.#options.maxRetries) {
-          const error = e as RestError;
+          const error = e as BodyFailure;
           throw new RestError(`${error.message}, on attempt ${state.attempt} of ${this.#options.maxRetries + 1}`, { code: error.code });
         }
         // What the next attempt's onRetry reports.
@@ -185,13 +170,21 @@ function backoffDelay(attempt: number, o: { retryDelayInMs: number; maxRetryDela
   return capped / 2 + Math.random() * (capped / 2);
 }
 
-/** Errors of {@link readBody} that a new attempt may cure (not an abort by the caller, not the observer's). */
-const bodyFailures = new WeakSet<object>();
+/**
+ * Errors of {@link readBody} that a new attempt may cure (not an abort by the caller, not the observer's).
+ * Not a RestError subclass: RestError resets its prototype, so `instanceof` would not tell them apart.
+ */
+class BodyFailure extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+  }
+}
 
-function bodyFailure(message: string, code: string): RestError {
-  const error = new RestError(message, { code });
-  bodyFailures.add(error);
-  return error;
+function bodyFailure(message: string, code: string): BodyFailure {
+  return new BodyFailure(message, code);
 }
 
 function ignoreError(): void {}
@@ -277,14 +270,13 @@ function readBody(stream: NodeJS.ReadableStream, options: ReadBodyOptions): Prom
   });
 }
 
-interface AttemptState {
+export interface AttemptState {
   attempt: number;
   /** When the current attempt began (epoch ms): a body read after the pipeline shares its timeout. */
   startedAt: number;
   lastStatus: number | undefined;
   lastError: string | undefined;
 }
-const attempts = new WeakMap<PipelineRequest, AttemptState>();
 
 export interface AttemptPolicyOptions {
   /** Timeout of one attempt (until the response headers, or the whole body when it is buffered; a streamed body: see sendStreaming), ms. */
@@ -296,50 +288,64 @@ export interface AttemptPolicyOptions {
 
 /**
  * A policy for the position after the retry policy ('perRetry'): it times out each attempt as a retriable
- * `ETIMEDOUT` system error, caps the Retry-After the retry policy will honour, and reports retries.
+ * `ETIMEDOUT` system error, caps the Retry-After the retry policy will honour, and reports retries. It counts
+ * the attempts of each request it sees (the retry policy sends the same request object again), for
+ * {@link HttpClientWithRetries.sendStreaming}, which reads a body after the pipeline is done with it.
  */
-export function attemptPolicy(options: AttemptPolicyOptions): PipelinePolicy {
-  const { timeoutInMs, maxRetryAfterInMs, onRetry } = options;
-  return {
-    name: 'entraUsersExportAttempt',
-    async sendRequest(request: PipelineRequest, next): Promise<PipelineResponse> {
-      const state = attempts.get(request) ?? { attempt: 0, startedAt: 0, lastStatus: undefined, lastError: undefined };
-      attempts.set(request, state);
-      state.attempt += 1;
-      state.startedAt = Date.now();
-      if (state.attempt > 1) {
-        onRetry?.({ url: request.url, attempt: state.attempt, status: state.lastStatus, error: state.lastError });
-      }
-      const outer = request.abortSignal;
-      const controller = new AbortController();
-      const onOuterAbort = (): void => controller.abort();
-      outer?.addEventListener('abort', onOuterAbort);
-      const timer = setTimeout(() => controller.abort(), timeoutInMs);
-      request.abortSignal = controller.signal;
-      try {
-        const response = await next(request);
-        state.lastStatus = response.status;
-        state.lastError = undefined;
-        if (maxRetryAfterInMs !== undefined) capRetryAfter(response.headers, maxRetryAfterInMs);
-        return response;
-      } catch (e) {
-        // The retry policy gives up on an AbortError; a timed-out attempt is a transient failure, so
-        // report it as the system error the exponential strategy retries.
-        const timedOut = controller.signal.aborted && !outer?.aborted;
-        const error = timedOut
-          ? new RestError(`no response within ${Math.round(timeoutInMs / 1000)} s`, { code: 'ETIMEDOUT', request })
-          : e;
-        const code = (error as { code?: unknown }).code;
-        state.lastStatus = undefined;
-        state.lastError = typeof code === 'string' ? code : 'error';
-        throw error;
-      } finally {
-        clearTimeout(timer);
-        outer?.removeEventListener('abort', onOuterAbort);
-        request.abortSignal = outer;
-      }
-    },
-  };
+export class AttemptPolicy implements PipelinePolicy {
+  readonly name = 'entraUsersExportAttempt';
+  readonly #options: AttemptPolicyOptions;
+  readonly #attempts = new WeakMap<PipelineRequest, AttemptState>();
+
+  constructor(options: AttemptPolicyOptions) {
+    this.#options = options;
+  }
+
+  /** The attempts this policy has sent of `request` so far (undefined before its first). */
+  attemptOf(request: PipelineRequest): AttemptState | undefined {
+    return this.#attempts.get(request);
+  }
+
+  async sendRequest(request: PipelineRequest, next: SendRequest): Promise<PipelineResponse> {
+    const { timeoutInMs, maxRetryAfterInMs, onRetry } = this.#options;
+    const state = this.#attempts.get(request) ?? { attempt: 0, startedAt: 0, lastStatus: undefined, lastError: undefined };
+    this.#attempts.set(request, state);
+    state.attempt += 1;
+    state.startedAt = Date.now();
+    if (state.attempt > 1) {
+      onRetry?.({ url: request.url, attempt: state.attempt, status: state.lastStatus, error: state.lastError });
+    }
+    const outer = request.abortSignal;
+    const controller = new AbortController();
+    const onOuterAbort = (): void => controller.abort();
+    outer?.addEventListener('abort', onOuterAbort);
+    const timer = setTimeout(() => controller.abort(), timeoutInMs);
+    request.abortSignal = controller.signal;
+    try {
+      const response = await next(request);
+      state.lastStatus = response.status;
+      state.lastError = undefined;
+      if (maxRetryAfterInMs !== undefined) capRetryAfter(response.headers, maxRetryAfterInMs);
+      return response;
+    } catch (e) {
+      // The retry policy gives up on an AbortError; a timed-out attempt is a transient failure, so
+      // report it as the system error the exponential strategy retries.
+      const timedOut = controller.signal.aborted && !outer?.aborted;
+      const error = timedOut ? new RestError(`no response within ${Math.round(timeoutInMs / 1000)} s`, { code: 'ETIMEDOUT', request }) : e;
+      const code = (error as { code?: unknown }).code;
+      state.lastStatus = undefined;
+      state.lastError = typeof code === 'string' ? code : 'error';
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      outer?.removeEventListener('abort', onOuterAbort);
+      request.abortSignal = outer;
+    }
+  }
+}
+
+export function attemptPolicy(options: AttemptPolicyOptions): AttemptPolicy {
+  return new AttemptPolicy(options);
 }
 
 /** Retry-After in seconds or as an HTTP date, and the millisecond variants Azure services send. */

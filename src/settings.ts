@@ -4,7 +4,7 @@
  * reported at once, each naming the setting and the form it expects.
  */
 import { CronExpressionParser } from 'cron-parser';
-import { ExportError } from './errors.js';
+import { exportError } from './errors.js';
 
 export type ExportFormat = 'json' | 'ndjson';
 export type ExportCompression = 'none' | 'gzip';
@@ -212,11 +212,7 @@ export function readSettings(env: Env = process.env): ExportSettings {
   }
 
   if (problems.length > 0) {
-    throw new ExportError(
-      'InvalidSettings',
-      `Invalid settings (${problems.length} problem${problems.length === 1 ? '' : 's'}): ${problems.join(' ')}`,
-      { details: problems },
-    );
+    throw exportError('InvalidSettings', { kind: 'settings', problems }, { details: problems });
   }
   return {
     tenantId: tenantId!,

@@ -1,51 +1,43 @@
 /**
- * Blob Storage: the snapshot's users file is streamed into staged blocks and committed once (so it
- * becomes visible only when complete), optionally through gzip, with its SHA-256 and size computed on
- * the way; then `manifest.json` beside it; then `latest.json`, written last with a conditional write so
- * that concurrent runs never move it back to an older snapshot.
+ * Blob Storage: the container, and the snapshot's users file streamed into staged blocks and committed once
+ * (so it becomes visible only when complete), optionally through gzip, with its SHA-256 and size computed
+ * on the way. What is committed after it, and in which order, is publish.ts's.
  */
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { createGzip, type Gzip } from 'node:zlib';
 import type { Pipeline, PipelinePolicy, PipelineRequest } from '@azure/core-rest-pipeline';
 import type { TokenCredential } from '@azure/identity';
-import { BlobServiceClient, type BlockBlobClient, type ContainerClient, type StoragePipelineOptions } from '@azure/storage-blob';
-import { ExportError, statusOf } from './errors.js';
+import { BlobServiceClient, type BlockBlobClient, type ContainerClient } from '@azure/storage-blob';
+import { ExportError, exportError, statusOf } from './errors.js';
 import { describeAzureError } from './azure-errors.js';
-import { attemptPolicy, retryBounds } from './http.js';
 import type { ExportCompression, ExportFormat, StorageSetting } from './settings.js';
+import type { Transport } from './transport.js';
 
-export const LATEST_BLOB = 'latest.json';
 const BLOCK_SIZE = 4 * 1024 * 1024;
 const STAGE_CONCURRENCY = 4;
-const MAX_TRIES = 6;
 
-export function openContainer(storage: StorageSetting, container: string, credential: TokenCredential, options: { requestTimeoutMs: number }): ContainerClient {
-  const bounds = retryBounds(options.requestTimeoutMs);
-  const pipelineOptions: StoragePipelineOptions = {
-    // tryTimeoutInMs is only the server-side `timeout` parameter; the client side is attemptPolicy below.
-    retryOptions: { maxTries: MAX_TRIES, tryTimeoutInMs: bounds.attemptTimeoutInMs, retryDelayInMs: 800, maxRetryDelayInMs: bounds.maxRetryDelayInMs },
-    userAgentOptions: { userAgentPrefix: 'entra-users-export' },
-  };
+export function openContainer(storage: StorageSetting, container: string, credential: TokenCredential, transport: Transport['storage']): ContainerClient {
   const service =
     storage.kind === 'connectionString'
-      ? BlobServiceClient.fromConnectionString(storage.connectionString, pipelineOptions)
-      : new BlobServiceClient(storage.blobServiceUri, credential, pipelineOptions);
-  addPerTryPolicies(service, bounds.attemptTimeoutInMs);
+      ? BlobServiceClient.fromConnectionString(storage.connectionString, transport.pipelineOptions)
+      : new BlobServiceClient(storage.blobServiceUri, credential, transport.pipelineOptions);
+  addPerTryPolicies(service, transport);
   return service.getContainerClient(container);
 }
 
 /**
  * The Storage SDK sets no client-side timeout (a hung connection hangs the run) and retries 500/503 but
  * not 429. Its pipeline takes no per-retry policies through its options, so they are added to the core
- * pipeline of the service client, which every container and blob client made from it shares.
+ * pipeline of the service client, which every container and blob client made from it shares. That pipeline
+ * is not public API: without it every run fails here at once (every integration test would).
  */
-function addPerTryPolicies(service: BlobServiceClient, timeoutInMs: number): void {
+function addPerTryPolicies(service: BlobServiceClient, transport: Transport['storage']): void {
   const pipeline = (service as unknown as { storageClientContext?: { pipeline?: Pipeline } }).storageClientContext?.pipeline;
   if (typeof pipeline?.addPolicy !== 'function') {
-    throw new ExportError('Unexpected', 'This version of @azure/storage-blob has no client pipeline to add the per-attempt timeout to; pin the version in package-lock.json.');
+    throw exportError('Unexpected', { kind: 'storagePipeline' });
   }
-  pipeline.addPolicy(throttlingAsServerBusy(MAX_TRIES), { afterPhase: 'Retry' });
-  pipeline.addPolicy(attemptPolicy({ timeoutInMs }), { afterPhase: 'Retry' });
+  pipeline.addPolicy(throttlingAsServerBusy(transport.pipelineOptions.retryOptions.maxTries), { afterPhase: 'Retry' });
+  pipeline.addPolicy(transport.perRetryPolicy, { afterPhase: 'Retry' });
 }
 
 /**
@@ -277,115 +269,12 @@ class BlockStager {
   }
 }
 
-/** Uploads a small JSON blob that must not exist yet (or already holds exactly this JSON). */
-export async function uploadNewJson(container: ContainerClient, name: string, value: unknown): Promise<void> {
-  const body = jsonBlobText(value);
-  const blob = container.getBlockBlobClient(name);
-  try {
-    await blob.upload(body, Buffer.byteLength(body), {
-      blobHTTPHeaders: { blobContentType: 'application/json; charset=utf-8' },
-      conditions: { ifNoneMatch: '*' },
-    });
-  } catch (e) {
-    // An upload whose answer was lost (reset, timeout) may have been applied — its retry then meets 409, or
-    // no answer at all: it is ours when it holds exactly this JSON (which names this run).
-    if (statusOf(e) !== 403 && (await blob.downloadToBuffer().then((b) => b.toString('utf8') === body, () => false))) return;
-    throw storageError(e, `writing ${name}`, container);
-  }
-}
-
-/** Whether latest.json names this run (or could not be read, so it might): such a snapshot must stay. */
-export async function latestMayName(container: ContainerClient, runId: string): Promise<boolean> {
-  try {
-    const text = (await container.getBlockBlobClient(LATEST_BLOB).downloadToBuffer()).toString('utf8');
-    return parseJson(text)?.runId === runId;
-  } catch (e) {
-    return statusOf(e) !== 404;
-  }
-}
-
-export interface LatestCandidate {
-  completedAt: string;
-  runId: string;
-}
-
-/**
- * Points `latest.json` at this run unless a newer snapshot is already there. Read, compare, then write
- * with If-Match on the ETag read (If-None-Match: * when absent); a concurrent writer makes the condition
- * fail and we read again. Returns false when a newer snapshot won. `onWrite` is called before each write:
- * after that, a failure may hide a write that was applied.
- */
-export async function publishLatest(container: ContainerClient, manifest: LatestCandidate, options: { onWrite?: () => void } = {}): Promise<boolean> {
-  const latest = container.getBlockBlobClient(LATEST_BLOB);
-  const body = jsonBlobText(manifest);
-  for (let attempt = 1; attempt <= 20; attempt += 1) {
-    let etag: string | undefined;
-    let current: Partial<LatestCandidate> | undefined;
-    try {
-      const download = await latest.download();
-      etag = download.etag;
-      current = parseJson(await readAll(download.readableStreamBody));
-    } catch (e) {
-      if (statusOf(e) !== 404) throw storageError(e, `reading ${LATEST_BLOB}`, container);
-    }
-    if (current && isNewer(current, manifest)) return false;
-    try {
-      options.onWrite?.();
-      await latest.upload(body, Buffer.byteLength(body), {
-        blobHTTPHeaders: { blobContentType: 'application/json; charset=utf-8' },
-        conditions: etag ? { ifMatch: etag } : { ifNoneMatch: '*' },
-      });
-      return true;
-    } catch (e) {
-      const status = statusOf(e);
-      if (status === 412 || status === 409) continue; // someone else wrote it in between: compare again
-      throw storageError(e, `writing ${LATEST_BLOB}`, container);
-    }
-  }
-  throw new ExportError('StorageFailed', `Writing ${LATEST_BLOB} kept conflicting with other writers; the snapshot itself is complete.`);
-}
-
-/** Best-effort removal of what a failed run committed, so that a failed run leaves nothing behind. */
-export async function deleteIfExists(container: ContainerClient, names: readonly string[]): Promise<void> {
-  await Promise.allSettled(names.map((name) => container.getBlockBlobClient(name).deleteIfExists()));
-}
-
-/** How manifest.json and latest.json are stored: the same text for the same manifest. */
-function jsonBlobText(value: unknown): string {
-  return `${JSON.stringify(value, null, 2)}\n`;
-}
-
-function isNewer(current: Partial<LatestCandidate>, candidate: LatestCandidate): boolean {
-  if (typeof current.completedAt !== 'string') return false;
-  if (current.completedAt !== candidate.completedAt) return current.completedAt > candidate.completedAt;
-  return (current.runId ?? '') > candidate.runId;
-}
-
-function parseJson(text: string): Partial<LatestCandidate> | undefined {
-  try {
-    const value: unknown = JSON.parse(text);
-    return value && typeof value === 'object' ? (value as Partial<LatestCandidate>) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-async function readAll(stream: NodeJS.ReadableStream | undefined): Promise<string> {
-  if (!stream) return '';
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-function storageError(e: unknown, doing: string, container?: ContainerClient): ExportError {
+/** A Storage failure as the user reads it: a 403 names the role to assign. */
+export function storageError(e: unknown, doing: string, container?: ContainerClient): ExportError {
   if (e instanceof ExportError) return e;
   if (statusOf(e) === 403) {
     const account = container ? new URL(container.url).host : 'the storage account';
-    return new ExportError(
-      'StorageForbidden',
-      `Blob Storage refused ${doing} (HTTP 403 ${(e as { code?: string }).code ?? 'AuthorizationFailure'}): the function's identity lacks the 'Storage Blob Data Contributor' role on ${account} (or on the export container). Assign it, e.g. az role assignment create --role "Storage Blob Data Contributor" --assignee <identity principal id> --scope <storage account or container resource id>; with a connection string in EXPORT_STORAGE, check its key or SAS.`,
-      { cause: e },
-    );
+    return exportError('StorageForbidden', { doing, errorCode: (e as { code?: string }).code ?? 'AuthorizationFailure', account }, { cause: e });
   }
   return describeAzureError(e, `${doing} in Blob Storage`, 'StorageFailed');
 }

@@ -7,12 +7,13 @@
  * MSAL as authority metadata, so MSAL does no instance discovery against login.microsoftonline.com
  * (sovereign clouds, test tenants) and an unknown tenant surfaces as its real AADSTS90002 answer.
  */
-import { ConfidentialClientApplication, LogLevel, type Configuration } from '@azure/msal-node';
-import { ExportError } from './errors.js';
+import { AuthError, ConfidentialClientApplication, LogLevel, type Configuration } from '@azure/msal-node';
+import { ExportError, exportError } from './errors.js';
 import { describeAzureError } from './azure-errors.js';
-import { HttpClientWithRetries, msalNetworkModule, retryBounds } from './http.js';
+import { HttpClientWithRetries, msalNetworkModule } from './http.js';
 import type { GraphCredential } from './credential.js';
 import type { ExportSettings } from './settings.js';
+import { createTransport, type Transport } from './transport.js';
 
 export interface TokenProvider {
   /** A Graph access token; `forceRefresh` skips MSAL's cache (after a 401 mid-run). */
@@ -24,42 +25,37 @@ type TokenSettings = Pick<ExportSettings, 'tenantId' | 'clientId' | 'authorityHo
 // Module-scope cache, deliberately: see the file comment. Keyed by everything that identifies the
 // credential (a secret by its hash, never its value), so a rotated credential gets a new application.
 const applications = new Map<string, Promise<ConfidentialClientApplication>>();
-// Token requests get the same proxy and retry behaviour as Graph calls, on their own client (one per
-// request timeout, which is part of the application's key).
-const tokenHttpClients = new Map<number, HttpClientWithRetries>();
-function tokenHttp(settings: TokenSettings): HttpClientWithRetries {
-  const timeoutMs = settings.requestTimeoutMs;
-  let client = tokenHttpClients.get(timeoutMs);
-  if (!client) {
-    client = new HttpClientWithRetries({ maxRetries: 4, ...retryBounds(timeoutMs) });
-    tokenHttpClients.set(timeoutMs, client);
-  }
-  return client;
-}
 
 /** How long before its expiry a token is no longer handed out from this run's cache (MSAL's own margin). */
 const EXPIRY_MARGIN_MS = 5 * 60_000;
 
-export function graphTokenProvider(settings: TokenSettings, credential: GraphCredential, log?: (message: string) => void): TokenProvider {
+export interface TokenProviderOptions {
+  /** MSAL's warnings. */
+  log?: (message: string) => void;
+  /** Token requests get the same proxy, timeouts and bounded retries as Graph calls; default: from the settings. */
+  transport?: Transport;
+}
+
+export function graphTokenProvider(settings: TokenSettings, credential: GraphCredential, options: TokenProviderOptions = {}): TokenProvider {
   const key = [settings.authorityHost, settings.tenantId.toLowerCase(), settings.clientId.toLowerCase(), credential.kind, credential.fingerprint, settings.requestTimeoutMs].join('|');
   const scopes = [`${settings.graphEndpoint}/.default`];
   // The token every page request of this run uses, until MSAL would renew it: asking MSAL's cache for each
   // of a million-user run's thousand pages costs ~0.4 ms each, on the path from one page to the next.
   let current: { accessToken: string; renewAt: number } | undefined;
   return {
-    async getToken(options = {}) {
-      if (options.forceRefresh === true) current = undefined;
+    async getToken(request = {}) {
+      if (request.forceRefresh === true) current = undefined;
       if (current !== undefined && Date.now() < current.renewAt) return current.accessToken;
       let pending = applications.get(key);
       if (!pending) {
-        pending = createApplication(settings, credential, log);
+        pending = createApplication(settings, credential, new HttpClientWithRetries((options.transport ?? createTransport(settings)).token), options.log);
         applications.set(key, pending);
         // A failed creation (e.g. the authority was unreachable) must not be cached.
         pending.catch(() => applications.delete(key));
       }
       const app = await pending;
       try {
-        const result = await app.acquireTokenByClientCredential({ scopes, skipCache: options.forceRefresh === true });
+        const result = await app.acquireTokenByClientCredential({ scopes, skipCache: request.forceRefresh === true });
         if (!result?.accessToken) throw new Error('MSAL returned no access token');
         const expiresAt = (result.expiresOn?.getTime() ?? Date.now()) - EXPIRY_MARGIN_MS;
         current = { accessToken: result.accessToken, renewAt: Math.min(expiresAt, result.refreshOn?.getTime() ?? expiresAt) };
@@ -71,9 +67,14 @@ export function graphTokenProvider(settings: TokenSettings, credential: GraphCre
   };
 }
 
-async function createApplication(settings: TokenSettings, credential: GraphCredential, log?: (message: string) => void): Promise<ConfidentialClientApplication> {
+async function createApplication(
+  settings: TokenSettings,
+  credential: GraphCredential,
+  http: HttpClientWithRetries,
+  log?: (message: string) => void,
+): Promise<ConfidentialClientApplication> {
   const authority = `${settings.authorityHost}/${settings.tenantId}`;
-  const metadata = await readAuthorityMetadata(authority, settings);
+  const metadata = await readAuthorityMetadata(authority, settings, http);
   const auth: Configuration['auth'] = {
     clientId: settings.clientId,
     authority,
@@ -88,7 +89,7 @@ async function createApplication(settings: TokenSettings, credential: GraphCrede
   return new ConfidentialClientApplication({
     auth,
     system: {
-      networkClient: msalNetworkModule(tokenHttp(settings)),
+      networkClient: msalNetworkModule(http),
       loggerOptions: {
         logLevel: LogLevel.Error,
         piiLoggingEnabled: false,
@@ -100,12 +101,12 @@ async function createApplication(settings: TokenSettings, credential: GraphCrede
   });
 }
 
-async function readAuthorityMetadata(authority: string, settings: TokenSettings): Promise<string> {
+async function readAuthorityMetadata(authority: string, settings: TokenSettings, http: HttpClientWithRetries): Promise<string> {
   const url = `${authority}/v2.0/.well-known/openid-configuration`;
   let status: number;
   let body: string;
   try {
-    ({ status, body } = await tokenHttp(settings).send('GET', url));
+    ({ status, body } = await http.send('GET', url));
   } catch (e) {
     throw describeAzureError(e, `reading the OpenID configuration of ${authority} (GRAPH_AUTHORITY_HOST, GRAPH_TENANT_ID)`, 'TokenRequestFailed');
   }
@@ -120,45 +121,28 @@ async function readAuthorityMetadata(authority: string, settings: TokenSettings)
   if (typeof doc?.error_description === 'string' && status < 500 && status !== 429) {
     throw aadstsError(doc.error_description, settings);
   }
-  throw new ExportError(
-    status >= 500 || status === 429 ? 'TokenRequestFailed' : 'TokenRequestRejected',
-    status >= 500 || status === 429
-      ? `Reading the OpenID configuration ${url} failed with HTTP ${status} after all retries: the authority (GRAPH_AUTHORITY_HOST) is unavailable or throttling; try again later.`
-      : `Reading the OpenID configuration ${url} failed with HTTP ${status}: check GRAPH_AUTHORITY_HOST ('${settings.authorityHost}') and GRAPH_TENANT_ID ('${settings.tenantId}').`,
-  );
+  throw status >= 500 || status === 429
+    ? exportError('TokenRequestFailed', { kind: 'openIdConfiguration', url, status })
+    : exportError('TokenRequestRejected', { kind: 'openIdConfiguration', url, status, authorityHost: settings.authorityHost, tenantId: settings.tenantId });
 }
 
 function tokenError(e: unknown, settings: TokenSettings, credential: GraphCredential): ExportError {
   if (e instanceof ExportError) return e;
-  const err = e as { errorCode?: unknown; errorMessage?: unknown; message?: unknown };
-  const text = [err.errorMessage, err.message].find((t): t is string => typeof t === 'string' && t.length > 0) ?? String(e);
+  // MSAL's errors (ServerError for the token endpoint's answers) are AuthErrors: errorMessage is what Entra said.
+  const auth = e instanceof AuthError ? e : undefined;
+  const text = [auth?.errorMessage, e instanceof Error ? e.message : undefined].find((t): t is string => typeof t === 'string' && t.length > 0) ?? String(e);
   // Entra's transient answers (5xx, throttling) also carry AADSTS codes: they are failures, not rejections.
-  const transient = /temporarily_unavailable|server_error|throttl/i.test(`${String(err.errorCode ?? '')} ${text}`);
+  const transient = /temporarily_unavailable|server_error|throttl/i.test(`${auth?.errorCode ?? ''} ${text}`);
   if (/AADSTS\d+/.test(text) && !transient) return aadstsError(text, settings, credential);
-  return new ExportError(
-    'TokenRequestFailed',
-    `Getting a Microsoft Graph token from ${settings.authorityHost} for app ${settings.clientId} failed: ${text.split('\n')[0]}. Check that GRAPH_AUTHORITY_HOST is reachable (network, proxy, NODE_EXTRA_CA_CERTS) and try again.`,
-    { cause: e },
-  );
+  return exportError('TokenRequestFailed', { kind: 'token', authorityHost: settings.authorityHost, clientId: settings.clientId, message: text.split('\n')[0]! }, { cause: e });
 }
 
-/** The AADSTS codes users meet, with what they mean and what to change (DESIGN.md error table). */
+/** Entra's refusal of a token request, by its AADSTS code. */
 function aadstsError(description: string, settings: TokenSettings, credential?: GraphCredential): ExportError {
   const code = /AADSTS(\d+)/.exec(description)?.[1] ?? '';
   const summary = description.split(/\r?\n| Trace ID:/)[0]!.trim();
-  const app = `app ${settings.clientId} in tenant ${settings.tenantId}`;
-  const certHint = credential?.kind === 'certificate' ? ` (certificate SHA-256 thumbprint ${credential.thumbprintSha256})` : '';
-  const advice: Record<string, string> = {
-    '7000215': `The client secret stored in Key Vault is not a valid secret of ${app}: it is mistyped or was deleted. Create a new client secret on the app registration and store its value in the Key Vault secret named by GRAPH_CLIENT_SECRET_NAME (scripts/provision-secret.sh) — or better, use a certificate.`,
-    '7000222': `The client secret stored in Key Vault has expired for ${app}. Create a new client secret on the app registration and store it in the Key Vault secret named by GRAPH_CLIENT_SECRET_NAME (scripts/provision-secret.sh).`,
-    '700027': `The certificate from Key Vault${certHint} is not registered on ${app} (or its signature was rejected). Upload its public part to the app registration: az ad app credential reset --id ${settings.clientId} --cert @cert.pem --append (scripts/provision-certificate.sh does it).`,
-    '700016': `GRAPH_CLIENT_ID '${settings.clientId}' is not an application in tenant '${settings.tenantId}'. Check GRAPH_CLIENT_ID and GRAPH_TENANT_ID; a multi-tenant app must first be consented in that tenant.`,
-    '90002': `GRAPH_TENANT_ID '${settings.tenantId}' is not a tenant known to ${settings.authorityHost}. Check GRAPH_TENANT_ID (the directory ID or a verified domain) and, for sovereign clouds, GRAPH_AUTHORITY_HOST.`,
-    '7000216': `The token request for ${app} carried no client credential. Set GRAPH_CLIENT_SECRET_NAME or GRAPH_CLIENT_CERTIFICATE_NAME.`,
-    '500011': `The resource ${settings.graphEndpoint} is not known to tenant '${settings.tenantId}'. Check GRAPH_ENDPOINT (it must match the cloud of GRAPH_AUTHORITY_HOST).`,
-  };
-  const message = advice[code]
-    ? `Microsoft Entra rejected the token request with AADSTS${code}: ${advice[code]} (${summary})`
-    : `Microsoft Entra rejected the token request for ${app}: ${summary}. Look the code up at https://login.microsoftonline.com/error?code=${code}.`;
-  return new ExportError(code ? 'TokenRequestRejected' : 'TokenRequestFailed', message);
+  if (!code) return exportError('TokenRequestFailed', { kind: 'rejectedWithoutCode', summary, app: `app ${settings.clientId} in tenant ${settings.tenantId}` });
+  const thumbprint = credential?.kind === 'certificate' ? credential.thumbprintSha256 : undefined;
+  const { clientId, tenantId, authorityHost, graphEndpoint } = settings;
+  return exportError('TokenRequestRejected', { kind: 'aadsts', code, summary, clientId, tenantId, authorityHost, graphEndpoint, thumbprint });
 }

@@ -12,6 +12,7 @@ import { after, beforeEach, test } from 'node:test';
 import { ExportError } from '../../src/errors.js';
 import { earlyNextLink, listUserPages, type ConsistencyLevel } from '../../src/graph.js';
 import { HttpClientWithRetries } from '../../src/http.js';
+import { createTransport } from '../../src/transport.js';
 import { localServer, loopbackHttpClient as loopback } from '../helpers/loopback.js';
 import { graphError as graphErrorBody } from '../../stand-ins/sim-tenant/errors.js';
 import { sendJson } from '../../stand-ins/sim-tenant/http.js';
@@ -88,10 +89,7 @@ async function list(filter: string | undefined, run: Run = { ids: [], restarted:
     select: ['id'],
     filter,
     tokens: { getToken: async () => 'token' },
-    http: new HttpClientWithRetries({ retryDelayInMs: 10 }, loopback),
-    authorityHost: 'https://login.example',
-    tenantId: 't',
-    clientId: 'c',
+    http: new HttpClientWithRetries({ ...createTransport().graph, retryDelayInMs: 10 }, loopback),
     onAdvancedQuery: (level) => run.advanced.push(level),
     log: (m) => run.log.push(m),
   })) {

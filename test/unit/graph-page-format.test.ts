@@ -11,6 +11,7 @@ import { beforeEach, test } from 'node:test';
 import { ExportError } from '../../src/errors.js';
 import { listUserPages } from '../../src/graph.js';
 import { HttpClientWithRetries } from '../../src/http.js';
+import { createTransport } from '../../src/transport.js';
 import { localServer, loopbackHttpClient as loopback } from '../helpers/loopback.js';
 
 
@@ -39,10 +40,7 @@ async function storedUsers(): Promise<string[]> {
     graphEndpoint: graph.endpoint,
     select: ['id'],
     tokens: { getToken: async () => 'token' },
-    http: new HttpClientWithRetries({ retryDelayInMs: 10 }, loopback),
-    authorityHost: 'https://login.example',
-    tenantId: 't',
-    clientId: 'c',
+    http: new HttpClientWithRetries({ ...createTransport().graph, retryDelayInMs: 10 }, loopback),
   })) {
     for (let i = 0; i < page.count; i += 1) users.push(page.elements.bytes.toString('utf8', page.elements.ranges[2 * i], page.elements.ranges[2 * i + 1]));
   }

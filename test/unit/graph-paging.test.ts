@@ -5,6 +5,7 @@ import { createHttpHeaders, type HttpClient, type PipelineRequest, type Pipeline
 import { ExportError } from '../../src/errors.js';
 import { listUserPages } from '../../src/graph.js';
 import { HttpClientWithRetries } from '../../src/http.js';
+import { createTransport } from '../../src/transport.js';
 
 const endpoint = 'https://graph.example';
 
@@ -23,10 +24,7 @@ async function collect(client: HttpClient): Promise<number> {
     graphEndpoint: endpoint,
     select: ['id'],
     tokens: { getToken: async () => 'token' },
-    http: new HttpClientWithRetries({}, client),
-    authorityHost: 'https://login.example',
-    tenantId: 't',
-    clientId: 'c',
+    http: new HttpClientWithRetries(createTransport().graph, client),
   })) {
     users += page.count;
   }

@@ -10,6 +10,7 @@ import { gzipSync } from 'node:zlib';
 import { after, before, beforeEach, test } from 'node:test';
 import { ExportError } from '../../src/errors.js';
 import { listUserPages } from '../../src/graph.js';
+import { createTransport } from '../../src/transport.js';
 import { HttpClientWithRetries, type HttpOptions, type RetryInfo } from '../../src/http.js';
 import { localServer, loopbackHttpClient as loopback } from '../helpers/loopback.js';
 
@@ -82,16 +83,13 @@ interface Run {
   retries: RetryInfo[];
 }
 
-async function list(httpOptions: HttpOptions = {}, stopAfter = Infinity, run: Run = { users: [], pages: 0, retries: [] }): Promise<Run> {
-  const client = new HttpClientWithRetries({ retryDelayInMs: 10, ...httpOptions, onRetry: (r) => run.retries.push(r) }, loopback);
+async function list(httpOptions: Partial<HttpOptions> = {}, stopAfter = Infinity, run: Run = { users: [], pages: 0, retries: [] }): Promise<Run> {
+  const client = new HttpClientWithRetries({ ...createTransport().graph, retryDelayInMs: 10, ...httpOptions, onRetry: (r) => run.retries.push(r) }, loopback);
   for await (const page of listUserPages({
     graphEndpoint: graph.endpoint,
     select: ['id', 'displayName'],
     tokens: { getToken: async () => 'token' },
     http: client,
-    authorityHost: 'https://login.example',
-    tenantId: 't',
-    clientId: 'c',
   })) {
     for (let i = 0; i < page.count; i += 1) {
       const user = JSON.parse(page.elements.bytes.toString('utf8', page.elements.ranges[2 * i], page.elements.ranges[2 * i + 1])) as Record<string, unknown>;

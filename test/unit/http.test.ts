@@ -3,13 +3,14 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { test } from 'node:test';
 import { HttpClientWithRetries as Client, type HttpOptions, type RetryInfo } from '../../src/http.js';
+import { createTransport } from '../../src/transport.js';
 import { localServer, loopbackHttpClient as loopback } from '../helpers/loopback.js';
 
 // The pipeline refuses plain http (as it should in production); this local test server speaks http, so
 // the transport under the pipeline is told that this one connection may be insecure.
 const HttpClientWithRetries = class extends Client {
-  constructor(options: HttpOptions = {}) {
-    super(options, loopback);
+  constructor(options: Partial<HttpOptions> = {}) {
+    super({ ...createTransport().graph, ...options }, loopback);
   }
 };
 
