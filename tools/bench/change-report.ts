@@ -236,8 +236,8 @@ export function printChangeReport(result: ChangeBenchResult, say: (line?: string
     if (s.reference === undefined) continue;
     const r = s.reference;
     say(
-      `  ${pad(`${s.name}: the reference build (no report, no index)`, 52)}${pad(secs(r.wallMs), 12)}${pad(mb(r.peakRssBytes), 12)}after listing ${secs(r.afterListingMs)}; ` +
-        `with the report / reference: wall ${fmt(s.withReport.wallMs / r.wallMs, 3)}, peak RSS ${fmt(s.withReport.peakRssBytes / r.peakRssBytes, 3)}`,
+      `  ${s.name}, the reference build (no report, no index): wall ${secs(r.wallMs)}, peak RSS ${mb(r.peakRssBytes)}, after listing ${secs(r.afterListingMs)}; ` +
+        `with the report / the reference: wall ${fmt(s.withReport.wallMs / r.wallMs, 3)}, peak RSS ${fmt(s.withReport.peakRssBytes / r.peakRssBytes, 3)}`,
     );
   }
   say(`  (after listing: from the tenant's last page to completedAt — commit, index, comparison, report, manifest — with / without the report; CPU with / without: ${result.scenarios.map((s) => `${secs(s.withReport.cpuMs)} / ${s.withoutReport ? secs(s.withoutReport.cpuMs) : 'n/a'}`).join(', ')})`);
