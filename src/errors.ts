@@ -25,6 +25,9 @@ export type ExportErrorCode =
   | 'GraphProtocolError'
   | 'StorageForbidden'
   | 'StorageFailed'
+  | 'InvalidArguments'
+  | 'SnapshotNotFound'
+  | 'SnapshotUnreadable'
   | 'Unexpected';
 
 /** Codes that mean "change the configuration, the credential or a permission" (exit code 2). */
@@ -37,6 +40,8 @@ const CONFIG_CODES: ReadonlySet<ExportErrorCode> = new Set<ExportErrorCode>([
   'TokenRequestRejected',
   'GraphForbidden',
   'StorageForbidden',
+  'InvalidArguments',
+  'SnapshotNotFound',
 ]);
 
 export class ExportError extends Error {
@@ -196,6 +201,32 @@ export const ErrorMessages = {
     `Blob Storage refused ${p.doing} (HTTP 403 ${p.errorCode}): the function's identity lacks the 'Storage Blob Data Contributor' role on ${p.account} (or on the export container). Assign it, e.g. az role assignment create --role "Storage Blob Data Contributor" --assignee <identity principal id> --scope <storage account or container resource id>; with a connection string in EXPORT_STORAGE, check its key or SAS.`,
   StorageFailed: (p: { kind: 'latestConflicts'; blob: string } | (AzureFailure & { kind: 'azure' })): string =>
     p.kind === 'latestConflicts' ? `Writing ${p.blob} kept conflicting with other writers; the snapshot itself is complete.` : azureFailed(p),
+  // `npm run changes` (src/changes-cli.ts, src/compare-snapshots.ts).
+  InvalidArguments: (
+    p:
+      | { kind: 'usage'; problem: string }
+      | { kind: 'notRunId'; which: string; runId: string }
+      | { kind: 'noId'; which: string; runId: string; select: string }
+      | { kind: 'otherTenants'; older: string; newer: string; olderTenant: string; newerTenant: string }
+      | { kind: 'out'; out: string; message: string },
+  ): string => {
+    switch (p.kind) {
+      case 'usage':
+        return `${p.problem} Usage: npm run changes -- <olderRunId> <newerRunId> [--out FILE].`;
+      case 'notRunId':
+        return `The ${p.which} runId '${p.runId}' is not a runId: a runId looks like 20261202T020000Z-1a2b3c4d (the runId field of a manifest, or a folder name under snapshots/<yyyy>/<MM>/<dd>/).`;
+      case 'noId':
+        return `The ${p.which} snapshot ${p.runId} was exported without id (its select is ${p.select}), so its users cannot be matched with another snapshot's: compare snapshots exported with id in USERS_SELECT.`;
+      case 'otherTenants':
+        return `The snapshots ${p.older} and ${p.newer} are of different tenants (${p.olderTenant}, ${p.newerTenant}): there is nothing to compare.`;
+      case 'out':
+        return `Cannot write the report to --out ${p.out}: ${p.message}. Name a file in a folder that exists and is writable.`;
+    }
+  },
+  SnapshotNotFound: (p: { which: string; runId: string; blob: string; container: string; url: string }): string =>
+    `No snapshot with the ${p.which} runId '${p.runId}': ${p.blob} does not exist in container '${p.container}' (${p.url}). Check the runId and EXPORT_CONTAINER / EXPORT_STORAGE.`,
+  SnapshotUnreadable: (p: { which: string; why: string }): string =>
+    `The ${p.which} snapshot cannot be read: ${p.why}. Compare another snapshot, or run the export again for a new one.`,
   Unexpected: (p: { kind: 'thrown'; description: string } | { kind: 'storagePipeline' }): string =>
     p.kind === 'thrown'
       ? `The export failed unexpectedly: ${p.description}. If it persists, report it with the log of this run.`

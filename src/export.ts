@@ -11,6 +11,7 @@ import { describeError, exportError, isExportError, type ExportError } from './e
 import { GraphAccessRefused, listUserPages, type ConsistencyLevel, type PageUsers } from './graph.js';
 import { HttpClientWithRetries } from './http.js';
 import { publishSnapshot } from './publish.js';
+import { RunChanges, type FinishedChanges, type ManifestChanges } from './run-changes.js';
 import { readSettings, type ExportSettings } from './settings.js';
 import { ensureContainer, openContainer, snapshotPaths, SnapshotBlobWriter, type CommittedBlob } from './storage.js';
 import { graphTokenProvider, type TokenProvider } from './token.js';
@@ -47,6 +48,8 @@ export interface Manifest {
   durationMs: number;
   graphEndpoint: string;
   manifestVersion: 1;
+  /** The change report against the previous snapshot (README "The change report"), or why there is none. */
+  changes: ManifestChanges;
 }
 
 export interface RunExportOptions {
@@ -72,17 +75,43 @@ export async function runExport(options: RunExportOptions = {}): Promise<Manifes
   log.info(`Export ${runId} started: tenant ${settings.tenantId}, app ${settings.clientId}, ${settings.credential.kind} '${settings.credential.name}' from ${settings.keyVaultUrl}, to container '${settings.container}' as ${settings.format}${settings.compression === 'gzip' ? '+gzip' : ''}.`);
 
   const container = openContainer(settings.storage, settings.container, azureCredential, transport.storage);
+  // The previous snapshot is the one latest.json names now, at the start (never fails: a problem skips the report).
+  const changesReady = RunChanges.start({ container, tenantId: settings.tenantId, select: settings.select, compression: settings.compression, runId, warn: (m) => log.warn(m) });
   const tokens = await preflight(settings, container, azureCredential, transport, log, started);
+  const changes = await changesReady;
+  try {
+    if (changes.previousRunId !== undefined) log.info(`Changes are reported against the previous snapshot ${changes.previousRunId}.`);
+    return await exportSnapshot(settings, { runId, started, container, tokens, transport, changes }, log, options.progressIntervalMs ?? 10_000);
+  } finally {
+    // Its temporary files, whatever happened.
+    changes.close();
+  }
+}
+
+/** Lists the users into the snapshot blob and publishes it with its change report. */
+async function exportSnapshot(
+  settings: ExportSettings,
+  run: { runId: string; started: Date; container: ContainerClient; tokens: TokenProvider; transport: Transport; changes: RunChanges },
+  log: Logger,
+  progressIntervalMs: number,
+): Promise<Manifest> {
+  const { runId, started, container, tokens, transport, changes } = run;
 
   const { usersBlob, manifestBlob } = snapshotPaths(runId, started, settings.format, settings.compression);
   const contentType = settings.format === 'json' ? 'application/json; charset=utf-8' : 'application/x-ndjson; charset=utf-8';
   const writer = new SnapshotBlobWriter(container.getBlockBlobClient(usersBlob), { compression: settings.compression, contentType });
-  const listing = await listInto(writer, settings, tokens, transport, log, options.progressIntervalMs ?? 10_000);
+  const listing = await listInto(writer, settings, tokens, transport, log, progressIntervalMs, changes);
 
+  let report: FinishedChanges | undefined;
   const { manifest, latestUpdated } = await publishSnapshot(container, {
     users: { blobName: usersBlob, commit: () => writer.commit({ runid: runId, usercount: String(listing.users) }) },
+    // The index and the change report: part of the snapshot, so written before the manifest.
+    beforeManifest: async (users, committed) => {
+      report = await changes.finish(usersBlob, users);
+      committed.push(...report.blobs);
+    },
     manifestBlob,
-    manifest: (users) => manifestOf(settings, { runId, started, blobName: usersBlob, contentType: writer.contentType, users, listing }),
+    manifest: (users) => ({ ...manifestOf(settings, { runId, started, blobName: usersBlob, contentType: writer.contentType, users, listing }), changes: report!.changes }),
   });
   if (!latestUpdated) log.warn(`latest.json already names a newer snapshot; it was left as is.`);
   logCompleted(log, manifest);
@@ -133,7 +162,7 @@ interface ListingStats {
 }
 
 /** Streams every page of users into the writer (not committed), logging progress on the way. */
-async function listInto(writer: SnapshotBlobWriter, settings: ExportSettings, tokens: TokenProvider, transport: Transport, log: Logger, progressIntervalMs: number): Promise<ListingStats> {
+async function listInto(writer: SnapshotBlobWriter, settings: ExportSettings, tokens: TokenProvider, transport: Transport, log: Logger, progressIntervalMs: number, changes: RunChanges): Promise<ListingStats> {
   const stats: ListingStats = { retries: 0, tokenRefreshes: 0, listingRestarts: 0, pages: 0, users: 0, consistencyLevel: null };
   const http = new HttpClientWithRetries({
     ...transport.graph,
@@ -167,6 +196,7 @@ async function listInto(writer: SnapshotBlobWriter, settings: ExportSettings, to
         stats.pages = 0;
         stats.users = 0;
         await writer.reset();
+        changes.restart();
         if (settings.format === 'json') await writer.write('[');
       }
       // write() serialises, hashes and hands the bytes over synchronously; what it returns is the blob's
@@ -174,6 +204,7 @@ async function listInto(writer: SnapshotBlobWriter, settings: ExportSettings, to
       // upload never holds back the Graph request after the one already in flight: memory stays bounded
       // (this page's bytes, the next page, one request in flight) and Graph stays busy.
       const written = writer.write(encoder.page(page, settings.format, stats.users === 0));
+      changes.addPage(page.elements, page.count);
       stats.pages += 1;
       stats.users += page.count;
       next = pages.next();
@@ -203,7 +234,7 @@ function graphAccessError(e: GraphAccessRefused, settings: ExportSettings): Expo
 function manifestOf(
   settings: ExportSettings,
   run: { runId: string; started: Date; blobName: string; contentType: string; users: CommittedBlob; listing: ListingStats },
-): Manifest {
+): Omit<Manifest, 'changes'> {
   const completed = new Date();
   return {
     runId: run.runId,

@@ -19,6 +19,12 @@ export interface LatestCandidate {
 export interface SnapshotToPublish<M extends LatestCandidate> {
   /** The users blob, staged: `commit` makes it visible (and fails if it exists). */
   users: { blobName: string; commit: () => Promise<CommittedBlob> };
+  /**
+   * Blobs published after the users blob and before the manifest (the change report and the index): it pushes
+   * the name of each blob it committed onto `committed`, so that they are taken back with the rest if a later
+   * step fails (and takes back itself what it wrote if it fails).
+   */
+  beforeManifest?: (users: CommittedBlob, committed: string[]) => Promise<void>;
   manifestBlob: string;
   /** The manifest, once the users blob is committed (it records its size and hash, and the completion time). */
   manifest: (users: CommittedBlob) => M;
@@ -42,7 +48,9 @@ export async function publishSnapshot<M extends LatestCandidate>(container: Cont
   try {
     // A commit that failed after all may have been applied: it is taken back like a committed one.
     committed.push(snapshot.users.blobName);
-    manifest = snapshot.manifest(await snapshot.users.commit());
+    const users = await snapshot.users.commit();
+    await snapshot.beforeManifest?.(users, committed);
+    manifest = snapshot.manifest(users);
     committed.push(snapshot.manifestBlob);
     await uploadNewJson(container, snapshot.manifestBlob, manifest);
     const latestUpdated = await pointLatestAt(container, manifest, latest);

@@ -98,10 +98,7 @@ type Env = Readonly<Record<string, string | undefined>>;
  */
 export function readSettings(env: Env = process.env): ExportSettings {
   const problems: string[] = [];
-  const get = (name: SettingName | TuningSettingName): string | undefined => {
-    const value = env[name]?.trim();
-    return value ? value : undefined;
-  };
+  const get = settingGetter(env);
   const required = (name: SettingName, form: string): string | undefined => {
     const value = get(name);
     if (value === undefined) problems.push(`${name} is missing: set it to ${form}.`);
@@ -155,6 +152,75 @@ export function readSettings(env: Env = process.env): ExportSettings {
     problems.push(`USERS_SELECT is '${get('USERS_SELECT')}': expected a comma-separated list of user property names, e.g. id,userPrincipalName,displayName.`);
   }
 
+  const { storage, container } = readStorage(get, problems);
+
+  const format = oneOf<ExportFormat>('EXPORT_FORMAT', ['json', 'ndjson'], 'json');
+  const compression = oneOf<ExportCompression>('EXPORT_COMPRESSION', ['none', 'gzip'], 'none');
+
+  const schedule = get('EXPORT_SCHEDULE') ?? DEFAULTS.EXPORT_SCHEDULE;
+  try {
+    // Six fields, as the Functions host's NCRONTAB reads them ("Timer trigger for Azure Functions", NCRONTAB
+    // expressions: https://learn.microsoft.com/azure/azure-functions/functions-bindings-timer#ncrontab-expressions).
+    // cron-parser checks each field; its strict mode is not used because it also refuses a day of month and a day
+    // of week together, which NCRONTAB accepts — a schedule the host runs must not fail the run here.
+    const fields = schedule.trim().split(/\s+/).length;
+    if (fields !== 6) throw new Error(`${fields} field${fields === 1 ? '' : 's'}`);
+    CronExpressionParser.parse(schedule, { strict: false });
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    problems.push(`EXPORT_SCHEDULE is '${schedule}': expected an NCRONTAB expression with six fields {second} {minute} {hour} {day} {month} {day-of-week}, e.g. '0 0 2 * * *' for 02:00 UTC daily (${why}).`);
+  }
+
+  const { managedIdentityClientId, requestTimeoutMs } = readAccess(get, problems);
+
+  if (problems.length > 0) {
+    throw exportError('InvalidSettings', { kind: 'settings', problems }, { details: problems });
+  }
+  return {
+    tenantId: tenantId!,
+    clientId: clientId!,
+    keyVaultUrl: keyVaultUrl!,
+    credential,
+    authorityHost: authorityHost!,
+    graphEndpoint: graphEndpoint!,
+    select,
+    filter: get('USERS_FILTER'),
+    storage,
+    container,
+    format,
+    compression,
+    schedule,
+    managedIdentityClientId,
+    requestTimeoutMs,
+  };
+}
+
+/** What `npm run changes` needs: where the snapshots are and how to reach them, read and checked as for the export. */
+export type StorageSettings = Pick<ExportSettings, 'storage' | 'container' | 'managedIdentityClientId' | 'requestTimeoutMs'>;
+
+/** Reads only the storage settings (EXPORT_STORAGE / EXPORT_STORAGE__blobServiceUri, EXPORT_CONTAINER, AZURE_CLIENT_ID). */
+export function readStorageSettings(env: Env = process.env): StorageSettings {
+  const problems: string[] = [];
+  const get = settingGetter(env);
+  const { storage, container } = readStorage(get, problems);
+  const access = readAccess(get, problems);
+  if (problems.length > 0) {
+    throw exportError('InvalidSettings', { kind: 'settings', problems }, { details: problems });
+  }
+  return { storage, container, ...access };
+}
+
+type Getter = (name: SettingName | TuningSettingName) => string | undefined;
+
+/** Empty values count as unset (local.settings.json templates leave optional settings as ""). */
+function settingGetter(env: Env): Getter {
+  return (name) => {
+    const value = env[name]?.trim();
+    return value ? value : undefined;
+  };
+}
+
+function readStorage(get: Getter, problems: string[]): { storage: StorageSetting; container: string } {
   const connectionString = get('EXPORT_STORAGE');
   const blobServiceUri = get('EXPORT_STORAGE__blobServiceUri');
   let storage: StorageSetting = { kind: 'connectionString', connectionString: '' };
@@ -178,23 +244,10 @@ export function readSettings(env: Env = process.env): ExportSettings {
     problems.push(`EXPORT_CONTAINER is '${container}': a container name has 3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit.`);
   }
 
-  const format = oneOf<ExportFormat>('EXPORT_FORMAT', ['json', 'ndjson'], 'json');
-  const compression = oneOf<ExportCompression>('EXPORT_COMPRESSION', ['none', 'gzip'], 'none');
+  return { storage, container };
+}
 
-  const schedule = get('EXPORT_SCHEDULE') ?? DEFAULTS.EXPORT_SCHEDULE;
-  try {
-    // Six fields, as the Functions host's NCRONTAB reads them ("Timer trigger for Azure Functions", NCRONTAB
-    // expressions: https://learn.microsoft.com/azure/azure-functions/functions-bindings-timer#ncrontab-expressions).
-    // cron-parser checks each field; its strict mode is not used because it also refuses a day of month and a day
-    // of week together, which NCRONTAB accepts — a schedule the host runs must not fail the run here.
-    const fields = schedule.trim().split(/\s+/).length;
-    if (fields !== 6) throw new Error(`${fields} field${fields === 1 ? '' : 's'}`);
-    CronExpressionParser.parse(schedule, { strict: false });
-  } catch (e) {
-    const why = e instanceof Error ? e.message : String(e);
-    problems.push(`EXPORT_SCHEDULE is '${schedule}': expected an NCRONTAB expression with six fields {second} {minute} {hour} {day} {month} {day-of-week}, e.g. '0 0 2 * * *' for 02:00 UTC daily (${why}).`);
-  }
-
+function readAccess(get: Getter, problems: string[]): { managedIdentityClientId: string | undefined; requestTimeoutMs: number } {
   const managedIdentityClientId = get('AZURE_CLIENT_ID');
   if (managedIdentityClientId !== undefined && !GUID.test(managedIdentityClientId)) {
     problems.push(`AZURE_CLIENT_ID is '${managedIdentityClientId}': expected the client ID (a GUID) of the user-assigned managed identity, or leave it unset for the system-assigned identity.`);
@@ -211,26 +264,7 @@ export function readSettings(env: Env = process.env): ExportSettings {
     }
   }
 
-  if (problems.length > 0) {
-    throw exportError('InvalidSettings', { kind: 'settings', problems }, { details: problems });
-  }
-  return {
-    tenantId: tenantId!,
-    clientId: clientId!,
-    keyVaultUrl: keyVaultUrl!,
-    credential,
-    authorityHost: authorityHost!,
-    graphEndpoint: graphEndpoint!,
-    select,
-    filter: get('USERS_FILTER'),
-    storage,
-    container,
-    format,
-    compression,
-    schedule,
-    managedIdentityClientId,
-    requestTimeoutMs: Math.round(requestTimeoutSeconds * 1000),
-  };
+  return { managedIdentityClientId, requestTimeoutMs: Math.round(requestTimeoutSeconds * 1000) };
 }
 
 /**

@@ -41,8 +41,10 @@ export const KILL_POINTS: readonly KillPoint[] = [
   { id: 'commit-after', label: 'block list committed (before the manifest)', side: 'proxy', call: 'block-commit', after: true },
   { id: 'manifest-before', label: 'manifest.json upload sent', side: 'proxy', call: 'manifest-put', after: false },
   { id: 'manifest-after', label: 'manifest.json written (before latest.json)', side: 'proxy', call: 'manifest-put', after: true },
-  { id: 'latest-get-before', label: 'latest.json read sent', side: 'proxy', call: 'latest-get', after: false },
-  { id: 'latest-get-after', label: 'latest.json read answered', side: 'proxy', call: 'latest-get', after: true },
+  // A run reads latest.json twice: at the start (the previous snapshot, for the change report) and when it
+  // publishes. The kill points are at the second, after the manifest.
+  { id: 'latest-get-before', label: 'latest.json read sent', side: 'proxy', call: 'latest-get', nth: 2, after: false },
+  { id: 'latest-get-after', label: 'latest.json read answered', side: 'proxy', call: 'latest-get', nth: 2, after: true },
   { id: 'latest-put-before', label: 'latest.json write sent', side: 'proxy', call: 'latest-put', after: false },
   { id: 'latest-put-after', label: 'latest.json written (before the summary)', side: 'proxy', call: 'latest-put', after: true },
 ];

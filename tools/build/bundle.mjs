@@ -2,8 +2,8 @@
  * `npm run bundle` (part of `npm run build`): each function of src/functions/ as one file,
  * dist/bundle/functions/<name>.js (+ .map, + .LEGAL.txt with the dependencies' licence comments) — what
  * package.json's "main" names, so `func start` and the deployed app load the bundle. And the command line,
- * src/cli.ts, as dist/bin/cli.js (`npm run export`): the same code, loaded as fast (outside dist/bundle, so
- * it is never deployed).
+ * src/cli.ts, as dist/bin/cli.js (`npm run export`), and src/changes-cli.ts as dist/bin/changes.js (`npm run
+ * changes`): the same code, loaded as fast (outside dist/bundle, so never deployed).
  *
  * Why: the Functions worker loads the entry at every cold start. Unbundled it resolves and compiles ~500
  * modules from node_modules; bundled it reads one file. esbuild starts from the TypeScript sources so that
@@ -61,7 +61,7 @@ const common = {
 };
 const [result, cli] = await Promise.all([
   build({ ...common, entryPoints, outdir: 'dist/bundle', metafile: true }),
-  build({ ...common, entryPoints: { cli: 'src/cli.ts' }, outdir: 'dist/bin' }),
+  build({ ...common, entryPoints: { cli: 'src/cli.ts', changes: 'src/changes-cli.ts' }, outdir: 'dist/bin' }),
 ]);
 
 // Outside dist/bundle, so it is never deployed: `npx esbuild --analyze` style input sizes, for the curious.

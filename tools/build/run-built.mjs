@@ -1,12 +1,12 @@
 /**
- * `npm run export` / `npm run demo` / `npm run bench`: run the built entry point, building it first only
+ * `npm run export` / `npm run changes` / `npm run demo` / `npm run bench`: run the built entry point, building it first only
  * when it is missing or a source it is built from is newer (DESIGN.md: "builds first if needed"), the way
  * make decides — by modification times, so a checkout, an edit or `npm ci` (which rewrites
  * node_modules/.package-lock.json) all count. Directories count too: adding, removing or renaming a file
  * changes its directory's time.
  *
  * - `export` needs only the CLI bundle, dist/bin/cli.js: esbuild from src/ (tools/build/bundle.mjs), well under
- *   a second. Type checking stays `npm run build`'s job (npm test runs it).
+ *   a second; `changes` likewise dist/bin/changes.js. Type checking stays `npm run build`'s job (npm test runs it).
  * - `demo` and `bench` are tsc's output (dist/tools/demo.js, dist/tools/bench/bench.js; with stand-ins/ and
  *   src/) and drive the CLI bundle (bench also the function bundle): the full build, tsc then esbuild, as
  *   `npm run build`.
@@ -14,7 +14,7 @@
  * The entry point then runs in this process (no second Node.js start), with process.argv as if it had been
  * started itself. Build output goes to stderr: stdout is the CLI's one-line JSON summary.
  *
- * Usage: node tools/build/run-built.mjs <export|demo|bench> [arguments for the entry point...]
+ * Usage: node tools/build/run-built.mjs <export|changes|demo|bench> [arguments for the entry point...]
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
@@ -44,6 +44,7 @@ const FULL = {
 };
 const TARGETS = {
   export: { entry: 'dist/bin/cli.js', outputs: ['dist/bin/cli.js'], build: BUNDLE },
+  changes: { entry: 'dist/bin/changes.js', outputs: ['dist/bin/changes.js'], build: BUNDLE },
   demo: { entry: 'dist/tools/demo.js', outputs: ['dist/tools/demo.js', 'dist/bin/cli.js'], build: FULL },
   bench: { entry: 'dist/tools/bench/bench.js', outputs: ['dist/tools/bench/bench.js', 'dist/bin/cli.js', 'dist/bundle/functions/exportUsers.js'], build: FULL },
 };

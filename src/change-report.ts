@@ -1,0 +1,142 @@
+/**
+ * The change report between two snapshots (README "The change report"): one JSON line per joiner, leaver or
+ * changed user, sorted by id —
+ *
+ *   {"change":"added","id":"…","user":{…as in the newer snapshot…}}
+ *   {"change":"removed","id":"…","user":{…as in the older snapshot…}}
+ *   {"change":"changed","id":"…","changes":{"department":{"old":"Sales","new":"Finance"}}}
+ *
+ * How, in flat memory: each snapshot has an index (id → hash of the user's stored bytes, sorted; see
+ * snapshot-index.ts). A user whose hash is the same on both sides is the same bytes, so unchanged. Each side's
+ * users file is streamed once and only the users that differ from the other side's index — joiners or leavers,
+ * or either side of a possibly changed user — are kept aside (sorted-spill.ts). The two sets, read back sorted by
+ * id, are merged into the report: an id on one side only is added or removed; on both, the user is changed when
+ * a compared property differs as a JSON value (absent counts as null), printed with its old and new values as
+ * stored.
+ */
+import type { ContainerClient } from '@azure/storage-blob';
+import type { SnapshotIndex } from './snapshot-index.js';
+import { SortedSpill, type SpilledUser } from './sorted-spill.js';
+import { forEachStoredUser, SnapshotUnreadable, type SnapshotManifest } from './stored-snapshot.js';
+import { jsonValuesEqual, membersOf, userIdBytes } from './user-json.js';
+
+export interface ChangeCounts {
+  added: number;
+  removed: number;
+  changed: number;
+}
+
+/**
+ * The properties compared: those in both snapshots' `select` (Graph's names are case-insensitive), in the newer
+ * snapshot's order and spelling.
+ */
+export function comparedProperties(older: readonly string[], newer: readonly string[]): string[] {
+  const inOlder = new Set(older.map((p) => p.toLowerCase()));
+  const seen = new Set<string>();
+  return newer.filter((p) => {
+    const key = p.toLowerCase();
+    if (!inOlder.has(key) || seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/** Whether the user `(id, hash)` of one side differs from the other side's index: absent there, or other bytes. */
+export function differsFrom(other: SnapshotIndex, id: Uint8Array, hash: bigint): boolean {
+  const at = other.find(id);
+  return at < 0 || other.hashes[at] !== hash;
+}
+
+/** How many users of `index` differ from `other` (are not there, or are there with other bytes). */
+export function countDifferences(index: SnapshotIndex, other: SnapshotIndex): number {
+  let differing = 0;
+  let j = 0;
+  for (let i = 0; i < index.count; i += 1) {
+    while (j < other.count && other.compare(j, index, i) < 0) j += 1;
+    if (j >= other.count || other.compare(j, index, i) !== 0 || other.hashes[j] !== index.hashes[i]) differing += 1;
+  }
+  return differing;
+}
+
+/**
+ * Streams a stored snapshot and keeps aside (in `spill`) its users that differ from `other`, by the hashes of
+ * its own index (no user is hashed again: that the file is the one the index describes is checked as a whole —
+ * its size and SHA-256 against the manifest, which the index names too). A user not in its own index means they
+ * do not belong together: the snapshot is unreadable.
+ */
+export async function spillDifferences(container: ContainerClient, manifest: SnapshotManifest, own: SnapshotIndex, other: SnapshotIndex, spill: SortedSpill): Promise<void> {
+  await forEachStoredUser(container, manifest, (bytes, start, end) => {
+    const id = userIdBytes(bytes, start, end);
+    if (id === undefined) throw new SnapshotUnreadable(`a user of ${manifest.blobName} has no id`);
+    const at = own.find(id);
+    if (at < 0) throw new SnapshotUnreadable(`${manifest.blobName} does not match its index (user ${Buffer.from(id).toString('utf8')})`);
+    if (differsFrom(other, id, own.hashes[at]!)) spill.add(id, bytes.subarray(start, end));
+  });
+}
+
+const LINE_BATCH = 256 * 1024;
+
+/**
+ * Merges the users kept aside from the older and the newer snapshot into the report's lines (sorted by id),
+ * handed to `write` in batches; returns the counts.
+ */
+export async function writeReportLines(older: SortedSpill, newer: SortedSpill, compared: readonly string[], write: (lines: Buffer) => Promise<void>): Promise<ChangeCounts> {
+  const counts: ChangeCounts = { added: 0, removed: 0, changed: 0 };
+  const properties = compared.filter((p) => p.toLowerCase() !== 'id');
+  let batch: Buffer[] = [];
+  let batched = 0;
+  const emit = async (...parts: (string | Buffer)[]): Promise<void> => {
+    for (const part of parts) {
+      const bytes = typeof part === 'string' ? Buffer.from(part, 'utf8') : Buffer.from(part);
+      batch.push(bytes);
+      batched += bytes.length;
+    }
+    if (batched >= LINE_BATCH) await flush();
+  };
+  const flush = async (): Promise<void> => {
+    if (batched === 0) return;
+    const lines = Buffer.concat(batch, batched);
+    batch = [];
+    batched = 0;
+    await write(lines);
+  };
+  for (;;) {
+    const o = older.peek();
+    const n = newer.peek();
+    if (o === undefined && n === undefined) break;
+    const order = o === undefined ? 1 : n === undefined ? -1 : Buffer.compare(o.id, n.id);
+    if (order < 0) {
+      older.take();
+      counts.removed += 1;
+      await emit(`{"change":"removed","id":${JSON.stringify(o!.id.toString('utf8'))},"user":`, o!.bytes, '}\n');
+    } else if (order > 0) {
+      newer.take();
+      counts.added += 1;
+      await emit(`{"change":"added","id":${JSON.stringify(n!.id.toString('utf8'))},"user":`, n!.bytes, '}\n');
+    } else {
+      const differences = changedProperties(older.take()!, newer.take()!, properties);
+      if (differences !== undefined) {
+        counts.changed += 1;
+        await emit(`{"change":"changed","id":${JSON.stringify(n!.id.toString('utf8'))},"changes":{${differences}}}\n`);
+      }
+    }
+  }
+  await flush();
+  return counts;
+}
+
+/** `"name":{"old":…,"new":…}` for each compared property whose values differ, joined by commas; undefined when none does. */
+function changedProperties(older: SpilledUser, newer: SpilledUser, properties: readonly string[]): string | undefined {
+  const before = membersOf(older.bytes, 0, older.bytes.length);
+  const after = membersOf(newer.bytes, 0, newer.bytes.length);
+  const differences: string[] = [];
+  for (const property of properties) {
+    const key = property.toLowerCase();
+    const o = before.get(key);
+    const n = after.get(key);
+    const oldValue = o ? older.bytes.toString('utf8', o.start, o.end) : 'null';
+    const newValue = n ? newer.bytes.toString('utf8', n.start, n.end) : 'null';
+    if (!jsonValuesEqual(oldValue, newValue)) differences.push(`${JSON.stringify(n?.name ?? o?.name ?? property)}:{"old":${oldValue},"new":${newValue}}`);
+  }
+  return differences.length > 0 ? differences.join(',') : undefined;
+}

@@ -1,0 +1,252 @@
+/**
+ * The change report of one export run (README "The change report"): the export hands it every page of users as
+ * they are streamed to the blob; it indexes them (snapshot-index.ts), keeps aside those that differ from the
+ * previous snapshot's index, and after the users file is committed writes `users.index` and `changes.ndjson`
+ * (+ `.gz`) into the run's folder — before the manifest, which records the report's `changes`.
+ *
+ * The previous snapshot is the one latest.json names when the run starts. Whatever is wrong with it (none,
+ * another tenant, no `id`, deleted, cut short, damaged, replaced) the export goes on and the manifest says
+ * `{ "skipped": "<why>" }`; no report is written then (an empty one would claim "no changes"). Only a failure
+ * to write this run's own blobs fails the run, as any Storage failure does.
+ */
+import type { ContainerClient } from '@azure/storage-blob';
+import { comparedProperties, countDifferences, differsFrom, spillDifferences, writeReportLines } from './change-report.js';
+import { describeError, statusOf } from './errors.js';
+import type { PageElements } from './graph.js';
+import { IndexBuilder, DuplicateIdError, type SnapshotIndex, type UserHasher, userHasher } from './snapshot-index.js';
+import { SortedSpill } from './sorted-spill.js';
+import { LATEST_BLOB } from './publish.js';
+import { SnapshotBlobWriter, type CommittedBlob } from './storage.js';
+import { indexBlobName, loadSnapshotIndex, parseManifest, selectsId, snapshotFolder, SnapshotUnreadable, type SnapshotManifest } from './stored-snapshot.js';
+import { userIdBytes } from './user-json.js';
+
+/** The manifest's `changes`. */
+export type ManifestChanges =
+  | { previousRunId: string; added: number; removed: number; changed: number; blobName: string; bytes: number; sha256: string; compared: string[] }
+  | { skipped: string };
+
+export interface RunChangesOptions {
+  container: ContainerClient;
+  tenantId: string;
+  select: readonly string[];
+  compression: 'none' | 'gzip';
+  runId: string;
+  warn: (message: string) => void;
+}
+
+/** What finish() wrote: the manifest's `changes`, and the blobs to take back if the run fails after all. */
+export interface FinishedChanges {
+  changes: ManifestChanges;
+  blobs: string[];
+}
+
+interface PreviousSnapshot {
+  manifest: SnapshotManifest;
+  index: SnapshotIndex;
+}
+
+export function changesBlobName(folder: string, compression: 'none' | 'gzip'): string {
+  return `${folder}/changes.ndjson${compression === 'gzip' ? '.gz' : ''}`;
+}
+
+export class RunChanges {
+  readonly #options: RunChangesOptions;
+  readonly #hash: UserHasher;
+  /** The previous snapshot and its index, while a report can still be made. */
+  #previous: PreviousSnapshot | undefined;
+  /** Why there is no report, once known. */
+  #skipped: string | undefined;
+  /** False when this snapshot can have no index either (no `id`). */
+  #indexing: boolean;
+  #builder: IndexBuilder;
+  readonly #newer = new SortedSpill();
+  readonly #older = new SortedSpill();
+
+  private constructor(options: RunChangesOptions, hash: UserHasher, previous: PreviousSnapshot | { skipped: string; indexing: boolean }) {
+    this.#options = options;
+    this.#hash = hash;
+    if (previous && 'skipped' in previous) {
+      this.#skipped = previous.skipped;
+      this.#indexing = previous.indexing;
+    } else {
+      this.#previous = previous;
+      this.#indexing = true;
+    }
+    // About as many users as last time: the index's arrays are reserved for them once.
+    this.#builder = new IndexBuilder({ expectedCount: this.#previous?.manifest.userCount });
+  }
+
+  /** Reads the previous snapshot named by latest.json now. Never fails: a problem becomes the skipped reason. */
+  static async start(options: RunChangesOptions): Promise<RunChanges> {
+    let hash: UserHasher;
+    try {
+      hash = await userHasher();
+    } catch (e) {
+      const why = `its hash function could not be loaded: ${describeError(e)}`;
+      options.warn(`The change report is skipped: ${why}.`);
+      return new RunChanges(options, () => 0n, { skipped: why, indexing: false });
+    }
+    let previous: PreviousSnapshot | { skipped: string; indexing: boolean };
+    if (!selectsId(options.select)) {
+      previous = { skipped: 'USERS_SELECT does not include id, so users cannot be matched between snapshots', indexing: false };
+    } else {
+      try {
+        previous = await previousSnapshot(options);
+      } catch (e) {
+        previous = { skipped: e instanceof SnapshotUnreadable ? e.message : `the previous snapshot could not be read: ${describeError(e)}`, indexing: true };
+      }
+    }
+    if ('skipped' in previous) options.warn(`The change report is skipped: ${previous.skipped}.`);
+    return new RunChanges(options, hash, previous);
+  }
+
+  /** The previous snapshot's runId, when there is one to compare with. */
+  get previousRunId(): string | undefined {
+    return this.#previous?.manifest.runId;
+  }
+
+  /** One page of this snapshot's users, as they are stored. Never throws: a problem disables the report. */
+  addPage(elements: PageElements, count: number): void {
+    if (!this.#indexing) return;
+    try {
+      const { bytes, ranges } = elements;
+      const previous = this.#previous?.index;
+      for (let i = 0; i < count; i += 1) {
+        const start = ranges[2 * i]!;
+        const end = ranges[2 * i + 1]!;
+        const id = userIdBytes(bytes, start, end);
+        if (id === undefined) {
+          this.#stop('a user of this snapshot has no id', false);
+          return;
+        }
+        const user = bytes.subarray(start, end);
+        const hash = this.#hash(user);
+        this.#builder.push(id, hash);
+        if (previous && differsFrom(previous, id, hash)) this.#newer.add(id, user);
+      }
+    } catch (e) {
+      this.#stop(`the comparison failed: ${describeError(e)}`, false);
+    }
+  }
+
+  /** The listing started again from its first page: forget what was added. */
+  restart(): void {
+    this.#builder = new IndexBuilder({ expectedCount: this.#previous?.manifest.userCount });
+    this.#newer.clear();
+  }
+
+  /**
+   * After the users file is committed: writes `users.index` and the report, returns the manifest's `changes`.
+   * Throws only when writing those blobs fails (and then leaves neither behind).
+   */
+  async finish(usersBlob: string, users: CommittedBlob): Promise<FinishedChanges> {
+    if (!this.#indexing) return { changes: { skipped: this.#skipped ?? 'no index' }, blobs: [] };
+    const { container, compression, runId } = this.#options;
+    let index: SnapshotIndex;
+    try {
+      index = this.#builder.finish(users).index;
+    } catch (e) {
+      this.#stop(e instanceof DuplicateIdError ? `this snapshot holds two users with the id '${e.id}'` : `the comparison failed: ${describeError(e)}`, false);
+      return { changes: { skipped: this.#skipped! }, blobs: [] };
+    }
+    const folder = snapshotFolder(usersBlob);
+    const indexBlob = indexBlobName(usersBlob);
+    const reportBlob = changesBlobName(folder, compression);
+    const written: string[] = [];
+    try {
+      // The index is uploaded while the previous users file is read (only when some of its users are leavers
+      // or may have changed).
+      written.push(indexBlob);
+      const uploaded = uploadIndex(container, indexBlob, index.serialize(), runId);
+      const previous = this.#previous;
+      let spilled: Promise<unknown> = Promise.resolve();
+      if (this.#skipped === undefined && previous && countDifferences(previous.index, index) > 0) {
+        spilled = spillDifferences(container, previous.manifest, previous.index, index, this.#older).catch((e: unknown) => {
+          this.#stop(e instanceof SnapshotUnreadable ? `the previous snapshot ${previous.manifest.runId} cannot be read: ${e.message}` : `the comparison failed: ${describeError(e)}`, true);
+        });
+      }
+      // Both settle before going on (a failed upload must not leave the reading of the previous file running).
+      const [upload] = await Promise.allSettled([uploaded, spilled]);
+      if (upload.status === 'rejected') throw upload.reason;
+      if (this.#skipped !== undefined || !previous) return { changes: { skipped: this.#skipped ?? 'no previous snapshot' }, blobs: written };
+
+      const compared = comparedProperties(previous.manifest.select, this.#options.select);
+      const writer = new SnapshotBlobWriter(container.getBlockBlobClient(reportBlob), { compression, contentType: 'application/x-ndjson; charset=utf-8' });
+      const counts = await writeReportLines(this.#older, this.#newer, compared, (lines) => writer.write(lines));
+      written.push(reportBlob);
+      const committed = await writer.commit({ runid: runId });
+      return {
+        changes: { previousRunId: previous.manifest.runId, ...counts, blobName: reportBlob, bytes: committed.bytes, sha256: committed.sha256, compared },
+        blobs: written,
+      };
+    } catch (e) {
+      // Best effort: a failed run leaves neither behind.
+      await Promise.allSettled(written.map((name) => container.getBlockBlobClient(name).deleteIfExists()));
+      throw e;
+    } finally {
+      this.close();
+    }
+  }
+
+  /** Removes the temporary files; always called by the run. */
+  close(): void {
+    this.#newer.close();
+    this.#older.close();
+  }
+
+  #stop(why: string, indexing: boolean): void {
+    if (this.#skipped === undefined) this.#options.warn(`The change report is skipped: ${why}.`);
+    this.#skipped ??= why;
+    this.#previous = undefined;
+    this.#indexing &&= indexing;
+    this.#newer.clear();
+    this.#older.clear();
+  }
+}
+
+/**
+ * Uploads `users.index` (a new blob: never over another run's) from its parts as they are in memory: one staged
+ * block each (no copy of the index is made), committed once.
+ */
+async function uploadIndex(container: ContainerClient, name: string, parts: Buffer[], runId: string): Promise<void> {
+  const blob = container.getBlockBlobClient(name);
+  // Azure Storage refuses an empty block (see storage.ts), so empty parts (an index of no users) are left out.
+  const blocks = parts.filter((part) => part.length > 0).map((part, k) => ({ id: Buffer.from(`index-${String(k).padStart(4, '0')}`).toString('base64'), part }));
+  await Promise.all(blocks.map(({ id, part }) => blob.stageBlock(id, part, part.length)));
+  await blob.commitBlockList(
+    blocks.map((b) => b.id),
+    { blobHTTPHeaders: { blobContentType: 'application/octet-stream' }, metadata: { runid: runId }, conditions: { ifNoneMatch: '*' } },
+  );
+}
+
+/** The snapshot latest.json names, with its index; {@link SnapshotUnreadable} says why there is none to compare with. */
+async function previousSnapshot(options: RunChangesOptions): Promise<PreviousSnapshot> {
+  const { container } = options;
+  let text: string;
+  try {
+    // One GET (downloadToBuffer would ask for the size first): latest.json is a small JSON blob.
+    text = await readText((await container.getBlobClient(LATEST_BLOB).download()).readableStreamBody);
+  } catch (e) {
+    if (statusOf(e) === 404) throw new SnapshotUnreadable(`there is no previous snapshot (no ${LATEST_BLOB}: the first run)`);
+    throw new SnapshotUnreadable(`${LATEST_BLOB} could not be read: ${describeError(e)}`);
+  }
+  const manifest = parseManifest(text, LATEST_BLOB);
+  const about = `the previous snapshot ${manifest.runId}`;
+  if (manifest.tenantId.toLowerCase() !== options.tenantId.toLowerCase()) throw new SnapshotUnreadable(`${about} is of another tenant (${manifest.tenantId})`);
+  if (!selectsId(manifest.select)) throw new SnapshotUnreadable(`${about} does not include id (its select is ${manifest.select.join(',')})`);
+  try {
+    const properties = await container.getBlobClient(manifest.blobName).getProperties();
+    if (properties.contentLength !== manifest.bytes) throw new SnapshotUnreadable(`its users file has ${properties.contentLength} bytes, its manifest says ${manifest.bytes} (cut short or replaced)`);
+    return { manifest, index: await loadSnapshotIndex(container, manifest, options.warn) };
+  } catch (e) {
+    if (e instanceof SnapshotUnreadable) throw new SnapshotUnreadable(`${about} cannot be read: ${e.message}`);
+    if (statusOf(e) === 404) throw new SnapshotUnreadable(`${about} cannot be read: its users file ${manifest.blobName} does not exist (deleted?)`);
+    throw new SnapshotUnreadable(`${about} cannot be read: ${describeError(e)}`);
+  }
+}
+
+async function readText(stream: NodeJS.ReadableStream | undefined): Promise<string> {
+  const chunks: Buffer[] = [];
+  if (stream) for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  return Buffer.concat(chunks).toString('utf8');
+}
