@@ -221,7 +221,7 @@ const mb = (bytes: number): string => `${fmt(bytes / MiB, 1)} MiB`;
 export function printChangeReport(result: ChangeBenchResult, say: (line?: string) => void): void {
   say(`Change report: ${fmt(result.users)} users; each run with the report vs the same tenant state exported without one (a first run)`);
   const pad = (s: string, n: number): string => s.padEnd(n);
-  say(`  ${pad('', 18)}${pad('wall with', 12)}${pad('without', 12)}${pad('ratio', 8)}${pad('peak RSS', 12)}${pad('without', 12)}${pad('after listing', 16)}report`);
+  say(`  ${pad('', 18)}${pad('wall with', 12)}${pad('without', 12)}${pad('ratio', 8)}${pad('peak RSS', 12)}${pad('without', 12)}${pad('after listing', 22)}report`);
   for (const s of result.scenarios) {
     const w = s.withReport;
     const b = s.withoutReport;
@@ -229,7 +229,7 @@ export function printChangeReport(result: ChangeBenchResult, say: (line?: string
     const report = 'skipped' in c ? `skipped: ${String(c['skipped'])}` : `+${fmt(Number(c['added']))} −${fmt(Number(c['removed']))} ~${fmt(Number(c['changed']))}, ${mb(Number(c['bytes']))}`;
     say(
       `  ${pad(s.name, 18)}${pad(secs(w.wallMs), 12)}${pad(b ? secs(b.wallMs) : 'n/a', 12)}${pad(b ? fmt(w.wallMs / b.wallMs, 3) : '', 8)}` +
-        `${pad(mb(w.peakRssBytes), 12)}${pad(b ? mb(b.peakRssBytes) : 'n/a', 12)}${pad(`${secs(w.afterListingMs)} / ${b ? secs(b.afterListingMs) : 'n/a'}`, 16)}${report}`,
+        `${pad(mb(w.peakRssBytes), 12)}${pad(b ? mb(b.peakRssBytes) : 'n/a', 12)}${pad(`${secs(w.afterListingMs)} / ${b ? secs(b.afterListingMs) : 'n/a'}`, 22)}${report}`,
     );
   }
   for (const s of result.scenarios) {
