@@ -195,7 +195,7 @@ async function main(): Promise<number> {
     say('Where to look:');
     say(`  in Blob Storage  ${CONTAINER}/${summary.blobName}`);
     say(`                   ${CONTAINER}/${manifestName}`);
-    say(`                   ${CONTAINER}/latest.json  (names run ${JSON.parse(latest.toString()).runId})`);
+    say(`                   ${CONTAINER}/latest.json  (names run ${(JSON.parse(latest.toString()) as { runId: string }).runId})`);
     say(`  local copy       ${path.relative(process.cwd(), localDir)}/`);
     say();
     const firstOk = sha256 === summary.sha256 && summary.userCount === userCount && users.length === summary.bytes;

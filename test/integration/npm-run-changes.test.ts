@@ -83,10 +83,10 @@ test('npm run changes prints the same report the newer run wrote, for snapshots 
 
 test('the other way round: joiners and leavers swap, and old and new', async () => {
   const [first, second] = runs as [Record<string, unknown>, Record<string, unknown>];
-  const forward = (await ownReport(second)).toString().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, any>);
+  const forward = (await ownReport(second)).toString().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
   const backward = await changes([String(second['runId']), String(first['runId'])]);
   assert.equal(backward.code, 0, backward.stderr);
-  const lines = backward.stdout.toString().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, any>);
+  const lines = backward.stdout.toString().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
   const swap: Record<string, string> = { added: 'removed', removed: 'added', changed: 'changed' };
   assert.deepEqual(
     lines,

@@ -139,7 +139,7 @@ test('a damaged, cut or foreign index file is refused', () => {
   for (let i = 0; i < 100; i += 1) builder.push(Buffer.from(randomUUID()), BigInt(i));
   const file = Buffer.concat(builder.finish({ bytes: 1, sha256: 'x' }).index.serialize());
   const flipped = Buffer.from(file);
-  flipped[200] ^= 1;
+  flipped[200]! ^= 1;
   for (const bad of [flipped, file.subarray(0, file.length - 1), file.subarray(0, 40), Buffer.from('{"format":"other"}\n'), Buffer.alloc(0)]) {
     assert.throws(() => SnapshotIndex.parse(bad), IndexFormatError);
   }
