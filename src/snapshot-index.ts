@@ -152,15 +152,6 @@ function sortGuids(g: Uint32Array, order: Uint32Array): void {
   }
 }
 
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i += 1) {
-    const d = a[i]! - b[i]!;
-    if (d !== 0) return d;
-  }
-  return a.length - b.length;
-}
-
 function grow<T extends Uint32Array | Uint8Array>(array: T, needed: number, make: (n: number) => T): T {
   if (needed <= array.length) return array;
   const bigger = make(Math.max(needed, array.length * 2, 1024));
@@ -265,7 +256,7 @@ export class IndexBuilder {
       const offsets = this.#offsets;
       const text = this.#text;
       const key = (i: number): Uint8Array => text.subarray(offsets[i], offsets[i + 1]);
-      order.sort((x, y) => compareBytes(key(x), key(y)));
+      order.sort((x, y) => Buffer.compare(key(x), key(y)));
       const sortedOffsets = new Uint32Array(n + 1);
       const sortedText = new Uint8Array(offsets[n]!);
       for (let i = 0; i < n; i += 1) {
@@ -363,7 +354,7 @@ export class SnapshotIndex {
     const a = this.#guids;
     const b = other.#guids;
     if (a && b) return a[4 * i]! - b[4 * j]! || a[4 * i + 1]! - b[4 * j + 1]! || a[4 * i + 2]! - b[4 * j + 2]! || a[4 * i + 3]! - b[4 * j + 3]!;
-    return compareBytes(this.#idBytes(i), other.#idBytes(j));
+    return Buffer.compare(this.#idBytes(i), other.#idBytes(j));
   }
 
   /** The sorted position of the user with this id (its UTF-8 bytes), or -1. */
@@ -389,7 +380,7 @@ export class SnapshotIndex {
     }
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
-      const d = compareBytes(this.#idBytes(mid), id);
+      const d = Buffer.compare(this.#idBytes(mid), id);
       if (d === 0) return mid;
       if (d < 0) lo = mid + 1;
       else hi = mid - 1;
