@@ -54,7 +54,7 @@ export interface ChangeCounts {
   nulls: number;
 }
 
-/** One line of the change report, as DESIGN.md's `changes.ndjson` has it (values as Graph serialises them). */
+/** One line of the change report, as `changes.ndjson` has it (README "The change report"; values as Graph serialises them). */
 export type ExpectedChange =
   | { change: 'added'; id: string; user: Record<string, unknown> }
   | { change: 'removed'; id: string; user: Record<string, unknown> }
