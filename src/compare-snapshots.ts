@@ -5,7 +5,7 @@
 import { DefaultAzureCredential } from '@azure/identity';
 import type { ContainerClient } from '@azure/storage-blob';
 import { comparedProperties, countDifferences, spillDifferences, writeReportLines, type ChangeCounts } from './change-report.js';
-import { exportError, statusOf, type ExportError } from './errors.js';
+import { exportError, statusOf } from './errors.js';
 import type { StorageSettings } from './settings.js';
 import { SortedSpill } from './sorted-spill.js';
 import { openContainer, storageError } from './storage.js';

@@ -117,7 +117,7 @@ function errorText(e: unknown): string {
     seen.add(x);
     const err = x as { message?: unknown; errors?: unknown; cause?: unknown; errorMessage?: unknown };
     for (const m of [err.message, err.errorMessage]) if (typeof m === 'string') parts.push(m);
-    for (const inner of [...(Array.isArray(err.errors) ? err.errors : []), err.cause]) visit(inner);
+    for (const inner of [...(Array.isArray(err.errors) ? (err.errors as unknown[]) : []), err.cause]) visit(inner);
   };
   visit(e);
   return parts.join(' | ');

@@ -152,19 +152,10 @@ function sortGuids(g: Uint32Array, order: Uint32Array): void {
   }
 }
 
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i += 1) {
-    const d = a[i]! - b[i]!;
-    if (d !== 0) return d;
-  }
-  return a.length - b.length;
-}
-
 function grow<T extends Uint32Array | Uint8Array>(array: T, needed: number, make: (n: number) => T): T {
   if (needed <= array.length) return array;
   const bigger = make(Math.max(needed, array.length * 2, 1024));
-  bigger.set(array as never);
+  bigger.set(array);
   return bigger;
 }
 
@@ -240,7 +231,7 @@ export class IndexBuilder {
     this.#text = new Uint8Array(Math.max(4096, this.#count * 72));
     for (let i = 0; i < this.#count; i += 1) {
       const id = Buffer.from(guidText(guids, i), 'latin1');
-      this.#text.set(id, this.#offsets[i]!);
+      this.#text.set(id, this.#offsets[i]);
       this.#offsets[i + 1] = this.#offsets[i]! + id.length;
     }
   }
@@ -264,13 +255,13 @@ export class IndexBuilder {
     } else {
       const offsets = this.#offsets;
       const text = this.#text;
-      const key = (i: number): Uint8Array => text.subarray(offsets[i]!, offsets[i + 1]!);
-      order.sort((x, y) => compareBytes(key(x), key(y)));
+      const key = (i: number): Uint8Array => text.subarray(offsets[i], offsets[i + 1]);
+      order.sort((x, y) => Buffer.compare(key(x), key(y)));
       const sortedOffsets = new Uint32Array(n + 1);
       const sortedText = new Uint8Array(offsets[n]!);
       for (let i = 0; i < n; i += 1) {
         const k = key(order[i]!);
-        sortedText.set(k, sortedOffsets[i]!);
+        sortedText.set(k, sortedOffsets[i]);
         sortedOffsets[i + 1] = sortedOffsets[i]! + k.length;
       }
       index = new SnapshotIndex(header, { offsets: sortedOffsets, text: sortedText }, permuteHashes(hashes, order));
@@ -355,7 +346,7 @@ export class SnapshotIndex {
   }
 
   #idBytes(i: number): Uint8Array {
-    return this.#guids ? Buffer.from(guidText(this.#guids, i), 'latin1') : this.#text!.subarray(this.#offsets![i]!, this.#offsets![i + 1]!);
+    return this.#guids ? Buffer.from(guidText(this.#guids, i), 'latin1') : this.#text!.subarray(this.#offsets![i], this.#offsets![i + 1]);
   }
 
   /** Order of this index's id `i` against `other`'s id `j`: negative, 0 or positive. */
@@ -363,7 +354,7 @@ export class SnapshotIndex {
     const a = this.#guids;
     const b = other.#guids;
     if (a && b) return a[4 * i]! - b[4 * j]! || a[4 * i + 1]! - b[4 * j + 1]! || a[4 * i + 2]! - b[4 * j + 2]! || a[4 * i + 3]! - b[4 * j + 3]!;
-    return compareBytes(this.#idBytes(i), other.#idBytes(j));
+    return Buffer.compare(this.#idBytes(i), other.#idBytes(j));
   }
 
   /** The sorted position of the user with this id (its UTF-8 bytes), or -1. */
@@ -389,7 +380,7 @@ export class SnapshotIndex {
     }
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
-      const d = compareBytes(this.#idBytes(mid), id);
+      const d = Buffer.compare(this.#idBytes(mid), id);
       if (d === 0) return mid;
       if (d < 0) lo = mid + 1;
       else hi = mid - 1;
@@ -406,7 +397,7 @@ export class SnapshotIndex {
     if (this.#guids) {
       parts.push(littleEndian(this.#guids));
     } else {
-      parts.push(padded(littleEndian(this.#offsets!), 0, undefined), padded(Buffer.from(this.#text!.buffer, this.#text!.byteOffset, this.#offsets![this.count]!), 0, undefined));
+      parts.push(padded(littleEndian(this.#offsets!), 0, undefined), padded(Buffer.from(this.#text!.buffer, this.#text!.byteOffset, this.#offsets![this.count]), 0, undefined));
     }
     parts.push(littleEndian(this.hashes));
     const sha256: Hash = createHash('sha256');
@@ -488,6 +479,9 @@ function littleEndian(array: Uint32Array | BigUint64Array): Buffer {
 }
 
 function fromLittleEndian<T extends Uint32Array | BigUint64Array>(bytes: Buffer, type: { new (buffer: ArrayBuffer, offset: number, length: number): T; BYTES_PER_ELEMENT: number }): T {
-  if (!LITTLE_ENDIAN) type.BYTES_PER_ELEMENT === 4 ? bytes.swap32() : bytes.swap64();
+  if (!LITTLE_ENDIAN) {
+    if (type.BYTES_PER_ELEMENT === 4) bytes.swap32();
+    else bytes.swap64();
+  }
   return new type(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.length / type.BYTES_PER_ELEMENT);
 }

@@ -29,15 +29,6 @@ export interface SpilledUser {
   bytes: Buffer;
 }
 
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i += 1) {
-    const d = a[i]! - b[i]!;
-    if (d !== 0) return d;
-  }
-  return a.length - b.length;
-}
-
 /** One buffer of records: `[u32 id length][u32 bytes length][id][bytes]` each, in the order added. */
 class RecordBuffer {
   buffer: Buffer;
@@ -84,7 +75,7 @@ class RecordBuffer {
   /** The records' starts sorted by id. */
   sorted(): Uint32Array {
     const order = this.starts.slice(0, this.count);
-    order.sort((x, y) => compareBytes(this.id(x), this.id(y)));
+    order.sort((x, y) => Buffer.compare(this.id(x), this.id(y)));
     return order;
   }
 
@@ -221,7 +212,7 @@ export class SortedSpill {
     let best: SpilledUser | undefined;
     let source: RunReader | undefined;
     for (const reader of this.#readers) {
-      if (reader.head && (best === undefined || compareBytes(reader.head.id, best.id) < 0)) {
+      if (reader.head && (best === undefined || Buffer.compare(reader.head.id, best.id) < 0)) {
         best = reader.head;
         source = reader;
       }
@@ -229,7 +220,7 @@ export class SortedSpill {
     const memory = this.#memory!;
     if (memory.next < memory.order.length) {
       const record = this.#records.record(memory.order[memory.next]!);
-      if (best === undefined || compareBytes(record.id, best.id) < 0) {
+      if (best === undefined || Buffer.compare(record.id, best.id) < 0) {
         best = record;
         source = undefined;
       }

@@ -235,7 +235,7 @@ async function downloadWhole(container: ContainerClient, name: string): Promise<
   const bytes = Buffer.alloc(size);
   let at = 0;
   for await (const chunk of response.readableStreamBody ?? []) {
-    const data = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+    const data = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk);
     if (at + data.length > size) throw new IndexFormatError('it is longer than its Content-Length');
     data.copy(bytes, at);
     at += data.length;

@@ -24,6 +24,7 @@ import { startAzurite, type Azurite } from '../stand-ins/azurite/index.js';
 import { runExportProcess } from '../stand-ins/export-process.js';
 import { setupDemoApp, type DemoApp } from '../stand-ins/sim-tenant/demo-app.js';
 import { startSimTenant, type AppliedChanges, type ExpectedChange, type SimTenant, type TenantChangeSpec } from '../stand-ins/sim-tenant/index.js';
+import { runMain } from './run-main.js';
 
 /** The demo's options, one entry each: add an option here and read it from `values` below. */
 const OPTIONS = {
@@ -195,7 +196,7 @@ async function main(): Promise<number> {
     say('Where to look:');
     say(`  in Blob Storage  ${CONTAINER}/${summary.blobName}`);
     say(`                   ${CONTAINER}/${manifestName}`);
-    say(`                   ${CONTAINER}/latest.json  (names run ${JSON.parse(latest.toString()).runId})`);
+    say(`                   ${CONTAINER}/latest.json  (names run ${(JSON.parse(latest.toString()) as { runId: string }).runId})`);
     say(`  local copy       ${path.relative(process.cwd(), localDir)}/`);
     say();
     const firstOk = sha256 === summary.sha256 && summary.userCount === userCount && users.length === summary.bytes;
@@ -233,12 +234,4 @@ function demoCredential(app: DemoApp): string {
   return `certificate '${app.env['GRAPH_CLIENT_CERTIFICATE_NAME']}' in Key Vault (PFX)`;
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e: unknown) => {
-    process.stderr.write(`demo failed: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exitCode = 1;
-  },
-);
+runMain('demo', main);

@@ -54,7 +54,7 @@ export interface ChangeCounts {
   nulls: number;
 }
 
-/** One line of the change report, as DESIGN.md's `changes.ndjson` has it (values as Graph serialises them). */
+/** One line of the change report, as `changes.ndjson` has it (README "The change report"; values as Graph serialises them). */
 export type ExpectedChange =
   | { change: 'added'; id: string; user: Record<string, unknown> }
   | { change: 'removed'; id: string; user: Record<string, unknown> }
@@ -469,8 +469,8 @@ function rename(user: Record<string, unknown>, rng: Prng): void {
   const parts = nameParts(user);
   if (parts === undefined) throw new Error(`sim-tenant: cannot rename ${String(user['userPrincipalName'])}`);
   const byGivenName = rng.chance(0.3);
-  const given = byGivenName ? (another(rng, GIVEN_NAMES.filter((n) => n[1] !== parts.given[1]), undefined) as Name) : parts.given;
-  const surname = byGivenName ? parts.surname : (another(rng, SURNAMES.filter((n) => n[1] !== parts.surname[1]), undefined) as Name);
+  const given = byGivenName ? another<Name>(rng, GIVEN_NAMES.filter((n) => n[1] !== parts.given[1]), undefined) : parts.given;
+  const surname = byGivenName ? parts.surname : another<Name>(rng, SURNAMES.filter((n) => n[1] !== parts.surname[1]), undefined);
   const local = `${given[1]}.${surname[1]}${parts.index}`;
   const oldName = `${parts.given[0]} ${parts.surname[0]}`;
   const newName = `${given[0]} ${surname[0]}`;

@@ -99,7 +99,9 @@ test('federated + createGraphApp, global cloud (trailing slash as documented and
     assert.equal(opaque(get('subject')), 'Microsoft.ManagedIdentity/userAssignedIdentities identity.properties.principalId');
     assert.deepEqual(get('audiences'), ['api://AzureADTokenExchange']);
     assert.equal(opaque(get('name')), '${Microsoft.Graph/applications app.uniqueName}/entra-users-export');
-    assert.match(String(get('description')), /^entra-users-export: /);
+    const description = get('description');
+    assert.ok(typeof description === 'string', 'the description is a string');
+    assert.match(description, /^entra-users-export: /);
     // GRAPH_CLIENT_ID is the app the Bicep created.
     assert.equal(opaque(evaluateAppSettings(p, d, ['GRAPH_CLIENT_ID']).get('GRAPH_CLIENT_ID')), 'Microsoft.Graph/applications app.appId');
   }

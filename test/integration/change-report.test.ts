@@ -266,7 +266,7 @@ test('a damaged users.index is not trusted: the index is rebuilt from the users 
   const first = await exportOk(env);
   const indexName = `${folderOf(first.manifest)}/users.index`;
   const index = await download(first.container, indexName);
-  index[index.length - 40] ^= 0xff;
+  index[index.length - 40]! ^= 0xff;
   await first.container.getBlockBlobClient(indexName).uploadData(index);
   const result = await runExport(env);
   assert.match(result.stderr, /users\.index cannot be used \(its checksum does not match/);
@@ -311,7 +311,7 @@ test('a run failing after its report was written leaves no changes.ndjson and no
     assert.equal(result.code, 2, result.stderr);
     assert.match(result.stderr, /manifest\.json/);
   } finally {
-    proxy.clearRules(env['EXPORT_CONTAINER']!);
+    proxy.clearRules(env['EXPORT_CONTAINER']);
   }
   assert.deepEqual(await containerState(container), before, 'nothing of the failed run is left: no users file, index, report or manifest');
 });

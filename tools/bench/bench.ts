@@ -36,6 +36,7 @@ import type { ProcessUsage } from './usage-hook.js';
 import { CLI_PATH, runExportProcess } from '../../stand-ins/export-process.js';
 import { setupDemoApp } from '../../stand-ins/sim-tenant/demo-app.js';
 import { startSimTenant, type SimTenant } from '../../stand-ins/sim-tenant/index.js';
+import { runMain } from '../run-main.js';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const DIST = path.join(ROOT, 'dist');
@@ -569,12 +570,4 @@ function writeRawFigures(o: Options, runs: Runs, changeReport: ChangeBenchResult
   return file;
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e: unknown) => {
-    process.stderr.write(`bench failed: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exitCode = 1;
-  },
-);
+runMain('bench', main);

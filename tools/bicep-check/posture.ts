@@ -147,7 +147,7 @@ interface Posture {
   /** Whether a trace ends at the user-assigned identity's `path` (e.g. properties.clientId). */
   isUami(trace: string[], path: string): boolean;
   /** A posture finding. */
-  P(rule: string, loc: Place, message: string): void;
+  P(this: void, rule: string, loc: Place, message: string): void;
   /** A conventions finding. */
   C(rule: string, loc: Place, message: string): void;
 }
@@ -533,7 +533,7 @@ function checkBasicAuth(x: Posture, { r }: Deployed): void {
 function checkAzdServiceTag(x: Posture, { file, r }: Deployed): void {
   const tags = prop(r.body, 'tags');
   const m = /'azd-service-name'\s*:\s*([A-Za-z_]\w*|'[^']*')/.exec(valueText(tags));
-  const svc = m ? (m[1]!.startsWith("'") ? [m[1]!] : x.project.trace(file, m[1]!)) : [];
+  const svc = m ? (m[1]!.startsWith("'") ? [m[1]!] : x.project.trace(file, m[1])) : [];
   if (!svc.includes("'export'")) x.C('azd-service-tag', tags?.loc ?? r.loc, "the function app must be tagged 'azd-service-name': 'export' (azure.yaml service) so azd deploy finds it");
 }
 
@@ -760,7 +760,7 @@ function roleIdOf(file: BicepFile, v: Value | undefined): string | undefined {
   if (!v) return undefined;
   const text = valueText(v);
   const direct = text.match(GUID);
-  if (direct) return direct[0]!.toLowerCase();
+  if (direct) return direct[0].toLowerCase();
   const m = /ResourceId\(\s*'Microsoft\.Authorization\/roleDefinitions'\s*,\s*([A-Za-z_]\w*)\s*\)/.exec(text);
   if (m) {
     const variable = file.vars.get(m[1]!);

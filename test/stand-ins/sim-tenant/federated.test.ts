@@ -55,7 +55,7 @@ test('the identity endpoint issues a v2.0 token for the exchange audience: iss, 
 
 test('another cloud\'s exchange audience is not a resource of this one (AADSTS500011)', async () => {
   const q = new URLSearchParams({ 'api-version': '2019-08-01', resource: 'api://AzureADTokenExchangeUSGov', client_id: identity.clientId });
-  const res = await request(sim, `${sim.identityEndpoint}?${q}`, { headers: { 'X-IDENTITY-HEADER': sim.identityHeader } });
+  const res = await request(sim, `${sim.identityEndpoint}?${q.toString()}`, { headers: { 'X-IDENTITY-HEADER': sim.identityHeader } });
   assert.equal(res.status, 400);
   assert.match(res.json.message, /^AADSTS500011: The resource principal named api:\/\/AzureADTokenExchangeUSGov was not found/);
 });
