@@ -79,7 +79,9 @@ test('findSnapshot reads the manifest of a runId, or says which runId and why no
   const missing = '20250101T000000Z-deadbeef';
   await assert.rejects(findSnapshot(container, missing, 'newer'), {
     code: 'SnapshotNotFound',
-    message: `No snapshot with the newer runId '${missing}': snapshots/2025/01/01/${missing}/manifest.json does not exist in container '${container.containerName}' (${container.url}). Check the runId and EXPORT_CONTAINER / EXPORT_STORAGE.`,
+    message:
+      `No snapshot with the newer runId '${missing}': snapshots/2025/01/01/${missing}/manifest.json does not exist in container ` +
+      `'${container.containerName}' (${container.url}). Check the runId and EXPORT_CONTAINER / EXPORT_STORAGE.`,
   });
   const noId = await store(['{"displayName":"a"}'], { select: 'displayName' });
   await assert.rejects(findSnapshot(container, noId.runId, 'older'), {
