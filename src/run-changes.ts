@@ -205,18 +205,14 @@ export class RunChanges {
 }
 
 /**
- * Uploads `users.index` (a new blob: never over another run's) from its parts as they are in memory: one staged
- * block each (no copy of the index is made), committed once.
+ * Uploads `users.index` (a new blob: never over another run's) with the writer of the users file: staged blocks,
+ * one commit that fails over another blob, and a commit whose answer was lost (a reset, a timeout) recognised as
+ * applied. The writer copies the index's parts block by block, so a few blocks are in flight at a time.
  */
 async function uploadIndex(container: ContainerClient, name: string, parts: Buffer[], runId: string): Promise<void> {
-  const blob = container.getBlockBlobClient(name);
-  // Azure Storage refuses an empty block (see storage.ts), so empty parts (an index of no users) are left out.
-  const blocks = parts.filter((part) => part.length > 0).map((part, k) => ({ id: Buffer.from(`index-${String(k).padStart(4, '0')}`).toString('base64'), part }));
-  await Promise.all(blocks.map(({ id, part }) => blob.stageBlock(id, part, part.length)));
-  await blob.commitBlockList(
-    blocks.map((b) => b.id),
-    { blobHTTPHeaders: { blobContentType: 'application/octet-stream' }, metadata: { runid: runId }, conditions: { ifNoneMatch: '*' } },
-  );
+  const writer = new SnapshotBlobWriter(container.getBlockBlobClient(name), { compression: 'none', contentType: 'application/octet-stream' });
+  for (const part of parts) await writer.write(part);
+  await writer.commit({ runid: runId });
 }
 
 /** The snapshot latest.json names, with its index; {@link SnapshotUnreadable} says why there is none to compare with. */

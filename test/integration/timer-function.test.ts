@@ -54,7 +54,7 @@ test('a timer invocation in federated mode: the identity\'s token is the credent
   assert.ok(outcome.logs.some((l) => /Export completed: run .*1100 users/.test(l.message)));
   assert.equal(world.sim.stats.keyvault, before.keyvault, 'nothing read from Key Vault');
   assert.equal(world.sim.stats.federatedTokensIssued - before.federated, 1);
-  assert.equal((await blobNames(world.container(env['EXPORT_CONTAINER']!))).length, 3);
+  assert.equal((await blobNames(world.container(env['EXPORT_CONTAINER']!))).length, 4); // users, users.index, manifest, latest.json
 });
 
 test('a timer invocation in federated mode with a credential the app does not trust throws the AADSTS advice', async () => {
