@@ -64,7 +64,13 @@ export function countDifferences(index: SnapshotIndex, other: SnapshotIndex): nu
  * its size and SHA-256 against the manifest, which the index names too). A user not in its own index means they
  * do not belong together: the snapshot is unreadable.
  */
-export async function spillDifferences(container: ContainerClient, manifest: SnapshotManifest, own: SnapshotIndex, other: SnapshotIndex, spill: SortedSpill): Promise<void> {
+export async function spillDifferences(
+  container: ContainerClient,
+  manifest: SnapshotManifest,
+  own: SnapshotIndex,
+  other: SnapshotIndex,
+  spill: SortedSpill,
+): Promise<void> {
   await forEachStoredUser(container, manifest, (bytes, start, end) => {
     const id = userIdBytes(bytes, start, end);
     if (id === undefined) throw new SnapshotUnreadable(`a user of ${manifest.blobName} has no id`);
@@ -80,7 +86,12 @@ const LINE_BATCH = 256 * 1024;
  * Merges the users kept aside from the older and the newer snapshot into the report's lines (sorted by id),
  * handed to `write` in batches; returns the counts.
  */
-export async function writeReportLines(older: SortedSpill, newer: SortedSpill, compared: readonly string[], write: (lines: Buffer) => Promise<void>): Promise<ChangeCounts> {
+export async function writeReportLines(
+  older: SortedSpill,
+  newer: SortedSpill,
+  compared: readonly string[],
+  write: (lines: Buffer) => Promise<void>,
+): Promise<ChangeCounts> {
   const counts: ChangeCounts = { added: 0, removed: 0, changed: 0 };
   const properties = compared.filter((p) => p.toLowerCase() !== 'id');
   let batch: Buffer[] = [];
@@ -136,7 +147,8 @@ function changedProperties(older: SpilledUser, newer: SpilledUser, properties: r
     const n = after.get(key);
     const oldValue = o ? older.bytes.toString('utf8', o.start, o.end) : 'null';
     const newValue = n ? newer.bytes.toString('utf8', n.start, n.end) : 'null';
-    if (!jsonValuesEqual(oldValue, newValue)) differences.push(`${JSON.stringify(n?.name ?? o?.name ?? property)}:{"old":${oldValue},"new":${newValue}}`);
+    if (!jsonValuesEqual(oldValue, newValue))
+      differences.push(`${JSON.stringify(n?.name ?? o?.name ?? property)}:{"old":${oldValue},"new":${newValue}}`);
   }
   return differences.length > 0 ? differences.join(',') : undefined;
 }

@@ -26,7 +26,11 @@ function parseArguments(argv: readonly string[]): { older: string; newer: string
       positional.push(arg);
     }
   }
-  if (positional.length !== 2) throw exportError('InvalidArguments', { kind: 'usage', problem: `Expected two runIds, the older snapshot's then the newer one's; got ${positional.length}.` });
+  if (positional.length !== 2)
+    throw exportError('InvalidArguments', {
+      kind: 'usage',
+      problem: `Expected two runIds, the older snapshot's then the newer one's; got ${positional.length}.`,
+    });
   return { older: positional[0]!, newer: positional[1]!, out };
 }
 
@@ -60,7 +64,14 @@ async function main(): Promise<number> {
     }
     const warn = (m: string): void => void process.stderr.write(`warning: ${m}\n`);
     const result = await compareSnapshots(container, older, newer, writeTo(file?.stream ?? process.stdout), warn);
-    const summary = { older: older.runId, newer: newer.runId, added: result.added, removed: result.removed, changed: result.changed, compared: result.compared };
+    const summary = {
+      older: older.runId,
+      newer: newer.runId,
+      added: result.added,
+      removed: result.removed,
+      changed: result.changed,
+      compared: result.compared,
+    };
     if (file && args.out !== undefined) {
       const stream = file.stream;
       await new Promise<void>((resolve, reject) => stream.end((e?: Error | null) => (e ? reject(e) : resolve())));

@@ -62,21 +62,37 @@ export async function findSnapshot(container: ContainerClient, runId: string, wh
  * Writes the report from `older` to `newer` through `write` (lines sorted by id, in batches), as a run does.
  * Two snapshots of different tenants are not compared.
  */
-export async function compareSnapshots(container: ContainerClient, older: SnapshotManifest, newer: SnapshotManifest, write: (lines: Buffer) => Promise<void>, warn: (message: string) => void): Promise<ChangeCounts & { compared: string[] }> {
+export async function compareSnapshots(
+  container: ContainerClient,
+  older: SnapshotManifest,
+  newer: SnapshotManifest,
+  write: (lines: Buffer) => Promise<void>,
+  warn: (message: string) => void,
+): Promise<ChangeCounts & { compared: string[] }> {
   if (older.tenantId.toLowerCase() !== newer.tenantId.toLowerCase()) {
-    throw exportError('InvalidArguments', { kind: 'otherTenants', older: older.runId, newer: newer.runId, olderTenant: older.tenantId, newerTenant: newer.tenantId });
+    throw exportError('InvalidArguments', {
+      kind: 'otherTenants',
+      older: older.runId,
+      newer: newer.runId,
+      olderTenant: older.tenantId,
+      newerTenant: newer.tenantId,
+    });
   }
   const olderSpill = new SortedSpill();
   const newerSpill = new SortedSpill();
   try {
-    const [olderIndex, newerIndex] = await Promise.all([loadSnapshotIndex(container, older, warn), loadSnapshotIndex(container, newer, warn)]);
+    const [olderIndex, newerIndex] = await Promise.all([
+      loadSnapshotIndex(container, older, warn),
+      loadSnapshotIndex(container, newer, warn),
+    ]);
     if (countDifferences(newerIndex, olderIndex) > 0) await spillDifferences(container, newer, newerIndex, olderIndex, newerSpill);
     if (countDifferences(olderIndex, newerIndex) > 0) await spillDifferences(container, older, olderIndex, newerIndex, olderSpill);
     const compared = comparedProperties(older.select, newer.select);
     const counts = await writeReportLines(olderSpill, newerSpill, compared, write);
     return { ...counts, compared };
   } catch (e) {
-    if (e instanceof SnapshotUnreadable) throw exportError('SnapshotUnreadable', { which: `${older.runId} or ${newer.runId}`, why: e.message }, { cause: e });
+    if (e instanceof SnapshotUnreadable)
+      throw exportError('SnapshotUnreadable', { which: `${older.runId} or ${newer.runId}`, why: e.message }, { cause: e });
     throw e;
   } finally {
     olderSpill.close();

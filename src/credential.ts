@@ -68,7 +68,11 @@ export async function loadGraphCredential(
  * Turns the secret value behind a Key Vault certificate into MSAL's certificate credential.
  * Exported for unit tests; `contentType` undefined means "guess from the value".
  */
-export function parseCertificateSecret(value: string, contentType: string | undefined, options: { name: string; now: Date }): GraphCredential & { kind: 'certificate' } {
+export function parseCertificateSecret(
+  value: string,
+  contentType: string | undefined,
+  options: { name: string; now: Date },
+): GraphCredential & { kind: 'certificate' } {
   const { name, now } = options;
   const invalid = (what: string): ExportError => exportError('CredentialMaterialInvalid', { kind: 'certificateUnusable', name, what });
 
@@ -78,11 +82,14 @@ export function parseCertificateSecret(value: string, contentType: string | unde
   } else if (contentType === PEM || contentType === undefined) {
     material = readPem(value, invalid);
   } else {
-    throw invalid(`the secret of the same name has content type '${contentType}', so it is not a certificate's key and chain (expected ${PKCS12} or ${PEM})`);
+    throw invalid(
+      `the secret of the same name has content type '${contentType}', so it is not a certificate's key and chain (expected ${PKCS12} or ${PEM})`,
+    );
   }
 
   if (material.certs.length === 0) throw invalid('it contains no certificate');
-  if (material.keys.length === 0) throw invalid('it contains no private key (a certificate created with a non-exportable key gives only its public part)');
+  if (material.keys.length === 0)
+    throw invalid('it contains no private key (a certificate created with a non-exportable key gives only its public part)');
   let leaf: X509Certificate | undefined;
   let key: KeyObject | undefined;
   for (const k of material.keys) {
@@ -103,8 +110,12 @@ export function parseCertificateSecret(value: string, contentType: string | unde
 
   const notBefore = new Date(leaf.validFrom);
   const notAfter = new Date(leaf.validTo);
-  if (now < notBefore) throw invalid(`the certificate '${leaf.subject.replace(/\n/g, ', ')}' is not valid before ${notBefore.toISOString()}`);
-  if (now > notAfter) throw invalid(`the certificate '${leaf.subject.replace(/\n/g, ', ')}' expired on ${notAfter.toISOString()}; renew it in Key Vault and register the new one on the app`);
+  if (now < notBefore)
+    throw invalid(`the certificate '${leaf.subject.replace(/\n/g, ', ')}' is not valid before ${notBefore.toISOString()}`);
+  if (now > notAfter)
+    throw invalid(
+      `the certificate '${leaf.subject.replace(/\n/g, ', ')}' expired on ${notAfter.toISOString()}; renew it in Key Vault and register the new one on the app`,
+    );
 
   const thumbprintSha256 = leaf.fingerprint256.replace(/:/g, '').toLowerCase();
   const chain = orderChain(leaf, material.certs);
@@ -139,7 +150,7 @@ function keyTypeLabel(key: KeyObject): string {
 function orderChain(leaf: X509Certificate, certs: readonly X509Certificate[]): X509Certificate[] {
   const chain = [leaf];
   const rest = certs.filter((c) => c !== leaf);
-  for (let current = leaf; ; ) {
+  for (let current = leaf; ;) {
     const issuer = rest.find((c) => current.checkIssued(c) && c !== current);
     if (!issuer) break;
     chain.push(issuer);
@@ -159,7 +170,9 @@ function readPkcs12(value: string, invalid: (what: string) => ExportError): { ke
   } catch (e) {
     const message = e instanceof Error ? e.message : '';
     if (/MAC could not be verified|Invalid password/i.test(message)) {
-      throw invalid('the PFX is protected by a password; Key Vault stores certificates without one (import it with `az keyvault certificate import --password ...`)');
+      throw invalid(
+        'the PFX is protected by a password; Key Vault stores certificates without one (import it with `az keyvault certificate import --password ...`)',
+      );
     }
     if (/not RSA/i.test(message)) throw invalid('its key is not RSA, but Microsoft Entra client assertions need an RSA key');
     throw invalid('the PFX (PKCS#12) could not be read');
@@ -215,7 +228,8 @@ function readPem(value: string, invalid: (what: string) => ExportError): { keys:
 function keyVaultError(e: unknown, vaultUrl: string, kind: 'secret' | 'certificate', name: string, settingName: string): ExportError {
   const status = statusOf(e);
   const object = { vaultUrl, kind, name, settingName };
-  if (status === 403) return exportError('KeyVaultForbidden', { ...object, disabled: e instanceof Error && /disabled/i.test(e.message) }, { cause: e });
+  if (status === 403)
+    return exportError('KeyVaultForbidden', { ...object, disabled: e instanceof Error && /disabled/i.test(e.message) }, { cause: e });
   if (status === 404) return exportError('KeyVaultNotFound', object, { cause: e });
   return describeAzureError(e, `reading the ${kind} '${name}' (${settingName}) from Key Vault ${vaultUrl}`, 'KeyVaultFailed');
 }

@@ -85,8 +85,14 @@ type KeyVaultObject = { vaultUrl: string; kind: 'secret' | 'certificate'; name: 
  * "Troubleshooting" table has a row for every code (test/unit/errors.test.ts checks both ways).
  */
 export const ErrorMessages = {
-  InvalidSettings: (p: { kind: 'settings'; problems: readonly string[] } | { kind: 'graphQuery'; said: string } | { kind: 'graphFilter'; said: string; consistencyLevel: string }): string => {
-    if (p.kind === 'settings') return `Invalid settings (${p.problems.length} problem${p.problems.length === 1 ? '' : 's'}): ${p.problems.join(' ')}`;
+  InvalidSettings: (
+    p:
+      | { kind: 'settings'; problems: readonly string[] }
+      | { kind: 'graphQuery'; said: string }
+      | { kind: 'graphFilter'; said: string; consistencyLevel: string },
+  ): string => {
+    if (p.kind === 'settings')
+      return `Invalid settings (${p.problems.length} problem${p.problems.length === 1 ? '' : 's'}): ${p.problems.join(' ')}`;
     if (p.kind === 'graphQuery') {
       return `Microsoft Graph rejected the users query (HTTP 400 ${p.said}). Check USERS_SELECT (property names of microsoft.graph.user) and USERS_FILTER (an OData $filter Graph supports on users).`;
     }
@@ -121,7 +127,11 @@ export const ErrorMessages = {
         return `The managed-identity endpoint refused the token of ${p.clientId} (GRAPH_FEDERATED_IDENTITY_CLIENT_ID): check that it is the client ID of a user-assigned identity assigned to the function app. ${FEDERATED_WHERE} (${p.said})`;
     }
   },
-  IdentityFailed: (p: { kind: 'endpointFailing'; doing: string; failing: string } | { kind: 'refused'; doing: string; status: number | undefined; message: string }): string =>
+  IdentityFailed: (
+    p:
+      | { kind: 'endpointFailing'; doing: string; failing: string }
+      | { kind: 'refused'; doing: string; status: number | undefined; message: string },
+  ): string =>
     p.kind === 'endpointFailing'
       ? `${capitalise(p.doing)} failed: the managed identity endpoint kept failing (${p.failing}) after all retries, so no token could be had for it. This is usually transient on the platform's side; the run will be retried.`
       : `${capitalise(p.doing)} failed: the managed identity endpoint refused a token${p.status ? ` (HTTP ${p.status})` : ''}. (${p.message})`,
@@ -233,7 +243,9 @@ export const ErrorMessages = {
   StorageForbidden: (p: { doing: string; errorCode: string; account: string }): string =>
     `Blob Storage refused ${p.doing} (HTTP 403 ${p.errorCode}): the function's identity lacks the 'Storage Blob Data Contributor' role on ${p.account} (or on the export container). Assign it, e.g. az role assignment create --role "Storage Blob Data Contributor" --assignee <identity principal id> --scope <storage account or container resource id>; with a connection string in EXPORT_STORAGE, check its key or SAS.`,
   StorageFailed: (p: { kind: 'latestConflicts'; blob: string } | (AzureFailure & { kind: 'azure' })): string =>
-    p.kind === 'latestConflicts' ? `Writing ${p.blob} kept conflicting with other writers; the snapshot itself is complete.` : azureFailed(p),
+    p.kind === 'latestConflicts'
+      ? `Writing ${p.blob} kept conflicting with other writers; the snapshot itself is complete.`
+      : azureFailed(p),
   // `npm run changes` (src/changes-cli.ts, src/compare-snapshots.ts).
   InvalidArguments: (
     p:
@@ -270,13 +282,25 @@ export const ErrorMessages = {
 export type ErrorParams<C extends ExportErrorCode> = Parameters<(typeof ErrorMessages)[C]>[0];
 
 /** The ExportError of `code`, its message from the catalogue. */
-export function exportError<C extends ExportErrorCode>(code: C, params: ErrorParams<C>, options: { cause?: unknown; details?: readonly string[] } = {}): ExportError {
+export function exportError<C extends ExportErrorCode>(
+  code: C,
+  params: ErrorParams<C>,
+  options: { cause?: unknown; details?: readonly string[] } = {},
+): ExportError {
   const message = (ErrorMessages[code] as (p: ErrorParams<C>) => string)(params);
   return new ExportError(code, message, options);
 }
 
 /** The AADSTS codes users meet, with what they mean and what to change; undefined for any other. */
-function aadstsAdvice(p: { code: string; clientId: string; tenantId: string; authorityHost: string; graphEndpoint: string; thumbprint: string | undefined; federated?: FederatedMismatch | undefined }): string | undefined {
+function aadstsAdvice(p: {
+  code: string;
+  clientId: string;
+  tenantId: string;
+  authorityHost: string;
+  graphEndpoint: string;
+  thumbprint: string | undefined;
+  federated?: FederatedMismatch | undefined;
+}): string | undefined {
   const app = `app ${p.clientId} in tenant ${p.tenantId}`;
   const federatedAdvice = p.federated !== undefined ? federatedMismatchAdvice(p.code, p.clientId, p.federated) : undefined;
   if (federatedAdvice !== undefined) return federatedAdvice;
@@ -319,7 +343,13 @@ export interface FederatedMismatch {
  * (subject), 7002138 (subject matching only case-insensitively) — and the values the app's credential must have.
  */
 function federatedMismatchAdvice(code: string, clientId: string, f: FederatedMismatch): string | undefined {
-  const which: Record<string, string> = { '70021': 'issuer, subject or audience', '700211': 'issuer', '700212': 'audience', '700213': 'subject', '7002138': 'subject (its case)' };
+  const which: Record<string, string> = {
+    '70021': 'issuer, subject or audience',
+    '700211': 'issuer',
+    '700212': 'audience',
+    '700213': 'subject',
+    '7002138': 'subject (its case)',
+  };
   const part = which[code];
   if (part === undefined) return undefined;
   const parameters = JSON.stringify({ name: 'entra-users-export', issuer: f.issuer, subject: f.subject, audiences: [f.audience] });
@@ -336,7 +366,8 @@ function federatedMismatchAdvice(code: string, clientId: string, f: FederatedMis
 
 /** The generic message of a failed Azure call: with its HTTP status, or the network error and what to check. */
 function azureFailed(p: AzureFailure): string {
-  if (p.status !== undefined) return `${capitalise(p.doing)} failed with HTTP ${p.status}${p.errorCode ? ` ${p.errorCode}` : ''}: ${p.message}`;
+  if (p.status !== undefined)
+    return `${capitalise(p.doing)} failed with HTTP ${p.status}${p.errorCode ? ` ${p.errorCode}` : ''}: ${p.message}`;
   const network = p.errorCode !== undefined && /^E[A-Z_]+$/.test(p.errorCode);
   return `${capitalise(p.doing)} failed: ${p.message}${p.errorCode && !p.message.includes(p.errorCode) ? ` (${p.errorCode})` : ''}.${network ? ' Check the URL, DNS, the network path and any proxy (HTTPS_PROXY / NO_PROXY).' : ''}`;
 }

@@ -73,19 +73,34 @@ export async function runExport(options: RunExportOptions = {}): Promise<Manifes
   const runId = newRunId(started);
   const transport = createTransport(settings);
   const azureCredential = options.azureCredential ?? azureIdentity(settings, transport);
-  const using = settings.credential.kind === 'federated'
-    ? `federated credential: managed identity ${settings.credential.managedIdentityClientId}`
-    : `${settings.credential.kind} '${settings.credential.name}' from ${settings.keyVaultUrl}`;
-  log.info(`Export ${runId} started: tenant ${settings.tenantId}, app ${settings.clientId}, ${using}, to container '${settings.container}' as ${settings.format}${settings.compression === 'gzip' ? '+gzip' : ''}.`);
+  const using =
+    settings.credential.kind === 'federated'
+      ? `federated credential: managed identity ${settings.credential.managedIdentityClientId}`
+      : `${settings.credential.kind} '${settings.credential.name}' from ${settings.keyVaultUrl}`;
+  log.info(
+    `Export ${runId} started: tenant ${settings.tenantId}, app ${settings.clientId}, ${using}, to container '${settings.container}' as ${settings.format}${settings.compression === 'gzip' ? '+gzip' : ''}.`,
+  );
 
   const container = openContainer(settings.storage, settings.container, azureCredential, transport.storage);
   // The previous snapshot is the one latest.json names now, at the start (never fails: a problem skips the report).
-  const changesReady = RunChanges.start({ container, tenantId: settings.tenantId, select: settings.select, compression: settings.compression, runId, warn: (m) => log.warn(m) });
+  const changesReady = RunChanges.start({
+    container,
+    tenantId: settings.tenantId,
+    select: settings.select,
+    compression: settings.compression,
+    runId,
+    warn: (m) => log.warn(m),
+  });
   const tokens = await preflight(settings, container, azureCredential, transport, log, started);
   const changes = await changesReady;
   try {
     if (changes.previousRunId !== undefined) log.info(`Changes are reported against the previous snapshot ${changes.previousRunId}.`);
-    return await exportSnapshot(settings, { runId, started, container, tokens, transport, changes }, log, options.progressIntervalMs ?? 10_000);
+    return await exportSnapshot(
+      settings,
+      { runId, started, container, tokens, transport, changes },
+      log,
+      options.progressIntervalMs ?? 10_000,
+    );
   } finally {
     // Its temporary files, whatever happened.
     changes.close();
@@ -115,7 +130,10 @@ async function exportSnapshot(
       committed.push(...report.blobs);
     },
     manifestBlob,
-    manifest: (users) => ({ ...manifestOf(settings, { runId, started, blobName: usersBlob, contentType: writer.contentType, users, listing }), changes: report!.changes }),
+    manifest: (users) => ({
+      ...manifestOf(settings, { runId, started, blobName: usersBlob, contentType: writer.contentType, users, listing }),
+      changes: report!.changes,
+    }),
   });
   if (!latestUpdated) log.warn(`latest.json already names a newer snapshot; it was left as is.`);
   logCompleted(log, manifest);
@@ -135,19 +153,34 @@ function azureIdentity(settings: ExportSettings, transport: Transport): TokenCre
  * once (each is a few round trips), and a bad credential fails the run before anything is staged. When
  * both fail, Storage's problem is the one reported, as if they had run one after the other.
  */
-async function preflight(settings: ExportSettings, container: ContainerClient, azureCredential: TokenCredential, transport: Transport, log: Logger, now: Date): Promise<TokenProvider> {
+async function preflight(
+  settings: ExportSettings,
+  container: ContainerClient,
+  azureCredential: TokenCredential,
+  transport: Transport,
+  log: Logger,
+  now: Date,
+): Promise<TokenProvider> {
   const [containerReady, graphAccess] = await Promise.allSettled([
     ensureContainer(container),
     (async () => {
       const { credential: setting, keyVaultUrl } = settings;
       const credential =
         setting.kind === 'federated'
-          ? federatedCredential({ managedIdentityClientId: setting.managedIdentityClientId, authorityHost: settings.authorityHost }, transport.identity)
+          ? federatedCredential(
+              { managedIdentityClientId: setting.managedIdentityClientId, authorityHost: settings.authorityHost },
+              transport.identity,
+            )
           : await loadGraphCredential({ ...settings, credential: setting, keyVaultUrl: keyVaultUrl! }, azureCredential, { transport });
       if (credential.kind === 'certificate') {
         const daysLeft = Math.floor((credential.notAfter.getTime() - now.getTime()) / 86_400_000);
-        log.info(`Using certificate ${credential.subject} (SHA-256 ${credential.thumbprintSha256}), valid until ${credential.notAfter.toISOString()}.`);
-        if (daysLeft < 30) log.warn(`The Graph app's certificate expires in ${daysLeft} days (${credential.notAfter.toISOString()}): renew it in Key Vault and register the new one on the app.`);
+        log.info(
+          `Using certificate ${credential.subject} (SHA-256 ${credential.thumbprintSha256}), valid until ${credential.notAfter.toISOString()}.`,
+        );
+        if (daysLeft < 30)
+          log.warn(
+            `The Graph app's certificate expires in ${daysLeft} days (${credential.notAfter.toISOString()}): renew it in Key Vault and register the new one on the app.`,
+          );
       }
       const provider = graphTokenProvider(settings, credential, { log: (m) => log.warn(m), transport });
       await provider.getToken();
@@ -170,13 +203,21 @@ interface ListingStats {
 }
 
 /** Streams every page of users into the writer (not committed), logging progress on the way. */
-async function listInto(writer: SnapshotBlobWriter, settings: ExportSettings, tokens: TokenProvider, transport: Transport, log: Logger, progressIntervalMs: number, changes: RunChanges): Promise<ListingStats> {
+async function listInto(
+  writer: SnapshotBlobWriter,
+  settings: ExportSettings,
+  tokens: TokenProvider,
+  transport: Transport,
+  log: Logger,
+  progressIntervalMs: number,
+  changes: RunChanges,
+): Promise<ListingStats> {
   const stats: ListingStats = { retries: 0, tokenRefreshes: 0, listingRestarts: 0, pages: 0, users: 0, consistencyLevel: null };
   const http = new HttpClientWithRetries({
     ...transport.graph,
     onRetry: (r) => {
       stats.retries += 1;
-      log.warn(`Graph request retry ${r.attempt - 1} after ${r.status ? `HTTP ${r.status}` : r.error ?? 'an error'}.`);
+      log.warn(`Graph request retry ${r.attempt - 1} after ${r.status ? `HTTP ${r.status}` : (r.error ?? 'an error')}.`);
     },
   });
   const progress = new Progress(log, progressIntervalMs, stats, () => writer.bytes);
@@ -235,8 +276,16 @@ async function listInto(writer: SnapshotBlobWriter, settings: ExportSettings, to
 function graphAccessError(e: GraphAccessRefused, settings: ExportSettings): ExportError {
   const { said, where } = e;
   return e.status === 403
-    ? exportError('GraphForbidden', { said, clientId: settings.clientId, authorityHost: settings.authorityHost, tenantId: settings.tenantId }, { cause: e })
-    : exportError('GraphUnauthorized', { said, where, graphEndpoint: settings.graphEndpoint, authorityHost: settings.authorityHost }, { cause: e });
+    ? exportError(
+        'GraphForbidden',
+        { said, clientId: settings.clientId, authorityHost: settings.authorityHost, tenantId: settings.tenantId },
+        { cause: e },
+      )
+    : exportError(
+        'GraphUnauthorized',
+        { said, where, graphEndpoint: settings.graphEndpoint, authorityHost: settings.authorityHost },
+        { cause: e },
+      );
 }
 
 function manifestOf(
@@ -315,7 +364,10 @@ class PageEncoder {
 
 /** Sortable and unique: the UTC start time, then random hex. */
 export function newRunId(started: Date): string {
-  return `${started.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(4).toString('hex')}`;
+  return `${started
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')}-${randomBytes(4).toString('hex')}`;
 }
 
 /**
@@ -350,7 +402,9 @@ class Progress {
 
   #report(): void {
     const seconds = (Date.now() - this.#start) / 1000;
-    this.#log.info(`Progress: ${this.#stats.users} users, ${this.#stats.pages} pages, ${Math.round(this.#stats.users / seconds)} users/s, ${this.#stats.retries} retries, ${(this.#bytes() / 1048576).toFixed(1)} MiB stored, ${seconds.toFixed(0)} s.`);
+    this.#log.info(
+      `Progress: ${this.#stats.users} users, ${this.#stats.pages} pages, ${Math.round(this.#stats.users / seconds)} users/s, ${this.#stats.retries} retries, ${(this.#bytes() / 1048576).toFixed(1)} MiB stored, ${seconds.toFixed(0)} s.`,
+    );
   }
 }
 

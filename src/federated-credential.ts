@@ -100,11 +100,14 @@ function identityError(e: unknown, clientId: string, audience: string, authority
   const all = errorText(e);
   const said = firstLine(all.split(' | ')[0] ?? all);
   // No App Service identity endpoint here (a developer machine): the identity library tried the VM one.
-  if (process.env['IDENTITY_ENDPOINT'] === undefined) return exportError('IdentityUnavailable', { kind: 'federatedNoEndpoint', clientId, said }, { cause: e });
+  if (process.env['IDENTITY_ENDPOINT'] === undefined)
+    return exportError('IdentityUnavailable', { kind: 'federatedNoEndpoint', clientId, said }, { cause: e });
   if (described.code === 'IdentityFailed') return described;
-  if (/AADSTS500011/.test(all)) return exportError('IdentityUnavailable', { kind: 'federatedAudienceUnknown', clientId, said, audience, authorityHost }, { cause: e });
+  if (/AADSTS500011/.test(all))
+    return exportError('IdentityUnavailable', { kind: 'federatedAudienceUnknown', clientId, said, audience, authorityHost }, { cause: e });
   // App Service's answer for a client_id that is no identity of the app.
-  if (/Unable to load the proper Managed Identity/i.test(all)) return exportError('IdentityUnavailable', { kind: 'federatedNotAssigned', clientId, said }, { cause: e });
+  if (/Unable to load the proper Managed Identity/i.test(all))
+    return exportError('IdentityUnavailable', { kind: 'federatedNotAssigned', clientId, said }, { cause: e });
   return exportError('IdentityUnavailable', { kind: 'federatedRefused', clientId, said }, { cause: e });
 }
 
@@ -139,6 +142,9 @@ export function federatedMismatch(credential: FederatedCredential, app: { tenant
     issuer: claims?.iss ?? `${app.authorityHost}/${app.tenantId}/v2.0`,
     subject: claims?.sub ?? `<the principal (object) ID of managed identity ${credential.managedIdentityClientId}>`,
     audience: claims?.aud ?? credential.audience,
-    systemAssigned: resourceId !== undefined && !/\/providers\/Microsoft\.ManagedIdentity\/userAssignedIdentities\//i.test(resourceId) ? resourceId : undefined,
+    systemAssigned:
+      resourceId !== undefined && !/\/providers\/Microsoft\.ManagedIdentity\/userAssignedIdentities\//i.test(resourceId)
+        ? resourceId
+        : undefined,
   };
 }

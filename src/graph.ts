@@ -78,13 +78,21 @@ export type ConsistencyLevel = 'eventual';
  * the listing may succeed as one. Carries the error to report if it is not retried.
  */
 class AdvancedQueryMayHelp extends Error {
-  constructor(readonly refusal: Error, readonly graphSaid: string) {
+  constructor(
+    readonly refusal: Error,
+    readonly graphSaid: string,
+  ) {
     super(refusal.message);
   }
 }
 
 /** The listing's first request; as an advanced query it adds `$count=true` (required with the header, see above). */
-export function firstPageUrl(graphEndpoint: string, select: readonly string[], filter: string | undefined, consistencyLevel?: ConsistencyLevel): string {
+export function firstPageUrl(
+  graphEndpoint: string,
+  select: readonly string[],
+  filter: string | undefined,
+  consistencyLevel?: ConsistencyLevel,
+): string {
   const url = new URL('/v1.0/users', graphEndpoint);
   url.searchParams.set('$select', select.join(','));
   if (filter) url.searchParams.set('$filter', filter);
@@ -132,7 +140,9 @@ export async function* listUserPages(options: ListUsersOptions): AsyncGenerator<
         if (!(e instanceof ExpiredPageTokenError)) throw e;
         if (restarts >= maxRestarts) throw tokenExpiredTooOften(restarts + 1);
         restarts += 1;
-        options.log?.(`Graph page token expired at page ${index}; restarting the listing from the first page (restart ${restarts} of ${maxRestarts}).`);
+        options.log?.(
+          `Graph page token expired at page ${index}; restarting the listing from the first page (restart ${restarts} of ${maxRestarts}).`,
+        );
         index = 0;
         restarted = true;
         followed = new Set([first]);
@@ -187,7 +197,12 @@ class PageFetch {
   #link: string | undefined;
   #adopted = false;
 
-  constructor(readonly url: string, options: ListUsersOptions, consistencyLevel: ConsistencyLevel | undefined, isNew: (link: string) => boolean) {
+  constructor(
+    readonly url: string,
+    options: ListUsersOptions,
+    consistencyLevel: ConsistencyLevel | undefined,
+    isNew: (link: string) => boolean,
+  ) {
     this.#options = options;
     this.#consistencyLevel = consistencyLevel;
     this.#isNew = isNew;
@@ -260,7 +275,9 @@ const WS = String.raw`[ \t\n\r]*`;
 const JSON_STRING = String.raw`"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"`;
 // `@odata.count` is a non-negative JSON integer (no leading zeros, which the full read would refuse).
 const COUNT = String.raw`"@odata\.count"${WS}:${WS}(?:0|[1-9][0-9]*)${WS},${WS}`;
-const LEADING_NEXT_LINK = new RegExp(String.raw`^${WS}\{${WS}(?:"@odata\.context"${WS}:${WS}${JSON_STRING}${WS},${WS})?(?:${COUNT})?"@odata\.nextLink"${WS}:${WS}(${JSON_STRING})`);
+const LEADING_NEXT_LINK = new RegExp(
+  String.raw`^${WS}\{${WS}(?:"@odata\.context"${WS}:${WS}${JSON_STRING}${WS},${WS})?(?:${COUNT})?"@odata\.nextLink"${WS}:${WS}(${JSON_STRING})`,
+);
 
 /** The `@odata.nextLink` at the start of a page body, if there is one and it points at GRAPH_ENDPOINT. */
 export function earlyNextLink(body: string, graphEndpoint: string): string | undefined {
@@ -297,7 +314,11 @@ async function fetchPage(
     let result: StreamedResult;
     try {
       result = await options.http.sendStreaming('GET', url, {
-        headers: { Authorization: `Bearer ${token}`, Accept: 'application/json', ...(consistencyLevel !== undefined ? { ConsistencyLevel: consistencyLevel } : {}) },
+        headers: {
+          Authorization: `Bearer ${token}`,
+          Accept: 'application/json',
+          ...(consistencyLevel !== undefined ? { ConsistencyLevel: consistencyLevel } : {}),
+        },
         abortSignal,
         onChunk,
       });
@@ -324,7 +345,13 @@ async function fetchPage(
     // microsoftgraph/microsoft-graph-docs-contrib#9043 and microsoftgraph/microsoft-graph-docs#14586), and the
     // last one is also what Graph says of a filter it cannot serve at all: only the code is dependable, so any
     // Request_UnsupportedQuery to a filter is tried once more as an advanced query, whose answer is final.
-    if (result.status === 400 && error.code === 'Request_UnsupportedQuery' && consistencyLevel === undefined && options.filter && !url.includes('skiptoken')) {
+    if (
+      result.status === 400 &&
+      error.code === 'Request_UnsupportedQuery' &&
+      consistencyLevel === undefined &&
+      options.filter &&
+      !url.includes('skiptoken')
+    ) {
       throw new AdvancedQueryMayHelp(refusal, graphSaid(error));
     }
     throw refusal;
@@ -345,11 +372,20 @@ function parsePage(result: StreamedResult, url: string, index: number, options: 
     if (!(e instanceof PageFormatError)) throw e;
     const where = describeUrl(url);
     if (e.kind === 'not-json') {
-      throw exportError('GraphProtocolError', { kind: 'notJson', where, contentType: result.headers['content-type'], index, detail: e.message });
+      throw exportError('GraphProtocolError', {
+        kind: 'notJson',
+        where,
+        contentType: result.headers['content-type'],
+        index,
+        detail: e.message,
+      });
     }
     throw exportError('GraphProtocolError', { kind: 'pageFormat', where, index, detail: e.message });
   }
-  const link = scanned.nextLink === undefined ? undefined : (JSON.parse(bytes.toString('utf8', scanned.nextLink.start, scanned.nextLink.end)) as unknown);
+  const link =
+    scanned.nextLink === undefined
+      ? undefined
+      : (JSON.parse(bytes.toString('utf8', scanned.nextLink.start, scanned.nextLink.end)) as unknown);
   return { count: scanned.ranges.length / 2, elements: { bytes, ranges: scanned.ranges }, nextLink: checkedNextLink(link, url, options) };
 }
 
@@ -399,10 +435,22 @@ function graphSaid(error: GraphErrorBody): string {
   return `${error.code ?? 'error'}: ${error.message ?? ''}`.trim();
 }
 
-function failure(result: HttpResult, error: GraphErrorBody, url: string, options: ListUsersOptions, consistencyLevel: ConsistencyLevel | undefined): Error {
+function failure(
+  result: HttpResult,
+  error: GraphErrorBody,
+  url: string,
+  options: ListUsersOptions,
+  consistencyLevel: ConsistencyLevel | undefined,
+): Error {
   const where = describeUrl(url);
   if (!error.json) {
-    return exportError('GraphFailed', { kind: 'notGraph', where, status: result.status, contentType: result.headers['content-type'], graphEndpoint: options.graphEndpoint });
+    return exportError('GraphFailed', {
+      kind: 'notGraph',
+      where,
+      status: result.status,
+      contentType: result.headers['content-type'],
+      graphEndpoint: options.graphEndpoint,
+    });
   }
   const said = graphSaid(error);
   if (result.status === 403 || result.status === 401) return new GraphAccessRefused(result.status, said, where);

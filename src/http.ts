@@ -135,7 +135,12 @@ export class HttpClientWithRetries {
       const state = this.#attempts.attemptOf(request);
       const deadline = (state?.startedAt ?? Date.now()) + this.#options.attemptTimeoutInMs;
       try {
-        const bytes = await readBody(stream, { deadline, timeoutInMs: this.#options.attemptTimeoutInMs, signal: init.abortSignal, onChunk: init.onChunk });
+        const bytes = await readBody(stream, {
+          deadline,
+          timeoutInMs: this.#options.attemptTimeoutInMs,
+          signal: init.abortSignal,
+          onChunk: init.onChunk,
+        });
         // Decoded once, from one buffer, and only if asked for: Graph pages are read from their bytes.
         let text: string | undefined;
         return {
@@ -248,7 +253,12 @@ function readBody(stream: NodeJS.ReadableStream, options: ReadBodyOptions): Prom
     const onEnd = (): void => finish();
     const onError = (e: Error): void => {
       const code = (e as { code?: unknown }).code;
-      finish(bodyFailure(`the response body broke off after ${length} bytes: ${e.message}`, typeof code === 'string' && /^E[A-Z_]+$/.test(code) ? code : 'ECONNRESET'));
+      finish(
+        bodyFailure(
+          `the response body broke off after ${length} bytes: ${e.message}`,
+          typeof code === 'string' && /^E[A-Z_]+$/.test(code) ? code : 'ECONNRESET',
+        ),
+      );
     };
     const onClose = (): void => finish(bodyFailure(`the connection closed after ${length} bytes of the response body`, 'ECONNRESET'));
     const onAbort = (): void => {
@@ -257,7 +267,13 @@ function readBody(stream: NodeJS.ReadableStream, options: ReadBodyOptions): Prom
       finish(error);
     };
     const timer = setTimeout(
-      () => finish(bodyFailure(`no complete response within ${Math.round(timeoutInMs / 1000)} s (the body stalled after ${length} bytes)`, 'ETIMEDOUT')),
+      () =>
+        finish(
+          bodyFailure(
+            `no complete response within ${Math.round(timeoutInMs / 1000)} s (the body stalled after ${length} bytes)`,
+            'ETIMEDOUT',
+          ),
+        ),
       Math.max(0, deadline - Date.now()),
     );
     signal?.addEventListener('abort', onAbort);
@@ -350,7 +366,11 @@ export function attemptPolicy(options: AttemptPolicyOptions): AttemptPolicy {
 }
 
 /** Retry-After in seconds or as an HTTP date, and the millisecond variants Azure services send. */
-const RETRY_AFTER_HEADERS: ReadonlyArray<[name: string, msPerUnit: number]> = [['retry-after-ms', 1], ['x-ms-retry-after-ms', 1], ['retry-after', 1000]];
+const RETRY_AFTER_HEADERS: ReadonlyArray<[name: string, msPerUnit: number]> = [
+  ['retry-after-ms', 1],
+  ['x-ms-retry-after-ms', 1],
+  ['retry-after', 1000],
+];
 
 /** Shortens a Retry-After longer than `maxInMs` (a throttled service may ask for minutes or hours). */
 function capRetryAfter(headers: HttpHeaders, maxInMs: number): void {
@@ -393,7 +413,9 @@ export function msalNetworkModule(http: HttpClientWithRetries): INetworkModule {
     try {
       body = JSON.parse(result.body) as T;
     } catch {
-      throw fail(`the identity platform answered HTTP ${result.status} with a body that is not JSON (${result.headers['content-type'] ?? 'no content type'})`);
+      throw fail(
+        `the identity platform answered HTTP ${result.status} with a body that is not JSON (${result.headers['content-type'] ?? 'no content type'})`,
+      );
     }
     return { status: result.status, headers: result.headers, body };
   };

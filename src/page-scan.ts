@@ -93,7 +93,8 @@ const NEXT_LINK_NAME = Buffer.from('@odata.nextLink');
  * Users that contain whitespace are compacted in place: the caller hands its buffer over.
  */
 export function scanUsersPage(bytes: Uint8Array): ScannedPage {
-  if (!isUtf8(bytes)) throw new PageFormatError('not-json', 'is not valid UTF-8 (RFC 8259 §8.1 requires it; decoding would replace those bytes)', undefined);
+  if (!isUtf8(bytes))
+    throw new PageFormatError('not-json', 'is not valid UTF-8 (RFC 8259 §8.1 requires it; decoding would replace those bytes)', undefined);
   const b = bytes;
   const n = b.length;
   let pos = 0;
@@ -264,7 +265,8 @@ export function scanUsersPage(bytes: Uint8Array): ScannedPage {
   const wrongShape = (message: string, at: number): void => {
     shapeError ??= new PageFormatError('shape', message, at);
   };
-  if (b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) throw new PageFormatError('not-json', 'starts with a byte order mark, which JSON text must not have (RFC 8259 §8.1)', 0);
+  if (b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf)
+    throw new PageFormatError('not-json', 'starts with a byte order mark, which JSON text must not have (RFC 8259 §8.1)', 0);
   skipWhitespace();
   if (pos >= n) throw new PageFormatError('not-json', 'is empty (no JSON at all)', pos);
   if (b[pos] !== OPEN_OBJECT) {
@@ -302,7 +304,11 @@ export function scanUsersPage(bytes: Uint8Array): ScannedPage {
             spaced = false;
             value();
             if (b[element] === OPEN_OBJECT) ranges.push(element, spaced ? compact(element, pos) : pos);
-            else wrongShape(`has an element of 'value' that is not an object, so not a user: element ${index} (byte ${element}) is ${describeValue(b[element]!)}`, element);
+            else
+              wrongShape(
+                `has an element of 'value' that is not an object, so not a user: element ${index} (byte ${element}) is ${describeValue(b[element]!)}`,
+                element,
+              );
             index += 1;
           } while (more(CLOSE_ARRAY));
         }
@@ -310,11 +316,19 @@ export function scanUsersPage(bytes: Uint8Array): ScannedPage {
       }
       value();
       if (key === 'value') {
-        if (sawValue) wrongShape('has two members named "value" (RFC 8259 §4: their meaning is unpredictable), so which users it holds is ambiguous', nameAt);
+        if (sawValue)
+          wrongShape(
+            'has two members named "value" (RFC 8259 §4: their meaning is unpredictable), so which users it holds is ambiguous',
+            nameAt,
+          );
         else wrongShape(`has a 'value' that is not an array (byte ${start} is ${describeByte(b[start])})`, start);
         sawValue = true;
       } else if (key === '@odata.nextLink') {
-        if (nextLink !== undefined) wrongShape('has two members named "@odata.nextLink" (RFC 8259 §4: their meaning is unpredictable), so which page follows is ambiguous', nameAt);
+        if (nextLink !== undefined)
+          wrongShape(
+            'has two members named "@odata.nextLink" (RFC 8259 §4: their meaning is unpredictable), so which page follows is ambiguous',
+            nameAt,
+          );
         nextLink = { start, end: pos };
       }
     } while (more(CLOSE_OBJECT));

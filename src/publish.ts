@@ -41,7 +41,10 @@ export interface PublishedSnapshot<M> {
  * `committed`, in order, and taken back (best effort) if a later step fails — unless latest.json may name this
  * run. A blob to publish between the users blob and the manifest is one more step that adds its name there.
  */
-export async function publishSnapshot<M extends LatestCandidate>(container: ContainerClient, snapshot: SnapshotToPublish<M>): Promise<PublishedSnapshot<M>> {
+export async function publishSnapshot<M extends LatestCandidate>(
+  container: ContainerClient,
+  snapshot: SnapshotToPublish<M>,
+): Promise<PublishedSnapshot<M>> {
   const committed: string[] = [];
   const latest = { written: false };
   let manifest: M | undefined;
@@ -58,7 +61,8 @@ export async function publishSnapshot<M extends LatestCandidate>(container: Cont
   } catch (e) {
     // Kept only when this run tried to write latest.json and latest.json names it (a write applied whose
     // answer was lost) or cannot be read.
-    if (!latest.written || manifest === undefined || !(await latestMayName(container, manifest.runId))) await deleteIfExists(container, committed);
+    if (!latest.written || manifest === undefined || !(await latestMayName(container, manifest.runId)))
+      await deleteIfExists(container, committed);
     throw e;
   }
 }
@@ -75,7 +79,14 @@ async function uploadNewJson(container: ContainerClient, name: string, value: un
   } catch (e) {
     // An upload whose answer was lost (reset, timeout) may have been applied — its retry then meets 409, or
     // no answer at all: it is ours when it holds exactly this JSON (which names this run).
-    if (statusOf(e) !== 403 && (await blob.downloadToBuffer().then((b) => b.toString('utf8') === body, () => false))) return;
+    if (
+      statusOf(e) !== 403 &&
+      (await blob.downloadToBuffer().then(
+        (b) => b.toString('utf8') === body,
+        () => false,
+      ))
+    )
+      return;
     throw storageError(e, `writing ${name}`, container);
   }
 }
@@ -157,4 +168,3 @@ async function readAll(stream: NodeJS.ReadableStream | undefined): Promise<strin
   for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
   return Buffer.concat(chunks).toString('utf8');
 }
-

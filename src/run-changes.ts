@@ -17,12 +17,29 @@ import { IndexBuilder, DuplicateIdError, type SnapshotIndex, type UserHasher, us
 import { SortedSpill } from './sorted-spill.js';
 import { LATEST_BLOB } from './publish.js';
 import { SnapshotBlobWriter, type CommittedBlob } from './storage.js';
-import { indexBlobName, loadSnapshotIndex, parseManifest, selectsId, snapshotFolder, SnapshotUnreadable, type SnapshotManifest } from './stored-snapshot.js';
+import {
+  indexBlobName,
+  loadSnapshotIndex,
+  parseManifest,
+  selectsId,
+  snapshotFolder,
+  SnapshotUnreadable,
+  type SnapshotManifest,
+} from './stored-snapshot.js';
 import { userIdBytes } from './user-json.js';
 
 /** The manifest's `changes`. */
 export type ManifestChanges =
-  | { previousRunId: string; added: number; removed: number; changed: number; blobName: string; bytes: number; sha256: string; compared: string[] }
+  | {
+      previousRunId: string;
+      added: number;
+      removed: number;
+      changed: number;
+      blobName: string;
+      bytes: number;
+      sha256: string;
+      compared: string[];
+    }
   | { skipped: string };
 
 export interface RunChangesOptions {
@@ -93,7 +110,10 @@ export class RunChanges {
       try {
         previous = await previousSnapshot(options);
       } catch (e) {
-        previous = { skipped: e instanceof SnapshotUnreadable ? e.message : `the previous snapshot could not be read: ${describeError(e)}`, indexing: true };
+        previous = {
+          skipped: e instanceof SnapshotUnreadable ? e.message : `the previous snapshot could not be read: ${describeError(e)}`,
+          indexing: true,
+        };
       }
     }
     if ('skipped' in previous) options.warn(`The change report is skipped: ${previous.skipped}.`);
@@ -146,7 +166,12 @@ export class RunChanges {
     try {
       index = this.#builder.finish(users).index;
     } catch (e) {
-      this.#stop(e instanceof DuplicateIdError ? `this snapshot holds two users with the id '${e.id}'` : `the comparison failed: ${describeError(e)}`, false);
+      this.#stop(
+        e instanceof DuplicateIdError
+          ? `this snapshot holds two users with the id '${e.id}'`
+          : `the comparison failed: ${describeError(e)}`,
+        false,
+      );
       return { changes: { skipped: this.#skipped! }, blobs: [] };
     }
     const folder = snapshotFolder(usersBlob);
@@ -162,21 +187,37 @@ export class RunChanges {
       let spilled: Promise<unknown> = Promise.resolve();
       if (this.#skipped === undefined && previous && countDifferences(previous.index, index) > 0) {
         spilled = spillDifferences(container, previous.manifest, previous.index, index, this.#older).catch((e: unknown) => {
-          this.#stop(e instanceof SnapshotUnreadable ? `the previous snapshot ${previous.manifest.runId} cannot be read: ${e.message}` : `the comparison failed: ${describeError(e)}`, true);
+          this.#stop(
+            e instanceof SnapshotUnreadable
+              ? `the previous snapshot ${previous.manifest.runId} cannot be read: ${e.message}`
+              : `the comparison failed: ${describeError(e)}`,
+            true,
+          );
         });
       }
       // Both settle before going on (a failed upload must not leave the reading of the previous file running).
       const [upload] = await Promise.allSettled([uploaded, spilled]);
       if (upload.status === 'rejected') throw upload.reason;
-      if (this.#skipped !== undefined || !previous) return { changes: { skipped: this.#skipped ?? 'no previous snapshot' }, blobs: written };
+      if (this.#skipped !== undefined || !previous)
+        return { changes: { skipped: this.#skipped ?? 'no previous snapshot' }, blobs: written };
 
       const compared = comparedProperties(previous.manifest.select, this.#options.select);
-      const writer = new SnapshotBlobWriter(container.getBlockBlobClient(reportBlob), { compression, contentType: 'application/x-ndjson; charset=utf-8' });
+      const writer = new SnapshotBlobWriter(container.getBlockBlobClient(reportBlob), {
+        compression,
+        contentType: 'application/x-ndjson; charset=utf-8',
+      });
       const counts = await writeReportLines(this.#older, this.#newer, compared, (lines) => writer.write(lines));
       written.push(reportBlob);
       const committed = await writer.commit({ runid: runId });
       return {
-        changes: { previousRunId: previous.manifest.runId, ...counts, blobName: reportBlob, bytes: committed.bytes, sha256: committed.sha256, compared },
+        changes: {
+          previousRunId: previous.manifest.runId,
+          ...counts,
+          blobName: reportBlob,
+          bytes: committed.bytes,
+          sha256: committed.sha256,
+          compared,
+        },
         blobs: written,
       };
     } catch (e) {
@@ -210,7 +251,10 @@ export class RunChanges {
  * applied. The writer copies the index's parts block by block, so a few blocks are in flight at a time.
  */
 async function uploadIndex(container: ContainerClient, name: string, parts: Buffer[], runId: string): Promise<void> {
-  const writer = new SnapshotBlobWriter(container.getBlockBlobClient(name), { compression: 'none', contentType: 'application/octet-stream' });
+  const writer = new SnapshotBlobWriter(container.getBlockBlobClient(name), {
+    compression: 'none',
+    contentType: 'application/octet-stream',
+  });
   for (const part of parts) await writer.write(part);
   await writer.commit({ runid: runId });
 }
@@ -228,15 +272,21 @@ async function previousSnapshot(options: RunChangesOptions): Promise<PreviousSna
   }
   const manifest = parseManifest(text, LATEST_BLOB);
   const about = `the previous snapshot ${manifest.runId}`;
-  if (manifest.tenantId.toLowerCase() !== options.tenantId.toLowerCase()) throw new SnapshotUnreadable(`${about} is of another tenant (${manifest.tenantId})`);
-  if (!selectsId(manifest.select)) throw new SnapshotUnreadable(`${about} does not include id (its select is ${manifest.select.join(',')})`);
+  if (manifest.tenantId.toLowerCase() !== options.tenantId.toLowerCase())
+    throw new SnapshotUnreadable(`${about} is of another tenant (${manifest.tenantId})`);
+  if (!selectsId(manifest.select))
+    throw new SnapshotUnreadable(`${about} does not include id (its select is ${manifest.select.join(',')})`);
   try {
     const properties = await container.getBlobClient(manifest.blobName).getProperties();
-    if (properties.contentLength !== manifest.bytes) throw new SnapshotUnreadable(`its users file has ${properties.contentLength} bytes, its manifest says ${manifest.bytes} (cut short or replaced)`);
+    if (properties.contentLength !== manifest.bytes)
+      throw new SnapshotUnreadable(
+        `its users file has ${properties.contentLength} bytes, its manifest says ${manifest.bytes} (cut short or replaced)`,
+      );
     return { manifest, index: await loadSnapshotIndex(container, manifest, options.warn) };
   } catch (e) {
     if (e instanceof SnapshotUnreadable) throw new SnapshotUnreadable(`${about} cannot be read: ${e.message}`);
-    if (statusOf(e) === 404) throw new SnapshotUnreadable(`${about} cannot be read: its users file ${manifest.blobName} does not exist (deleted?)`);
+    if (statusOf(e) === 404)
+      throw new SnapshotUnreadable(`${about} cannot be read: its users file ${manifest.blobName} does not exist (deleted?)`);
     throw new SnapshotUnreadable(`${about} cannot be read: ${describeError(e)}`);
   }
 }

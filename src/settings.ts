@@ -17,9 +17,7 @@ export type CredentialSetting =
   /** Secretless: the client ID of the user-assigned managed identity the app trusts (README "Secretless"). */
   | { kind: 'federated'; managedIdentityClientId: string };
 
-export type StorageSetting =
-  | { kind: 'connectionString'; connectionString: string }
-  | { kind: 'identity'; blobServiceUri: string };
+export type StorageSetting = { kind: 'connectionString'; connectionString: string } | { kind: 'identity'; blobServiceUri: string };
 
 export interface ExportSettings {
   tenantId: string;
@@ -126,9 +124,11 @@ export function readSettings(env: Env = process.env): ExportSettings {
     }
   }
 
-  const clientId = required('GRAPH_CLIENT_ID', "the application (client) ID of the app registration holding User.Read.All, a GUID");
+  const clientId = required('GRAPH_CLIENT_ID', 'the application (client) ID of the app registration holding User.Read.All, a GUID');
   if (clientId !== undefined && !GUID.test(clientId)) {
-    problems.push(`GRAPH_CLIENT_ID is '${clientId}': expected the application (client) ID, a GUID like 00000000-0000-0000-0000-000000000000.`);
+    problems.push(
+      `GRAPH_CLIENT_ID is '${clientId}': expected the application (client) ID, a GUID like 00000000-0000-0000-0000-000000000000.`,
+    );
   }
 
   const credentialProblems: string[] = [];
@@ -136,17 +136,29 @@ export function readSettings(env: Env = process.env): ExportSettings {
   // Only the credentials held in Key Vault need it: not required once GRAPH_FEDERATED_IDENTITY_CLIENT_ID is set,
   // even alongside another credential setting (that conflict is reported on its own).
   const needsVault = get('GRAPH_FEDERATED_IDENTITY_CLIENT_ID') === undefined;
-  const vaultSetting = needsVault ? required('KEY_VAULT_URL', 'the vault URI, e.g. https://contoso-kv.vault.azure.net/') : get('KEY_VAULT_URL');
+  const vaultSetting = needsVault
+    ? required('KEY_VAULT_URL', 'the vault URI, e.g. https://contoso-kv.vault.azure.net/')
+    : get('KEY_VAULT_URL');
   const keyVaultUrl = parseOrigin('KEY_VAULT_URL', vaultSetting, problems, 'https://contoso-kv.vault.azure.net/');
   problems.push(...credentialProblems);
 
-  const authorityHost = parseOrigin('GRAPH_AUTHORITY_HOST', get('GRAPH_AUTHORITY_HOST') ?? DEFAULTS.GRAPH_AUTHORITY_HOST, problems, DEFAULTS.GRAPH_AUTHORITY_HOST);
+  const authorityHost = parseOrigin(
+    'GRAPH_AUTHORITY_HOST',
+    get('GRAPH_AUTHORITY_HOST') ?? DEFAULTS.GRAPH_AUTHORITY_HOST,
+    problems,
+    DEFAULTS.GRAPH_AUTHORITY_HOST,
+  );
   const graphEndpoint = parseOrigin('GRAPH_ENDPOINT', get('GRAPH_ENDPOINT') ?? DEFAULTS.GRAPH_ENDPOINT, problems, DEFAULTS.GRAPH_ENDPOINT);
 
-  const select = (get('USERS_SELECT') ?? DEFAULTS.USERS_SELECT).split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const select = (get('USERS_SELECT') ?? DEFAULTS.USERS_SELECT)
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   const badProperties = select.filter((p) => !PROPERTY_NAME.test(p));
   if (select.length === 0 || badProperties.length > 0) {
-    problems.push(`USERS_SELECT is '${get('USERS_SELECT')}': expected a comma-separated list of user property names, e.g. id,userPrincipalName,displayName.`);
+    problems.push(
+      `USERS_SELECT is '${get('USERS_SELECT')}': expected a comma-separated list of user property names, e.g. id,userPrincipalName,displayName.`,
+    );
   }
 
   const { storage, container } = readStorage(get, problems);
@@ -165,7 +177,9 @@ export function readSettings(env: Env = process.env): ExportSettings {
     CronExpressionParser.parse(schedule, { strict: false });
   } catch (e) {
     const why = e instanceof Error ? e.message : String(e);
-    problems.push(`EXPORT_SCHEDULE is '${schedule}': expected an NCRONTAB expression with six fields {second} {minute} {hour} {day} {month} {day-of-week}, e.g. '0 0 2 * * *' for 02:00 UTC daily (${why}).`);
+    problems.push(
+      `EXPORT_SCHEDULE is '${schedule}': expected an NCRONTAB expression with six fields {second} {minute} {hour} {day} {month} {day-of-week}, e.g. '0 0 2 * * *' for 02:00 UTC daily (${why}).`,
+    );
   }
 
   const { managedIdentityClientId, requestTimeoutMs } = readAccess(get, problems);
@@ -222,23 +236,33 @@ function readStorage(get: Getter, problems: string[]): { storage: StorageSetting
   const blobServiceUri = get('EXPORT_STORAGE__blobServiceUri');
   let storage: StorageSetting = { kind: 'connectionString', connectionString: '' };
   if (connectionString !== undefined && blobServiceUri !== undefined) {
-    problems.push('EXPORT_STORAGE and EXPORT_STORAGE__blobServiceUri are both set: set exactly one — a connection string, or the blob service URI for the managed identity (recommended in Azure).');
+    problems.push(
+      'EXPORT_STORAGE and EXPORT_STORAGE__blobServiceUri are both set: set exactly one — a connection string, or the blob service URI for the managed identity (recommended in Azure).',
+    );
   } else if (connectionString === undefined && blobServiceUri === undefined) {
-    problems.push('EXPORT_STORAGE__blobServiceUri or EXPORT_STORAGE is missing: set EXPORT_STORAGE__blobServiceUri to https://<account>.blob.core.windows.net (managed identity), or EXPORT_STORAGE to a connection string (UseDevelopmentStorage=true for Azurite).');
+    problems.push(
+      'EXPORT_STORAGE__blobServiceUri or EXPORT_STORAGE is missing: set EXPORT_STORAGE__blobServiceUri to https://<account>.blob.core.windows.net (managed identity), or EXPORT_STORAGE to a connection string (UseDevelopmentStorage=true for Azurite).',
+    );
   } else if (connectionString !== undefined) {
     if (!/^UseDevelopmentStorage=true/i.test(connectionString) && !/(^|;)\s*(AccountName|BlobEndpoint)\s*=/i.test(connectionString)) {
-      problems.push('EXPORT_STORAGE is not a storage connection string: expected DefaultEndpointsProtocol=https;AccountName=...;AccountKey=...;EndpointSuffix=core.windows.net, a BlobEndpoint=...;SharedAccessSignature=... string, or UseDevelopmentStorage=true.');
+      problems.push(
+        'EXPORT_STORAGE is not a storage connection string: expected DefaultEndpointsProtocol=https;AccountName=...;AccountKey=...;EndpointSuffix=core.windows.net, a BlobEndpoint=...;SharedAccessSignature=... string, or UseDevelopmentStorage=true.',
+      );
     }
     storage = { kind: 'connectionString', connectionString };
   } else {
     // A path is allowed here: Azurite and Azure Stack put the account name in the path.
-    const uri = parseOrigin('EXPORT_STORAGE__blobServiceUri', blobServiceUri, problems, 'https://<account>.blob.core.windows.net', { allowPath: true });
+    const uri = parseOrigin('EXPORT_STORAGE__blobServiceUri', blobServiceUri, problems, 'https://<account>.blob.core.windows.net', {
+      allowPath: true,
+    });
     storage = { kind: 'identity', blobServiceUri: uri ?? '' };
   }
 
   const container = get('EXPORT_CONTAINER') ?? DEFAULTS.EXPORT_CONTAINER;
   if (!CONTAINER_NAME.test(container)) {
-    problems.push(`EXPORT_CONTAINER is '${container}': a container name has 3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit.`);
+    problems.push(
+      `EXPORT_CONTAINER is '${container}': a container name has 3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit.`,
+    );
   }
 
   return { storage, container };
@@ -247,7 +271,9 @@ function readStorage(get: Getter, problems: string[]): { storage: StorageSetting
 function readAccess(get: Getter, problems: string[]): { managedIdentityClientId: string | undefined; requestTimeoutMs: number } {
   const managedIdentityClientId = get('AZURE_CLIENT_ID');
   if (managedIdentityClientId !== undefined && !GUID.test(managedIdentityClientId)) {
-    problems.push(`AZURE_CLIENT_ID is '${managedIdentityClientId}': expected the client ID (a GUID) of the user-assigned managed identity, or leave it unset for the system-assigned identity.`);
+    problems.push(
+      `AZURE_CLIENT_ID is '${managedIdentityClientId}': expected the client ID (a GUID) of the user-assigned managed identity, or leave it unset for the system-assigned identity.`,
+    );
   }
 
   const timeoutText = get('EXPORT_REQUEST_TIMEOUT_SECONDS');
@@ -257,7 +283,9 @@ function readAccess(get: Getter, problems: string[]): { managedIdentityClientId:
     if (seconds >= REQUEST_TIMEOUT_SECONDS.min && seconds <= REQUEST_TIMEOUT_SECONDS.max) {
       requestTimeoutSeconds = seconds;
     } else {
-      problems.push(`EXPORT_REQUEST_TIMEOUT_SECONDS is '${timeoutText}': expected a number of seconds from ${REQUEST_TIMEOUT_SECONDS.min} to ${REQUEST_TIMEOUT_SECONDS.max} (default ${REQUEST_TIMEOUT_SECONDS.default}), the longest one attempt of a call may take; or leave it unset.`);
+      problems.push(
+        `EXPORT_REQUEST_TIMEOUT_SECONDS is '${timeoutText}': expected a number of seconds from ${REQUEST_TIMEOUT_SECONDS.min} to ${REQUEST_TIMEOUT_SECONDS.max} (default ${REQUEST_TIMEOUT_SECONDS.default}), the longest one attempt of a call may take; or leave it unset.`,
+      );
     }
   }
 
@@ -296,13 +324,19 @@ export function timerSchedule(env: Env = process.env): string {
 const CREDENTIAL_SETTINGS = ['GRAPH_CLIENT_SECRET_NAME', 'GRAPH_CLIENT_CERTIFICATE_NAME', 'GRAPH_FEDERATED_IDENTITY_CLIENT_ID'] as const;
 
 /** Exactly one of the three credential settings; undefined (with the problem recorded) otherwise. */
-function readCredential(get: (name: SettingName) => string | undefined, clientId: string | undefined, problems: string[]): CredentialSetting | undefined {
+function readCredential(
+  get: (name: SettingName) => string | undefined,
+  clientId: string | undefined,
+  problems: string[],
+): CredentialSetting | undefined {
   const set = CREDENTIAL_SETTINGS.filter((name) => get(name) !== undefined);
   const choices =
     'the name of the Key Vault certificate (GRAPH_CLIENT_CERTIFICATE_NAME, recommended), the name of the Key Vault secret holding the client secret ' +
-    "(GRAPH_CLIENT_SECRET_NAME), or, secretless, the client ID of the user-assigned managed identity the app trusts (GRAPH_FEDERATED_IDENTITY_CLIENT_ID)";
+    '(GRAPH_CLIENT_SECRET_NAME), or, secretless, the client ID of the user-assigned managed identity the app trusts (GRAPH_FEDERATED_IDENTITY_CLIENT_ID)';
   if (set.length === 0) {
-    problems.push(`GRAPH_CLIENT_CERTIFICATE_NAME, GRAPH_CLIENT_SECRET_NAME or GRAPH_FEDERATED_IDENTITY_CLIENT_ID is missing: set exactly one — ${choices}.`);
+    problems.push(
+      `GRAPH_CLIENT_CERTIFICATE_NAME, GRAPH_CLIENT_SECRET_NAME or GRAPH_FEDERATED_IDENTITY_CLIENT_ID is missing: set exactly one — ${choices}.`,
+    );
     return undefined;
   }
   if (set.length > 1) {
@@ -314,11 +348,15 @@ function readCredential(get: (name: SettingName) => string | undefined, clientId
   const value = get(name)!;
   if (name === 'GRAPH_FEDERATED_IDENTITY_CLIENT_ID') {
     if (!GUID.test(value)) {
-      problems.push(`GRAPH_FEDERATED_IDENTITY_CLIENT_ID is '${value}': expected the client ID (a GUID) of the user-assigned managed identity that the app trusts as a federated identity credential.`);
+      problems.push(
+        `GRAPH_FEDERATED_IDENTITY_CLIENT_ID is '${value}': expected the client ID (a GUID) of the user-assigned managed identity that the app trusts as a federated identity credential.`,
+      );
       return undefined;
     }
     if (clientId !== undefined && value.toLowerCase() === clientId.toLowerCase()) {
-      problems.push(`GRAPH_FEDERATED_IDENTITY_CLIENT_ID is the app's own client ID (GRAPH_CLIENT_ID): set it to the client ID of the user-assigned managed identity that the app trusts, not of the app.`);
+      problems.push(
+        `GRAPH_FEDERATED_IDENTITY_CLIENT_ID is the app's own client ID (GRAPH_CLIENT_ID): set it to the client ID of the user-assigned managed identity that the app trusts, not of the app.`,
+      );
       return undefined;
     }
     return { kind: 'federated', managedIdentityClientId: value.toLowerCase() };
@@ -332,7 +370,13 @@ function readCredential(get: (name: SettingName) => string | undefined, clientId
 }
 
 /** Validates an https URL that names a service root and returns its origin (no trailing slash). */
-function parseOrigin(name: SettingName, value: string | undefined, problems: string[], example: string, options: { allowPath?: boolean } = {}): string | undefined {
+function parseOrigin(
+  name: SettingName,
+  value: string | undefined,
+  problems: string[],
+  example: string,
+  options: { allowPath?: boolean } = {},
+): string | undefined {
   if (value === undefined) return undefined;
   let url: URL;
   try {

@@ -19,7 +19,7 @@
  * Memory: while a run streams its users the ids and hashes go into arrays reserved for the users expected, are
  * sorted there in place at the end, and uploaded as views. At a million GUID ids that is 24 MiB for the index,
  * plus 5 MiB for the sort.
-  */
+ */
 import { createHash, type Hash } from 'node:crypto';
 import type { XXHashAPI } from 'xxhash-wasm';
 
@@ -242,7 +242,15 @@ export class IndexBuilder {
    */
   finish(users: { bytes: number; sha256: string }): { index: SnapshotIndex; arrival: Uint32Array } {
     const n = this.#count;
-    const header: IndexHeader = { format: INDEX_FORMAT, version: INDEX_VERSION, count: n, idEncoding: this.#guids ? 'guid' : 'utf8', hash: INDEX_HASH, usersBytes: users.bytes, usersSha256: users.sha256 };
+    const header: IndexHeader = {
+      format: INDEX_FORMAT,
+      version: INDEX_VERSION,
+      count: n,
+      idEncoding: this.#guids ? 'guid' : 'utf8',
+      hash: INDEX_HASH,
+      usersBytes: users.bytes,
+      usersSha256: users.sha256,
+    };
     const hashes = this.#hashes.subarray(0, n);
     const order = new Uint32Array(n);
     for (let i = 0; i < n; i += 1) order[i] = i;
@@ -250,7 +258,12 @@ export class IndexBuilder {
     if (this.#guids) {
       const guids = this.#guids.subarray(0, 4 * n);
       sortGuids(guids, order);
-      permute(order, (to, from) => guids.copyWithin(4 * to, 4 * from, 4 * from + 4), (to) => guids.set(saved.subarray(0, 4), 4 * to), (from) => saved.set(guids.subarray(4 * from, 4 * from + 4)));
+      permute(
+        order,
+        (to, from) => guids.copyWithin(4 * to, 4 * from, 4 * from + 4),
+        (to) => guids.set(saved.subarray(0, 4), 4 * to),
+        (from) => saved.set(guids.subarray(4 * from, 4 * from + 4)),
+      );
       index = new SnapshotIndex(header, { guids }, permuteHashes(hashes, order));
     } else {
       const offsets = this.#offsets;
@@ -285,7 +298,12 @@ const saved = new Uint32Array(4);
  * Applies `order` in place (position i gets what was at order[i]), cycle by cycle: no second array. `move`
  * copies entry `from` to `to`, `save`/`restore` hold the one entry a cycle starts with.
  */
-function permute(order: Uint32Array, move: (to: number, from: number) => void, restore: (to: number) => void, save: (from: number) => void): void {
+function permute(
+  order: Uint32Array,
+  move: (to: number, from: number) => void,
+  restore: (to: number) => void,
+  save: (from: number) => void,
+): void {
   const done = new Uint8Array(order.length);
   for (let start = 0; start < order.length; start += 1) {
     if (done[start] === 1 || order[start] === start) continue;
@@ -342,7 +360,11 @@ export class SnapshotIndex {
 
   /** The id at sorted position `i`. */
   id(i: number): string {
-    return this.#guids ? guidText(this.#guids, i) : Buffer.from(this.#text!.buffer, this.#text!.byteOffset + this.#offsets![i]!, this.#offsets![i + 1]! - this.#offsets![i]!).toString('utf8');
+    return this.#guids
+      ? guidText(this.#guids, i)
+      : Buffer.from(this.#text!.buffer, this.#text!.byteOffset + this.#offsets![i]!, this.#offsets![i + 1]! - this.#offsets![i]!).toString(
+          'utf8',
+        );
   }
 
   #idBytes(i: number): Uint8Array {
@@ -353,7 +375,8 @@ export class SnapshotIndex {
   compare(i: number, other: SnapshotIndex, j: number): number {
     const a = this.#guids;
     const b = other.#guids;
-    if (a && b) return a[4 * i]! - b[4 * j]! || a[4 * i + 1]! - b[4 * j + 1]! || a[4 * i + 2]! - b[4 * j + 2]! || a[4 * i + 3]! - b[4 * j + 3]!;
+    if (a && b)
+      return a[4 * i]! - b[4 * j]! || a[4 * i + 1]! - b[4 * j + 1]! || a[4 * i + 2]! - b[4 * j + 2]! || a[4 * i + 3]! - b[4 * j + 3]!;
     return Buffer.compare(this.#idBytes(i), other.#idBytes(j));
   }
 
@@ -397,7 +420,10 @@ export class SnapshotIndex {
     if (this.#guids) {
       parts.push(littleEndian(this.#guids));
     } else {
-      parts.push(padded(littleEndian(this.#offsets!), 0, undefined), padded(Buffer.from(this.#text!.buffer, this.#text!.byteOffset, this.#offsets![this.count]), 0, undefined));
+      parts.push(
+        padded(littleEndian(this.#offsets!), 0, undefined),
+        padded(Buffer.from(this.#text!.buffer, this.#text!.byteOffset, this.#offsets![this.count]), 0, undefined),
+      );
     }
     parts.push(littleEndian(this.hashes));
     const sha256: Hash = createHash('sha256');
@@ -410,7 +436,13 @@ export class SnapshotIndex {
   static parse(bytes: Buffer): SnapshotIndex {
     if (bytes.length < 32) throw new IndexFormatError('it is shorter than its checksum');
     const body = bytes.subarray(0, bytes.length - 32);
-    if (!createHash('sha256').update(body).digest().equals(bytes.subarray(bytes.length - 32))) throw new IndexFormatError('its checksum does not match (damaged or cut short)');
+    if (
+      !createHash('sha256')
+        .update(body)
+        .digest()
+        .equals(bytes.subarray(bytes.length - 32))
+    )
+      throw new IndexFormatError('its checksum does not match (damaged or cut short)');
     const newline = body.indexOf(0x0a);
     let header: IndexHeader;
     try {
@@ -418,7 +450,13 @@ export class SnapshotIndex {
     } catch {
       throw new IndexFormatError('its header is not JSON');
     }
-    if (header.format !== INDEX_FORMAT || header.version !== INDEX_VERSION || header.hash !== INDEX_HASH || !Number.isSafeInteger(header.count) || header.count < 0) {
+    if (
+      header.format !== INDEX_FORMAT ||
+      header.version !== INDEX_VERSION ||
+      header.hash !== INDEX_HASH ||
+      !Number.isSafeInteger(header.count) ||
+      header.count < 0
+    ) {
       throw new IndexFormatError(`it is not a ${INDEX_FORMAT} version ${INDEX_VERSION} with ${INDEX_HASH} hashes`);
     }
     if ((newline + 1) % 8 !== 0) throw new IndexFormatError('its header is not padded');
@@ -478,7 +516,10 @@ function littleEndian(array: Uint32Array | BigUint64Array): Buffer {
   return copy;
 }
 
-function fromLittleEndian<T extends Uint32Array | BigUint64Array>(bytes: Buffer, type: { new (buffer: ArrayBuffer, offset: number, length: number): T; BYTES_PER_ELEMENT: number }): T {
+function fromLittleEndian<T extends Uint32Array | BigUint64Array>(
+  bytes: Buffer,
+  type: { new (buffer: ArrayBuffer, offset: number, length: number): T; BYTES_PER_ELEMENT: number },
+): T {
   if (!LITTLE_ENDIAN) {
     if (type.BYTES_PER_ELEMENT === 4) bytes.swap32();
     else bytes.swap64();

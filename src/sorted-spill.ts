@@ -115,7 +115,8 @@ class RunReader {
     const header = Buffer.alloc(4);
     if (readSync(this.#fd, header, 0, 4, this.#position) < 4) return false;
     const compressed = Buffer.allocUnsafe(header.readUInt32LE(0));
-    if (readSync(this.#fd, compressed, 0, compressed.length, this.#position + 4) !== compressed.length) throw new Error('a spill file is shorter than written');
+    if (readSync(this.#fd, compressed, 0, compressed.length, this.#position + 4) !== compressed.length)
+      throw new Error('a spill file is shorter than written');
     this.#position += 4 + compressed.length;
     this.#block = inflateRawSync(compressed);
     this.#offset = 0;

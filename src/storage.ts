@@ -16,7 +16,12 @@ import type { Transport } from './transport.js';
 const BLOCK_SIZE = 4 * 1024 * 1024;
 const STAGE_CONCURRENCY = 4;
 
-export function openContainer(storage: StorageSetting, container: string, credential: TokenCredential, transport: Transport['storage']): ContainerClient {
+export function openContainer(
+  storage: StorageSetting,
+  container: string,
+  credential: TokenCredential,
+  transport: Transport['storage'],
+): ContainerClient {
   const service =
     storage.kind === 'connectionString'
       ? BlobServiceClient.fromConnectionString(storage.connectionString, transport.pipelineOptions)
@@ -70,7 +75,12 @@ export async function ensureContainer(container: ContainerClient): Promise<void>
 }
 
 /** Where a run's files go: `snapshots/<yyyy>/<MM>/<dd>/<runId>/`. */
-export function snapshotPaths(runId: string, startedAt: Date, format: ExportFormat, compression: ExportCompression): { folder: string; usersBlob: string; manifestBlob: string } {
+export function snapshotPaths(
+  runId: string,
+  startedAt: Date,
+  format: ExportFormat,
+  compression: ExportCompression,
+): { folder: string; usersBlob: string; manifestBlob: string } {
   const yyyy = String(startedAt.getUTCFullYear());
   const mm = String(startedAt.getUTCMonth() + 1).padStart(2, '0');
   const dd = String(startedAt.getUTCDate()).padStart(2, '0');
@@ -191,7 +201,7 @@ class BlockStager {
     if (chunk.length === 0) return;
     this.#hash.update(chunk);
     this.bytes += chunk.length;
-    for (let offset = 0; offset < chunk.length; ) {
+    for (let offset = 0; offset < chunk.length;) {
       const copied = chunk.copy(this.#block, this.#used, offset);
       this.#used += copied;
       offset += copied;
@@ -237,7 +247,11 @@ class BlockStager {
   async #isOurs(metadata: Record<string, string>, sha256: string): Promise<boolean> {
     const properties = await this.#blob.getProperties().catch(() => undefined);
     const stored = properties?.metadata ?? {};
-    return properties?.contentLength === this.bytes && stored['sha256'] === sha256 && Object.entries(metadata).every(([k, v]) => stored[k.toLowerCase()] === v);
+    return (
+      properties?.contentLength === this.bytes &&
+      stored['sha256'] === sha256 &&
+      Object.entries(metadata).every(([k, v]) => stored[k.toLowerCase()] === v)
+    );
   }
 
   #stageBuffered(): void {
@@ -274,7 +288,11 @@ export function storageError(e: unknown, doing: string, container?: ContainerCli
   if (e instanceof ExportError) return e;
   if (statusOf(e) === 403) {
     const account = container ? new URL(container.url).host : 'the storage account';
-    return exportError('StorageForbidden', { doing, errorCode: (e as { code?: string }).code ?? 'AuthorizationFailure', account }, { cause: e });
+    return exportError(
+      'StorageForbidden',
+      { doing, errorCode: (e as { code?: string }).code ?? 'AuthorizationFailure', account },
+      { cause: e },
+    );
   }
   return describeAzureError(e, `${doing} in Blob Storage`, 'StorageFailed');
 }

@@ -55,7 +55,8 @@ export function parseManifest(text: string, where: string): SnapshotManifest {
   const format = str('format');
   const compression = str('compression');
   if (format !== 'json' && format !== 'ndjson') throw new SnapshotUnreadable(`${where} names an unknown format '${format}'`);
-  if (compression !== 'none' && compression !== 'gzip') throw new SnapshotUnreadable(`${where} names an unknown compression '${compression}'`);
+  if (compression !== 'none' && compression !== 'gzip')
+    throw new SnapshotUnreadable(`${where} names an unknown compression '${compression}'`);
   return {
     runId: str('runId'),
     tenantId: str('tenantId'),
@@ -92,7 +93,11 @@ export function selectsId(select: readonly string[]): boolean {
  * during the call). Throws {@link SnapshotUnreadable} when the file is gone, is not what the manifest says
  * (size, SHA-256, number of users), or is not a users file of this product.
  */
-export async function forEachStoredUser(container: ContainerClient, manifest: SnapshotManifest, onUser: (bytes: Buffer, start: number, end: number) => void): Promise<void> {
+export async function forEachStoredUser(
+  container: ContainerClient,
+  manifest: SnapshotManifest,
+  onUser: (bytes: Buffer, start: number, end: number) => void,
+): Promise<void> {
   const blob = container.getBlobClient(manifest.blobName);
   let body: NodeJS.ReadableStream | undefined;
   try {
@@ -122,13 +127,17 @@ export async function forEachStoredUser(container: ContainerClient, manifest: Sn
     else await pipeline(body, hashing, split);
   } catch (e) {
     if (e instanceof SnapshotUnreadable) throw e;
-    if (e instanceof UserJsonError || e instanceof SyntaxError) throw new SnapshotUnreadable(`its users file ${manifest.blobName} is damaged (${e.message})`);
+    if (e instanceof UserJsonError || e instanceof SyntaxError)
+      throw new SnapshotUnreadable(`its users file ${manifest.blobName} is damaged (${e.message})`);
     throw new SnapshotUnreadable(`its users file ${manifest.blobName} could not be read: ${describeError(e)}`);
   }
   if (stored !== manifest.bytes || sha256.digest('hex') !== manifest.sha256) {
-    throw new SnapshotUnreadable(`its users file ${manifest.blobName} is not the one its manifest describes (${stored} bytes stored, ${manifest.bytes} in the manifest, or another SHA-256): cut short, damaged or replaced`);
+    throw new SnapshotUnreadable(
+      `its users file ${manifest.blobName} is not the one its manifest describes (${stored} bytes stored, ${manifest.bytes} in the manifest, or another SHA-256): cut short, damaged or replaced`,
+    );
   }
-  if (lines.count !== manifest.userCount) throw new SnapshotUnreadable(`its users file ${manifest.blobName} holds ${lines.count} users, its manifest says ${manifest.userCount}`);
+  if (lines.count !== manifest.userCount)
+    throw new SnapshotUnreadable(`its users file ${manifest.blobName} holds ${lines.count} users, its manifest says ${manifest.userCount}`);
 }
 
 /**
@@ -195,11 +204,16 @@ class UserLines {
  * streaming the users file (a snapshot stored before the change report existed). `log` hears why a stored index
  * was not used.
  */
-export async function loadSnapshotIndex(container: ContainerClient, manifest: SnapshotManifest, log: (message: string) => void): Promise<SnapshotIndex> {
+export async function loadSnapshotIndex(
+  container: ContainerClient,
+  manifest: SnapshotManifest,
+  log: (message: string) => void,
+): Promise<SnapshotIndex> {
   const name = indexBlobName(manifest.blobName);
   try {
     const index = SnapshotIndex.parse(await downloadWhole(container, name));
-    if (index.header.usersSha256 === manifest.sha256 && index.header.usersBytes === manifest.bytes && index.count === manifest.userCount) return index;
+    if (index.header.usersSha256 === manifest.sha256 && index.header.usersBytes === manifest.bytes && index.count === manifest.userCount)
+      return index;
     log(`${name} does not describe ${manifest.blobName} (another size, SHA-256 or count); the index is rebuilt from the users file.`);
   } catch (e) {
     if (e instanceof IndexFormatError) log(`${name} cannot be used (${e.message}); the index is rebuilt from the users file.`);
@@ -235,7 +249,7 @@ async function downloadWhole(container: ContainerClient, name: string): Promise<
   const bytes = Buffer.alloc(size);
   let at = 0;
   for await (const chunk of response.readableStreamBody ?? []) {
-    const data = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk);
+    const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     if (at + data.length > size) throw new IndexFormatError('it is longer than its Content-Length');
     data.copy(bytes, at);
     at += data.length;

@@ -37,8 +37,19 @@ export interface TokenProviderOptions {
   transport?: Transport;
 }
 
-export function graphTokenProvider(settings: TokenSettings, credential: GraphCredential, options: TokenProviderOptions = {}): TokenProvider {
-  const key = [settings.authorityHost, settings.tenantId.toLowerCase(), settings.clientId.toLowerCase(), credential.kind, credential.fingerprint, settings.requestTimeoutMs].join('|');
+export function graphTokenProvider(
+  settings: TokenSettings,
+  credential: GraphCredential,
+  options: TokenProviderOptions = {},
+): TokenProvider {
+  const key = [
+    settings.authorityHost,
+    settings.tenantId.toLowerCase(),
+    settings.clientId.toLowerCase(),
+    credential.kind,
+    credential.fingerprint,
+    settings.requestTimeoutMs,
+  ].join('|');
   const scopes = [`${settings.graphEndpoint}/.default`];
   // The token every page request of this run uses, until MSAL would renew it: asking MSAL's cache for each
   // of a million-user run's thousand pages costs ~0.4 ms each, on the path from one page to the next.
@@ -49,7 +60,12 @@ export function graphTokenProvider(settings: TokenSettings, credential: GraphCre
       if (current !== undefined && Date.now() < current.renewAt) return current.accessToken;
       let pending = applications.get(key);
       if (!pending) {
-        pending = createApplication(settings, credential, new HttpClientWithRetries((options.transport ?? createTransport(settings)).token), options.log);
+        pending = createApplication(
+          settings,
+          credential,
+          new HttpClientWithRetries((options.transport ?? createTransport(settings)).token),
+          options.log,
+        );
         applications.set(key, pending);
         // A failed creation (e.g. the authority was unreachable) must not be cached.
         pending.catch(() => applications.delete(key));
@@ -111,7 +127,11 @@ async function readAuthorityMetadata(authority: string, settings: TokenSettings,
   try {
     ({ status, body } = await http.send('GET', url));
   } catch (e) {
-    throw describeAzureError(e, `reading the OpenID configuration of ${authority} (GRAPH_AUTHORITY_HOST, GRAPH_TENANT_ID)`, 'TokenRequestFailed');
+    throw describeAzureError(
+      e,
+      `reading the OpenID configuration of ${authority} (GRAPH_AUTHORITY_HOST, GRAPH_TENANT_ID)`,
+      'TokenRequestFailed',
+    );
   }
   let doc: { token_endpoint?: unknown; error_description?: unknown } | undefined;
   try {
@@ -126,27 +146,54 @@ async function readAuthorityMetadata(authority: string, settings: TokenSettings,
   }
   throw status >= 500 || status === 429
     ? exportError('TokenRequestFailed', { kind: 'openIdConfiguration', url, status })
-    : exportError('TokenRequestRejected', { kind: 'openIdConfiguration', url, status, authorityHost: settings.authorityHost, tenantId: settings.tenantId });
+    : exportError('TokenRequestRejected', {
+        kind: 'openIdConfiguration',
+        url,
+        status,
+        authorityHost: settings.authorityHost,
+        tenantId: settings.tenantId,
+      });
 }
 
 function tokenError(e: unknown, settings: TokenSettings, credential: GraphCredential): ExportError {
   if (e instanceof ExportError) return e;
   // MSAL's errors (ServerError for the token endpoint's answers) are AuthErrors: errorMessage is what Entra said.
   const auth = e instanceof AuthError ? e : undefined;
-  const text = [auth?.errorMessage, e instanceof Error ? e.message : undefined].find((t): t is string => typeof t === 'string' && t.length > 0) ?? String(e);
+  const text =
+    [auth?.errorMessage, e instanceof Error ? e.message : undefined].find((t): t is string => typeof t === 'string' && t.length > 0) ??
+    String(e);
   // Entra's transient answers (5xx, throttling) also carry AADSTS codes: they are failures, not rejections.
   const transient = /temporarily_unavailable|server_error|throttl/i.test(`${auth?.errorCode ?? ''} ${text}`);
   if (/AADSTS\d+/.test(text) && !transient) return aadstsError(text, settings, credential);
-  return exportError('TokenRequestFailed', { kind: 'token', authorityHost: settings.authorityHost, clientId: settings.clientId, message: text.split('\n')[0]! }, { cause: e });
+  return exportError(
+    'TokenRequestFailed',
+    { kind: 'token', authorityHost: settings.authorityHost, clientId: settings.clientId, message: text.split('\n')[0]! },
+    { cause: e },
+  );
 }
 
 /** Entra's refusal of a token request, by its AADSTS code. */
 function aadstsError(description: string, settings: TokenSettings, credential?: GraphCredential): ExportError {
   const code = /AADSTS(\d+)/.exec(description)?.[1] ?? '';
   const summary = description.split(/\r?\n| Trace ID:/)[0]!.trim();
-  if (!code) return exportError('TokenRequestFailed', { kind: 'rejectedWithoutCode', summary, app: `app ${settings.clientId} in tenant ${settings.tenantId}` });
+  if (!code)
+    return exportError('TokenRequestFailed', {
+      kind: 'rejectedWithoutCode',
+      summary,
+      app: `app ${settings.clientId} in tenant ${settings.tenantId}`,
+    });
   const thumbprint = credential?.kind === 'certificate' ? credential.thumbprintSha256 : undefined;
   const federated = credential?.kind === 'federated' ? federatedMismatch(credential, settings) : undefined;
   const { clientId, tenantId, authorityHost, graphEndpoint } = settings;
-  return exportError('TokenRequestRejected', { kind: 'aadsts', code, summary, clientId, tenantId, authorityHost, graphEndpoint, thumbprint, federated });
+  return exportError('TokenRequestRejected', {
+    kind: 'aadsts',
+    code,
+    summary,
+    clientId,
+    tenantId,
+    authorityHost,
+    graphEndpoint,
+    thumbprint,
+    federated,
+  });
 }

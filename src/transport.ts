@@ -46,7 +46,9 @@ export interface Transport {
 }
 
 /** Every client's options, from the request timeout (default: EXPORT_REQUEST_TIMEOUT_SECONDS's default). */
-export function createTransport(settings: Pick<ExportSettings, 'requestTimeoutMs'> = { requestTimeoutMs: REQUEST_TIMEOUT_SECONDS.default * 1000 }): Transport {
+export function createTransport(
+  settings: Pick<ExportSettings, 'requestTimeoutMs'> = { requestTimeoutMs: REQUEST_TIMEOUT_SECONDS.default * 1000 },
+): Transport {
   const attemptTimeoutInMs = settings.requestTimeoutMs;
   const maxRetryDelayInMs = Math.min(MAX_RETRY_DELAY_MS, attemptTimeoutInMs);
   const http = { retryDelayInMs: RETRY_DELAY_MS, maxRetryDelayInMs, attemptTimeoutInMs, userAgentPrefix: USER_AGENT_PREFIX };
@@ -59,7 +61,11 @@ export function createTransport(settings: Pick<ExportSettings, 'requestTimeoutMs
     graph: { ...http, maxRetries: MAX_RETRIES.graph },
     token: { ...http, maxRetries: MAX_RETRIES.token },
     keyVault: {
-      retryOptions: { maxRetries: MAX_RETRIES.keyVault, retryDelayInMs: RETRY_DELAY_MS, maxRetryDelayInMs: Math.min(KEY_VAULT_MAX_RETRY_DELAY_MS, maxRetryDelayInMs) },
+      retryOptions: {
+        maxRetries: MAX_RETRIES.keyVault,
+        retryDelayInMs: RETRY_DELAY_MS,
+        maxRetryDelayInMs: Math.min(KEY_VAULT_MAX_RETRY_DELAY_MS, maxRetryDelayInMs),
+      },
       additionalPolicies: [{ policy: attemptPolicy(attempt), position: 'perRetry' }],
       userAgentOptions: { userAgentPrefix: USER_AGENT_PREFIX },
     },
@@ -70,7 +76,12 @@ export function createTransport(settings: Pick<ExportSettings, 'requestTimeoutMs
     storage: {
       pipelineOptions: {
         // tryTimeoutInMs is only the server-side `timeout` parameter; the client side is perRetryPolicy.
-        retryOptions: { maxTries: MAX_RETRIES.storage + 1, tryTimeoutInMs: attemptTimeoutInMs, retryDelayInMs: RETRY_DELAY_MS, maxRetryDelayInMs },
+        retryOptions: {
+          maxTries: MAX_RETRIES.storage + 1,
+          tryTimeoutInMs: attemptTimeoutInMs,
+          retryDelayInMs: RETRY_DELAY_MS,
+          maxRetryDelayInMs,
+        },
         userAgentOptions: { userAgentPrefix: USER_AGENT_PREFIX },
       },
       // No Retry-After cap: Storage's own retry policy paces its retries (retryDelayInMs, maxRetryDelayInMs above).

@@ -100,7 +100,12 @@ function memberName(b: Uint8Array, start: number, end: number, escaped: boolean)
  * Calls `visit` for each top-level member of the object at `[start, end)`, in order. Throws
  * {@link UserJsonError} when the bytes are not one object.
  */
-export function forEachMember(b: Uint8Array, start: number, end: number, visit: (nameStart: number, nameEnd: number, escaped: boolean, valueStart: number, valueEnd: number) => void): void {
+export function forEachMember(
+  b: Uint8Array,
+  start: number,
+  end: number,
+  visit: (nameStart: number, nameEnd: number, escaped: boolean, valueStart: number, valueEnd: number) => void,
+): void {
   let pos = skipWhitespace(b, start, end);
   if (b[pos] !== OPEN_OBJECT) throw new UserJsonError('a user is not a JSON object');
   pos = skipWhitespace(b, pos + 1, end);
@@ -178,10 +183,14 @@ function anyMemberId(b: Uint8Array, start: number, end: number): Uint8Array | un
   let id: Uint8Array | undefined;
   forEachMember(b, start, end, (nameStart, nameEnd, escaped, valueStart, valueEnd) => {
     if (id !== undefined) return;
-    const isId = escaped ? memberName(b, nameStart, nameEnd, true) === 'id' : nameEnd - nameStart === 4 && b[nameStart + 1] === 0x69 && b[nameStart + 2] === 0x64;
+    const isId = escaped
+      ? memberName(b, nameStart, nameEnd, true) === 'id'
+      : nameEnd - nameStart === 4 && b[nameStart + 1] === 0x69 && b[nameStart + 2] === 0x64;
     if (!isId || b[valueStart] !== QUOTE) return;
     const view = b.subarray(valueStart + 1, valueEnd - 1);
-    id = view.includes(BACKSLASH) ? Buffer.from(JSON.parse(Buffer.from(b.buffer, b.byteOffset + valueStart, valueEnd - valueStart).toString('utf8')) as string, 'utf8') : view;
+    id = view.includes(BACKSLASH)
+      ? Buffer.from(JSON.parse(Buffer.from(b.buffer, b.byteOffset + valueStart, valueEnd - valueStart).toString('utf8')) as string, 'utf8')
+      : view;
   });
   return id;
 }

@@ -41,9 +41,16 @@ export interface ExportProcessOptions {
 }
 
 /** Starts one run; `done` resolves when the process is gone (exit, failure, timeout or a kill by the caller). */
-export function startExportProcess(env: Record<string, string | undefined>, options: ExportProcessOptions = {}): { child: ChildProcess; done: Promise<ExportProcessResult> } {
+export function startExportProcess(
+  env: Record<string, string | undefined>,
+  options: ExportProcessOptions = {},
+): { child: ChildProcess; done: Promise<ExportProcessResult> } {
   const started = Date.now();
-  const child = spawn(process.execPath, [...(options.execArgv ?? []), options.script ?? CLI_PATH], { env: exportEnv(env), cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...(options.execArgv ?? []), options.script ?? CLI_PATH], {
+    env: exportEnv(env),
+    cwd: options.cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -62,7 +69,10 @@ export function startExportProcess(env: Record<string, string | undefined>, opti
   return { child, done };
 }
 
-export function runExportProcess(env: Record<string, string | undefined>, options: ExportProcessOptions = {}): Promise<ExportProcessResult> {
+export function runExportProcess(
+  env: Record<string, string | undefined>,
+  options: ExportProcessOptions = {},
+): Promise<ExportProcessResult> {
   return startExportProcess(env, options).done;
 }
 

@@ -71,10 +71,13 @@ export class ServerGroup {
         if (this.closed || performance.now() >= deadline) resolve();
         else setImmediate(finish);
       };
-      const t = setTimeout(() => {
-        this.timers.delete(t);
-        finish();
-      }, Math.max(0, ms - 1));
+      const t = setTimeout(
+        () => {
+          this.timers.delete(t);
+          finish();
+        },
+        Math.max(0, ms - 1),
+      );
       this.timers.add(t);
     });
   }

@@ -28,7 +28,12 @@ function tableRows(body: string): string[][] {
     .split('\n')
     .filter((line) => line.startsWith('|') && !/^\|[-| ]+\|$/.test(line))
     .slice(1)
-    .map((line) => line.slice(1, -1).split(' | ').map((cell) => cell.trim()));
+    .map((line) =>
+      line
+        .slice(1, -1)
+        .split(' | ')
+        .map((cell) => cell.trim()),
+    );
 }
 
 /** The `code` spans of a table cell. */
@@ -42,7 +47,9 @@ function trackedFiles(): string[] {
 }
 
 test('"How it works" lists every module of src/, and each module it lists exists', () => {
-  const listed = tableRows(section('How it works')).flatMap((row) => codeSpans(row[0] ?? '')).filter((name) => name.startsWith('src/'));
+  const listed = tableRows(section('How it works'))
+    .flatMap((row) => codeSpans(row[0] ?? ''))
+    .filter((name) => name.startsWith('src/'));
   const modules = trackedFiles().filter((file) => file.startsWith('src/') && file.endsWith('.ts'));
   assert.ok(modules.length > 0, 'git lists the sources');
   assert.deepEqual([...listed].sort(), [...modules].sort(), 'the module table and src/ name the same files');
@@ -51,8 +58,15 @@ test('"How it works" lists every module of src/, and each module it lists exists
 test('"Repository layout" lists every top-level folder, and what it names inside each exists', () => {
   const rows = tableRows(section('Repository layout'));
   const listed = rows.flatMap((row) => codeSpans(row[0] ?? ''));
-  assert.ok(listed.every((name) => name.endsWith('/')), `folders are written with a trailing slash: ${listed.join(', ')}`);
-  const folders = new Set(trackedFiles().filter((file) => file.includes('/')).map((file) => `${file.slice(0, file.indexOf('/'))}/`));
+  assert.ok(
+    listed.every((name) => name.endsWith('/')),
+    `folders are written with a trailing slash: ${listed.join(', ')}`,
+  );
+  const folders = new Set(
+    trackedFiles()
+      .filter((file) => file.includes('/'))
+      .map((file) => `${file.slice(0, file.indexOf('/'))}/`),
+  );
   assert.deepEqual([...listed].sort(), [...folders].sort(), 'the layout table and the tree name the same top-level folders');
 
   // A file or folder named in a row's description (`sim-tenant/`, `demo.ts`), inside that row's folder.
@@ -71,13 +85,19 @@ test('"Tests" names every folder of test/ (and only paths that exist)', () => {
   const rows = tableRows(section('Tests'));
   const listed = rows.flatMap((row) => codeSpans(row[0] ?? ''));
   for (const name of listed) assert.ok(fs.existsSync(path.join(ROOT, name)), `README "Tests": ${name} exists`);
-  const folders = new Set(trackedFiles().filter((file) => /^test\/[^/]+\//.test(file)).map((file) => file.split('/').slice(0, 2).join('/') + '/'));
+  const folders = new Set(
+    trackedFiles()
+      .filter((file) => /^test\/[^/]+\//.test(file))
+      .map((file) => file.split('/').slice(0, 2).join('/') + '/'),
+  );
   for (const folder of folders) assert.ok(listed.includes(folder), `README "Tests" lists ${folder}`);
 });
 
 test('test/unit has one test file per module of src/, named after it, and no other', () => {
   const files = trackedFiles();
-  const modules = files.filter((file) => file.startsWith('src/') && file.endsWith('.ts')).map((file) => file.slice('src/'.length, -'.ts'.length));
+  const modules = files
+    .filter((file) => file.startsWith('src/') && file.endsWith('.ts'))
+    .map((file) => file.slice('src/'.length, -'.ts'.length));
   const tests = [...new Set([...files, ...walk(path.join(ROOT, 'test', 'unit'), 'test/unit')])]
     .filter((file) => file.startsWith('test/unit/') && file.endsWith('.test.ts'))
     .map((file) => file.slice('test/unit/'.length, -'.test.ts'.length));
@@ -86,7 +106,9 @@ test('test/unit has one test file per module of src/, named after it, and no oth
 
 /** The files under a folder (also those not yet added to git), relative to the root. */
 function walk(dir: string, relative: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
-    entry.isDirectory() ? walk(path.join(dir, entry.name), `${relative}/${entry.name}`) : [`${relative}/${entry.name}`],
-  );
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .flatMap((entry) =>
+      entry.isDirectory() ? walk(path.join(dir, entry.name), `${relative}/${entry.name}`) : [`${relative}/${entry.name}`],
+    );
 }

@@ -23,7 +23,13 @@ import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { startAzurite, type Azurite } from '../stand-ins/azurite/index.js';
 import { runExportProcess } from '../stand-ins/export-process.js';
 import { setupDemoApp, type DemoApp } from '../stand-ins/sim-tenant/demo-app.js';
-import { startSimTenant, type AppliedChanges, type ExpectedChange, type SimTenant, type TenantChangeSpec } from '../stand-ins/sim-tenant/index.js';
+import {
+  startSimTenant,
+  type AppliedChanges,
+  type ExpectedChange,
+  type SimTenant,
+  type TenantChangeSpec,
+} from '../stand-ins/sim-tenant/index.js';
 import { runMain } from './run-main.js';
 
 /** The demo's options, one entry each: add an option here and read it from `values` below. */
@@ -78,10 +84,17 @@ function demoChanges(userCount: number, seed: number): TenantChangeSpec {
 }
 
 /** The report's lines (gunzipped when stored gzip), parsed. */
-async function reportLines(container: ContainerClient, blobName: string): Promise<{ stored: Buffer; raw: Buffer; lines: ExpectedChange[] }> {
+async function reportLines(
+  container: ContainerClient,
+  blobName: string,
+): Promise<{ stored: Buffer; raw: Buffer; lines: ExpectedChange[] }> {
   const stored = await container.getBlobClient(blobName).downloadToBuffer();
   const raw = blobName.endsWith('.gz') ? gunzipSync(stored) : stored;
-  const lines = raw.toString('utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as ExpectedChange);
+  const lines = raw
+    .toString('utf8')
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as ExpectedChange);
   return { stored, raw, lines };
 }
 
@@ -103,7 +116,11 @@ function examples(lines: ExpectedChange[]): ExpectedChange[] {
 const clip = (text: string, max = 220): string => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
 
 /** Counts, a few example lines of each kind, and whether the report is exactly what the tenant changed. */
-async function showChanges(run: DemoRun, container: ContainerClient, applied: AppliedChanges): Promise<{ ok: boolean; localName?: string; raw?: Buffer }> {
+async function showChanges(
+  run: DemoRun,
+  container: ContainerClient,
+  applied: AppliedChanges,
+): Promise<{ ok: boolean; localName?: string; raw?: Buffer }> {
   const changes = run.manifest['changes'] as Record<string, unknown> | undefined;
   say();
   if (changes === undefined || 'skipped' in changes) {
@@ -130,7 +147,11 @@ async function showChanges(run: DemoRun, container: ContainerClient, applied: Ap
     `Checked: the tenant changed ${JSON.stringify(applied.applied)}; the report ${exact && countsMatch ? 'lists exactly those' : 'DOES NOT list exactly those'} ` +
       `(${counts.added} added, ${counts.removed} removed, ${counts.changed} changed), sha256 ${shaOk ? 'matches' : 'DOES NOT match'} the manifest.`,
   );
-  return { ok: exact && countsMatch && shaOk && counts.added > 0 && counts.removed > 0 && counts.changed > 0, localName: path.basename(blobName), raw };
+  return {
+    ok: exact && countsMatch && shaOk && counts.added > 0 && counts.removed > 0 && counts.changed > 0,
+    localName: path.basename(blobName),
+    raw,
+  };
 }
 
 async function main(): Promise<number> {
@@ -145,11 +166,19 @@ async function main(): Promise<number> {
   try {
     say('entra-users-export demo — everything runs locally; nothing reaches Azure.');
     say();
-    const started = await Promise.allSettled([startAzurite(), startSimTenant({ userCount, pageLatencyMs: Number(values.latency), seed: 1 })]);
+    const started = await Promise.allSettled([
+      startAzurite(),
+      startSimTenant({ userCount, pageLatencyMs: Number(values.latency), seed: 1 }),
+    ]);
     azurite = started[0].status === 'fulfilled' ? started[0].value : undefined;
     sim = started[1].status === 'fulfilled' ? started[1].value : undefined;
     if (!azurite || !sim) {
-      throw new Error(started.map((s) => (s.status === 'rejected' ? String(s.reason) : '')).filter(Boolean).join('; '));
+      throw new Error(
+        started
+          .map((s) => (s.status === 'rejected' ? String(s.reason) : ''))
+          .filter(Boolean)
+          .join('; '),
+      );
     }
     const storage = azurite;
     const tenant = sim;
@@ -200,13 +229,17 @@ async function main(): Promise<number> {
     say(`  local copy       ${path.relative(process.cwd(), localDir)}/`);
     say();
     const firstOk = sha256 === summary.sha256 && summary.userCount === userCount && users.length === summary.bytes;
-    say(`Checked: ${summary.userCount} of the demo tenant's ${userCount} users, ${users.length} bytes, sha256 ${sha256 === summary.sha256 ? 'matches' : 'DOES NOT match'} the manifest.`);
+    say(
+      `Checked: ${summary.userCount} of the demo tenant's ${userCount} users, ${users.length} bytes, sha256 ${sha256 === summary.sha256 ? 'matches' : 'DOES NOT match'} the manifest.`,
+    );
 
     // The tenant changes; the next run reports what changed since the first.
     const applied = tenant.applyChanges(demoChanges(userCount, changeSeed));
     const { joiners, leavers, edits, renames, nulls } = applied.applied;
     say();
-    say(`Meanwhile in the tenant: ${joiners} joiners, ${leavers} leavers, ${edits} users with edited attributes, ${renames} renamed, ${nulls} with values become null or nulls become values (${applied.userCount} users now).`);
+    say(
+      `Meanwhile in the tenant: ${joiners} joiners, ${leavers} leavers, ${edits} users with edited attributes, ${renames} renamed, ${nulls} with values become null or nulls become values (${applied.userCount} users now).`,
+    );
     say();
     say('Running the export again:');
     const second = await exportOnce(env, container);
@@ -217,8 +250,11 @@ async function main(): Promise<number> {
     const secondDir = path.resolve('.demo', second.summary.runId);
     mkdirSync(secondDir, { recursive: true });
     writeFileSync(path.join(secondDir, 'manifest.json'), second.manifestBytes);
-    if (shown.localName !== undefined && shown.raw !== undefined) writeFileSync(path.join(secondDir, shown.localName.replace(/\.gz$/, '')), shown.raw);
-    say(`  local copy       ${path.relative(process.cwd(), secondDir)}/  (manifest.json${shown.localName !== undefined ? ', changes.ndjson' : ''})`);
+    if (shown.localName !== undefined && shown.raw !== undefined)
+      writeFileSync(path.join(secondDir, shown.localName.replace(/\.gz$/, '')), shown.raw);
+    say(
+      `  local copy       ${path.relative(process.cwd(), secondDir)}/  (manifest.json${shown.localName !== undefined ? ', changes.ndjson' : ''})`,
+    );
     return firstOk && shown.ok ? 0 : 1;
   } finally {
     await Promise.allSettled([azurite?.stop(), sim?.close()]);

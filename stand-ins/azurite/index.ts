@@ -50,7 +50,20 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
   const child = spawn(
     process.execPath,
     // The IPC channel and exit-with-parent: Azurite ends with this process, even when it is killed.
-    ['--require', path.join(__dirname, 'exit-with-parent.js'), main, '--blobHost', '127.0.0.1', '--blobPort', String(options.port ?? 0), '--inMemoryPersistence', '--skipApiVersionCheck', '--disableTelemetry', '--silent', ...(options.args ?? [])],
+    [
+      '--require',
+      path.join(__dirname, 'exit-with-parent.js'),
+      main,
+      '--blobHost',
+      '127.0.0.1',
+      '--blobPort',
+      String(options.port ?? 0),
+      '--inMemoryPersistence',
+      '--skipApiVersionCheck',
+      '--disableTelemetry',
+      '--silent',
+      ...(options.args ?? []),
+    ],
     { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], cwd: workspace },
   );
   let output = '';

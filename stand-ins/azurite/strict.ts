@@ -39,7 +39,12 @@ function loadAzurite(): AzuriteModules {
   const environment = require('azurite/dist/src/blob/BlobEnvironment') as { default: AzuriteModules['BlobEnvironment'] };
   const configuration = require('azurite/dist/src/common/ConfigurationBase') as Pick<AzuriteModules, 'setExtentMemoryLimit'>;
   const logger = require('azurite/dist/src/common/Logger') as Pick<AzuriteModules, 'configLogger'>;
-  return { BlobServerFactory: factory.BlobServerFactory, BlobEnvironment: environment.default, setExtentMemoryLimit: configuration.setExtentMemoryLimit, configLogger: logger.configLogger };
+  return {
+    BlobServerFactory: factory.BlobServerFactory,
+    BlobEnvironment: environment.default,
+    setExtentMemoryLimit: configuration.setExtentMemoryLimit,
+    configLogger: logger.configLogger,
+  };
 }
 
 interface AzureRefusal {
@@ -58,7 +63,11 @@ interface AzureRefusal {
  * an `x-ms-copy-source` header and legitimately no body ("Put Block From URL":
  * https://learn.microsoft.com/rest/api/storageservices/put-block-from-url), so it is not refused.
  */
-export function azureRefusal(method: string | undefined, url: string | undefined, headers: http.IncomingHttpHeaders): AzureRefusal | undefined {
+export function azureRefusal(
+  method: string | undefined,
+  url: string | undefined,
+  headers: http.IncomingHttpHeaders,
+): AzureRefusal | undefined {
   if (method !== 'PUT') return undefined;
   const query = new URL(url ?? '/', 'http://azurite.invalid').searchParams;
   if (query.get('comp') !== 'block' || headers['x-ms-copy-source'] !== undefined) return undefined;

@@ -23,16 +23,18 @@ import { type Firing, FaultRules } from '../fault-rules.js';
 import { ServerGroup } from '../server-group.js';
 
 export type StorageCall =
-  | 'container-create'
-  | 'block-stage'
-  | 'block-commit'
-  | 'manifest-put'
-  | 'latest-get'
-  | 'latest-put'
-  | 'blob-delete'
-  | 'other';
+  'container-create' | 'block-stage' | 'block-commit' | 'manifest-put' | 'latest-get' | 'latest-put' | 'blob-delete' | 'other';
 
-export const STORAGE_CALLS: readonly StorageCall[] = ['container-create', 'block-stage', 'block-commit', 'manifest-put', 'latest-get', 'latest-put', 'blob-delete', 'other'];
+export const STORAGE_CALLS: readonly StorageCall[] = [
+  'container-create',
+  'block-stage',
+  'block-commit',
+  'manifest-put',
+  'latest-get',
+  'latest-put',
+  'blob-delete',
+  'other',
+];
 
 export type ProxyFault =
   /** Answered by the proxy; Azurite never sees the request. */
@@ -153,7 +155,9 @@ interface ProxyState {
 export async function startFaultProxy(target: { blobEndpoint: string }): Promise<FaultProxy> {
   const upstream = new Upstream(new URL(target.blobEndpoint));
   const state: ProxyState = {
-    rules: new FaultRules((rule, request) => rule.call === request.call && (rule.container === undefined || rule.container === request.container)),
+    rules: new FaultRules(
+      (rule, request) => rule.call === request.call && (rule.container === undefined || rule.container === request.container),
+    ),
     stats: emptyStats(),
     requests: [],
     group: new ServerGroup(),
@@ -220,7 +224,15 @@ async function handle(state: ProxyState, req: http.IncomingMessage, res: http.Se
   const body = await readAll(req);
   const rule = state.rules.take({ call, container });
   const fire = (phase: FireEvent['phase'], status?: number): void => {
-    rule?.onFire?.({ call, container, blob, method, phase, ...(status !== undefined ? { status } : {}), ...(body.length <= 65_536 ? { body } : {}) });
+    rule?.onFire?.({
+      call,
+      container,
+      blob,
+      method,
+      phase,
+      ...(status !== undefined ? { status } : {}),
+      ...(body.length <= 65_536 ? { body } : {}),
+    });
   };
   if (rule && rule.fault.kind !== 'hold' && rule.fault.kind !== 'pass') {
     state.stats.faultsInjected += 1;
@@ -300,7 +312,13 @@ function faultAfterForwarding(rule: ProxyRule, x: Exchange, status: number): boo
 }
 
 /** Answers as Azure Storage does: its XML error body and x-ms-error-code (headers only for a HEAD). */
-function sendStorageError(res: http.ServerResponse, method: string, status: number, code = STORAGE_ERROR_CODES[status] ?? 'InternalError', retryAfter?: number): void {
+function sendStorageError(
+  res: http.ServerResponse,
+  method: string,
+  status: number,
+  code = STORAGE_ERROR_CODES[status] ?? 'InternalError',
+  retryAfter?: number,
+): void {
   const requestId = randomUUID();
   const xml = `<?xml version="1.0" encoding="utf-8"?><Error><Code>${code}</Code><Message>fault-proxy: injected ${status}.\nRequestId:${requestId}\nTime:${new Date().toISOString()}</Message></Error>`;
   const headers: Record<string, string> = {
@@ -331,13 +349,26 @@ class Upstream {
     this.account = url.pathname.replace(/^\/+|\/+$/g, '');
   }
 
-  forward(method: string, url: URL, headers: http.IncomingHttpHeaders, body: Buffer): Promise<{ status: number; headers: http.OutgoingHttpHeaders; body: Buffer }> {
+  forward(
+    method: string,
+    url: URL,
+    headers: http.IncomingHttpHeaders,
+    body: Buffer,
+  ): Promise<{ status: number; headers: http.OutgoingHttpHeaders; body: Buffer }> {
     const upstream = this.url;
     return new Promise((resolve, reject) => {
       const out: http.OutgoingHttpHeaders = { ...headers, host: upstream.host };
       delete out['connection'];
       const request = http.request(
-        { protocol: upstream.protocol, hostname: upstream.hostname, port: upstream.port, method, path: `${url.pathname}${url.search}`, headers: out, agent: this.agent },
+        {
+          protocol: upstream.protocol,
+          hostname: upstream.hostname,
+          port: upstream.port,
+          method,
+          path: `${url.pathname}${url.search}`,
+          headers: out,
+          agent: this.agent,
+        },
         (response) => {
           const chunks: Buffer[] = [];
           response.on('data', (c: Buffer) => chunks.push(c));

@@ -59,7 +59,11 @@ function adminHandler(sim: SimTenant): Handler {
 }
 
 /** Starts the admin endpoint on 127.0.0.1 (`port` 0: any free port); returns its base URL and how to close it. */
-export async function startAdminServer(sim: SimTenant, port = 0, log?: (line: string) => void): Promise<{ url: string; close: () => Promise<void> }> {
+export async function startAdminServer(
+  sim: SimTenant,
+  port = 0,
+  log?: (line: string) => void,
+): Promise<{ url: string; close: () => Promise<void> }> {
   const server = http.createServer(serve('admin', log, adminHandler(sim)));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -6,7 +6,16 @@
  * Keys come from node:crypto (much faster than forge's pure-JS RSA); forge only builds, signs and packs.
  * Nothing here touches the disk, and no key is ever stored in the repository.
  */
-import { X509Certificate, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import {
+  X509Certificate,
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+  sign,
+  type KeyObject,
+} from 'node:crypto';
 import { isIP } from 'node:net';
 import forge from 'node-forge';
 
@@ -167,7 +176,8 @@ export function createAppCertificate(opts: { validFrom?: Date; validTo?: Date; c
 // make (they take RSA keys only): values are forge's binary strings.
 const { asn1 } = forge;
 type Asn1 = forge.asn1.Asn1;
-const universal = (type: number, constructed: boolean, value: string | Asn1[]): Asn1 => asn1.create(asn1.Class.UNIVERSAL, type, constructed, value);
+const universal = (type: number, constructed: boolean, value: string | Asn1[]): Asn1 =>
+  asn1.create(asn1.Class.UNIVERSAL, type, constructed, value);
 const sequence = (value: Asn1[]): Asn1 => universal(asn1.Type.SEQUENCE, true, value);
 const set = (value: Asn1[]): Asn1 => universal(asn1.Type.SET, true, value);
 const oid = (value: string): Asn1 => universal(asn1.Type.OID, false, asn1.oidToDer(value).getBytes());
@@ -184,9 +194,21 @@ export type NonRsaKeyType = 'ec-p256' | 'ec-p384' | 'ec-p521' | 'ed25519';
 
 const NON_RSA: Record<NonRsaKeyType, { generate: () => KeyObject; signatureOid: string; digest: string | null }> = {
   // Signature algorithm OIDs, no parameters: ecdsa-with-SHA256/384/512 (RFC 5758 §3.2), Ed25519 (RFC 8410 §3).
-  'ec-p256': { generate: () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey, signatureOid: '1.2.840.10045.4.3.2', digest: 'sha256' },
-  'ec-p384': { generate: () => generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey, signatureOid: '1.2.840.10045.4.3.3', digest: 'sha384' },
-  'ec-p521': { generate: () => generateKeyPairSync('ec', { namedCurve: 'P-521' }).privateKey, signatureOid: '1.2.840.10045.4.3.4', digest: 'sha512' },
+  'ec-p256': {
+    generate: () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey,
+    signatureOid: '1.2.840.10045.4.3.2',
+    digest: 'sha256',
+  },
+  'ec-p384': {
+    generate: () => generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey,
+    signatureOid: '1.2.840.10045.4.3.3',
+    digest: 'sha384',
+  },
+  'ec-p521': {
+    generate: () => generateKeyPairSync('ec', { namedCurve: 'P-521' }).privateKey,
+    signatureOid: '1.2.840.10045.4.3.4',
+    digest: 'sha512',
+  },
   ed25519: { generate: () => generateKeyPairSync('ed25519').privateKey, signatureOid: '1.3.101.112', digest: null },
 };
 
@@ -197,7 +219,13 @@ const NON_RSA: Record<NonRsaKeyType, { generate: () => KeyObject; signatureOid: 
  * elsewhere. forge's X.509 code knows RSA keys only, so the certificate is assembled with forge's DER encoder
  * and signed with node:crypto. Key PKCS#8 PEM.
  */
-export function createNonRsaCertificate(opts: { keyType: NonRsaKeyType; commonName?: string; validFrom?: Date; validTo?: Date; issuedByAppCa?: boolean }): {
+export function createNonRsaCertificate(opts: {
+  keyType: NonRsaKeyType;
+  commonName?: string;
+  validFrom?: Date;
+  validTo?: Date;
+  issuedByAppCa?: boolean;
+}): {
   certPem: string;
   keyPem: string;
   chainPem: string[];
@@ -205,7 +233,16 @@ export function createNonRsaCertificate(opts: { keyType: NonRsaKeyType; commonNa
   const kind = NON_RSA[opts.keyType];
   const privateKey = kind.generate();
   const spkiDer = createPublicKey(privateKey).export({ type: 'spki', format: 'der' });
-  const subject = forge.pki.distinguishedNameToAsn1({ attributes: [{ name: 'commonName', type: forge.pki.oids.commonName!, value: opts.commonName ?? 'entra-users-export', valueTagClass: asn1.Type.UTF8 as number }] });
+  const subject = forge.pki.distinguishedNameToAsn1({
+    attributes: [
+      {
+        name: 'commonName',
+        type: forge.pki.oids.commonName!,
+        value: opts.commonName ?? 'entra-users-export',
+        valueTagClass: asn1.Type.UTF8 as number,
+      },
+    ],
+  });
   const ca = opts.issuedByAppCa ? getAppIssuer().intermediate : undefined;
   const signer = ca
     ? {
@@ -262,13 +299,23 @@ function pkcs12OfAnyKey(opts: { keyPem: string; certsPem: string[]; password?: s
   const dataContent = (safeContents: Asn1): Asn1 => sequence([oid(pki.oids.data!), explicit(octets(derBytes(safeContents)))]);
 
   const certsDer = opts.certsPem.map((pem) => new X509Certificate(pem).raw.toString('binary'));
-  const localKeyId = createHash('sha1').update(Buffer.from(certsDer[0] ?? '', 'binary')).digest('binary');
+  const localKeyId = createHash('sha1')
+    .update(Buffer.from(certsDer[0] ?? '', 'binary'))
+    .digest('binary');
   const attributes = set([sequence([oid(pki.oids.localKeyId!), set([octets(localKeyId)])])]);
   const certBags = certsDer.map((certDer, i) =>
-    sequence([oid(pki.oids.certBag!), explicit(sequence([oid(pki.oids.x509Certificate!), explicit(octets(certDer))])), ...(i === 0 ? [attributes] : [])]),
+    sequence([
+      oid(pki.oids.certBag!),
+      explicit(sequence([oid(pki.oids.x509Certificate!), explicit(octets(certDer))])),
+      ...(i === 0 ? [attributes] : []),
+    ]),
   );
   const pkcs8 = asn1.fromDer(createPrivateKey(opts.keyPem).export({ type: 'pkcs8', format: 'der' }).toString('binary'));
-  const keyBag = sequence([oid(pki.oids.pkcs8ShroudedKeyBag!), explicit(pki.encryptPrivateKeyInfo(pkcs8, password, { algorithm: '3des' })), attributes]);
+  const keyBag = sequence([
+    oid(pki.oids.pkcs8ShroudedKeyBag!),
+    explicit(pki.encryptPrivateKeyInfo(pkcs8, password, { algorithm: '3des' })),
+    attributes,
+  ]);
   const authenticatedSafe = sequence([dataContent(sequence(certBags)), dataContent(sequence([keyBag]))]);
 
   const macSalt = forge.util.createBuffer(randomBytes(8).toString('binary'));
@@ -276,7 +323,11 @@ function pkcs12OfAnyKey(opts: { keyPem: string; certsPem: string[]; password?: s
   const hmac = forge.hmac.create();
   hmac.start(forge.md.sha1.create(), forge.pkcs12.generateKey(password, macSalt, 3, iterations, 20));
   hmac.update(derBytes(authenticatedSafe));
-  const macData = sequence([sequence([sequence([oid(pki.oids.sha1!), asn1Null()]), octets(hmac.getMac().getBytes())]), octets(macSalt.getBytes()), integer(iterations)]);
+  const macData = sequence([
+    sequence([sequence([oid(pki.oids.sha1!), asn1Null()]), octets(hmac.getMac().getBytes())]),
+    octets(macSalt.getBytes()),
+    integer(iterations),
+  ]);
   const pfx = sequence([integer(3), dataContent(authenticatedSafe), macData]);
   return Buffer.from(derBytes(pfx), 'binary').toString('base64');
 }
@@ -294,4 +345,3 @@ function derOf(certPem: string): Buffer {
 export function sha256Thumbprint(certPem: string): string {
   return createHash('sha256').update(derOf(certPem)).digest('hex');
 }
-

@@ -94,7 +94,10 @@ class SlotPermutation {
   private readonly mask: number;
   private readonly keys: readonly number[];
 
-  constructor(readonly size: number, key: number) {
+  constructor(
+    readonly size: number,
+    key: number,
+  ) {
     let bits = 2;
     while (2 ** bits < size) bits += 2;
     this.half = bits / 2;
@@ -170,7 +173,10 @@ export class TenantUsers {
   private live: number;
   private removedSoFar = 0;
 
-  constructor(readonly seed: number, readonly initialCount: number) {
+  constructor(
+    readonly seed: number,
+    readonly initialCount: number,
+  ) {
     this.slots = initialCount;
     this.live = initialCount;
   }
@@ -222,7 +228,9 @@ export class TenantUsers {
     if (spec.seed !== undefined && !Number.isInteger(spec.seed)) throw new TypeError('seed must be an integer');
     const picks = requested.leavers + requested.edits + requested.renames + requested.nulls;
     if (picks > this.slots) {
-      throw new RangeError(`a change set can reach at most the ${this.slots} users there have been (leavers + edits + renames + nulls = ${picks})`);
+      throw new RangeError(
+        `a change set can reach at most the ${this.slots} users there have been (leavers + edits + renames + nulls = ${picks})`,
+      );
     }
     if (this.slots + requested.joiners >= 2 ** 32) throw new RangeError('the tenant would exceed 2^32 - 1 users');
     const number = this.generations.length + 1;
@@ -233,7 +241,8 @@ export class TenantUsers {
       slotsBefore: this.slots,
       requested,
       picks,
-      permutation: picks > 0 ? new SlotPermutation(this.slots, mix32(this.seed ^ 0x68e31da4) ^ Math.imul(number, 0x85ebca77) ^ seed) : undefined,
+      permutation:
+        picks > 0 ? new SlotPermutation(this.slots, mix32(this.seed ^ 0x68e31da4) ^ Math.imul(number, 0x85ebca77) ^ seed) : undefined,
       joinedOn: JOINED_FROM + number * 86_400_000,
     };
     const applied = this.countApplied(g);
@@ -292,7 +301,13 @@ export class TenantUsers {
     }
   }
 
-  private difference(slot: number, from: number, to: number, select: readonly string[], filter: string | undefined): ExpectedChange | undefined {
+  private difference(
+    slot: number,
+    from: number,
+    to: number,
+    select: readonly string[],
+    filter: string | undefined,
+  ): ExpectedChange | undefined {
     const before = this.user(slot, from);
     const after = this.user(slot, to);
     const old = before !== undefined && matchesFilter(before, filter) ? projectUser(before, select) : undefined;
@@ -428,13 +443,18 @@ function edit(user: Record<string, unknown>, property: string, rng: Prng): void 
       const phones = Array.isArray(current) ? (current as string[]) : [];
       let next: string[];
       if (phones.length === 0) next = [phone(rng)];
-      else if (phones.length === 1) next = rng.chance(0.5) ? [anotherPhone(rng, phones[0])] : [phones[0] as string, anotherPhone(rng, phones[0])];
+      else if (phones.length === 1)
+        next = rng.chance(0.5) ? [anotherPhone(rng, phones[0])] : [phones[0] as string, anotherPhone(rng, phones[0])];
       else next = rng.chance(0.5) && phones[0] !== phones[1] ? [...phones].reverse() : [phones[0] as string];
       user[property] = next;
       break;
     }
     case 'city':
-      user[property] = another(rng, PLACES.map((p) => p[0]), current);
+      user[property] = another(
+        rng,
+        PLACES.map((p) => p[0]),
+        current,
+      );
       break;
     case 'postalCode': {
       let code = String(10000 + rng.int(89999));
@@ -469,8 +489,20 @@ function rename(user: Record<string, unknown>, rng: Prng): void {
   const parts = nameParts(user);
   if (parts === undefined) throw new Error(`sim-tenant: cannot rename ${String(user['userPrincipalName'])}`);
   const byGivenName = rng.chance(0.3);
-  const given = byGivenName ? another<Name>(rng, GIVEN_NAMES.filter((n) => n[1] !== parts.given[1]), undefined) : parts.given;
-  const surname = byGivenName ? parts.surname : another<Name>(rng, SURNAMES.filter((n) => n[1] !== parts.surname[1]), undefined);
+  const given = byGivenName
+    ? another<Name>(
+        rng,
+        GIVEN_NAMES.filter((n) => n[1] !== parts.given[1]),
+        undefined,
+      )
+    : parts.given;
+  const surname = byGivenName
+    ? parts.surname
+    : another<Name>(
+        rng,
+        SURNAMES.filter((n) => n[1] !== parts.surname[1]),
+        undefined,
+      );
   const local = `${given[1]}.${surname[1]}${parts.index}`;
   const oldName = `${parts.given[0]} ${parts.surname[0]}`;
   const newName = `${given[0]} ${surname[0]}`;

@@ -48,7 +48,9 @@ async function main(): Promise<void> {
   const env = { ...sim.env(), ...app.env, SIM_TENANT_ADMIN_URL: admin.url };
   for (const [k, v] of Object.entries(env)) process.stdout.write(`export ${k}=${shellQuote(v)}\n`);
   process.stderr.write(`sim-tenant: tenant ${sim.tenantId} with ${values.users} users is running; Ctrl-C to stop.\n`);
-  process.stderr.write(`sim-tenant: change it between runs: curl -X POST ${admin.url}/changes -d '{"joiners":10,"leavers":5,"edits":20,"renames":5,"nulls":5}'\n`);
+  process.stderr.write(
+    `sim-tenant: change it between runs: curl -X POST ${admin.url}/changes -d '{"joiners":10,"leavers":5,"edits":20,"renames":5,"nulls":5}'\n`,
+  );
 
   let stopping = false;
   const stop = (signal: string): void => {

@@ -27,9 +27,15 @@ export function setupDemoApp(sim: SimTenant, opts: { credential: DemoCredential;
     const identity = sim.addUserAssignedIdentity();
     const app = sim.addApp({
       displayName: 'entra-users-export',
-      federatedIdentityCredentials: [{ name: 'entra-users-export', issuer: sim.issuer, subject: identity.principalId, audiences: [sim.tokenExchangeAudience] }],
+      federatedIdentityCredentials: [
+        { name: 'entra-users-export', issuer: sim.issuer, subject: identity.principalId, audiences: [sim.tokenExchangeAudience] },
+      ],
     });
-    return { clientId: app.clientId, identity, env: { GRAPH_CLIENT_ID: app.clientId, GRAPH_FEDERATED_IDENTITY_CLIENT_ID: identity.clientId } };
+    return {
+      clientId: app.clientId,
+      identity,
+      env: { GRAPH_CLIENT_ID: app.clientId, GRAPH_FEDERATED_IDENTITY_CLIENT_ID: identity.clientId },
+    };
   }
   const app = sim.addApp({ displayName: 'entra-users-export' });
   let name: string;
@@ -42,7 +48,9 @@ export function setupDemoApp(sim: SimTenant, opts: { credential: DemoCredential;
     sim.addCertificate(app.clientId, cert.certPem);
     if (opts.credential === 'certificate-pfx') {
       // Key Vault returns the chain leaf-last in its PKCS#12 secrets.
-      sim.setSecret(name, toPfxBase64({ keyPem: cert.keyPem, certsPem: [...cert.chainPem].reverse() }), { contentType: 'application/x-pkcs12' });
+      sim.setSecret(name, toPfxBase64({ keyPem: cert.keyPem, certsPem: [...cert.chainPem].reverse() }), {
+        contentType: 'application/x-pkcs12',
+      });
     } else {
       sim.setSecret(name, toPemBundle({ keyPem: cert.keyPem, certsPem: cert.chainPem }), { contentType: 'application/x-pem-file' });
     }

@@ -63,7 +63,9 @@ export class Directory {
     this.identities.set(this.systemIdentity.clientId, this.systemIdentity);
   }
 
-  addApp(opts: { displayName?: string; roles?: string[]; federatedIdentityCredentials?: readonly FederatedIdentityCredentialInput[] } = {}): AppRegistration {
+  addApp(
+    opts: { displayName?: string; roles?: string[]; federatedIdentityCredentials?: readonly FederatedIdentityCredentialInput[] } = {},
+  ): AppRegistration {
     const app: AppRegistration = {
       displayName: opts.displayName ?? 'entra-users-export',
       clientId: randomUUID(),

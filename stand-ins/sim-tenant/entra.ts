@@ -42,7 +42,27 @@ export function openIdConfiguration(ctx: SimContext): Record<string, unknown> {
     http_logout_supported: true,
     frontchannel_logout_supported: true,
     end_session_endpoint: `${base}/oauth2/v2.0/logout`,
-    claims_supported: ['sub', 'iss', 'cloud_instance_name', 'cloud_instance_host_name', 'cloud_graph_host_name', 'msgraph_host', 'aud', 'exp', 'iat', 'auth_time', 'acr', 'nonce', 'preferred_username', 'name', 'tid', 'ver', 'at_hash', 'c_hash', 'email'],
+    claims_supported: [
+      'sub',
+      'iss',
+      'cloud_instance_name',
+      'cloud_instance_host_name',
+      'cloud_graph_host_name',
+      'msgraph_host',
+      'aud',
+      'exp',
+      'iat',
+      'auth_time',
+      'acr',
+      'nonce',
+      'preferred_username',
+      'name',
+      'tid',
+      'ver',
+      'at_hash',
+      'c_hash',
+      'email',
+    ],
     kerberos_endpoint: `${base}/kerberos`,
     tenant_region_scope: 'NA',
     cloud_instance_name: 'microsoftonline.com',
@@ -60,7 +80,13 @@ export function createEntraHandler(ctx: SimContext): Handler {
     sendJson(
       res,
       f.status,
-      aadError({ error: f.error, code: f.code, message: f.message, authorityHost: ctx.authorityHost, ...(correlationId !== undefined ? { correlationId } : {}) }),
+      aadError({
+        error: f.error,
+        code: f.code,
+        message: f.message,
+        authorityHost: ctx.authorityHost,
+        ...(correlationId !== undefined ? { correlationId } : {}),
+      }),
       noStore(correlationId),
     );
   };
@@ -85,7 +111,13 @@ export function createEntraHandler(ctx: SimContext): Handler {
     const tenant = decodeURIComponent(segments[0] ?? '');
     const rest = segments.slice(1).join('/');
 
-    if (req.method === 'GET' && (rest === 'v2.0/.well-known/openid-configuration' || rest === 'discovery/instance' || rest === 'discovery/v2.0/keys' || rest === 'discovery/keys')) {
+    if (
+      req.method === 'GET' &&
+      (rest === 'v2.0/.well-known/openid-configuration' ||
+        rest === 'discovery/instance' ||
+        rest === 'discovery/v2.0/keys' ||
+        rest === 'discovery/keys')
+    ) {
       ctx.stats.openid++;
       if (injected('openid', ctx.stats.openid, req, res)) return;
       if (rest === 'discovery/instance') {
@@ -204,7 +236,8 @@ async function tokenRequest(ctx: SimContext, req: http.IncomingMessage, tenant: 
   let credentialKind: '1' | '2';
   let federated = false;
   if (assertion !== undefined || param('client_assertion_type') !== undefined) {
-    if (param('client_assertion_type') !== JWT_BEARER || assertion === undefined) return fail(400, 'invalid_request', AADSTS.assertionTypeInvalid());
+    if (param('client_assertion_type') !== JWT_BEARER || assertion === undefined)
+      return fail(400, 'invalid_request', AADSTS.assertionTypeInvalid());
     federated = isFederatedAssertion(app, assertion);
     const problem = federated ? checkFederatedAssertion(ctx, app, assertion) : checkAssertion(ctx, app, assertion, tenant);
     if (problem !== undefined) return problem;
@@ -238,16 +271,23 @@ async function tokenRequest(ctx: SimContext, req: http.IncomingMessage, tenant: 
     ver: '1.0',
   });
   if (federated) ctx.stats.federatedTokensIssued++;
-  return { token_type: 'Bearer', expires_in: ctx.accessTokenLifetimeSeconds, ext_expires_in: ctx.accessTokenLifetimeSeconds, access_token: accessToken };
+  return {
+    token_type: 'Bearer',
+    expires_in: ctx.accessTokenLifetimeSeconds,
+    ext_expires_in: ctx.accessTokenLifetimeSeconds,
+    access_token: accessToken,
+  };
 }
 
 /** Client credentials need exactly one scope, `<resource>/.default`, and the resource must be Graph here. */
 function checkScope(ctx: SimContext, scope: string): AadFailure | undefined {
   const scopes = scope.split(' ').filter((s) => s !== '');
   const only = scopes[0];
-  if (scopes.length !== 1 || only === undefined || !only.endsWith('/.default')) return fail(400, 'invalid_scope', AADSTS.invalidScope(scope));
+  if (scopes.length !== 1 || only === undefined || !only.endsWith('/.default'))
+    return fail(400, 'invalid_scope', AADSTS.invalidScope(scope));
   const resource = only.slice(0, -'/.default'.length).replace(/\/+$/, '');
-  if (resource.toLowerCase() !== ctx.graphEndpoint.toLowerCase()) return fail(400, 'invalid_resource', AADSTS.resourceNotFound(resource, ctx.tenantDomain));
+  if (resource.toLowerCase() !== ctx.graphEndpoint.toLowerCase())
+    return fail(400, 'invalid_resource', AADSTS.resourceNotFound(resource, ctx.tenantDomain));
   return undefined;
 }
 
@@ -262,7 +302,8 @@ function checkSecret(app: AppRegistration, secret: string): AadFailure | undefin
   return undefined;
 }
 
-const certWindow = (c: RegisteredCertificate): [string, string] => [c.x509.validFrom, c.x509.validTo].map((s) => new Date(s).toISOString()) as [string, string];
+const certWindow = (c: RegisteredCertificate): [string, string] =>
+  [c.x509.validFrom, c.x509.validTo].map((s) => new Date(s).toISOString()) as [string, string];
 
 /** private_key_jwt: header, key lookup by thumbprint, signature, x5c, certificate validity, then the claims. */
 function checkAssertion(ctx: SimContext, app: AppRegistration, assertion: string, pathTenant: string): AadFailure | undefined {
@@ -274,9 +315,11 @@ function checkAssertion(ctx: SimContext, app: AppRegistration, assertion: string
   // x5t#S256 is the SHA-256 thumbprint (base64url of the digest); x5t the legacy SHA-1 one.
   const s256 = jwt.header['x5t#S256'];
   const s1 = jwt.header['x5t'];
-  const presented = typeof s256 === 'string' ? Buffer.from(s256, 'base64url') : typeof s1 === 'string' ? Buffer.from(s1, 'base64url') : Buffer.alloc(0);
+  const presented =
+    typeof s256 === 'string' ? Buffer.from(s256, 'base64url') : typeof s1 === 'string' ? Buffer.from(s1, 'base64url') : Buffer.alloc(0);
   const thumbprint = presented.toString('hex').toUpperCase();
-  const cert = presented.length === 0 ? undefined : app.certificates.find((c) => (typeof s256 === 'string' ? c.sha256 : c.sha1).equals(presented));
+  const cert =
+    presented.length === 0 ? undefined : app.certificates.find((c) => (typeof s256 === 'string' ? c.sha256 : c.sha1).equals(presented));
   if (cert === undefined) return fail(401, 'invalid_client', AADSTS.keyNotFound(thumbprint, app.clientId));
 
   const [start, end] = certWindow(cert);
@@ -306,7 +349,8 @@ function checkAssertion(ctx: SimContext, app: AppRegistration, assertion: string
   );
   const aud = claims['aud'];
   const auds = Array.isArray(aud) ? aud : [aud];
-  if (!auds.some((a) => typeof a === 'string' && audiences.has(a.toLowerCase()))) return fail(401, 'invalid_client', AADSTS.audienceMismatch());
+  if (!auds.some((a) => typeof a === 'string' && audiences.has(a.toLowerCase())))
+    return fail(401, 'invalid_client', AADSTS.audienceMismatch());
 
   const now = nowSeconds();
   const exp = claims['exp'];

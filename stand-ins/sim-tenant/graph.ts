@@ -15,7 +15,13 @@ import { bearerToken } from './jwt.js';
 import { type CompiledFilter, UnsupportedFilterError, canonicalPropertyName, compileFilter, projectUser } from './users.js';
 
 /** App roles that allow listing users (application permissions). */
-export const USER_LIST_ROLES: readonly string[] = ['User.Read.All', 'User.ReadBasic.All', 'User.ReadWrite.All', 'Directory.Read.All', 'Directory.ReadWrite.All'];
+export const USER_LIST_ROLES: readonly string[] = [
+  'User.Read.All',
+  'User.ReadBasic.All',
+  'User.ReadWrite.All',
+  'Directory.Read.All',
+  'Directory.ReadWrite.All',
+];
 const DEFAULT_PAGE_SIZE = 100;
 const MAX_PAGE_SIZE = 999;
 const ODATA_JSON = 'application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8';
@@ -61,7 +67,12 @@ class SkipTokenCodec {
 }
 
 class GraphRequestError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly headers: Record<string, string> = {}) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
     super(message);
   }
 }
@@ -108,8 +119,13 @@ export function createGraphHandler(ctx: SimContext): Handler {
 
     const path = url.pathname.replace(/\/+$/, '');
     if (path !== '/v1.0/users') {
-      const segment = path.split('/').filter((s) => s !== '').slice(1).join('/');
-      if (path.startsWith('/v1.0/') || path.startsWith('/beta/')) fail(400, 'BadRequest', `Resource not found for the segment '${decodeURIComponent(segment)}'.`);
+      const segment = path
+        .split('/')
+        .filter((s) => s !== '')
+        .slice(1)
+        .join('/');
+      if (path.startsWith('/v1.0/') || path.startsWith('/beta/'))
+        fail(400, 'BadRequest', `Resource not found for the segment '${decodeURIComponent(segment)}'.`);
       else fail(404, 'NotFound', 'Invalid version.');
       return;
     }
@@ -138,7 +154,9 @@ export function createGraphHandler(ctx: SimContext): Handler {
     if (fault !== undefined) {
       if (applyCommonFault(fault, res, (status) => graphErrorForStatus(status, ids), idHeaders)) return;
       if (fault.kind === 'invalid-token') {
-        fail(401, 'InvalidAuthenticationToken', 'Lifetime validation failed, the token is expired.', { 'WWW-Authenticate': wwwAuthenticate });
+        fail(401, 'InvalidAuthenticationToken', 'Lifetime validation failed, the token is expired.', {
+          'WWW-Authenticate': wwwAuthenticate,
+        });
         return;
       }
       if (fault.kind === 'expire-skiptoken') {
@@ -172,7 +190,11 @@ export function createGraphHandler(ctx: SimContext): Handler {
 
 /** As reported from large tenants (microsoftgraph/msgraph-sdk-dotnet#2254, msgraph-sdk-java#368): HTTP 400. */
 function expiredPageToken(): GraphRequestError {
-  return new GraphRequestError(400, 'Directory_ExpiredPageToken', 'The specified page token value has expired and can no longer be included in your request.');
+  return new GraphRequestError(
+    400,
+    'Directory_ExpiredPageToken',
+    'The specified page token value has expired and can no longer be included in your request.',
+  );
 }
 
 function headerValue(req: http.IncomingMessage, name: string): string | undefined {
@@ -192,10 +214,14 @@ function authenticate(ctx: SimContext, req: http.IncomingMessage, wwwAuthenticat
   const check = ctx.signer.check(bearerToken(req.headers.authorization));
   if (!check.ok) {
     switch (check.reason) {
-      case 'missing': throw unauthorized('Access token is empty.');
-      case 'expired': throw unauthorized('Lifetime validation failed, the token is expired.');
-      case 'not-yet-valid': throw unauthorized('Lifetime validation failed, the token is not yet valid.');
-      default: throw unauthorized('Access token validation failure.');
+      case 'missing':
+        throw unauthorized('Access token is empty.');
+      case 'expired':
+        throw unauthorized('Lifetime validation failed, the token is expired.');
+      case 'not-yet-valid':
+        throw unauthorized('Lifetime validation failed, the token is not yet valid.');
+      default:
+        throw unauthorized('Access token validation failure.');
     }
   }
   const aud = check.claims['aud'];
@@ -213,11 +239,22 @@ function authenticate(ctx: SimContext, req: http.IncomingMessage, wwwAuthenticat
  * `position` is the skiptoken already decoded (undefined when it is absent or not one of ours); `eventual`: the
  * request carries `ConsistencyLevel: eventual`.
  */
-function parseListingQuery(query: Map<string, string>, repeated: Set<string>, position: PagePosition | undefined, expired: Set<string>, eventual: boolean): ListingQuery {
+function parseListingQuery(
+  query: Map<string, string>,
+  repeated: Set<string>,
+  position: PagePosition | undefined,
+  expired: Set<string>,
+  eventual: boolean,
+): ListingQuery {
   const unsupported = (message: string): GraphRequestError => new GraphRequestError(400, 'Request_UnsupportedQuery', message);
   for (const key of repeated) {
     // OData: a system query option may be given once.
-    if (key.startsWith('$')) throw new GraphRequestError(400, 'BadRequest', `Query option '${key}' was specified more than once, but it must be specified at most once.`);
+    if (key.startsWith('$'))
+      throw new GraphRequestError(
+        400,
+        'BadRequest',
+        `Query option '${key}' was specified more than once, but it must be specified at most once.`,
+      );
   }
   for (const key of query.keys()) {
     if (!key.startsWith('$')) continue; // Graph ignores unknown plain parameters
@@ -236,7 +273,10 @@ function parseListingQuery(query: Map<string, string>, repeated: Set<string>, po
   }
 
   const selectText = query.get('$select');
-  const select = (selectText ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const select = (selectText ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   for (const name of select) {
     if (canonicalPropertyName(name) === undefined) {
       throw new GraphRequestError(400, 'Request_BadRequest', `Could not find a property named '${name}' on type 'microsoft.graph.user'.`);

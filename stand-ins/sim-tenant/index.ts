@@ -100,7 +100,10 @@ export interface SimTenant {
    * An app registration with granted, admin-consented app roles (default ['User.Read.All']) and, optionally,
    * federated identity credentials (issuer, subject, audiences; stored unchecked, as Entra does).
    */
-  addApp(opts?: { displayName?: string; roles?: string[]; federatedIdentityCredentials?: FederatedIdentityCredentialInput[] }): { clientId: string; objectId: string };
+  addApp(opts?: { displayName?: string; roles?: string[]; federatedIdentityCredentials?: FederatedIdentityCredentialInput[] }): {
+    clientId: string;
+    objectId: string;
+  };
   /** Adds a federated identity credential to the app (at most 20 per app). */
   addFederatedIdentityCredential(clientId: string, fic: FederatedIdentityCredentialInput): void;
   /** Adds a client secret to the app; returns its value. */
@@ -142,12 +145,14 @@ const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function validate(opts: SimTenantOptions): void {
   if (opts.tenantId !== undefined && !GUID.test(opts.tenantId)) throw new TypeError('tenantId must be a GUID');
-  if (opts.tenantDomain !== undefined && !/^[a-z0-9-]+(\.[a-z0-9-]+)+$/i.test(opts.tenantDomain)) throw new TypeError('tenantDomain must be a domain name');
+  if (opts.tenantDomain !== undefined && !/^[a-z0-9-]+(\.[a-z0-9-]+)+$/i.test(opts.tenantDomain))
+    throw new TypeError('tenantDomain must be a domain name');
   if (opts.userCount !== undefined && !(Number.isInteger(opts.userCount) && opts.userCount >= 0 && opts.userCount < 2 ** 32)) {
     throw new TypeError('userCount must be an integer in [0, 2^32)');
   }
   if (opts.seed !== undefined && !Number.isInteger(opts.seed)) throw new TypeError('seed must be an integer');
-  if (opts.vaultName !== undefined && !/^[a-z][a-z0-9-]{1,22}[a-z0-9]$/i.test(opts.vaultName)) throw new TypeError('vaultName must be a valid Key Vault name (3-24 letters, digits, dashes)');
+  if (opts.vaultName !== undefined && !/^[a-z][a-z0-9-]{1,22}[a-z0-9]$/i.test(opts.vaultName))
+    throw new TypeError('vaultName must be a valid Key Vault name (3-24 letters, digits, dashes)');
   if (opts.pageLatencyMs !== undefined) checkLatency(opts.pageLatencyMs);
   if (opts.accessTokenLifetimeSeconds !== undefined) checkLifetime(opts.accessTokenLifetimeSeconds);
   if (opts.managedIdentityTokenLifetimeSeconds !== undefined) checkLifetime(opts.managedIdentityTokenLifetimeSeconds);
@@ -184,7 +189,20 @@ export async function startSimTenant(opts: SimTenantOptions = {}): Promise<SimTe
     await group.alsoOnIpv6Loopback(authority, authorityPort);
     await group.alsoOnIpv6Loopback(graph, graphPort);
 
-    const stats: SimStats = { openid: 0, token: 0, msi: 0, keyvault: 0, graph: 0, graphEventual: 0, graphPagesServed: 0, graphPageFirstByteMs: 0, tokensIssued: 0, exchangeTokensIssued: 0, federatedTokensIssued: 0, faultsInjected: 0 };
+    const stats: SimStats = {
+      openid: 0,
+      token: 0,
+      msi: 0,
+      keyvault: 0,
+      graph: 0,
+      graphEventual: 0,
+      graphPagesServed: 0,
+      graphPageFirstByteMs: 0,
+      tokensIssued: 0,
+      exchangeTokensIssued: 0,
+      federatedTokensIssued: 0,
+      faultsInjected: 0,
+    };
     const directory = new Directory();
     const ctx: SimContext = {
       tenantId,
@@ -213,7 +231,11 @@ export async function startSimTenant(opts: SimTenantOptions = {}): Promise<SimTe
     // Key Vault listens on no port: the proxy hands it the tunnelled sockets.
     const keyVault = group.add(https.createServer(tlsOptions, serve('keyvault', log, createKeyVaultHandler(ctx, vault))));
 
-    const localServers = new Map<number, net.Server>([[authorityPort, authority], [graphPort, graph], [msiPort, msi]]);
+    const localServers = new Map<number, net.Server>([
+      [authorityPort, authority],
+      [graphPort, graph],
+      [msiPort, msi],
+    ]);
     const proxy = group.add(createConnectProxy(group, { vaultHost, vaultServer: keyVault, localServers }, log));
     const proxyPort = await group.listen(proxy);
 
@@ -250,7 +272,15 @@ class SimTenantImpl implements SimTenant {
   constructor(
     private readonly ctx: SimContext,
     private readonly vault: VaultStore,
-    endpoints: { vaultUrl: string; proxyUrl: string; identityEndpoint: string; identityHeader: string; caCertPem: string; caCertPath: string; tempDir: string },
+    endpoints: {
+      vaultUrl: string;
+      proxyUrl: string;
+      identityEndpoint: string;
+      identityHeader: string;
+      caCertPem: string;
+      caCertPath: string;
+      tempDir: string;
+    },
   ) {
     this.vaultUrl = endpoints.vaultUrl;
     this.proxyUrl = endpoints.proxyUrl;
@@ -261,13 +291,27 @@ class SimTenantImpl implements SimTenant {
     this.tempDir = endpoints.tempDir;
   }
 
-  get tenantId(): string { return this.ctx.tenantId; }
-  get tenantDomain(): string { return this.ctx.tenantDomain; }
-  get authorityHost(): string { return this.ctx.authorityHost; }
-  get graphEndpoint(): string { return this.ctx.graphEndpoint; }
-  get stats(): SimStats { return this.ctx.stats; }
-  get issuer(): string { return v2Issuer(this.ctx); }
-  get tokenExchangeAudience(): string { return this.ctx.tokenExchangeAudience; }
+  get tenantId(): string {
+    return this.ctx.tenantId;
+  }
+  get tenantDomain(): string {
+    return this.ctx.tenantDomain;
+  }
+  get authorityHost(): string {
+    return this.ctx.authorityHost;
+  }
+  get graphEndpoint(): string {
+    return this.ctx.graphEndpoint;
+  }
+  get stats(): SimStats {
+    return this.ctx.stats;
+  }
+  get issuer(): string {
+    return v2Issuer(this.ctx);
+  }
+  get tokenExchangeAudience(): string {
+    return this.ctx.tokenExchangeAudience;
+  }
 
   get systemIdentity(): { principalId: string; clientId: string } {
     const { principalId, clientId } = this.ctx.directory.systemIdentity;
@@ -288,7 +332,10 @@ class SimTenantImpl implements SimTenant {
     };
   }
 
-  addApp(opts?: { displayName?: string; roles?: string[]; federatedIdentityCredentials?: FederatedIdentityCredentialInput[] }): { clientId: string; objectId: string } {
+  addApp(opts?: { displayName?: string; roles?: string[]; federatedIdentityCredentials?: FederatedIdentityCredentialInput[] }): {
+    clientId: string;
+    objectId: string;
+  } {
     const app = this.ctx.directory.addApp(opts);
     return { clientId: app.clientId, objectId: app.objectId };
   }
@@ -318,7 +365,9 @@ class SimTenantImpl implements SimTenant {
     this.vault.grantSecretsUser(principalId, scope?.secret);
   }
 
-  get users(): TenantUsers { return this.ctx.users; }
+  get users(): TenantUsers {
+    return this.ctx.users;
+  }
 
   applyChanges(spec?: TenantChangeSpec): AppliedChanges {
     const applied = this.ctx.users.apply(spec);

@@ -57,8 +57,7 @@ export const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 
 /** The outcome of checking a bearer token the sim issued. */
 export type BearerCheck =
-  | { ok: true; claims: JwtClaims }
-  | { ok: false; reason: 'missing' | 'malformed' | 'signature' | 'expired' | 'not-yet-valid' };
+  { ok: true; claims: JwtClaims } | { ok: false; reason: 'missing' | 'malformed' | 'signature' | 'expired' | 'not-yet-valid' };
 
 /**
  * The sim's token-signing key: issues RS256 access tokens (Entra's format, `kid`/`x5t` header) and verifies the
@@ -76,7 +75,11 @@ export class TokenSigner {
 
   /** Signs `claims` plus a fresh `uti` (Entra's unique token id). */
   issue(claims: JwtClaims): string {
-    return signJwt({ typ: 'JWT', alg: 'RS256', x5t: this.kid, kid: this.kid }, { ...claims, uti: base64url(randomUUID()) }, this.privateKey);
+    return signJwt(
+      { typ: 'JWT', alg: 'RS256', x5t: this.kid, kid: this.kid },
+      { ...claims, uti: base64url(randomUUID()) },
+      this.privateKey,
+    );
   }
 
   /** Signature and lifetime (no skew: the sim's clock is the issuer's). Audience and claims are the caller's. */

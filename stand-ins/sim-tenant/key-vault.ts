@@ -53,7 +53,8 @@ export class VaultStore {
   constructor(readonly vaultName: string) {}
 
   setSecret(name: string, value: string, opts: SecretOptions = {}): void {
-    if (!/^[0-9a-zA-Z-]{1,127}$/.test(name)) throw new Error(`sim-tenant: invalid Key Vault secret name '${name}' (1-127 letters, digits, dashes)`);
+    if (!/^[0-9a-zA-Z-]{1,127}$/.test(name))
+      throw new Error(`sim-tenant: invalid Key Vault secret name '${name}' (1-127 letters, digits, dashes)`);
     const versions = this.secrets.get(name.toLowerCase()) ?? [];
     versions.push({
       name,
@@ -110,9 +111,19 @@ export function createKeyVaultHandler(ctx: SimContext, store: VaultStore): Handl
       sendJson(res, 400, keyVaultError('BadParameter', `sim-tenant: no vault at host '${host}' (only ${ctx.vaultHost} exists)`));
       return;
     }
-    const segments = url.pathname.split('/').filter((s) => s !== '').map(decodeURIComponent);
+    const segments = url.pathname
+      .split('/')
+      .filter((s) => s !== '')
+      .map(decodeURIComponent);
     if (req.method !== 'GET' || segments[0] !== 'secrets' || segments.length < 2 || segments.length > 3) {
-      sendJson(res, 405, keyVaultError('BadParameter', `sim-tenant: only GET /secrets/{name}/{version} is simulated, not ${req.method ?? ''} ${url.pathname}`));
+      sendJson(
+        res,
+        405,
+        keyVaultError(
+          'BadParameter',
+          `sim-tenant: only GET /secrets/{name}/{version} is simulated, not ${req.method ?? ''} ${url.pathname}`,
+        ),
+      );
       return;
     }
     const apiVersion = url.searchParams.get('api-version');
@@ -121,7 +132,14 @@ export function createKeyVaultHandler(ctx: SimContext, store: VaultStore): Handl
       return;
     }
     if (!API_VERSIONS.has(apiVersion)) {
-      sendJson(res, 400, keyVaultError('BadParameter', `The specified version (${apiVersion}) is not recognized. Consider using the latest supported version (${LATEST_API_VERSION}).`));
+      sendJson(
+        res,
+        400,
+        keyVaultError(
+          'BadParameter',
+          `The specified version (${apiVersion}) is not recognized. Consider using the latest supported version (${LATEST_API_VERSION}).`,
+        ),
+      );
       return;
     }
 
@@ -133,7 +151,10 @@ export function createKeyVaultHandler(ctx: SimContext, store: VaultStore): Handl
     }
     const check = ctx.signer.check(token);
     if (!check.ok) {
-      unauthorized(res, check.reason === 'expired' ? 'AKV10013: Token has expired.' : 'AKV10020: Invalid token: signature validation failed.');
+      unauthorized(
+        res,
+        check.reason === 'expired' ? 'AKV10013: Token has expired.' : 'AKV10020: Invalid token: signature validation failed.',
+      );
       return;
     }
     const claims = check.claims;
@@ -143,7 +164,10 @@ export function createKeyVaultHandler(ctx: SimContext, store: VaultStore): Handl
       return;
     }
     if (claims['tid'] !== ctx.tenantId || claims['iss'] !== accessTokenIssuer(ctx.tenantId)) {
-      unauthorized(res, `AKV10032: Invalid issuer. Expected one of ${accessTokenIssuer(ctx.tenantId)}, https://login.microsoftonline.com/${ctx.tenantId}/v2.0, found: ${String(claims['iss'])}.`);
+      unauthorized(
+        res,
+        `AKV10032: Invalid issuer. Expected one of ${accessTokenIssuer(ctx.tenantId)}, https://login.microsoftonline.com/${ctx.tenantId}/v2.0, found: ${String(claims['iss'])}.`,
+      );
       return;
     }
 
@@ -167,7 +191,14 @@ export function createKeyVaultHandler(ctx: SimContext, store: VaultStore): Handl
     const secret = store.get(name, version);
     if (secret === undefined) {
       const what = version === undefined ? name : `${name}/${version}`;
-      sendJson(res, 404, keyVaultError('SecretNotFound', `A secret with (name/id) ${what} was not found in this key vault. If you recently deleted this secret you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182`));
+      sendJson(
+        res,
+        404,
+        keyVaultError(
+          'SecretNotFound',
+          `A secret with (name/id) ${what} was not found in this key vault. If you recently deleted this secret you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182`,
+        ),
+      );
       return;
     }
     if (!secret.enabled) {
@@ -175,22 +206,27 @@ export function createKeyVaultHandler(ctx: SimContext, store: VaultStore): Handl
       return;
     }
 
-    sendJson(res, 200, {
-      value: secret.value,
-      ...(secret.contentType !== undefined ? { contentType: secret.contentType } : {}),
-      id: `${vaultUrl}/secrets/${secret.name}/${secret.version}`,
-      ...(secret.managed ? { managed: true } : {}),
-      attributes: {
-        enabled: secret.enabled,
-        ...(secret.nbf !== undefined ? { nbf: epoch(secret.nbf) } : {}),
-        ...(secret.exp !== undefined ? { exp: epoch(secret.exp) } : {}),
-        created: epoch(secret.created),
-        updated: epoch(secret.created),
-        recoveryLevel: 'Recoverable+Purgeable',
-        recoverableDays: 90,
+    sendJson(
+      res,
+      200,
+      {
+        value: secret.value,
+        ...(secret.contentType !== undefined ? { contentType: secret.contentType } : {}),
+        id: `${vaultUrl}/secrets/${secret.name}/${secret.version}`,
+        ...(secret.managed ? { managed: true } : {}),
+        attributes: {
+          enabled: secret.enabled,
+          ...(secret.nbf !== undefined ? { nbf: epoch(secret.nbf) } : {}),
+          ...(secret.exp !== undefined ? { exp: epoch(secret.exp) } : {}),
+          created: epoch(secret.created),
+          updated: epoch(secret.created),
+          recoveryLevel: 'Recoverable+Purgeable',
+          recoverableDays: 90,
+        },
+        ...(secret.managed ? { kid: `${vaultUrl}/keys/${secret.name}/${secret.version}` } : {}),
+        tags: {},
       },
-      ...(secret.managed ? { kid: `${vaultUrl}/keys/${secret.name}/${secret.version}` } : {}),
-      tags: {},
-    }, { 'x-ms-request-id': randomUUID() });
+      { 'x-ms-request-id': randomUUID() },
+    );
   };
 }

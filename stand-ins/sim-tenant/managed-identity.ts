@@ -26,7 +26,11 @@ export function createManagedIdentityHandler(ctx: SimContext, identityHeader: st
     }
     ctx.stats.msi++;
     const fault = ctx.faults.take('msi', { nth: ctx.stats.msi });
-    if (fault !== undefined && applyCommonFault(fault, res, (status) => appServiceMsiError(status, status >= 500 ? 'An unexpected error occurred.' : 'Bad Request'))) return;
+    if (
+      fault !== undefined &&
+      applyCommonFault(fault, res, (status) => appServiceMsiError(status, status >= 500 ? 'An unexpected error occurred.' : 'Bad Request'))
+    )
+      return;
 
     if (req.method !== 'GET') {
       sendJson(res, 405, appServiceMsiError(405, 'Method Not Allowed'));
@@ -44,7 +48,11 @@ export function createManagedIdentityHandler(ctx: SimContext, identityHeader: st
     const q = url.searchParams;
     const apiVersion = q.get('api-version');
     if (apiVersion !== MSI_API_VERSION) {
-      sendJson(res, 400, appServiceMsiError(400, `The api-version '${apiVersion ?? ''}' is not supported. Supported versions: ${MSI_API_VERSION}.`));
+      sendJson(
+        res,
+        400,
+        appServiceMsiError(400, `The api-version '${apiVersion ?? ''}' is not supported. Supported versions: ${MSI_API_VERSION}.`),
+      );
       return;
     }
     const resource = q.get('resource');
@@ -67,23 +75,58 @@ export function createManagedIdentityHandler(ctx: SimContext, identityHeader: st
 
     const now = nowSeconds();
     const exp = now + ctx.managedIdentityTokenLifetimeSeconds;
-    const resourceId = identity.kind === 'system'
-      ? `/subscriptions/${SUBSCRIPTION}/resourcegroups/sim-rg/providers/Microsoft.Web/sites/sim-func`
-      : `/subscriptions/${SUBSCRIPTION}/resourcegroups/sim-rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uami-${identity.clientId.slice(0, 8)}`;
+    const resourceId =
+      identity.kind === 'system'
+        ? `/subscriptions/${SUBSCRIPTION}/resourcegroups/sim-rg/providers/Microsoft.Web/sites/sim-func`
+        : `/subscriptions/${SUBSCRIPTION}/resourcegroups/sim-rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uami-${identity.clientId.slice(0, 8)}`;
     const exchange = normalResource(resource) === normalResource(ctx.tokenExchangeAudience);
     // For the token-exchange audience, a v2.0 token: `iss` the tenant's v2.0 issuer, `sub` the identity's principal
     // (object) ID, `aud` the exchange audience — the three values a federated identity credential trusting the identity
     // names ("Configure an application to trust a managed identity"); `azp`/`azpacr` are the v2.0 names of
     // `appid`/`appidacr` ("Access token claims reference", https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference).
     const claims = exchange
-      ? { aud: resource, iss: v2Issuer(ctx), iat: now, nbf: now, exp, aio: randomUUID(), azp: identity.clientId, azpacr: '2', idtyp: 'app',
-          oid: identity.principalId, sub: identity.principalId, tid: ctx.tenantId, ver: '2.0', xms_mirid: resourceId }
-      : { aud: resource, iss: accessTokenIssuer(ctx.tenantId), iat: now, nbf: now, exp, aio: randomUUID(), appid: identity.clientId, appidacr: '2',
-          idp: accessTokenIssuer(ctx.tenantId), idtyp: 'app', oid: identity.principalId, sub: identity.principalId, tid: ctx.tenantId, ver: '1.0',
-          xms_mirid: resourceId };
+      ? {
+          aud: resource,
+          iss: v2Issuer(ctx),
+          iat: now,
+          nbf: now,
+          exp,
+          aio: randomUUID(),
+          azp: identity.clientId,
+          azpacr: '2',
+          idtyp: 'app',
+          oid: identity.principalId,
+          sub: identity.principalId,
+          tid: ctx.tenantId,
+          ver: '2.0',
+          xms_mirid: resourceId,
+        }
+      : {
+          aud: resource,
+          iss: accessTokenIssuer(ctx.tenantId),
+          iat: now,
+          nbf: now,
+          exp,
+          aio: randomUUID(),
+          appid: identity.clientId,
+          appidacr: '2',
+          idp: accessTokenIssuer(ctx.tenantId),
+          idtyp: 'app',
+          oid: identity.principalId,
+          sub: identity.principalId,
+          tid: ctx.tenantId,
+          ver: '1.0',
+          xms_mirid: resourceId,
+        };
     const accessToken = ctx.signer.issue(claims);
     if (exchange) ctx.stats.exchangeTokensIssued++;
-    sendJson(res, 200, { access_token: accessToken, expires_on: String(exp), resource, token_type: 'Bearer', client_id: identity.clientId });
+    sendJson(res, 200, {
+      access_token: accessToken,
+      expires_on: String(exp),
+      resource,
+      token_type: 'Bearer',
+      client_id: identity.clientId,
+    });
   };
 }
 

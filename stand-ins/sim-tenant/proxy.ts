@@ -41,7 +41,9 @@ export function createConnectProxy(group: ServerGroup, routes: ProxyRoutes, log:
       const status = host.endsWith('.vault.azure.net') ? 502 : 403;
       const reason = status === 502 ? 'Bad Gateway' : 'Forbidden';
       log?.(`proxy CONNECT ${target} ${status}`);
-      socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nsim-tenant proxy: ${status === 502 ? `cannot resolve ${host}` : `${target} is not reachable from this sandbox`}\n`);
+      socket.end(
+        `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nsim-tenant proxy: ${status === 502 ? `cannot resolve ${host}` : `${target} is not reachable from this sandbox`}\n`,
+      );
       return;
     }
     log?.(`proxy CONNECT ${target} 200`);

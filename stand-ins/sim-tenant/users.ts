@@ -141,23 +141,73 @@ function userGuid(rng: Prng, seed: number, index: number): string {
 export type Name = readonly [display: string, ascii: string];
 
 export const GIVEN_NAMES: readonly Name[] = [
-  ['Adele', 'adele'], ['Alex', 'alex'], ['Allan', 'allan'], ['Diego', 'diego'], ['Grady', 'grady'],
-  ['Henrietta', 'henrietta'], ['Isaiah', 'isaiah'], ['Johanna', 'johanna'], ['Joni', 'joni'], ['Lee', 'lee'],
-  ['Lidia', 'lidia'], ['Lynne', 'lynne'], ['Megan', 'megan'], ['Miriam', 'miriam'], ['Nestor', 'nestor'],
-  ['Patti', 'patti'], ['Pradeep', 'pradeep'], ['José', 'jose'], ['Jürgen', 'juergen'], ['Renée', 'renee'],
-  ['Søren', 'soeren'], ['Łukasz', 'lukasz'], ['Çağla', 'cagla'], ['Zoë', 'zoe'], ['伟', 'wei'], ['秀英', 'xiuying'],
-  ['Αλέξανδρος', 'alexandros'], ['Νίκη', 'niki'], ['محمد', 'mohammed'], ['فاطمة', 'fatima'], ['Ольга', 'olga'],
-  ['Đorđe', 'djordje'], ['Siobhán', 'siobhan'],
+  ['Adele', 'adele'],
+  ['Alex', 'alex'],
+  ['Allan', 'allan'],
+  ['Diego', 'diego'],
+  ['Grady', 'grady'],
+  ['Henrietta', 'henrietta'],
+  ['Isaiah', 'isaiah'],
+  ['Johanna', 'johanna'],
+  ['Joni', 'joni'],
+  ['Lee', 'lee'],
+  ['Lidia', 'lidia'],
+  ['Lynne', 'lynne'],
+  ['Megan', 'megan'],
+  ['Miriam', 'miriam'],
+  ['Nestor', 'nestor'],
+  ['Patti', 'patti'],
+  ['Pradeep', 'pradeep'],
+  ['José', 'jose'],
+  ['Jürgen', 'juergen'],
+  ['Renée', 'renee'],
+  ['Søren', 'soeren'],
+  ['Łukasz', 'lukasz'],
+  ['Çağla', 'cagla'],
+  ['Zoë', 'zoe'],
+  ['伟', 'wei'],
+  ['秀英', 'xiuying'],
+  ['Αλέξανδρος', 'alexandros'],
+  ['Νίκη', 'niki'],
+  ['محمد', 'mohammed'],
+  ['فاطمة', 'fatima'],
+  ['Ольга', 'olga'],
+  ['Đorđe', 'djordje'],
+  ['Siobhán', 'siobhan'],
 ];
 
 export const SURNAMES: readonly Name[] = [
-  ['Vance', 'vance'], ['Wilber', 'wilber'], ['Deacon', 'deacon'], ['Salazar', 'salazar'], ['Archie', 'archie'],
-  ['Cantrell', 'cantrell'], ['Langer', 'langer'], ['Lauer', 'lauer'], ['Sherman', 'sherman'], ['Gu', 'gu'],
-  ['Holt', 'holt'], ['Olsen', 'olsen'], ['Bowen', 'bowen'], ['Grey', 'grey'], ['Sharma', 'sharma'],
-  ['Müller', 'mueller'], ['Weiß', 'weiss'], ['Straße', 'strasse'], ["O'Brien", 'obrien'], ['García', 'garcia'],
-  ['Núñez', 'nunez'], ['王', 'wang'], ['李', 'li'], ['张', 'zhang'], ['Παπαδόπουλος', 'papadopoulos'],
-  ['Οικονόμου', 'oikonomou'], ['العلي', 'alali'], ['الهاشمي', 'alhashimi'], ['Иванова', 'ivanova'],
-  ['Nguyễn', 'nguyen'], ['van der Berg', 'vanderberg'],
+  ['Vance', 'vance'],
+  ['Wilber', 'wilber'],
+  ['Deacon', 'deacon'],
+  ['Salazar', 'salazar'],
+  ['Archie', 'archie'],
+  ['Cantrell', 'cantrell'],
+  ['Langer', 'langer'],
+  ['Lauer', 'lauer'],
+  ['Sherman', 'sherman'],
+  ['Gu', 'gu'],
+  ['Holt', 'holt'],
+  ['Olsen', 'olsen'],
+  ['Bowen', 'bowen'],
+  ['Grey', 'grey'],
+  ['Sharma', 'sharma'],
+  ['Müller', 'mueller'],
+  ['Weiß', 'weiss'],
+  ['Straße', 'strasse'],
+  ["O'Brien", 'obrien'],
+  ['García', 'garcia'],
+  ['Núñez', 'nunez'],
+  ['王', 'wang'],
+  ['李', 'li'],
+  ['张', 'zhang'],
+  ['Παπαδόπουλος', 'papadopoulos'],
+  ['Οικονόμου', 'oikonomou'],
+  ['العلي', 'alali'],
+  ['الهاشمي', 'alhashimi'],
+  ['Иванова', 'ivanova'],
+  ['Nguyễn', 'nguyen'],
+  ['van der Berg', 'vanderberg'],
 ];
 
 /** Display-name decorations: emoji (surrogate pairs, ZWJ sequences, flags, skin tones) and hostile text. */
@@ -173,19 +223,53 @@ const DISPLAY_DECORATIONS: readonly ((name: string) => string)[] = [
 ];
 
 export const JOB_TITLES: readonly (string | null)[] = [
-  'Software Engineer', 'Senior Program Manager', 'Marketing Manager', 'Sales Representative', 'CEO',
-  'Directeur général', 'Geschäftsführerin', '软件工程师', 'مديرة المبيعات', 'Διευθυντής',
-  'Engineer\tLevel 2', 'Marketing\nManager', 'Director "Special Projects"', 'C:\\Ops\\Night Shift',
-  'Head of R&D <Europe>', null, null, null,
+  'Software Engineer',
+  'Senior Program Manager',
+  'Marketing Manager',
+  'Sales Representative',
+  'CEO',
+  'Directeur général',
+  'Geschäftsführerin',
+  '软件工程师',
+  'مديرة المبيعات',
+  'Διευθυντής',
+  'Engineer\tLevel 2',
+  'Marketing\nManager',
+  'Director "Special Projects"',
+  'C:\\Ops\\Night Shift',
+  'Head of R&D <Europe>',
+  null,
+  null,
+  null,
 ];
 
 export const DEPARTMENTS: readonly (string | null)[] = [
-  'Sales', 'Marketing', 'Engineering', 'Finance', 'Human Resources', 'IT', 'Legal', 'Operations', 'Retail',
-  'R&D', 'Ventes & Marketing', 'Forschung & Entwicklung', '研发部', 'المالية', null,
+  'Sales',
+  'Marketing',
+  'Engineering',
+  'Finance',
+  'Human Resources',
+  'IT',
+  'Legal',
+  'Operations',
+  'Retail',
+  'R&D',
+  'Ventes & Marketing',
+  'Forschung & Entwicklung',
+  '研发部',
+  'المالية',
+  null,
 ];
 
 export const OFFICES: readonly (string | null)[] = [
-  '18/2111', '20/1101', '131/1104', 'Building 4, Floor 2', 'Zürich HQ', '北京 3F', 'Remote', null,
+  '18/2111',
+  '20/1101',
+  '131/1104',
+  'Building 4, Floor 2',
+  'Zürich HQ',
+  '北京 3F',
+  'Remote',
+  null,
 ];
 
 export type Place = readonly [city: string, state: string | null, country: string, usage: string, language: string];
@@ -387,10 +471,7 @@ export interface CompiledFilter {
   needsAdvancedQuery: string | undefined;
 }
 
-type Token =
-  | { kind: 'ident'; text: string }
-  | { kind: 'string'; text: string }
-  | { kind: 'punct'; text: '(' | ')' | ',' };
+type Token = { kind: 'ident'; text: string } | { kind: 'string'; text: string } | { kind: 'punct'; text: '(' | ')' | ',' };
 
 function tokenize(filter: string): Token[] {
   const tokens: Token[] = [];
@@ -575,7 +656,8 @@ class FilterParser {
     const t = this.tokens[this.pos++];
     if (t?.kind !== 'ident') throw new UnsupportedFilterError('Unsupported Query.');
     const canonical = canonicalPropertyName(t.text);
-    if (canonical === undefined) throw new UnsupportedFilterError(`Could not find a property named '${t.text}' on type 'microsoft.graph.user'.`);
+    if (canonical === undefined)
+      throw new UnsupportedFilterError(`Could not find a property named '${t.text}' on type 'microsoft.graph.user'.`);
     return canonical;
   }
 

@@ -60,7 +60,11 @@ export function newContainerName(prefix = 'exp'): string {
 export type Credential = 'secret' | 'certificate-pfx' | 'certificate-pem' | 'federated';
 
 /** The settings of a working export against the world, for one app; override any of them. */
-export function workingEnv(world: World, credential: Credential = 'certificate-pfx', overrides: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+export function workingEnv(
+  world: World,
+  credential: Credential = 'certificate-pfx',
+  overrides: Record<string, string | undefined> = {},
+): Record<string, string | undefined> {
   const app = setupDemoApp(world.sim, { credential, secretName: `cred-${credential}-${++containerCounter}` });
   return {
     ...world.sim.env(),
@@ -111,7 +115,22 @@ export async function assertSnapshot(
   const manifest = JSON.parse((await download(container, manifestName)).toString()) as Record<string, unknown>;
   const latest = JSON.parse((await download(container, 'latest.json')).toString()) as Record<string, unknown>;
   assert.deepEqual(latest, manifest, 'latest.json is a copy of the newest manifest');
-  for (const field of ['runId', 'tenantId', 'startedAt', 'completedAt', 'userCount', 'blobName', 'format', 'compression', 'bytes', 'sha256', 'select', 'filter', 'pages', 'retries']) {
+  for (const field of [
+    'runId',
+    'tenantId',
+    'startedAt',
+    'completedAt',
+    'userCount',
+    'blobName',
+    'format',
+    'compression',
+    'bytes',
+    'sha256',
+    'select',
+    'filter',
+    'pages',
+    'retries',
+  ]) {
     assert.ok(field in manifest, `manifest has ${field}`);
   }
   assert.equal(manifest['runId'], runId);
@@ -136,7 +155,14 @@ export async function assertSnapshot(
   if (format === 'ndjson' && text !== '') assert.ok(text.endsWith('\n'));
 
   const select = (expected.select ?? env['USERS_SELECT'] ?? DEFAULTS.USERS_SELECT).split(',').map((s) => s.trim());
-  const want = [...expectedUsers({ seed: world.seed, userCount: expected.userCount ?? world.userCount, select, filter: expected.filter ?? env['USERS_FILTER'] })];
+  const want = [
+    ...expectedUsers({
+      seed: world.seed,
+      userCount: expected.userCount ?? world.userCount,
+      select,
+      filter: expected.filter ?? env['USERS_FILTER'],
+    }),
+  ];
   assert.equal(manifest['userCount'], want.length);
   assert.equal(users.length, want.length);
   assert.deepEqual(users, want, 'every user exactly as Graph returned it, in order');

@@ -21,7 +21,10 @@ async function project(files: Record<string, string> = infraSources()): Promise<
 const byName = (name: string) => CLOUDS.find((c) => c.environment.name === name)!;
 
 for (const cloud of CLOUDS)
-  for (const [variant, environment] of [['as documented', cloud.environment], ['trailing slashes toggled', toggleTrailingSlashes(cloud.environment)]] as const)
+  for (const [variant, environment] of [
+    ['as documented', cloud.environment],
+    ['trailing slashes toggled', toggleTrailingSlashes(cloud.environment)],
+  ] as const)
     test(`deployed to ${cloud.environment.name} (${variant}): GRAPH_ENDPOINT is Microsoft Graph, GRAPH_AUTHORITY_HOST is Entra`, async () => {
       const settings = evaluateAppSettings(await project(), { environment, parameters: ENTRY }, ['GRAPH_ENDPOINT', 'GRAPH_AUTHORITY_HOST']);
       assert.equal(settings.get('GRAPH_ENDPOINT'), cloud.microsoftGraph);
@@ -29,15 +32,24 @@ for (const cloud of CLOUDS)
     });
 
 test('graphEndpoint (main.bicep) overrides the cloud default, e.g. a US Government L5 (DoD) tenant', async () => {
-  const settings = evaluateAppSettings(await project(), { environment: byName('AzureUSGovernment').environment, parameters: { ...ENTRY, graphEndpoint: DOD_GRAPH } }, ['GRAPH_ENDPOINT']);
+  const settings = evaluateAppSettings(
+    await project(),
+    { environment: byName('AzureUSGovernment').environment, parameters: { ...ENTRY, graphEndpoint: DOD_GRAPH } },
+    ['GRAPH_ENDPOINT'],
+  );
   assert.equal(settings.get('GRAPH_ENDPOINT'), 'https://dod-graph.microsoft.us');
 });
 
 test('a cloud the Bicep does not know fails the deployment (as ARM would), unless graphEndpoint is given', async () => {
   const stack = { ...byName('AzureCloud').environment, name: 'AzureStackCloud' };
   const p = await project();
-  assert.throws(() => evaluateAppSettings(p, { environment: stack, parameters: ENTRY }, ['GRAPH_ENDPOINT']), /AzureStackCloud' doesn't exist|property 'AzureStackCloud'/);
-  const given = evaluateAppSettings(p, { environment: stack, parameters: { ...ENTRY, graphEndpoint: 'https://graph.contoso.example' } }, ['GRAPH_ENDPOINT']);
+  assert.throws(
+    () => evaluateAppSettings(p, { environment: stack, parameters: ENTRY }, ['GRAPH_ENDPOINT']),
+    /AzureStackCloud' doesn't exist|property 'AzureStackCloud'/,
+  );
+  const given = evaluateAppSettings(p, { environment: stack, parameters: { ...ENTRY, graphEndpoint: 'https://graph.contoso.example' } }, [
+    'GRAPH_ENDPOINT',
+  ]);
   assert.equal(given.get('GRAPH_ENDPOINT'), 'https://graph.contoso.example');
 });
 
@@ -48,8 +60,14 @@ test('the check fails when GRAPH_ENDPOINT comes from environment().graph (Azure 
   assert.notEqual(mutated, fn);
   const report = await check({ ...base, 'modules/functionapp.bicep': mutated });
   const messages = report.findings.filter((f) => f.rule === 'posture/setting-graph-cloud').map((f) => f.message);
-  assert.ok(messages.some((m) => m.includes('AzureCloud') && m.includes('"https://graph.windows.net/"')), messages.join('\n'));
-  assert.ok(messages.some((m) => m.includes('AzureChinaCloud') && m.includes('graph.chinacloudapi.cn')), messages.join('\n'));
+  assert.ok(
+    messages.some((m) => m.includes('AzureCloud') && m.includes('"https://graph.windows.net/"')),
+    messages.join('\n'),
+  );
+  assert.ok(
+    messages.some((m) => m.includes('AzureChinaCloud') && m.includes('graph.chinacloudapi.cn')),
+    messages.join('\n'),
+  );
 });
 
 // The evaluator itself, on small files: it must compute what ARM computes.
@@ -63,7 +81,7 @@ test('evaluator: ternaries take one branch, string functions, environment() memb
     "param p string = 'x/'",
     "var trimmed = endsWith(p, '/') ? substring(p, 0, length(p) - 1) : p",
     'var login = environment().Authentication.loginEndpoint',
-    "var m = { a: 1, b: 2 }",
+    'var m = { a: 1, b: 2 }',
     "var lazy = false ? m['missing'] : 'ok'",
     "var s = 'pre-${p}-${length(m)}'",
     "var logic = !empty(p) && (p == 'x/' || false) && 2 > 1",

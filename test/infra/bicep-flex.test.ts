@@ -18,17 +18,26 @@ test('no site property, siteConfig property or app setting of the function app i
       if (r.type !== 'Microsoft.Web/sites') continue;
       for (const path of ['properties', 'properties.siteConfig']) {
         const obj = prop(r.body, path);
-        for (const p of obj?.kind === 'object' ? obj.props : []) if (flexDeprecation(FLEX_DEPRECATED_SITE_PROPERTIES, p.key)) found.push(`${f.file}: ${path}.${p.key}`);
+        for (const p of obj?.kind === 'object' ? obj.props : [])
+          if (flexDeprecation(FLEX_DEPRECATED_SITE_PROPERTIES, p.key)) found.push(`${f.file}: ${path}.${p.key}`);
       }
       const settings = prop(r.body, 'properties.siteConfig.appSettings');
       for (const item of settings?.kind === 'array' ? settings.items : []) {
         const name = prop(item, 'name');
-        const names = name?.kind === 'string' ? [name.value] : name?.kind === 'ternary' ? [name.then, name.else].flatMap((v) => (v.kind === 'string' ? [v.value] : [])) : [];
+        const names =
+          name?.kind === 'string'
+            ? [name.value]
+            : name?.kind === 'ternary'
+              ? [name.then, name.else].flatMap((v) => (v.kind === 'string' ? [v.value] : []))
+              : [];
         for (const n of names) if (flexDeprecation(FLEX_DEPRECATED_APP_SETTINGS, n)) found.push(`${f.file}: app setting ${n}`);
       }
     }
   assert.deepEqual(found, []);
-  assert.deepEqual(report.findings.filter((x) => x.rule === 'posture/flex-deprecated'), []);
+  assert.deepEqual(
+    report.findings.filter((x) => x.rule === 'posture/flex-deprecated'),
+    [],
+  );
 });
 
 test('the posture check refuses each kind of deprecated Flex property or setting', async () => {
@@ -38,12 +47,19 @@ test('the posture check refuses each kind of deprecated Flex property or setting
     ['siteConfig.ftpsState', "      minTlsVersion: '1.2'\n", "      minTlsVersion: '1.2'\n      ftpsState: 'Disabled'\n"],
     ['siteConfig.alwaysOn', "      minTlsVersion: '1.2'\n", "      minTlsVersion: '1.2'\n      alwaysOn: false\n"],
     ['site containerSize', '    httpsOnly: true\n', '    httpsOnly: true\n    containerSize: 1536\n'],
-    ['app setting FUNCTIONS_EXTENSION_VERSION', "        {\n          name: 'AZURE_CLIENT_ID'", "        {\n          name: 'FUNCTIONS_EXTENSION_VERSION'\n          value: '~4'\n        }\n        {\n          name: 'AZURE_CLIENT_ID'"],
+    [
+      'app setting FUNCTIONS_EXTENSION_VERSION',
+      "        {\n          name: 'AZURE_CLIENT_ID'",
+      "        {\n          name: 'FUNCTIONS_EXTENSION_VERSION'\n          value: '~4'\n        }\n        {\n          name: 'AZURE_CLIENT_ID'",
+    ],
   ];
   for (const [what, from, to] of cases) {
     const mutated = fn.replace(from, to);
     assert.notEqual(mutated, fn, what);
     const report = await check({ ...base, 'modules/functionapp.bicep': mutated });
-    assert.ok(report.findings.some((f) => f.rule === 'posture/flex-deprecated'), `${what}: ${report.findings.map((f) => f.rule).join(', ')}`);
+    assert.ok(
+      report.findings.some((f) => f.rule === 'posture/flex-deprecated'),
+      `${what}: ${report.findings.map((f) => f.rule).join(', ')}`,
+    );
   }
 });

@@ -18,7 +18,8 @@ function rulesInPosture(): string[] {
   const ids = new Set<string>();
   for (const file of ['posture.ts', 'credential.ts']) {
     const src = fs.readFileSync(path.join(ROOT, 'tools', 'bicep-check', file), 'utf8');
-    for (const m of src.matchAll(/(?:\b(P|C)\(|\bexpectLiteral\(\w+,)\s*'([a-z-]+)'/g)) ids.add(`${m[1] === 'C' ? 'conventions' : 'posture'}/${m[2]}`);
+    for (const m of src.matchAll(/(?:\b(P|C)\(|\bexpectLiteral\(\w+,)\s*'([a-z-]+)'/g))
+      ids.add(`${m[1] === 'C' ? 'conventions' : 'posture'}/${m[2]}`);
   }
   return [...ids].sort();
 }
@@ -34,10 +35,16 @@ test('a documented rule names its doc or official sample; our own choices say wh
   }
 });
 
-test('findings carry their rule\'s source', async () => {
+test("findings carry their rule's source", async () => {
   const base = infraSources();
-  const report = await check({ ...base, 'modules/storage.bicep': base['modules/storage.bicep']!.replace('allowSharedKeyAccess: false', 'allowSharedKeyAccess: true') });
+  const report = await check({
+    ...base,
+    'modules/storage.bicep': base['modules/storage.bicep']!.replace('allowSharedKeyAccess: false', 'allowSharedKeyAccess: true'),
+  });
   const f = report.findings.find((x) => x.rule === 'posture/storage-shared-key');
   assert.ok(f);
-  assert.match(formatFinding(f), /\(our choice: Entra ID only, no account keys \(docs\/deploy\.md "What gets deployed"\); see https:\/\/learn\.microsoft\.com\/azure\/storage\/blobs\/security-recommendations\)$/);
+  assert.match(
+    formatFinding(f),
+    /\(our choice: Entra ID only, no account keys \(docs\/deploy\.md "What gets deployed"\); see https:\/\/learn\.microsoft\.com\/azure\/storage\/blobs\/security-recommendations\)$/,
+  );
 });

@@ -16,21 +16,47 @@ test('every .bicep file under infra/ passes syntax, symbols, types, posture and 
   const report = await check();
   assert.deepEqual(report.findings.map(formatFinding), []);
   const names = report.files.map((f) => f.file);
-  for (const f of ['main.bicep', 'resources.bicep', 'modules/monitoring.bicep', 'modules/storage.bicep', 'modules/keyvault.bicep', 'modules/keyvault-access.bicep', 'modules/identity.bicep', 'modules/functionapp.bicep', 'modules/roles.bicep', 'modules/graph-app.bicep'])
+  for (const f of [
+    'main.bicep',
+    'resources.bicep',
+    'modules/monitoring.bicep',
+    'modules/storage.bicep',
+    'modules/keyvault.bicep',
+    'modules/keyvault-access.bicep',
+    'modules/identity.bicep',
+    'modules/functionapp.bicep',
+    'modules/roles.bicep',
+    'modules/graph-app.bicep',
+  ])
     assert.ok(names.includes(f), `${f} is checked`);
   // The only syntax tree-sitter-bicep 1.1.0 needs help with here is the Graph extension line.
-  assert.deepEqual(report.notes, ["modules/graph-app.bicep:10: 'extension microsoftGraphV1' blanked before parsing (not in tree-sitter-bicep 1.1.0)"]);
+  assert.deepEqual(report.notes, [
+    "modules/graph-app.bicep:10: 'extension microsoftGraphV1' blanked before parsing (not in tree-sitter-bicep 1.1.0)",
+  ]);
 });
 
 /** README "Settings" (the public contract — names are final): the oracle the code's list must equal. */
 const README_SETTING_NAMES = [
-  'GRAPH_TENANT_ID', 'GRAPH_CLIENT_ID', 'KEY_VAULT_URL', 'GRAPH_CLIENT_SECRET_NAME', 'GRAPH_CLIENT_CERTIFICATE_NAME',
+  'GRAPH_TENANT_ID',
+  'GRAPH_CLIENT_ID',
+  'KEY_VAULT_URL',
+  'GRAPH_CLIENT_SECRET_NAME',
+  'GRAPH_CLIENT_CERTIFICATE_NAME',
   'GRAPH_FEDERATED_IDENTITY_CLIENT_ID',
-  'GRAPH_AUTHORITY_HOST', 'GRAPH_ENDPOINT', 'USERS_SELECT', 'USERS_FILTER', 'EXPORT_STORAGE', 'EXPORT_STORAGE__blobServiceUri',
-  'EXPORT_CONTAINER', 'EXPORT_FORMAT', 'EXPORT_COMPRESSION', 'EXPORT_SCHEDULE', 'AZURE_CLIENT_ID',
+  'GRAPH_AUTHORITY_HOST',
+  'GRAPH_ENDPOINT',
+  'USERS_SELECT',
+  'USERS_FILTER',
+  'EXPORT_STORAGE',
+  'EXPORT_STORAGE__blobServiceUri',
+  'EXPORT_CONTAINER',
+  'EXPORT_FORMAT',
+  'EXPORT_COMPRESSION',
+  'EXPORT_SCHEDULE',
+  'AZURE_CLIENT_ID',
 ];
 
-test('the setting names the checks use are the code\'s, and match the README', () => {
+test("the setting names the checks use are the code's, and match the README", () => {
   assert.deepEqual([...settingContract().names].sort(), [...README_SETTING_NAMES].sort());
 });
 
@@ -47,8 +73,15 @@ test('every resource of infra/ is checked against a pinned schema of its exact a
       assert.ok(entry.apiVersions.includes(r.apiVersion), `${r.type}@${r.apiVersion} exists`);
       assert.ok(entry.schemas[r.apiVersion], `${r.type}@${r.apiVersion} schema pinned`);
     }
-  assert.deepEqual([...declared].sort(), [...snapshot.declared].sort(), 'snapshot matches what infra/ declares (run node tools/bicep-check/refresh-types.mjs)');
-  assert.ok(snapshot.sources.some((s) => s.package === '@azure/mcp-linux-x64'), 'the data came from @azure/mcp-linux-x64');
+  assert.deepEqual(
+    [...declared].sort(),
+    [...snapshot.declared].sort(),
+    'snapshot matches what infra/ declares (run node tools/bicep-check/refresh-types.mjs)',
+  );
+  assert.ok(
+    snapshot.sources.some((s) => s.package === '@azure/mcp-linux-x64'),
+    'the data came from @azure/mcp-linux-x64',
+  );
   const size = fs.statSync(path.join(INFRA, '.types', 'bicep-types.json')).size;
   assert.ok(size < 512 * 1024, `snapshot stays small (${size} bytes)`);
 });
@@ -68,11 +101,17 @@ test('the function app gets every setting the code reads, from the right place',
     const arr = (site.body.kind === 'object' && project.trace(fn, findSetting(fn, site.body, n))) || [];
     return arr.join(' ');
   };
-  assert.match(trace('AZURE_CLIENT_ID'), /^Microsoft\.ManagedIdentity\/userAssignedIdentities:properties\.clientId \[modules\/identity\.bicep#identity\]$/);
+  assert.match(
+    trace('AZURE_CLIENT_ID'),
+    /^Microsoft\.ManagedIdentity\/userAssignedIdentities:properties\.clientId \[modules\/identity\.bicep#identity\]$/,
+  );
   // '' when credentialType is federated (no vault; the setting is then not set: bicep-federated.test.ts).
   assert.match(trace('KEY_VAULT_URL'), /^Microsoft\.KeyVault\/vaults:properties\.vaultUri \[modules\/keyvault-access\.bicep#vault\] ''$/);
   assert.match(trace('EXPORT_CONTAINER'), /containers:name \[modules\/storage\.bicep#exportContainer\]/);
-  assert.match(trace('EXPORT_STORAGE__blobServiceUri'), /^interp:https:\/\/\$\{account\.name\}\.blob\.\$\{environment\(\)\.suffixes\.storage\}$/);
+  assert.match(
+    trace('EXPORT_STORAGE__blobServiceUri'),
+    /^interp:https:\/\/\$\{account\.name\}\.blob\.\$\{environment\(\)\.suffixes\.storage\}$/,
+  );
 });
 
 test('the deployer gets only the Key Vault role that provisions the chosen credential type', async () => {
@@ -85,7 +124,8 @@ test('the deployer gets only the Key Vault role that provisions the chosen crede
     const v = name ? kv.vars.get(name)?.value : undefined;
     return v?.kind === 'string' ? v.value : undefined;
   };
-  const conditionOf = (roleId: string) => kv.resources.filter((r) => r.type === 'Microsoft.Authorization/roleAssignments' && roleOf(r.body) === roleId).map((r) => r.condition);
+  const conditionOf = (roleId: string) =>
+    kv.resources.filter((r) => r.type === 'Microsoft.Authorization/roleAssignments' && roleOf(r.body) === roleId).map((r) => r.condition);
   // Key Vault Certificates Officer, Key Vault Secrets Officer
   assert.deepEqual(conditionOf('a4417e6f-fecd-4de8-b567-7b0420556985'), ["!empty(deployerPrincipalId) && credentialType == 'certificate'"]);
   assert.deepEqual(conditionOf('b86a8fe4-44ce-4948-aee5-eccb2c155cd7'), ["!empty(deployerPrincipalId) && credentialType == 'secret'"]);
@@ -95,14 +135,16 @@ test('the deployer gets only the Key Vault role that provisions the chosen crede
   const passed = params?.kind === 'object' ? params.props.find((p) => p.key === 'credentialType')?.value : undefined;
   // The module is deployed for certificate and secret only (federated needs no vault: bicep-federated.test.ts).
   assert.equal(access.condition, 'useKeyVault');
-  assert.deepEqual(passed?.kind === 'ternary' ? [passed.cond, passed.then, passed.else].map((x) => (typeof x === 'string' ? x : x.kind === 'string' ? x.value : '?')) : passed, [
-    "credentialType == 'secret'",
-    'secret',
-    'certificate',
-  ], "resources.bicep passes the deployment's credentialType");
+  assert.deepEqual(
+    passed?.kind === 'ternary'
+      ? [passed.cond, passed.then, passed.else].map((x) => (typeof x === 'string' ? x : x.kind === 'string' ? x.value : '?'))
+      : passed,
+    ["credentialType == 'secret'", 'secret', 'certificate'],
+    "resources.bicep passes the deployment's credentialType",
+  );
 });
 
-test('the optional action group\'s id is read only under the action group\'s own condition', async () => {
+test("the optional action group's id is read only under the action group's own condition", async () => {
   const report = await check();
   const mon = report.files.find((f) => f.file === 'modules/monitoring.bicep')!;
   const condition = mon.resources.find((r) => r.symbol === 'actionGroup')?.condition;
@@ -129,17 +171,26 @@ test('azure.yaml deploys service "export" (the tag on the function app) with the
   assert.match(yaml, /^\s+project: \.\s*$/m);
   assert.match(yaml, /^\s+language: ts\s*$/m);
   assert.match(yaml, /^\s+host: function\s*$/m);
-  const params = JSON.parse(fs.readFileSync(path.join(INFRA, 'main.parameters.json'), 'utf8')) as { parameters: Record<string, { value: unknown }> };
+  const params = JSON.parse(fs.readFileSync(path.join(INFRA, 'main.parameters.json'), 'utf8')) as {
+    parameters: Record<string, { value: unknown }>;
+  };
   assert.equal(params.parameters.environmentName?.value, '${AZURE_ENV_NAME}');
   assert.equal(params.parameters.location?.value, '${AZURE_LOCATION}');
   assert.equal(params.parameters.deployerPrincipalId?.value, '${AZURE_PRINCIPAL_ID}');
   const main = infraSources()['main.bicep']!;
   for (const p of Object.keys(params.parameters)) assert.match(main, new RegExp(`^param ${p} `, 'm'), `main.bicep declares ${p}`);
   const config = JSON.parse(fs.readFileSync(path.join(INFRA, 'bicepconfig.json'), 'utf8')) as { extensions: Record<string, string> };
-  assert.match(config.extensions.microsoftGraphV1 ?? '', /^br:mcr\.microsoft\.com\/bicep\/extensions\/microsoftgraph\/v1\.0:\d+\.\d+\.\d+$/);
+  assert.match(
+    config.extensions.microsoftGraphV1 ?? '',
+    /^br:mcr\.microsoft\.com\/bicep\/extensions\/microsoftgraph\/v1\.0:\d+\.\d+\.\d+$/,
+  );
 });
 
-function findSetting(file: import('../../tools/bicep-check/parse.js').BicepFile, body: import('../../tools/bicep-check/parse.js').Value, name: string) {
+function findSetting(
+  file: import('../../tools/bicep-check/parse.js').BicepFile,
+  body: import('../../tools/bicep-check/parse.js').Value,
+  name: string,
+) {
   const arr = body.kind === 'object' ? body.props.find((p) => p.key === 'properties')?.value : undefined;
   const sc = arr?.kind === 'object' ? arr.props.find((p) => p.key === 'siteConfig')?.value : undefined;
   const list = sc?.kind === 'object' ? sc.props.find((p) => p.key === 'appSettings')?.value : undefined;

@@ -77,7 +77,10 @@ export function ignoreMatcher(content: string): (relPath: string, isDir: boolean
       .map((seg) =>
         seg === '**'
           ? '\u0000'
-          : seg.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]'),
+          : seg
+              .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+              .replace(/\*/g, '[^/]*')
+              .replace(/\?/g, '[^/]'),
       )
       .join('/')
       .replace(/^\u0000\//, '(?:.*/)?')
@@ -113,11 +116,18 @@ export function readAzdService(azureYaml: string, name: string): AzdService {
   if (typeof svc !== 'object') throw new Error(`azure.yaml has no service ${name}`);
   const str = (k: string): string => (typeof svc[k] === 'string' ? svc[k] : '');
   const rb = svc.remoteBuild;
-  return { project: str('project'), language: str('language'), host: str('host'), dist: str('dist'), remoteBuild: typeof rb === 'boolean' ? rb : undefined };
+  return {
+    project: str('project'),
+    language: str('language'),
+    host: str('host'),
+    dist: str('dist'),
+    remoteBuild: typeof rb === 'boolean' ? rb : undefined,
+  };
 }
 
 const IGNORE_FILE = '.funcignore'; // service_target.go IgnoreFile(): AzureFunctionTarget -> ".funcignore"
-const isNode = (language: string): boolean => language === 'js' || language === 'ts' || language === 'javascript' || language === 'typescript';
+const isNode = (language: string): boolean =>
+  language === 'js' || language === 'ts' || language === 'javascript' || language === 'typescript';
 
 /**
  * azd's `resolveFunctionAppRemoteBuild` for a Flex Consumption deploy (service_target_functionapp.go, 1.31.2):
@@ -132,7 +142,8 @@ export function azdResolveRemoteBuild(svc: AzdService, repoRoot: string): boolea
   const nodeModulesExcluded = ignoreMatcher(fs.readFileSync(file, 'utf8'))('node_modules', true);
   if (svc.remoteBuild === undefined) return nodeModulesExcluded;
   if (svc.remoteBuild && !nodeModulesExcluded) throw new Error(`'remoteBuild: true' requires '${IGNORE_FILE}' to exclude node_modules`);
-  if (!svc.remoteBuild && nodeModulesExcluded) throw new Error(`'remoteBuild: false' cannot be used when '${IGNORE_FILE}' excludes node_modules`);
+  if (!svc.remoteBuild && nodeModulesExcluded)
+    throw new Error(`'remoteBuild: false' cannot be used when '${IGNORE_FILE}' excludes node_modules`);
   return svc.remoteBuild;
 }
 
@@ -187,7 +198,8 @@ export function funcPublishFiles(run: FuncPublish): string[] {
       runtime = Object.entries(values).find(([k]) => k.toUpperCase() === 'FUNCTIONS_WORKER_RUNTIME')?.[1] ?? '';
     }
   }
-  if (runtime.toLowerCase() !== 'node') throw new Error(`Worker runtime cannot be 'None'. Please set a valid runtime. (resolved: '${runtime}')`);
+  if (runtime.toLowerCase() !== 'node')
+    throw new Error(`Worker runtime cannot be 'None'. Please set a valid runtime. (resolved: '${runtime}')`);
   const ignoreFile = path.join(appRoot, '.funcignore');
   const denies = fs.existsSync(ignoreFile) ? ignoreMatcher(fs.readFileSync(ignoreFile, 'utf8')) : undefined;
   const skipFiles = ['.funcignore', '.gitignore', 'local.settings.json', 'project.lock.json'];

@@ -32,7 +32,10 @@ after(() => {
 /** What the app needs, and all it needs: host.json, package.json and every file of the built bundle. */
 function expectedPackage(): string[] {
   const bundle = walk(path.join(ROOT, 'dist', 'bundle'), () => true).map((f) => `dist/bundle/${f}`);
-  assert.ok(bundle.some((f) => f.endsWith('.js')), 'npm run build made dist/bundle (tests run after the build)');
+  assert.ok(
+    bundle.some((f) => f.endsWith('.js')),
+    'npm run build made dist/bundle (tests run after the build)',
+  );
   return ['host.json', 'package.json', ...bundle].sort();
 }
 
@@ -64,7 +67,11 @@ function freshCheckout(): string {
 }
 
 function stage(dir: string, args: string[] = []): void {
-  const r = spawnSync('sh', [path.join(dir, 'scripts', 'azd-hooks', 'stage-package.sh'), ...args], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync('sh', [path.join(dir, 'scripts', 'azd-hooks', 'stage-package.sh'), ...args], {
+    cwd: dir,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   assert.equal(r.status, 0, `stage-package.sh ${args.join(' ')}: ${r.stdout}${r.stderr}`);
 }
 
@@ -124,7 +131,10 @@ test('azd accepts azure.yaml with the .funcignore it reads, and zips exactly hos
   assert.deepEqual(entries, expectedPackage());
   const main = (JSON.parse(fs.readFileSync(path.join(dir, svc.project, svc.dist, 'package.json'), 'utf8')) as { main: string }).main;
   const mainRe = new RegExp(`^${main.replace(/[.]/g, '\\.').replace(/\*/g, '[^/]*')}$`);
-  assert.ok(entries.some((e) => mainRe.test(e)), `the package has what "main" (${main}) names`);
+  assert.ok(
+    entries.some((e) => mainRe.test(e)),
+    `the package has what "main" (${main}) names`,
+  );
 });
 
 test('stage-package.sh --zip from a fresh clone zips exactly host.json, package.json and the bundle', () => {
@@ -142,7 +152,13 @@ test('the documented `func azure functionapp publish` works from a fresh clone (
       found++;
       const dir = freshCheckout();
       stage(dir);
-      const env = Object.fromEntries(((m[2] as string).trim().split(/\s+/).filter(Boolean)).map((a) => a.split('=', 2) as [string, string]));
+      const env = Object.fromEntries(
+        (m[2] as string)
+          .trim()
+          .split(/\s+/)
+          .filter(Boolean)
+          .map((a) => a.split('=', 2) as [string, string]),
+      );
       const run = { cwd: path.join(dir, m[1] ?? '.'), env, args: (m[3] as string).trim().split(/\s+/).filter(Boolean) };
       let files: string[] = [];
       assert.doesNotThrow(() => (files = funcPublishFiles(run)), `${doc}: ${m[0]}`);

@@ -16,7 +16,7 @@ const num = (p: ParamDecl, name: string) => {
   return v?.kind === 'number' ? v.value : undefined;
 };
 
-test('maximumInstanceCount: 1..1000 on every parameter, a default inside, the source cited beside the module\'s', async () => {
+test("maximumInstanceCount: 1..1000 on every parameter, a default inside, the source cited beside the module's", async () => {
   const project = new Project((await check()).files);
   for (const f of FILES) {
     const file = project.files.get(f)!;
@@ -32,7 +32,11 @@ test('maximumInstanceCount: 1..1000 on every parameter, a default inside, the so
     const first = Math.min(p.loc.line, ...p.decorators.map((d) => d.loc.line)) - 1;
     const comments: string[] = [];
     for (let i = first - 1; i >= 0 && /^\s*\/\//.test(lines[i]!); i--) comments.unshift(lines[i]!);
-    assert.match(comments.join('\n'), /learn\.microsoft\.com\/azure\/azure-functions\/event-driven-scaling#limit-scale-out/, `${f}: the range's source is cited above maximumInstanceCount`);
+    assert.match(
+      comments.join('\n'),
+      /learn\.microsoft\.com\/azure\/azure-functions\/event-driven-scaling#limit-scale-out/,
+      `${f}: the range's source is cited above maximumInstanceCount`,
+    );
   }
 });
 
@@ -48,10 +52,16 @@ test('instanceMemoryMB: only the Flex Consumption instance sizes', async () => {
 
 test('the posture check refuses a range outside the documented one', async () => {
   const base = infraSources();
-  for (const [from, to] of [['@maxValue(1000)\nparam maximumInstanceCount', '@maxValue(2000)\nparam maximumInstanceCount'], ['@minValue(1)\n@maxValue(1000)\nparam maximumInstanceCount', '@minValue(0)\n@maxValue(1000)\nparam maximumInstanceCount']]) {
+  for (const [from, to] of [
+    ['@maxValue(1000)\nparam maximumInstanceCount', '@maxValue(2000)\nparam maximumInstanceCount'],
+    ['@minValue(1)\n@maxValue(1000)\nparam maximumInstanceCount', '@minValue(0)\n@maxValue(1000)\nparam maximumInstanceCount'],
+  ]) {
     const mutated = base['resources.bicep']!.replace(from!, to!);
     assert.notEqual(mutated, base['resources.bicep'], from);
     const report = await check({ ...base, 'resources.bicep': mutated });
-    assert.ok(report.findings.some((x) => x.rule === 'posture/site-scale' && x.file === 'resources.bicep'), `${to}: ${report.findings.map((x) => x.rule).join(', ')}`);
+    assert.ok(
+      report.findings.some((x) => x.rule === 'posture/site-scale' && x.file === 'resources.bicep'),
+      `${to}: ${report.findings.map((x) => x.rule).join(', ')}`,
+    );
   }
 });

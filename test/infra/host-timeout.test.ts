@@ -31,7 +31,10 @@ function source(file: string): string {
 function timeoutMinutes(): number {
   const host = JSON.parse(source('host.json')) as { functionTimeout?: string };
   const m = /^(\d{1,2}):(\d{2}):(\d{2})$/.exec(host.functionTimeout ?? '');
-  assert.ok(m, `functionTimeout '${host.functionTimeout}' is a fixed hh:mm:ss bound (functions-host-json#functiontimeout: "keeping a fixed upper bound is recommended")`);
+  assert.ok(
+    m,
+    `functionTimeout '${host.functionTimeout}' is a fixed hh:mm:ss bound (functions-host-json#functiontimeout: "keeping a fixed upper bound is recommended")`,
+  );
   return Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) / 60;
 }
 
@@ -42,7 +45,10 @@ function maxRestarts(): number {
 }
 
 function retryPolicy(): { maxRetryCount: number; maximumIntervalMinutes: number } {
-  const m = /retry:\s*\{\s*strategy:\s*'exponentialBackoff',\s*maxRetryCount:\s*(\d+),[\s\S]*?maximumInterval:\s*\{\s*minutes:\s*(\d+)\s*\}/.exec(source('src/functions/exportUsers.ts'));
+  const m =
+    /retry:\s*\{\s*strategy:\s*'exponentialBackoff',\s*maxRetryCount:\s*(\d+),[\s\S]*?maximumInterval:\s*\{\s*minutes:\s*(\d+)\s*\}/.exec(
+      source('src/functions/exportUsers.ts'),
+    );
   assert.ok(m, 'the timer registers an exponentialBackoff retry policy');
   return { maxRetryCount: Number(m[1]), maximumIntervalMinutes: Number(m[2]) };
 }

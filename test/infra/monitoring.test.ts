@@ -28,7 +28,11 @@ async function alerts() {
       const criterion = allOf?.kind === 'array' ? allOf.items[0] : undefined;
       const query = ev.value(file, prop(criterion, 'query'));
       const scopes = prop(r.body, 'properties.scopes');
-      return { symbol: r.symbol, query: typeof query === 'string' ? query : JSON.stringify(query), scopes: scopes?.kind === 'array' ? scopes.items.flatMap((s) => project.trace(file, s)) : [] };
+      return {
+        symbol: r.symbol,
+        query: typeof query === 'string' ? query : JSON.stringify(query),
+        scopes: scopes?.kind === 'array' ? scopes.items.flatMap((s) => project.trace(file, s)) : [],
+      };
     });
 }
 
@@ -42,7 +46,11 @@ function retryMaximumIntervalMinutes(): number {
 
 test('the classic Application Insights names are not columns of the workspace tables', () => {
   // The classic Application Insights names are not columns of the workspace tables.
-  assert.deepEqual(unknownColumns('requests | where operation_Name == "f" and success == false').unknown, ['requests', 'operation_Name', 'success']);
+  assert.deepEqual(unknownColumns('requests | where operation_Name == "f" and success == false').unknown, [
+    'requests',
+    'operation_Name',
+    'success',
+  ]);
 });
 
 test('both alerts query the workspace tables with documented columns only, scoped to the workspace', async () => {
@@ -51,7 +59,10 @@ test('both alerts query the workspace tables with documented columns only, scope
   for (const a of list) {
     const { tables, unknown } = unknownColumns(a.query);
     assert.deepEqual([tables.sort(), unknown], [['AppRequests', 'AppTraces'], []], `${a.symbol}: ${a.query}`);
-    assert.ok(a.scopes.some((s) => s.startsWith('Microsoft.OperationalInsights/workspaces:id ')), `${a.symbol} is scoped to the workspace holding AppRequests/AppTraces: ${a.scopes.join(', ')}`);
+    assert.ok(
+      a.scopes.some((s) => s.startsWith('Microsoft.OperationalInsights/workspaces:id ')),
+      `${a.symbol} is scoped to the workspace holding AppRequests/AppTraces: ${a.scopes.join(', ')}`,
+    );
   }
 });
 
@@ -60,14 +71,23 @@ test('the failed-run alert counts only a final failure, after the retry policy h
   assert.ok(failed, 'an alert on failed requests');
   const q = failed.query;
   // Only the latest failed invocation of the function, with its end (a request's TimeGenerated is its start).
-  assert.match(q, /AppRequests\s*\n\| where TimeGenerated > ago\(26h\) and Name == "exportUsers" and Success == false\s*\n\| summarize arg_max\(TimeGenerated, DurationMs\)/);
+  assert.match(
+    q,
+    /AppRequests\s*\n\| where TimeGenerated > ago\(26h\) and Name == "exportUsers" and Success == false\s*\n\| summarize arg_max\(TimeGenerated, DurationMs\)/,
+  );
   assert.match(q, /\| extend EndedAt = TimeGenerated \+ DurationMs \* 1ms/);
   // Not while a retry may still come: the quiet period is longer than the policy's longest wait.
   const quiet = Number(/EndedAt < ago\((\d+)m\)/.exec(q)?.[1]);
-  assert.ok(quiet > retryMaximumIntervalMinutes(), `quiet period ${quiet} min > retry maximumInterval ${retryMaximumIntervalMinutes()} min`);
+  assert.ok(
+    quiet > retryMaximumIntervalMinutes(),
+    `quiet period ${quiet} min > retry maximumInterval ${retryMaximumIntervalMinutes()} min`,
+  );
   // Not when any attempt (the retry, or the next scheduled run) started after the failure ended: attempts are
   // seen at their start, in the host's "Executing 'Functions.exportUsers'" trace, not only when their request row is written.
-  assert.match(q, /let lastStart = toscalar\(union .*AppTraces .*Message startswith "Executing 'Functions\.exportUsers'".* \| summarize max\(TimeGenerated\)\);/);
+  assert.match(
+    q,
+    /let lastStart = toscalar\(union .*AppTraces .*Message startswith "Executing 'Functions\.exportUsers'".* \| summarize max\(TimeGenerated\)\);/,
+  );
   assert.match(q, /\(isnull\(lastStart\) or lastStart < EndedAt\)/);
   assert.match(q, /\| summarize failures = count\(\)$/);
   // Nothing else counts failures: one AppRequests filter on Success == false.

@@ -17,7 +17,9 @@ after(async () => world?.close());
 const SELECT = 'id,userPrincipalName,mail,userType,accountEnabled';
 
 /** The sim's Graph request counters around one export run. */
-async function exportCounting(env: Record<string, string | undefined>): Promise<{ result: Awaited<ReturnType<typeof runExport>>; requests: number; eventual: number }> {
+async function exportCounting(
+  env: Record<string, string | undefined>,
+): Promise<{ result: Awaited<ReturnType<typeof runExport>>; requests: number; eventual: number }> {
   const before = { graph: world.sim.stats.graph, eventual: world.sim.stats.graphEventual };
   const result = await runExport(env);
   return { result, requests: world.sim.stats.graph - before.graph, eventual: world.sim.stats.graphEventual - before.eventual };
@@ -40,11 +42,15 @@ test("USERS_FILTER=endsWith(mail,'@contoso.com'): refused once, then listed as a
   assert.equal(manifest['consistencyLevel'], 'eventual');
   assert.equal(result.summary?.['consistencyLevel'], 'eventual', 'the CLI summary says so too');
   assert.match(result.stderr, /USERS_FILTER.*advanced query \(ConsistencyLevel: eventual, \$count=true\).*may lag/);
-  assert.match(result.stderr, /Operator 'endsWith' is not supported because the required parameters might be missing/, "Graph's reason is logged");
+  assert.match(
+    result.stderr,
+    /Operator 'endsWith' is not supported because the required parameters might be missing/,
+    "Graph's reason is logged",
+  );
   assert.match(result.stderr, /Export completed: .*listed as an advanced query \(ConsistencyLevel: eventual\)/);
 });
 
-test("USERS_FILTER with ne and not: the advanced listing returns exactly the matching users", async () => {
+test('USERS_FILTER with ne and not: the advanced listing returns exactly the matching users', async () => {
   const filter = "userType ne 'Guest' and not(accountEnabled eq true)";
   const env = workingEnv(world, 'certificate-pfx', { USERS_SELECT: SELECT, USERS_FILTER: filter, EXPORT_FORMAT: 'ndjson' });
   const { result } = await exportCounting(env);

@@ -31,16 +31,25 @@ test('the bundled handler exports the tenant', async () => {
   assert.equal(result.code, 0, result.stderr);
   const outcome = JSON.parse(result.stdout.trim().split('\n').pop()!) as { logs: Array<{ message: string }>; threw?: unknown };
   assert.equal(outcome.threw, undefined, JSON.stringify(outcome));
-  assert.ok(outcome.logs.some((l) => /Export completed: run .*1500 users/.test(l.message)), JSON.stringify(outcome.logs));
+  assert.ok(
+    outcome.logs.some((l) => /Export completed: run .*1500 users/.test(l.message)),
+    JSON.stringify(outcome.logs),
+  );
 
   const container = world.container(env['EXPORT_CONTAINER']!);
   const names = await blobNames(container);
   // latest.json, the manifest, the users and their index (the first run has no change report).
   assert.equal(names.length, 4, names.join(', '));
-  assert.ok(names.some((n) => n.endsWith('/users.index')), names.join(', '));
+  assert.ok(
+    names.some((n) => n.endsWith('/users.index')),
+    names.join(', '),
+  );
   const usersBlob = names.find((n) => n.endsWith('users.ndjson'))!;
   const stored = (await download(container, usersBlob)).toString('utf8');
-  const users = stored.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as unknown);
+  const users = stored
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as unknown);
   const want = [...expectedUsers({ seed: world.seed, userCount: 1500, select: DEFAULTS.USERS_SELECT.split(',') })];
   assert.deepEqual(users, want);
 });

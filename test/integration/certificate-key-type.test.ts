@@ -16,7 +16,11 @@ before(async () => {
 after(async () => world?.close());
 
 /** An app whose certificate (registered on it, as an administrator would) is in Key Vault as `value`. */
-function appWithCertificate(certPem: string, value: string, contentType: string): { GRAPH_CLIENT_ID: string; GRAPH_CLIENT_CERTIFICATE_NAME: string } {
+function appWithCertificate(
+  certPem: string,
+  value: string,
+  contentType: string,
+): { GRAPH_CLIENT_ID: string; GRAPH_CLIENT_CERTIFICATE_NAME: string } {
   const app = world.sim.addApp({ displayName: 'key-type' });
   world.sim.addCertificate(app.clientId, certPem);
   const name = `cert-${randomUUID().slice(0, 8)}`;
@@ -25,7 +29,10 @@ function appWithCertificate(certPem: string, value: string, contentType: string)
   return { GRAPH_CLIENT_ID: app.clientId, GRAPH_CLIENT_CERTIFICATE_NAME: name };
 }
 
-const NAMES_KEY_AND_FIX = (keyType: string): RegExp => new RegExp(`certificate 'cert-[0-9a-f]{8}' \\(GRAPH_CLIENT_CERTIFICATE_NAME\\) has a key of type ${keyType}, but Microsoft Entra client assertions are signed with RSA \\(PS256\\) and need an RSA key\\. Create the certificate in Key Vault with key type RSA`);
+const NAMES_KEY_AND_FIX = (keyType: string): RegExp =>
+  new RegExp(
+    `certificate 'cert-[0-9a-f]{8}' \\(GRAPH_CLIENT_CERTIFICATE_NAME\\) has a key of type ${keyType}, but Microsoft Entra client assertions are signed with RSA \\(PS256\\) and need an RSA key\\. Create the certificate in Key Vault with key type RSA`,
+  );
 
 test('EC (P-256) certificate as Key Vault stores it (PFX, CA-issued, chain leaf-last): exit 2, names EC and RSA', async () => {
   const env = workingEnv(world);
@@ -33,7 +40,11 @@ test('EC (P-256) certificate as Key Vault stores it (PFX, CA-issued, chain leaf-
   let tokenRequests = -1;
   const arm = (): Record<string, string> => {
     tokenRequests = world.sim.stats.token;
-    return appWithCertificate(cert.certPem, toPfxBase64({ keyPem: cert.keyPem, certsPem: [...cert.chainPem].reverse() }), 'application/x-pkcs12');
+    return appWithCertificate(
+      cert.certPem,
+      toPfxBase64({ keyPem: cert.keyPem, certsPem: [...cert.chainPem].reverse() }),
+      'application/x-pkcs12',
+    );
   };
   const result = await assertFailsCleanly(world, env, arm, NAMES_KEY_AND_FIX('EC \\(P-256\\)'), 2);
   assert.doesNotMatch(result.stderr, /no private key|contains no certificate/);
@@ -43,11 +54,23 @@ test('EC (P-256) certificate as Key Vault stores it (PFX, CA-issued, chain leaf-
 test('EC (P-384) certificate as PEM (application/x-pem-file): exit 2, names EC and RSA', async () => {
   const env = workingEnv(world);
   const cert = createNonRsaCertificate({ keyType: 'ec-p384' });
-  await assertFailsCleanly(world, env, () => appWithCertificate(cert.certPem, toPemBundle({ keyPem: cert.keyPem, certsPem: cert.chainPem }), 'application/x-pem-file'), NAMES_KEY_AND_FIX('EC \\(P-384\\)'), 2);
+  await assertFailsCleanly(
+    world,
+    env,
+    () => appWithCertificate(cert.certPem, toPemBundle({ keyPem: cert.keyPem, certsPem: cert.chainPem }), 'application/x-pem-file'),
+    NAMES_KEY_AND_FIX('EC \\(P-384\\)'),
+    2,
+  );
 });
 
 test('Ed25519 certificate (PFX): exit 2, names Ed25519 and RSA', async () => {
   const env = workingEnv(world);
   const cert = createNonRsaCertificate({ keyType: 'ed25519' });
-  await assertFailsCleanly(world, env, () => appWithCertificate(cert.certPem, toPfxBase64({ keyPem: cert.keyPem, certsPem: cert.chainPem }), 'application/x-pkcs12'), NAMES_KEY_AND_FIX('Ed25519'), 2);
+  await assertFailsCleanly(
+    world,
+    env,
+    () => appWithCertificate(cert.certPem, toPfxBase64({ keyPem: cert.keyPem, certsPem: cert.chainPem }), 'application/x-pkcs12'),
+    NAMES_KEY_AND_FIX('Ed25519'),
+    2,
+  );
 });

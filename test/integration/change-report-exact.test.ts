@@ -31,7 +31,13 @@ async function report(env: Record<string, string | undefined>, manifest: Json): 
   const stored = await download(world.container(env['EXPORT_CONTAINER']!), String(changes['blobName']));
   assert.equal(changes['sha256'], createHash('sha256').update(stored).digest('hex'));
   const text = (manifest['compression'] === 'gzip' ? gunzipSync(stored) : stored).toString('utf8');
-  return { text, lines: text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Json) };
+  return {
+    text,
+    lines: text
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as Json),
+  };
 }
 
 test('for seeded changes the report lists exactly the expected users and properties, nothing else', async () => {

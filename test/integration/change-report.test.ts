@@ -15,7 +15,16 @@ import { startFaultProxy, type FaultProxy } from '../../stand-ins/fault-proxy/in
 import { startExportProcess } from '../../stand-ins/export-process.js';
 import { expectedUsers } from '../../stand-ins/sim-tenant/users.js';
 import { DEFAULTS } from '../../src/settings.js';
-import { assertSnapshot, blobNames, containerState, download, runExport, startWorld, workingEnv, type World } from '../helpers/environment.js';
+import {
+  assertSnapshot,
+  blobNames,
+  containerState,
+  download,
+  runExport,
+  startWorld,
+  workingEnv,
+  type World,
+} from '../helpers/environment.js';
 
 let world: World;
 let proxy: FaultProxy;
@@ -55,7 +64,10 @@ async function reportLines(container: ContainerClient, manifest: Json): Promise<
   assert.equal(changes['sha256'], createHash('sha256').update(stored).digest('hex'));
   const text = (gzip ? gunzipSync(stored) : stored).toString('utf8');
   if (text !== '') assert.ok(text.endsWith('\n'), 'each line ends with a newline');
-  const lines = text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Json);
+  const lines = text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Json);
   const ids = lines.map((l) => String(l['id']));
   assert.deepEqual(ids, [...ids].sort(), 'sorted by id');
   assert.equal(new Set(ids).size, ids.length, 'one line per id');
@@ -79,7 +91,11 @@ async function assertSkipped(container: ContainerClient, manifest: Json, why: Re
  * Stores a snapshot the way the product stored them before the change report (no users.index) and points
  * latest.json at it. `lines` are the users' JSON texts as stored.
  */
-async function plantSnapshot(container: ContainerClient, lines: string[], options: { tenantId: string; format?: 'json' | 'ndjson'; compression?: 'none' | 'gzip'; select?: string[] }): Promise<Json> {
+async function plantSnapshot(
+  container: ContainerClient,
+  lines: string[],
+  options: { tenantId: string; format?: 'json' | 'ndjson'; compression?: 'none' | 'gzip'; select?: string[] },
+): Promise<Json> {
   const format = options.format ?? 'json';
   const compression = options.compression ?? 'none';
   const runId = '20260101T000000Z-00000001';
@@ -148,11 +164,17 @@ test('exact: joiners, leavers and changed properties against a previous snapshot
     } else if (k === 21) {
       old['mobilePhone'] = user['mobilePhone'] === null ? '+1 555 0100' : null;
       old['jobTitle'] = `${String(user['jobTitle'])} (acting)`;
-      expectedChanges.set(id, { jobTitle: { old: old['jobTitle'], new: user['jobTitle'] ?? null }, mobilePhone: { old: old['mobilePhone'], new: user['mobilePhone'] ?? null } });
+      expectedChanges.set(id, {
+        jobTitle: { old: old['jobTitle'], new: user['jobTitle'] ?? null },
+        mobilePhone: { old: old['mobilePhone'], new: user['mobilePhone'] ?? null },
+      });
     } else if (k === 22) {
       old['businessPhones'] = ['+1 555 0199', ...(user['businessPhones'] as unknown[])];
       old['accountEnabled'] = !user['accountEnabled'];
-      expectedChanges.set(id, { businessPhones: { old: old['businessPhones'], new: user['businessPhones'] }, accountEnabled: { old: old['accountEnabled'], new: user['accountEnabled'] } });
+      expectedChanges.set(id, {
+        businessPhones: { old: old['businessPhones'], new: user['businessPhones'] },
+        accountEnabled: { old: old['accountEnabled'], new: user['accountEnabled'] },
+      });
     } else if (k === 23) {
       // A property absent on one side counts as null: absent before and null now is no change; absent before
       // and set now is.
@@ -163,7 +185,11 @@ test('exact: joiners, leavers and changed properties against a previous snapshot
       expectedChanges.set(id, { [setProperty]: { old: null, new: user[setProperty] } });
     } else if (k === 24) {
       // Other bytes, the same values: not a change.
-      previous.push(JSON.stringify(old).replace(/"id":"/, '"id" : "').replace(/,"displayName":"(.)/, (_m, c: string) => `,"displayName":"\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+      previous.push(
+        JSON.stringify(old)
+          .replace(/"id":"/, '"id" : "')
+          .replace(/,"displayName":"(.)/, (_m, c: string) => `,"displayName":"\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`),
+      );
       continue;
     }
     previous.push(JSON.stringify(old));
@@ -189,7 +215,12 @@ test('exact: joiners, leavers and changed properties against a previous snapshot
   // The report's values are the stored tokens: the changed user's properties are in the order compared.
   const text = gunzipSync(await download(container, String(changes['blobName']))).toString();
   const id20 = String(now[20]!['id']);
-  assert.ok(text.includes(`{"change":"changed","id":"${id20}","changes":{"department":{"old":"Old Department","new":${JSON.stringify(now[20]!['department'])}}}}\n`), text);
+  assert.ok(
+    text.includes(
+      `{"change":"changed","id":"${id20}","changes":{"department":{"old":"Old Department","new":${JSON.stringify(now[20]!['department'])}}}}\n`,
+    ),
+    text,
+  );
 });
 
 test('another select: the common properties are compared, and compared says which', async () => {
@@ -213,7 +244,11 @@ test('id not selected: skipped, no index; the next run with id skips too (the pr
 
 test('a previous snapshot of another tenant is not compared', async () => {
   const env = workingEnv(world);
-  await plantSnapshot(world.container(env['EXPORT_CONTAINER']!), tenantUsers().map((u) => JSON.stringify(u)), { tenantId: '11111111-2222-3333-4444-555555555555' });
+  await plantSnapshot(
+    world.container(env['EXPORT_CONTAINER']!),
+    tenantUsers().map((u) => JSON.stringify(u)),
+    { tenantId: '11111111-2222-3333-4444-555555555555' },
+  );
   const { manifest, container } = await exportOk(env);
   await assertSkipped(container, manifest, /of another tenant \(11111111-2222-3333-4444-555555555555\)/);
 });
@@ -284,19 +319,30 @@ test('latest.json replaced by a concurrent run mid-run: the report compares with
   const quickDone = new Promise<void>((resolve) => (release = resolve));
   proxy.addRule({ call: 'block-commit', container: containerName, fault: { kind: 'hold', until: quickDone } });
   let started = false;
-  const slow = startExportProcess({ ...env, EXPORT_STORAGE: proxy.connectionString(world.azurite.connectionString) }, { onStderr: (c) => (started ||= /Changes are reported against/.test(c)) });
+  const slow = startExportProcess(
+    { ...env, EXPORT_STORAGE: proxy.connectionString(world.azurite.connectionString) },
+    { onStderr: (c) => (started ||= /Changes are reported against/.test(c)) },
+  );
   try {
     while (!started) await new Promise((r) => setTimeout(r, 50));
     const quick = await exportOk(env);
     assert.equal((quick.manifest['changes'] as Json)['previousRunId'], first.manifest['runId']);
-    assert.equal(JSON.parse((await download(first.container, 'latest.json')).toString())['runId'], quick.manifest['runId'], 'latest.json moved on mid-run');
+    assert.equal(
+      JSON.parse((await download(first.container, 'latest.json')).toString())['runId'],
+      quick.manifest['runId'],
+      'latest.json moved on mid-run',
+    );
   } finally {
     release();
   }
   const result = await slow.done;
   proxy.clearRules(containerName);
   const { manifest } = await assertSnapshot(world, env, result);
-  assert.equal((manifest['changes'] as Json)['previousRunId'], first.manifest['runId'], 'compared with the snapshot latest.json named when it started');
+  assert.equal(
+    (manifest['changes'] as Json)['previousRunId'],
+    first.manifest['runId'],
+    'compared with the snapshot latest.json named when it started',
+  );
   assert.deepEqual(await reportLines(first.container, manifest), []);
 });
 
@@ -305,7 +351,12 @@ test('a run failing after its report was written leaves no changes.ndjson and no
   const container = world.container(env['EXPORT_CONTAINER']!);
   await exportOk(env);
   const before = await containerState(container);
-  proxy.addRule({ call: 'manifest-put', container: env['EXPORT_CONTAINER']!, times: Infinity, fault: { kind: 'status', status: 403, code: 'AuthorizationPermissionMismatch' } });
+  proxy.addRule({
+    call: 'manifest-put',
+    container: env['EXPORT_CONTAINER']!,
+    times: Infinity,
+    fault: { kind: 'status', status: 403, code: 'AuthorizationPermissionMismatch' },
+  });
   try {
     const result = await runExport({ ...env, EXPORT_STORAGE: proxy.connectionString(world.azurite.connectionString) });
     assert.equal(result.code, 2, result.stderr);

@@ -11,7 +11,10 @@ test('npm run demo -- --credential federated: a full snapshot with the secretles
   // Its own working directory: the demo saves local copies under ./.demo.
   const cwd = mkdtempSync(path.join(os.tmpdir(), 'demo-federated-'));
   try {
-    const child = spawn(process.execPath, [DEMO, '--credential', 'federated', '--users', '1200', '--latency', '0'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [DEMO, '--credential', 'federated', '--users', '1200', '--latency', '0'], {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.stderr.on('data', (c: Buffer) => (out += c.toString()));

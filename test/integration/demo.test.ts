@@ -11,7 +11,10 @@ test('npm run demo exports twice with the tenant changed in between and shows a 
   // Its own working directory: the demo saves local copies under ./.demo.
   const cwd = mkdtempSync(path.join(os.tmpdir(), 'demo-test-'));
   try {
-    const child = spawn(process.execPath, [DEMO, '--users', '400', '--latency', '0', '--gzip', '--format', 'ndjson'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [DEMO, '--users', '400', '--latency', '0', '--gzip', '--format', 'ndjson'], {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.stderr.on('data', (c: Buffer) => (out += c.toString()));
@@ -21,7 +24,8 @@ test('npm run demo exports twice with the tenant changed in between and shows a 
     assert.ok(counts, out);
     assert.ok(Number(counts[1]) > 0 && Number(counts[2]) > 0 && Number(counts[3]) > 0, counts[0]);
     assert.match(out, /the report lists exactly those/);
-    for (const kind of ['added', 'removed', 'changed']) assert.match(out, new RegExp(`^  \\{"change":"${kind}","id":"`, 'm'), `an example ${kind} line`);
+    for (const kind of ['added', 'removed', 'changed'])
+      assert.match(out, new RegExp(`^  \\{"change":"${kind}","id":"`, 'm'), `an example ${kind} line`);
     assert.match(out, /changes\.ndjson\.gz/);
   } finally {
     rmSync(cwd, { recursive: true, force: true });

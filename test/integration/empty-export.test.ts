@@ -20,7 +20,9 @@ before(async () => {
 });
 after(async () => world?.close());
 
-async function exportEmpty(overrides: Record<string, string>): Promise<{ stored: Buffer; manifest: Record<string, unknown>; env: Record<string, string | undefined> }> {
+async function exportEmpty(
+  overrides: Record<string, string>,
+): Promise<{ stored: Buffer; manifest: Record<string, unknown>; env: Record<string, string | undefined> }> {
   const env = workingEnv(world, 'certificate-pfx', overrides);
   const result = await runExport(env);
   const { users, manifest } = await assertSnapshot(world, env, result, { userCount: 0 });

@@ -29,7 +29,9 @@ test('certificate as PFX (application/x-pkcs12) with the chain stored leaf-last'
   const cert = createAppCertificate();
   world.sim.addCertificate(app.clientId, cert.certPem);
   // Intermediate first, leaf last: the leaf must be found by its private key, not by position.
-  world.sim.setSecret('pfx-leaf-last', toPfxBase64({ keyPem: cert.keyPem, certsPem: [...cert.chainPem].reverse() }), { contentType: 'application/x-pkcs12' });
+  world.sim.setSecret('pfx-leaf-last', toPfxBase64({ keyPem: cert.keyPem, certsPem: [...cert.chainPem].reverse() }), {
+    contentType: 'application/x-pkcs12',
+  });
   world.sim.grantKeyVaultSecretsUser(world.sim.systemIdentity.principalId, { secret: 'pfx-leaf-last' });
   const env = {
     ...world.sim.env(),
@@ -59,7 +61,9 @@ test('a user-assigned managed identity selected by AZURE_CLIENT_ID', async () =>
   const app = world.sim.addApp({ displayName: 'uami' });
   const cert = createAppCertificate();
   world.sim.addCertificate(app.clientId, cert.certPem);
-  world.sim.setSecret(`${name}-uami`, toPfxBase64({ keyPem: cert.keyPem, certsPem: cert.chainPem }), { contentType: 'application/x-pkcs12' });
+  world.sim.setSecret(`${name}-uami`, toPfxBase64({ keyPem: cert.keyPem, certsPem: cert.chainPem }), {
+    contentType: 'application/x-pkcs12',
+  });
   world.sim.grantKeyVaultSecretsUser(identity.principalId, { secret: `${name}-uami` });
   env['GRAPH_CLIENT_ID'] = app.clientId;
   env['GRAPH_CLIENT_CERTIFICATE_NAME'] = `${name}-uami`;

@@ -22,7 +22,8 @@ const USERS = [
 
 /** The same users as Graph might send them pretty-printed (CRLF, tabs, spaces, a trailing newline). */
 function prettyPage(): string {
-  const pretty = (user: string): string => user.replace(/^\{/, '{\r\n\t\t').replace(/,"/g, ' ,\r\n\t\t"').replace(/":/g, '" :\t').replace(/\}$/, '\r\n\t}');
+  const pretty = (user: string): string =>
+    user.replace(/^\{/, '{\r\n\t\t').replace(/,"/g, ' ,\r\n\t\t"').replace(/":/g, '" :\t').replace(/\}$/, '\r\n\t}');
   const context = `${world.sim.env()['GRAPH_ENDPOINT']}/v1.0/$metadata#users`;
   return `{\r\n\t"@odata.context" : ${JSON.stringify(context)},\r\n\t"value" : [\r\n\t${USERS.map(pretty).join(',\r\n\t')}\r\n\t]\r\n}\r\n`;
 }
@@ -33,7 +34,12 @@ const ODATA_JSON = 'application/json;odata.metadata=minimal;odata.streaming=true
 for (const format of ['json', 'ndjson'] as const) {
   test(`${format}: a pretty-printed page's users are stored with every token as Graph sent it`, async () => {
     const env = workingEnv(world, 'certificate-pfx', { EXPORT_FORMAT: format });
-    world.sim.addFault({ target: 'graph', page: 0, times: 1, fault: { kind: 'status', status: 200, contentType: ODATA_JSON, body: prettyPage() } });
+    world.sim.addFault({
+      target: 'graph',
+      page: 0,
+      times: 1,
+      fault: { kind: 'status', status: 200, contentType: ODATA_JSON, body: prettyPage() },
+    });
     const result = await runExport(env);
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.summary?.['userCount'], USERS.length);
@@ -45,6 +51,17 @@ for (const format of ['json', 'ndjson'] as const) {
 test('a page whose value holds a non-object fails the run with GraphProtocolError and writes nothing', async () => {
   const env = workingEnv(world);
   const body = `{"value":[${USERS[0]},"not a user"]}\n`;
-  const result = await assertFailsCleanly(world, env, () => world.sim.addFault({ target: 'graph', page: 0, times: Infinity, fault: { kind: 'status', status: 200, contentType: ODATA_JSON, body } }), /page 0 of the listing\) with a page that has an element of 'value' that is not an object, so not a user: element 1 .* is a string/);
+  const result = await assertFailsCleanly(
+    world,
+    env,
+    () =>
+      world.sim.addFault({
+        target: 'graph',
+        page: 0,
+        times: Infinity,
+        fault: { kind: 'status', status: 200, contentType: ODATA_JSON, body },
+      }),
+    /page 0 of the listing\) with a page that has an element of 'value' that is not an object, so not a user: element 1 .* is a string/,
+  );
   assert.match(result.stderr, /GraphProtocolError/);
 });

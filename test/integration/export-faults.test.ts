@@ -76,20 +76,40 @@ test('an expired $skiptoken restarts the listing from the first page without dup
 
 test('persistent throttling fails the run after bounded retries, nothing written', async () => {
   const env = workingEnv(world);
-  await assertFailsCleanly(world, env, () => world.sim.addFault({ target: 'graph', page: 1, times: Infinity, fault: { kind: 'status', status: 429, retryAfter: 0.01 } }), /Listing users from Microsoft Graph failed .* HTTP 429 .*after all retries/);
+  await assertFailsCleanly(
+    world,
+    env,
+    () => world.sim.addFault({ target: 'graph', page: 1, times: Infinity, fault: { kind: 'status', status: 429, retryAfter: 0.01 } }),
+    /Listing users from Microsoft Graph failed .* HTTP 429 .*after all retries/,
+  );
 });
 
 test('a nextLink to a foreign host is refused: the token never leaves GRAPH_ENDPOINT', async () => {
   const env = workingEnv(world);
-  await assertFailsCleanly(world, env, () => world.sim.addFault({ target: 'graph', page: 1, times: Infinity, fault: { kind: 'foreign-nextlink' } }), /nextLink to https:\/\/.* which is not GRAPH_ENDPOINT/);
+  await assertFailsCleanly(
+    world,
+    env,
+    () => world.sim.addFault({ target: 'graph', page: 1, times: Infinity, fault: { kind: 'foreign-nextlink' } }),
+    /nextLink to https:\/\/.* which is not GRAPH_ENDPOINT/,
+  );
 });
 
 test('a page without value fails the run', async () => {
   const env = workingEnv(world);
-  await assertFailsCleanly(world, env, () => world.sim.addFault({ target: 'graph', page: 2, times: Infinity, fault: { kind: 'no-value' } }), /page that has no 'value' array/);
+  await assertFailsCleanly(
+    world,
+    env,
+    () => world.sim.addFault({ target: 'graph', page: 2, times: Infinity, fault: { kind: 'no-value' } }),
+    /page that has no 'value' array/,
+  );
 });
 
 test('an HTML error page from a proxy is reported as such', async () => {
   const env = workingEnv(world);
-  await assertFailsCleanly(world, env, () => world.sim.addFault({ target: 'graph', page: 1, times: Infinity, fault: { kind: 'html', status: 403 } }), /not Graph's JSON error — a proxy or gateway/);
+  await assertFailsCleanly(
+    world,
+    env,
+    () => world.sim.addFault({ target: 'graph', page: 1, times: Infinity, fault: { kind: 'html', status: 403 } }),
+    /not Graph's JSON error — a proxy or gateway/,
+  );
 });

@@ -7,7 +7,15 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { startSimTenant, type FederatedIdentityCredentialInput } from '../../stand-ins/sim-tenant/index.js';
-import { assertFailsCleanly, assertSnapshot, newContainerName, runExport, startWorld, workingEnv, type World } from '../helpers/environment.js';
+import {
+  assertFailsCleanly,
+  assertSnapshot,
+  newContainerName,
+  runExport,
+  startWorld,
+  workingEnv,
+  type World,
+} from '../helpers/environment.js';
 
 let world: World;
 before(async () => {
@@ -18,7 +26,7 @@ after(async () => world?.close());
 const CONFIG = 2;
 const EXCHANGE = 'api://AzureADTokenExchange';
 
-test('federated: the identity\'s token is the client assertion; no Key Vault, no KEY_VAULT_URL', async () => {
+test("federated: the identity's token is the client assertion; no Key Vault, no KEY_VAULT_URL", async () => {
   const env = workingEnv(world, 'federated');
   assert.equal(env['KEY_VAULT_URL'], undefined);
   const before = { ...world.sim.stats };
@@ -45,7 +53,10 @@ function withCredential(fic: (correct: { issuer: string; subject: string; audien
     displayName: 'fic-good',
     federatedIdentityCredentials: [{ issuer: world.sim.issuer, subject: identity.principalId, audiences: [EXCHANGE] }],
   });
-  const bad = world.sim.addApp({ displayName: 'fic-bad', federatedIdentityCredentials: [fic({ issuer: world.sim.issuer, subject: identity.principalId, audiences: [EXCHANGE] })] });
+  const bad = world.sim.addApp({
+    displayName: 'fic-bad',
+    federatedIdentityCredentials: [fic({ issuer: world.sim.issuer, subject: identity.principalId, audiences: [EXCHANGE] })],
+  });
   const env = workingEnv(world, 'federated', { GRAPH_CLIENT_ID: good.clientId, GRAPH_FEDERATED_IDENTITY_CLIENT_ID: identity.clientId });
   return { env, arm: () => ({ GRAPH_CLIENT_ID: bad.clientId }), subject: identity.principalId };
 }
@@ -64,7 +75,7 @@ test('federated, wrong issuer: AADSTS700211 names the issuer to register, exit 2
   await assertFailsCleanly(world, env, arm, expected(700211, 'issuer', subject), CONFIG);
 });
 
-test('federated, wrong subject: AADSTS700213 names the identity\'s principal ID, exit 2, nothing written', async () => {
+test("federated, wrong subject: AADSTS700213 names the identity's principal ID, exit 2, nothing written", async () => {
   const { env, arm, subject } = withCredential((c) => ({ ...c, subject: randomUUID() }));
   await assertFailsCleanly(world, env, arm, expected(700213, 'subject', subject), CONFIG);
 });
@@ -99,19 +110,23 @@ test('federated, an identity not assigned to the function: the identity endpoint
     world,
     env,
     () => ({ GRAPH_FEDERATED_IDENTITY_CLIENT_ID: stranger }),
-    new RegExp(`\\[IdentityUnavailable\\]: The managed-identity endpoint has no identity with client ID ${stranger} \\(GRAPH_FEDERATED_IDENTITY_CLIENT_ID\\) for this function app\\. Assign that user-assigned identity`),
+    new RegExp(
+      `\\[IdentityUnavailable\\]: The managed-identity endpoint has no identity with client ID ${stranger} \\(GRAPH_FEDERATED_IDENTITY_CLIENT_ID\\) for this function app\\. Assign that user-assigned identity`,
+    ),
     CONFIG,
   );
 });
 
-test('federated, another cloud\'s identity endpoint: it refuses the exchange audience of GRAPH_AUTHORITY_HOST, exit 2', async () => {
+test("federated, another cloud's identity endpoint: it refuses the exchange audience of GRAPH_AUTHORITY_HOST, exit 2", async () => {
   const env = workingEnv(world, 'federated');
   // A tenant whose cloud's exchange audience is China's: its identity endpoint does not know the global one, which a
   // GRAPH_AUTHORITY_HOST outside the national clouds' login hosts derives.
   const china = await startSimTenant({ tokenExchangeAudience: 'api://AzureADTokenExchangeChina', userCount: 10 });
   try {
     const identity = china.addUserAssignedIdentity();
-    const app = china.addApp({ federatedIdentityCredentials: [{ issuer: china.issuer, subject: identity.principalId, audiences: [china.tokenExchangeAudience] }] });
+    const app = china.addApp({
+      federatedIdentityCredentials: [{ issuer: china.issuer, subject: identity.principalId, audiences: [china.tokenExchangeAudience] }],
+    });
     await assertFailsCleanly(
       world,
       env,
@@ -125,7 +140,7 @@ test('federated, another cloud\'s identity endpoint: it refuses the exchange aud
   }
 });
 
-test('federated, a run outlasting its tokens: MSAL asks for a new assertion and the identity\'s token is renewed', async () => {
+test("federated, a run outlasting its tokens: MSAL asks for a new assertion and the identity's token is renewed", async () => {
   // MSAL, @azure/identity and the export renew a token 5 minutes before it expires: 302-second tokens are due
   // after 2 s. Two pages 2.5 s apart make the run outlast the first Graph token and the first identity token.
   const env = workingEnv(world, 'federated', { EXPORT_CONTAINER: newContainerName() });
@@ -140,7 +155,10 @@ test('federated, a run outlasting its tokens: MSAL asks for a new assertion and 
     const exchanged = world.sim.stats.federatedTokensIssued - before.federatedTokensIssued;
     const assertions = world.sim.stats.exchangeTokensIssued - before.exchangeTokensIssued;
     assert.ok(exchanged >= 2, `${exchanged} Graph token(s) from the federated credential`);
-    assert.ok(assertions >= 2, `${assertions} identity token(s) for ${exchanged} exchanges: an expiring identity token is renewed, not reused`);
+    assert.ok(
+      assertions >= 2,
+      `${assertions} identity token(s) for ${exchanged} exchanges: an expiring identity token is renewed, not reused`,
+    );
   } finally {
     world.sim.setAccessTokenLifetime(3599);
     world.sim.setManagedIdentityTokenLifetime(86_399);

@@ -36,7 +36,10 @@ test('ndjson without compression', async () => {
 });
 
 test('USERS_SELECT and USERS_FILTER are passed to Graph', async () => {
-  const env = workingEnv(world, 'certificate-pfx', { USERS_SELECT: 'id,displayName,accountEnabled,userType', USERS_FILTER: "userType eq 'Guest'" });
+  const env = workingEnv(world, 'certificate-pfx', {
+    USERS_SELECT: 'id,displayName,accountEnabled,userType',
+    USERS_FILTER: "userType eq 'Guest'",
+  });
   const result = await runExport(env);
   const { users } = await assertSnapshot(world, env, result);
   assert.ok(users.length > 0 && users.length < 3210, `the filter keeps some users (${users.length})`);

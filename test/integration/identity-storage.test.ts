@@ -36,7 +36,10 @@ before(async () => {
   writeFileSync(path.join(dir, 'cert.pem'), server.certPem);
   writeFileSync(path.join(dir, 'key.pem'), server.keyPem, { mode: 0o600 });
   sim = await startSimTenant({ userCount: 1000, seed: 3, log: (line) => simLog.push(line) });
-  azurite = await startAzurite({ protocol: 'https', args: ['--oauth', 'basic', '--cert', path.join(dir, 'cert.pem'), '--key', path.join(dir, 'key.pem')] });
+  azurite = await startAzurite({
+    protocol: 'https',
+    args: ['--oauth', 'basic', '--cert', path.join(dir, 'cert.pem'), '--key', path.join(dir, 'key.pem')],
+  });
   caBundle = path.join(dir, 'ca.pem');
   writeFileSync(caBundle, `${sim.caCertPem}\n${ca.certPem}\n`);
 });
@@ -60,11 +63,15 @@ test('the snapshot is written with the managed identity, no key or connection st
   assert.equal(result.summary?.['userCount'], 1000);
   // Key Vault's token alone is one managed-identity request: Storage's must be there too, for its audience.
   const tokens = simLog.slice(logged).filter((l) => l.startsWith('msi ') && / 200 \d+ms$/.test(l));
-  const forResource = (resource: string): string[] => tokens.filter((l) => new URL(l.split(' ')[2]!, 'http://msi.invalid').searchParams.get('resource')?.replace(/\/$/, '') === resource);
+  const forResource = (resource: string): string[] =>
+    tokens.filter((l) => new URL(l.split(' ')[2]!, 'http://msi.invalid').searchParams.get('resource')?.replace(/\/$/, '') === resource);
   assert.ok(forResource('https://vault.azure.net').length >= 1, `a managed-identity token for Key Vault:\n${tokens.join('\n')}`);
   assert.ok(forResource('https://storage.azure.com').length >= 1, `a managed-identity token for Storage:\n${tokens.join('\n')}`);
   // Read back with the shared key (Azurite accepts both) in a process that trusts the test CA.
-  const list = spawnSync(process.execPath, ['-e', LIST_BLOBS, azurite.connectionString, 'identity-exports'], { env: { ...process.env, NODE_EXTRA_CA_CERTS: caBundle }, encoding: 'utf8' });
+  const list = spawnSync(process.execPath, ['-e', LIST_BLOBS, azurite.connectionString, 'identity-exports'], {
+    env: { ...process.env, NODE_EXTRA_CA_CERTS: caBundle },
+    encoding: 'utf8',
+  });
   assert.equal(list.status, 0, list.stderr);
   const names = JSON.parse(list.stdout) as string[];
   // latest.json, the manifest, the users and their index (a first run has no change report).

@@ -45,12 +45,14 @@ test('a failed invocation throws, so the run is recorded as failed and retried',
   assert.deepEqual(await blobNames(world.container(env['EXPORT_CONTAINER']!)), []);
 });
 
-test('a timer invocation in federated mode: the identity\'s token is the credential, no Key Vault read', async () => {
+test("a timer invocation in federated mode: the identity's token is the credential, no Key Vault read", async () => {
   const env = workingEnv(world, 'federated');
   const before = { keyvault: world.sim.stats.keyvault, federated: world.sim.stats.federatedTokensIssued };
   const outcome = await invoke(env);
   assert.equal(outcome.threw, undefined, JSON.stringify(outcome));
-  assert.ok(outcome.logs.some((l) => l.message.includes(`federated credential: managed identity ${env['GRAPH_FEDERATED_IDENTITY_CLIENT_ID']}`)));
+  assert.ok(
+    outcome.logs.some((l) => l.message.includes(`federated credential: managed identity ${env['GRAPH_FEDERATED_IDENTITY_CLIENT_ID']}`)),
+  );
   assert.ok(outcome.logs.some((l) => /Export completed: run .*1100 users/.test(l.message)));
   assert.equal(world.sim.stats.keyvault, before.keyvault, 'nothing read from Key Vault');
   assert.equal(world.sim.stats.federatedTokensIssued - before.federated, 1);

@@ -46,7 +46,10 @@ function heldWrites(order: 'newer-first' | 'older-first'): RaceScenario {
       // A long request timeout: a write held here must not time out and be retried while it waits.
       const env = { ...lane.env, EXPORT_REQUEST_TIMEOUT_SECONDS: '30' };
       const runs = [suite.start(env, `race A (${order})`), suite.start(env, `race B (${order})`)];
-      await Promise.race([bothArrived.promise, Promise.all(runs.map((r) => r.done)).then(() => assert.fail('both runs ended before both writes were held'))]);
+      await Promise.race([
+        bothArrived.promise,
+        Promise.all(runs.map((r) => r.done)).then(() => assert.fail('both runs ended before both writes were held')),
+      ]);
       const sorted = [...arrived].sort((a, b) => (`${a.completedAt} ${a.runId}` < `${b.completedAt} ${b.runId}` ? -1 : 1));
       const [older, newer] = [sorted[0]!, sorted[1]!];
       const first = order === 'newer-first' ? newer : older;
@@ -54,10 +57,18 @@ function heldWrites(order: 'newer-first' | 'older-first'): RaceScenario {
       gates[first.gate]!.resolve();
       // Let the first write land before the second is let through (its If-Match is stale by then). The bound
       // only ends a wait that would never end: a loaded Azurite can take seconds to answer.
-      await until(() => suite.proxy.requests.filter((r) => r.container === lane.containerName && r.call === 'latest-put' && typeof r.status === 'number').length >= 1, 60_000, 'the first latest.json write');
+      await until(
+        () =>
+          suite.proxy.requests.filter((r) => r.container === lane.containerName && r.call === 'latest-put' && typeof r.status === 'number')
+            .length >= 1,
+        60_000,
+        'the first latest.json write',
+      );
       gates[second.gate]!.resolve();
       const results = await Promise.all(runs.map((r) => r.done));
-      const conflicts = suite.proxy.requests.filter((r) => r.container === lane.containerName && r.call === 'latest-put' && r.status === 412).length;
+      const conflicts = suite.proxy.requests.filter(
+        (r) => r.container === lane.containerName && r.call === 'latest-put' && r.status === 412,
+      ).length;
       assert.ok(conflicts >= 1, `the second write met 412 Precondition Failed (${conflicts})`);
       return results;
     },
@@ -78,7 +89,13 @@ function latencyRace(latencyMs: number, staggerMs: number): RaceScenario {
   };
 }
 
-export const RACES: readonly RaceScenario[] = [heldWrites('newer-first'), heldWrites('older-first'), latencyRace(40, 0), latencyRace(40, 60), latencyRace(15, 30)];
+export const RACES: readonly RaceScenario[] = [
+  heldWrites('newer-first'),
+  heldWrites('older-first'),
+  latencyRace(40, 0),
+  latencyRace(40, 60),
+  latencyRace(15, 30),
+];
 
 export async function runRace(suite: ReliabilitySuite, race: RaceScenario): Promise<void> {
   await suite.withLane(MATRIX_POOL, async (lane) => {
@@ -105,7 +122,10 @@ async function assertSnapshotLoose(lane: Lane, result: RunResult): Promise<void>
     return;
   }
   const manifestName = String(result.summary?.['blobName']).replace(/users\.[a-z.]+$/, 'manifest.json');
-  const manifest = JSON.parse((await lane.container.getBlobClient(manifestName).downloadToBuffer()).toString('utf8')) as Record<string, unknown>;
+  const manifest = JSON.parse((await lane.container.getBlobClient(manifestName).downloadToBuffer()).toString('utf8')) as Record<
+    string,
+    unknown
+  >;
   assert.equal(manifest['runId'], result.summary?.['runId']);
   assert.equal(manifest['userCount'], lane.spec.userCount);
 }

@@ -89,17 +89,27 @@ export async function runKillPoint(suite: ReliabilitySuite, point: KillPoint): P
       });
     } else if (point.side === 'sim') {
       const nth = point.keyVaultRequest !== undefined ? lane.sim.stats.keyvault + point.keyVaultRequest : undefined;
-      lane.sim.addFault({ target: point.target, ...(point.page !== undefined ? { page: point.page } : {}), ...(nth !== undefined ? { nth } : {}), fault: { kind: 'hang' } });
+      lane.sim.addFault({
+        target: point.target,
+        ...(point.page !== undefined ? { page: point.page } : {}),
+        ...(nth !== undefined ? { nth } : {}),
+        fault: { kind: 'hang' },
+      });
     } else {
       // A 503 with a long Retry-After: the export waits that long before retrying; it is killed in that pause.
-      lane.sim.addFault({ target: 'graph', page: point.page, fault: { kind: 'status', status: 503, retryAfter: BACKOFF_RETRY_AFTER_SECONDS } });
+      lane.sim.addFault({
+        target: 'graph',
+        page: point.page,
+        fault: { kind: 'status', status: 503, retryAfter: BACKOFF_RETRY_AFTER_SECONDS },
+      });
     }
     /** Graph requests the sim had seen when the 503 fired, and when the process was killed (backoff only). */
     const graphRequests: { atFault?: number; atKill?: number } = {};
     const run = suite.start(lane.env, `kill at ${point.label}`);
     victim = run.child;
     // The bound only ends a run that never gets there: on a loaded machine 11 Graph pages can take over 30 s.
-    const reached = (): Promise<void> => until(() => lane.sim.stats.faultsInjected > simFaultsBefore, 180_000, `the kill point '${point.label}'`);
+    const reached = (): Promise<void> =>
+      until(() => lane.sim.stats.faultsInjected > simFaultsBefore, 180_000, `the kill point '${point.label}'`);
     if (point.side === 'sim') {
       simWatch = reached().then(kill);
     } else if (point.side === 'backoff') {
@@ -117,7 +127,11 @@ export async function runKillPoint(suite: ReliabilitySuite, point: KillPoint): P
     suite.figures.faultsByScenario.set(`kill: ${point.label}`, suite.faultsIn(lane) - faultsBefore);
     assert.ok(killed, 'the kill point was reached');
     if (point.side === 'backoff') {
-      assert.equal(graphRequests.atKill, graphRequests.atFault, 'no Graph request (the retry of the page) reached the sim before the kill: the export was killed in its backoff');
+      assert.equal(
+        graphRequests.atKill,
+        graphRequests.atFault,
+        'no Graph request (the retry of the page) reached the sim before the kill: the export was killed in its backoff',
+      );
     }
     assert.equal(result.signal, 'SIGKILL', `killed at the kill point (exit ${result.code}); stderr:\n${result.stderr}`);
     suite.proxy.clearRules(lane.containerName);
@@ -132,7 +146,12 @@ export async function runKillPoint(suite: ReliabilitySuite, point: KillPoint): P
     suite.figures.orphanUsersFiles += newOrphans;
     suite.figures.uncommittedAfterKill += newUncommitted > 0 ? 1 : 0;
     suite.figures.killPoints.push(point.id);
-    suite.figures.notes.set(`kill: ${point.label}`, { orphan: newOrphans > 0, uncommitted: newUncommitted, unpublished: newManifests > 0 && !latestMoved, latestMoved });
+    suite.figures.notes.set(`kill: ${point.label}`, {
+      orphan: newOrphans > 0,
+      uncommitted: newUncommitted,
+      unpublished: newManifests > 0 && !latestMoved,
+      latestMoved,
+    });
     assert.deepEqual(report.violations, [], 'the crash-safety invariant holds');
     if (!ORPHAN_POSSIBLE.has(point.id)) assert.equal(newOrphans, 0, 'no unpublished users file');
 

@@ -58,7 +58,10 @@ function record(scheme: string, args: unknown[]): void {
   }
 }
 
-for (const [scheme, mod] of [['http', http], ['https', https]] as const) {
+for (const [scheme, mod] of [
+  ['http', http],
+  ['https', https],
+] as const) {
   const original = mod.request;
   const originalGet = mod.get;
   (mod as { request: unknown }).request = function (this: unknown, ...args: unknown[]) {

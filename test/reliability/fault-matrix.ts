@@ -9,7 +9,15 @@
 import assert from 'node:assert/strict';
 import type { ProxyFault, StorageCall } from '../../stand-ins/fault-proxy/index.js';
 import type { Fault, FaultTarget } from '../../stand-ins/sim-tenant/index.js';
-import { assertFailure, assertSnapshot, containerState, countUsersLost, SHORT_REQUEST_TIMEOUT_SECONDS, type Lane, type ReliabilitySuite } from './harness.js';
+import {
+  assertFailure,
+  assertSnapshot,
+  containerState,
+  countUsersLost,
+  SHORT_REQUEST_TIMEOUT_SECONDS,
+  type Lane,
+  type ReliabilitySuite,
+} from './harness.js';
 
 export const MATRIX_POOL = 'matrix';
 /** 2,500 users: three Graph pages (999, 999, 502). */
@@ -49,19 +57,100 @@ export interface CallSpec {
 }
 
 export const CALLS: readonly CallSpec[] = [
-  { id: 'openid', label: 'OpenID configuration (authority)', side: 'sim', target: 'openid', persistent: /\[TokenRequestFailed\]: Reading the OpenID configuration .*(after all retries|failed:)/ },
-  { id: 'token', label: 'token endpoint (MSAL)', side: 'sim', target: 'token', persistent: /\[TokenRequestFailed\]: Getting a Microsoft Graph token from .* failed/ },
-  { id: 'msi', label: 'managed-identity endpoint', side: 'sim', target: 'msi', persistent: /\[IdentityFailed\]: Reading the .* from Key Vault .* the managed identity endpoint kept failing/ },
-  { id: 'keyvault', label: 'Key Vault secret', side: 'sim', target: 'keyvault', persistent: /\[KeyVaultFailed\]: Reading the .* from Key Vault .* failed/ },
-  { id: 'graph-p0', label: 'Graph page 1 of 3', side: 'sim', target: 'graph', page: 0, persistent: /\[GraphFailed\]: Listing users from Microsoft Graph .*failed/ },
-  { id: 'graph-p1', label: 'Graph page 2 of 3', side: 'sim', target: 'graph', page: 1, persistent: /\[GraphFailed\]: Listing users from Microsoft Graph .*\(next page\)/ },
-  { id: 'graph-p2', label: 'Graph page 3 of 3 (last)', side: 'sim', target: 'graph', page: 2, persistent: /\[GraphFailed\]: Listing users from Microsoft Graph .*\(next page\)/ },
-  { id: 'container', label: 'container create', side: 'proxy', call: 'container-create', persistent: /\[StorageFailed\]: Creating container .* failed/ },
-  { id: 'stage', label: 'block stage (comp=block)', side: 'proxy', call: 'block-stage', persistent: /\[StorageFailed\]: Uploading a block of .* failed/ },
-  { id: 'commit', label: 'block commit (comp=blocklist)', side: 'proxy', call: 'block-commit', persistent: /\[StorageFailed\]: Committing snapshots\/.* failed/ },
-  { id: 'manifest', label: 'manifest.json upload', side: 'proxy', call: 'manifest-put', persistent: /\[StorageFailed\]: Writing snapshots\/.*\/manifest\.json .*failed/ },
-  { id: 'latest-get', label: 'latest.json GET', side: 'proxy', call: 'latest-get', persistent: /\[StorageFailed\]: Reading latest\.json .*failed/ },
-  { id: 'latest-put', label: 'latest.json PUT (conditional)', side: 'proxy', call: 'latest-put', persistent: /\[StorageFailed\]: Writing latest\.json .*failed/ },
+  {
+    id: 'openid',
+    label: 'OpenID configuration (authority)',
+    side: 'sim',
+    target: 'openid',
+    persistent: /\[TokenRequestFailed\]: Reading the OpenID configuration .*(after all retries|failed:)/,
+  },
+  {
+    id: 'token',
+    label: 'token endpoint (MSAL)',
+    side: 'sim',
+    target: 'token',
+    persistent: /\[TokenRequestFailed\]: Getting a Microsoft Graph token from .* failed/,
+  },
+  {
+    id: 'msi',
+    label: 'managed-identity endpoint',
+    side: 'sim',
+    target: 'msi',
+    persistent: /\[IdentityFailed\]: Reading the .* from Key Vault .* the managed identity endpoint kept failing/,
+  },
+  {
+    id: 'keyvault',
+    label: 'Key Vault secret',
+    side: 'sim',
+    target: 'keyvault',
+    persistent: /\[KeyVaultFailed\]: Reading the .* from Key Vault .* failed/,
+  },
+  {
+    id: 'graph-p0',
+    label: 'Graph page 1 of 3',
+    side: 'sim',
+    target: 'graph',
+    page: 0,
+    persistent: /\[GraphFailed\]: Listing users from Microsoft Graph .*failed/,
+  },
+  {
+    id: 'graph-p1',
+    label: 'Graph page 2 of 3',
+    side: 'sim',
+    target: 'graph',
+    page: 1,
+    persistent: /\[GraphFailed\]: Listing users from Microsoft Graph .*\(next page\)/,
+  },
+  {
+    id: 'graph-p2',
+    label: 'Graph page 3 of 3 (last)',
+    side: 'sim',
+    target: 'graph',
+    page: 2,
+    persistent: /\[GraphFailed\]: Listing users from Microsoft Graph .*\(next page\)/,
+  },
+  {
+    id: 'container',
+    label: 'container create',
+    side: 'proxy',
+    call: 'container-create',
+    persistent: /\[StorageFailed\]: Creating container .* failed/,
+  },
+  {
+    id: 'stage',
+    label: 'block stage (comp=block)',
+    side: 'proxy',
+    call: 'block-stage',
+    persistent: /\[StorageFailed\]: Uploading a block of .* failed/,
+  },
+  {
+    id: 'commit',
+    label: 'block commit (comp=blocklist)',
+    side: 'proxy',
+    call: 'block-commit',
+    persistent: /\[StorageFailed\]: Committing snapshots\/.* failed/,
+  },
+  {
+    id: 'manifest',
+    label: 'manifest.json upload',
+    side: 'proxy',
+    call: 'manifest-put',
+    persistent: /\[StorageFailed\]: Writing snapshots\/.*\/manifest\.json .*failed/,
+  },
+  {
+    id: 'latest-get',
+    label: 'latest.json GET',
+    side: 'proxy',
+    call: 'latest-get',
+    persistent: /\[StorageFailed\]: Reading latest\.json .*failed/,
+  },
+  {
+    id: 'latest-put',
+    label: 'latest.json PUT (conditional)',
+    side: 'proxy',
+    call: 'latest-put',
+    persistent: /\[StorageFailed\]: Writing latest\.json .*failed/,
+  },
 ];
 
 export const KINDS = Object.keys(COMMON_FAULTS) as readonly FaultKind[];
@@ -154,8 +243,18 @@ export interface SpecialCase {
 
 export const SPECIAL_CASES: readonly SpecialCase[] = [
   // Every retry of the commit gets 409 (the blob is there); the writer recognises its own blob.
-  { name: 'persistent reset-after on block commit: the applied commit is recognised', call: 'block-commit', fault: { kind: 'reset-after' }, expect: 'success' },
-  { name: 'persistent reset-after on manifest.json: the applied upload is recognised', call: 'manifest-put', fault: { kind: 'reset-after' }, expect: 'success' },
+  {
+    name: 'persistent reset-after on block commit: the applied commit is recognised',
+    call: 'block-commit',
+    fault: { kind: 'reset-after' },
+    expect: 'success',
+  },
+  {
+    name: 'persistent reset-after on manifest.json: the applied upload is recognised',
+    call: 'manifest-put',
+    fault: { kind: 'reset-after' },
+    expect: 'success',
+  },
   // latest.json was replaced but no answer ever arrives: the run fails, and keeps the snapshot latest.json names.
   {
     name: 'persistent reset-after on latest.json PUT: the run fails but keeps the snapshot latest.json now names',

@@ -192,7 +192,16 @@ export class ReliabilitySuite {
       EXPORT_COMPRESSION: spec.compression,
       EXPORT_REQUEST_TIMEOUT_SECONDS: REQUEST_TIMEOUT_SECONDS,
     };
-    const lane: Lane = { id: `${pool}-${index}`, spec, sim, world, containerName, container: this.service.getContainerClient(containerName), env, clientId: app.clientId };
+    const lane: Lane = {
+      id: `${pool}-${index}`,
+      spec,
+      sim,
+      world,
+      containerName,
+      container: this.service.getContainerClient(containerName),
+      env,
+      clientId: app.clientId,
+    };
     const seeded = await this.run(env, `seed ${lane.id}`);
     await assertSnapshot(world, env, seeded);
     return lane;
@@ -222,7 +231,13 @@ export class ReliabilitySuite {
       }
     }
     sim.grantKeyVaultSecretsUser(sim.systemIdentity.principalId, { secret: name });
-    return { clientId: app.clientId, env: { GRAPH_CLIENT_ID: app.clientId, [credential === 'secret' ? 'GRAPH_CLIENT_SECRET_NAME' : 'GRAPH_CLIENT_CERTIFICATE_NAME']: name } };
+    return {
+      clientId: app.clientId,
+      env: {
+        GRAPH_CLIENT_ID: app.clientId,
+        [credential === 'secret' ? 'GRAPH_CLIENT_SECRET_NAME' : 'GRAPH_CLIENT_CERTIFICATE_NAME']: name,
+      },
+    };
   }
 
   /** A PEM private key: the whole PEM and a slice of its base64 body are searched for. */
@@ -361,7 +376,8 @@ export interface InvariantReport {
   violations: string[];
 }
 
-const SNAPSHOT_BLOB = /^snapshots\/\d{4}\/\d{2}\/\d{2}\/([0-9]{8}T[0-9]{6}Z-[0-9a-f]{8})\/(users\.(json|ndjson)(\.gz)?|manifest\.json|users\.index|changes\.ndjson(\.gz)?)$/;
+const SNAPSHOT_BLOB =
+  /^snapshots\/\d{4}\/\d{2}\/\d{2}\/([0-9]{8}T[0-9]{6}Z-[0-9a-f]{8})\/(users\.(json|ndjson)(\.gz)?|manifest\.json|users\.index|changes\.ndjson(\.gz)?)$/;
 
 const verifiedUsersFiles = new Map<string, { sha256: string; bytes: number; problems: string[] }>();
 const expectedCache = new Map<string, string>();
@@ -369,7 +385,9 @@ function expectedCanonical(lane: Lane): string {
   const key = `${lane.spec.seed}/${lane.spec.userCount}`;
   let text = expectedCache.get(key);
   if (text === undefined) {
-    text = JSON.stringify([...expectedUsers({ seed: lane.spec.seed, userCount: lane.spec.userCount, select: DEFAULTS.USERS_SELECT.split(',') })]);
+    text = JSON.stringify([
+      ...expectedUsers({ seed: lane.spec.seed, userCount: lane.spec.userCount, select: DEFAULTS.USERS_SELECT.split(',') }),
+    ]);
     expectedCache.set(key, text);
   }
   return text;
@@ -397,12 +415,21 @@ function parseUsers(name: string, stored: Buffer): unknown[] {
  * A complete users file that no manifest names is an orphan: allowed (and counted) — readers reach snapshots
  * through manifests and latest.json, and a run killed between its commit and its manifest leaves one.
  */
-export async function checkInvariant(lane: Lane, before: { latest: string | undefined }, options: { allowNewLatest: boolean }): Promise<InvariantReport> {
+export async function checkInvariant(
+  lane: Lane,
+  before: { latest: string | undefined },
+  options: { allowNewLatest: boolean },
+): Promise<InvariantReport> {
   const container = lane.container;
   const violations: string[] = [];
   const visible: Array<{ name: string; metadata: Record<string, string>; bytes: number; etag: string }> = [];
   for await (const blob of container.listBlobsFlat({ includeMetadata: true })) {
-    visible.push({ name: blob.name, metadata: blob.metadata ?? {}, bytes: blob.properties.contentLength ?? -1, etag: blob.properties.etag ?? '' });
+    visible.push({
+      name: blob.name,
+      metadata: blob.metadata ?? {},
+      bytes: blob.properties.contentLength ?? -1,
+      etag: blob.properties.etag ?? '',
+    });
   }
   const uncommitted: string[] = [];
   for await (const blob of container.listBlobsFlat({ includeUncommitedBlobs: true })) {
@@ -433,7 +460,8 @@ export async function checkInvariant(lane: Lane, before: { latest: string | unde
       const sha256 = createHash('sha256').update(stored).digest('hex');
       if (blob.metadata['sha256'] !== sha256) problems.push(`${blob.name}: stored bytes do not hash to the sha256 it was committed with`);
       try {
-        if (JSON.stringify(parseUsers(blob.name, stored)) !== expectedCanonical(lane)) problems.push(`${blob.name}: not exactly the tenant's users (partial, duplicated or altered)`);
+        if (JSON.stringify(parseUsers(blob.name, stored)) !== expectedCanonical(lane))
+          problems.push(`${blob.name}: not exactly the tenant's users (partial, duplicated or altered)`);
       } catch (e) {
         problems.push(`${blob.name}: unreadable (${e instanceof Error ? e.message : String(e)})`);
       }
@@ -449,7 +477,8 @@ export async function checkInvariant(lane: Lane, before: { latest: string | unde
     named.add(blobName);
     const file = users.get(blobName);
     if (!file) violations.push(`${name} names ${blobName}, which is not there`);
-    else if (file.sha256 !== manifest['sha256'] || file.bytes !== manifest['bytes']) violations.push(`${name}: sha256/bytes do not match ${blobName}`);
+    else if (file.sha256 !== manifest['sha256'] || file.bytes !== manifest['bytes'])
+      violations.push(`${name}: sha256/bytes do not match ${blobName}`);
     if (!blobName.startsWith(name.replace(/manifest\.json$/, ''))) violations.push(`${name} names a users file outside its folder`);
     if (manifest['userCount'] !== lane.spec.userCount) violations.push(`${name}: userCount ${String(manifest['userCount'])}`);
     const changes = manifest['changes'] as { blobName?: unknown; bytes?: unknown } | undefined;

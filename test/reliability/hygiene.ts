@@ -39,7 +39,10 @@ export function findSecrets(suite: ReliabilitySuite, where: string, text: string
 }
 
 export function scanOutputs(suite: ReliabilitySuite): Finding[] {
-  return suite.outputs.flatMap((o) => [...findSecrets(suite, `${o.label} (stdout)`, o.stdout), ...findSecrets(suite, `${o.label} (stderr)`, o.stderr)]);
+  return suite.outputs.flatMap((o) => [
+    ...findSecrets(suite, `${o.label} (stdout)`, o.stdout),
+    ...findSecrets(suite, `${o.label} (stderr)`, o.stderr),
+  ]);
 }
 
 /** Bearer tokens sent anywhere but their audience's host (and any request to a foreign nextLink host). */
@@ -54,9 +57,11 @@ export function misdirectedTokens(suite: ReliabilitySuite, graphEndpoints: reado
     const aud = (r.aud ?? '').replace(/\/+$/, '').toLowerCase();
     const graph = graphs.get(aud);
     if (graph) {
-      if (r.scheme !== 'https' || r.host !== graph.hostname || r.port !== graph.port) findings.push({ where: r.label, what: `a Graph token sent to ${r.scheme}://${r.host}:${r.port}` });
+      if (r.scheme !== 'https' || r.host !== graph.hostname || r.port !== graph.port)
+        findings.push({ where: r.label, what: `a Graph token sent to ${r.scheme}://${r.host}:${r.port}` });
     } else if (aud === 'https://vault.azure.net') {
-      if (r.scheme !== 'https' || !r.host.endsWith('.vault.azure.net')) findings.push({ where: r.label, what: `a Key Vault token sent to ${r.scheme}://${r.host}:${r.port}` });
+      if (r.scheme !== 'https' || !r.host.endsWith('.vault.azure.net'))
+        findings.push({ where: r.label, what: `a Key Vault token sent to ${r.scheme}://${r.host}:${r.port}` });
     } else {
       findings.push({ where: r.label, what: `a bearer token for '${r.aud ?? 'unknown'}' sent to ${r.host}` });
     }

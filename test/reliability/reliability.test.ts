@@ -40,7 +40,14 @@ export const THRESHOLDS = { faultsInjected: 100, killPoints: 20, badInputs: 30 }
 
 let suite: ReliabilitySuite;
 const started = Date.now();
-const hygiene: { outputs: Finding[]; tokens: Finding[]; disk: Finding[]; blobs: Finding[]; files: number; blobCount: number } = { outputs: [], tokens: [], disk: [], blobs: [], files: 0, blobCount: 0 };
+const hygiene: { outputs: Finding[]; tokens: Finding[]; disk: Finding[]; blobs: Finding[]; files: number; blobCount: number } = {
+  outputs: [],
+  tokens: [],
+  disk: [],
+  blobs: [],
+  files: 0,
+  blobCount: 0,
+};
 
 before(async () => {
   suite = await ReliabilitySuite.start();
@@ -55,7 +62,10 @@ test('reliability scenarios', { concurrency: true, timeout: 900_000 }, async (t)
   const cells = matrixCells();
   await Promise.all([
     t.test('fault matrix: every call × 429 / 503 / reset / hang, transient and persistent', { concurrency: true }, async (m) => {
-      await Promise.all([...cells.map((cell) => m.test(cell.name, () => runCell(suite, cell))), ...SPECIAL_CASES.map((special) => m.test(special.name, () => runSpecial(suite, special)))]);
+      await Promise.all([
+        ...cells.map((cell) => m.test(cell.name, () => runCell(suite, cell))),
+        ...SPECIAL_CASES.map((special) => m.test(special.name, () => runSpecial(suite, special))),
+      ]);
     }),
     t.test('crash safety: SIGKILL at every kill point', { concurrency: true }, async (c) => {
       await Promise.all(KILL_POINTS.map((point) => c.test(`kill at: ${point.label}`, () => runKillPoint(suite, point))));
@@ -81,7 +91,10 @@ test('token hygiene: every bearer token went only to its audience; the foreign n
 
 test('no secret, private key, client assertion or token in any output of any run', () => {
   assert.ok(suite.outputs.length >= 100, `outputs captured (${suite.outputs.length})`);
-  assert.ok([...suite.secrets.keys()].some((k) => k.startsWith('bearer token')), 'issued tokens were collected');
+  assert.ok(
+    [...suite.secrets.keys()].some((k) => k.startsWith('bearer token')),
+    'issued tokens were collected',
+  );
   hygiene.outputs = scanOutputs(suite);
   suite.figures.secretsInLogs = hygiene.outputs.length;
   assert.deepEqual(hygiene.outputs, []);
@@ -101,11 +114,20 @@ test('nothing credential-like written to disk or to the container', async () => 
 });
 
 test('EXPORT_REQUEST_TIMEOUT_SECONDS: optional tuning, outside the settings contract, validated with the others', () => {
-  const base = { GRAPH_TENANT_ID: 'contoso.onmicrosoft.com', GRAPH_CLIENT_ID: '00000000-0000-0000-0000-000000000001', KEY_VAULT_URL: 'https://kv.vault.azure.net/', GRAPH_CLIENT_SECRET_NAME: 's', EXPORT_STORAGE: 'UseDevelopmentStorage=true' };
+  const base = {
+    GRAPH_TENANT_ID: 'contoso.onmicrosoft.com',
+    GRAPH_CLIENT_ID: '00000000-0000-0000-0000-000000000001',
+    KEY_VAULT_URL: 'https://kv.vault.azure.net/',
+    GRAPH_CLIENT_SECRET_NAME: 's',
+    EXPORT_STORAGE: 'UseDevelopmentStorage=true',
+  };
   assert.equal(readSettings(base).requestTimeoutMs, 100_000);
   assert.equal(readSettings({ ...base, EXPORT_REQUEST_TIMEOUT_SECONDS: '2.5' }).requestTimeoutMs, 2_500);
   assert.equal(readSettings({ ...base, EXPORT_REQUEST_TIMEOUT_SECONDS: '3600' }).requestTimeoutMs, 3_600_000);
-  assert.throws(() => readSettings({ ...base, EXPORT_REQUEST_TIMEOUT_SECONDS: '3601', EXPORT_FORMAT: 'xml' }), /Invalid settings \(2 problems\):.*EXPORT_FORMAT.*EXPORT_REQUEST_TIMEOUT_SECONDS is '3601'/);
+  assert.throws(
+    () => readSettings({ ...base, EXPORT_REQUEST_TIMEOUT_SECONDS: '3601', EXPORT_FORMAT: 'xml' }),
+    /Invalid settings \(2 problems\):.*EXPORT_FORMAT.*EXPORT_REQUEST_TIMEOUT_SECONDS is '3601'/,
+  );
   assert.deepEqual([...TUNING_SETTING_NAMES], ['EXPORT_REQUEST_TIMEOUT_SECONDS']);
   assert.ok(!(SETTING_NAMES as readonly string[]).includes('EXPORT_REQUEST_TIMEOUT_SECONDS'));
   assert.match(fs.readFileSync(path.join(REPO, 'README.md'), 'utf8'), /\| `EXPORT_REQUEST_TIMEOUT_SECONDS` \| `100` \|/);
@@ -139,7 +161,11 @@ test('supply chain: the lock file is in sync, from the registry with integrity, 
   assert.deepEqual(scripts, [], 'no production package runs an install script');
   // No git, file or tarball-URL sources: `resolved` is a registry URL, or absent (omit-lockfile-registry-resolved:
   // then npm ci takes it from the configured registry), and every package is pinned by a sha512 integrity.
-  const foreign = production.filter(([, p]) => (p.resolved !== undefined && !p.resolved.startsWith('https://registry.npmjs.org/')) || !p.integrity?.startsWith('sha512-')).map(([name]) => name);
+  const foreign = production
+    .filter(
+      ([, p]) => (p.resolved !== undefined && !p.resolved.startsWith('https://registry.npmjs.org/')) || !p.integrity?.startsWith('sha512-'),
+    )
+    .map(([name]) => name);
   assert.deepEqual(foreign, [], 'every production package comes from the npm registry, pinned by a sha512 integrity');
 });
 
@@ -154,7 +180,11 @@ test('docs/reliability.md shows every matrix call, kill point, race and bad inpu
   for (const call of CALLS) assert.ok(doc.includes(`| ${call.label} |`), call.label);
   for (const point of KILL_POINTS) assert.ok(doc.includes(`| ${point.label} |`), point.label);
   for (const race of RACES) assert.ok(doc.includes(race.name), race.name);
-  for (const entry of BAD_INPUTS) assert.ok(doc.includes(`| ${entry.id} | ${entry.input.replace(/\|/g, '\\|')} | ${entry.expect.exitCode} |`), `${entry.id} with its exit code (node dist/test/reliability/report.js --write)`);
+  for (const entry of BAD_INPUTS)
+    assert.ok(
+      doc.includes(`| ${entry.id} | ${entry.input.replace(/\|/g, '\\|')} | ${entry.expect.exitCode} |`),
+      `${entry.id} with its exit code (node dist/test/reliability/report.js --write)`,
+    );
 });
 
 test('figures', () => {

@@ -62,7 +62,12 @@ const KIND_LABEL: Record<FaultKind, string> = {
 };
 
 function matrix(f: FiguresFile | undefined): string {
-  const head = ['call', ...KINDS.map((k) => `${KIND_LABEL[k]} once`), ...AFTER_KINDS.map((k) => `${KIND_LABEL[k]} once`), ...KINDS.map((k) => `${KIND_LABEL[k]} always`)];
+  const head = [
+    'call',
+    ...KINDS.map((k) => `${KIND_LABEL[k]} once`),
+    ...AFTER_KINDS.map((k) => `${KIND_LABEL[k]} once`),
+    ...KINDS.map((k) => `${KIND_LABEL[k]} always`),
+  ];
   const rows = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const call of CALLS) {
     const cell = (kind: FaultKind, persistence: 'transient' | 'persistent'): string => {
@@ -72,10 +77,25 @@ function matrix(f: FiguresFile | undefined): string {
       const outcome = persistence === 'transient' ? 'ok' : 'exit 1';
       return n === undefined ? outcome : `${outcome} (${n})`;
     };
-    rows.push(`| ${call.label} | ${[...KINDS.map((k) => cell(k, 'transient')), ...AFTER_KINDS.map((k) => cell(k, 'transient')), ...KINDS.map((k) => cell(k, 'persistent'))].join(' | ')} |`);
+    rows.push(
+      `| ${call.label} | ${[...KINDS.map((k) => cell(k, 'transient')), ...AFTER_KINDS.map((k) => cell(k, 'transient')), ...KINDS.map((k) => cell(k, 'persistent'))].join(' | ')} |`,
+    );
   }
-  const messages = ['', '| call | a persistent fault ends the run with (exit 1) |', '|---|---|', ...CALLS.map((c) => `| ${c.label} | \`${readable(c.persistent)}\` |`)];
-  const specials = ['', '| storage answer lost on every attempt | outcome |', '|---|---|', ...SPECIAL_CASES.map((s) => `| ${s.name.split(':')[0]} | ${s.name.split(':').slice(1).join(':').trim()}${s.expect === 'success' ? ' (exit 0)' : ` (exit ${s.expect.exitCode})`} |`)];
+  const messages = [
+    '',
+    '| call | a persistent fault ends the run with (exit 1) |',
+    '|---|---|',
+    ...CALLS.map((c) => `| ${c.label} | \`${readable(c.persistent)}\` |`),
+  ];
+  const specials = [
+    '',
+    '| storage answer lost on every attempt | outcome |',
+    '|---|---|',
+    ...SPECIAL_CASES.map(
+      (s) =>
+        `| ${s.name.split(':')[0]} | ${s.name.split(':').slice(1).join(':').trim()}${s.expect === 'success' ? ' (exit 0)' : ` (exit ${s.expect.exitCode})`} |`,
+    ),
+  ];
   return [...rows, ...messages, ...specials].join('\n');
 }
 
@@ -83,7 +103,12 @@ function killPoints(f: FiguresFile | undefined): string {
   const rows = ['| # | killed when | side | latest.json after | left behind |', '|---|---|---|---|---|'];
   KILL_POINTS.forEach((p, i) => {
     const note = f?.notes[`kill: ${p.label}`] ?? {};
-    const side = p.side === 'proxy' ? `proxy, ${p.after ? 'after Azurite answered' : 'on arrival'}` : p.side === 'sim' ? 'sim (hang, then kill)' : 'sim (503, kill in backoff)';
+    const side =
+      p.side === 'proxy'
+        ? `proxy, ${p.after ? 'after Azurite answered' : 'on arrival'}`
+        : p.side === 'sim'
+          ? 'sim (hang, then kill)'
+          : 'sim (503, kill in backoff)';
     const left =
       [
         note['orphan'] ? 'a complete users file no manifest names' : '',
@@ -106,7 +131,9 @@ function catalogue(): string {
       group = b.group;
       rows.push(`| | **${group}** | | | |`);
     }
-    rows.push(`| ${b.id} | ${b.input.replace(/\|/g, '\\|')} | ${b.expect.exitCode} | ${b.expect.code ?? '—'} | \`${readable(b.expect.message).replace(/\|/g, '\\|')}\` |`);
+    rows.push(
+      `| ${b.id} | ${b.input.replace(/\|/g, '\\|')} | ${b.expect.exitCode} | ${b.expect.code ?? '—'} | \`${readable(b.expect.message).replace(/\|/g, '\\|')}\` |`,
+    );
   }
   return rows.join('\n');
 }

@@ -23,11 +23,17 @@ interface LockPackage {
 }
 
 export function packageJson(): { dependencies: Record<string, string>; devDependencies: Record<string, string> } {
-  return JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
+  return JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as {
+    dependencies: Record<string, string>;
+    devDependencies: Record<string, string>;
+  };
 }
 
 export function lockFile(): { lockfileVersion: number; packages: Record<string, LockPackage> } {
-  return JSON.parse(fs.readFileSync(path.join(REPO, 'package-lock.json'), 'utf8')) as { lockfileVersion: number; packages: Record<string, LockPackage> };
+  return JSON.parse(fs.readFileSync(path.join(REPO, 'package-lock.json'), 'utf8')) as {
+    lockfileVersion: number;
+    packages: Record<string, LockPackage>;
+  };
 }
 
 /** The rows of the README table under "Production dependencies": package → why. */

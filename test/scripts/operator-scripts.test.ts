@@ -51,7 +51,14 @@ function sandbox(): { env: NodeJS.ProcessEnv; state: string; tmp: string } {
   fs.copyFileSync(FAKE_AZ, path.join(bin, 'az'));
   fs.chmodSync(path.join(bin, 'az'), 0o755);
   fs.writeFileSync(path.join(state, 'cert.pem'), VAULT_CERT_PEM);
-  const env: NodeJS.ProcessEnv = { PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`, HOME: dir, TMPDIR: tmp, FAKE_AZ_STATE: state, FAKE_PASSWORD: PASSWORD, LANG: 'C' };
+  const env: NodeJS.ProcessEnv = {
+    PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`,
+    HOME: dir,
+    TMPDIR: tmp,
+    FAKE_AZ_STATE: state,
+    FAKE_PASSWORD: PASSWORD,
+    LANG: 'C',
+  };
   return { env, state, tmp };
 }
 
@@ -69,7 +76,13 @@ function run(file: string, args: string[], box = sandbox(), extraEnv: NodeJS.Pro
 }
 
 test('shell syntax of every provisioning script (bash -n / sh -n)', () => {
-  for (const [shell, f] of [['bash', CERT], ['bash', SECRET], ['bash', FEDERATED], ['sh', STAGE], ['sh', HOOK]] as const) {
+  for (const [shell, f] of [
+    ['bash', CERT],
+    ['bash', SECRET],
+    ['bash', FEDERATED],
+    ['sh', STAGE],
+    ['sh', HOOK],
+  ] as const) {
     const r = spawnSync(shell, ['-n', f], { encoding: 'utf8' });
     assert.equal(r.status, 0, `${shell} -n ${path.basename(f)}: ${r.stderr}`);
     assert.match(fs.readFileSync(f, 'utf8'), shell === 'bash' ? /^set -euo pipefail$/m : /^set -eu$/m);
@@ -117,7 +130,9 @@ test('provision-certificate: creates an exportable RSA 2048 certificate and regi
   assert.equal(policy.issuerParameters.name, 'Self');
   assert.ok(first.calls.some((c) => c.startsWith('keyvault certificate create --vault-name kv-test -n graph-export-cert')));
   assert.ok(first.calls.some((c) => /^keyvault certificate download .* -e PEM$/.test(c)));
-  assert.ok(first.calls.some((c) => /^ad app credential reset --id 11111111-2222-3333-4444-555555555555 --cert @.*public\.pem --append/.test(c)));
+  assert.ok(
+    first.calls.some((c) => /^ad app credential reset --id 11111111-2222-3333-4444-555555555555 --cert @.*public\.pem --append/.test(c)),
+  );
   assert.match(first.out, /GRAPH_CLIENT_CERTIFICATE_NAME=graph-export-cert/);
 
   fs.rmSync(path.join(box.state, 'calls'));
@@ -125,10 +140,17 @@ test('provision-certificate: creates an exportable RSA 2048 certificate and regi
   assert.equal(second.status, 0, second.out);
   assert.match(second.out, /exists and is valid .*: reusing it/);
   assert.match(second.out, /already registered/);
-  assert.ok(!second.calls.some((c) => c.startsWith('keyvault certificate create') || c.startsWith('ad app credential reset')), second.calls.join('\n'));
+  assert.ok(
+    !second.calls.some((c) => c.startsWith('keyvault certificate create') || c.startsWith('ad app credential reset')),
+    second.calls.join('\n'),
+  );
 
   const pfx = sandbox();
-  const r = run(CERT, ['--vault', 'kv', '--no-register', '--format', 'pkcs12', '--subject', 'CN=contoso-export', '--validity-months', '6'], pfx);
+  const r = run(
+    CERT,
+    ['--vault', 'kv', '--no-register', '--format', 'pkcs12', '--subject', 'CN=contoso-export', '--validity-months', '6'],
+    pfx,
+  );
   assert.equal(r.status, 0, r.out);
   const p2 = JSON.parse(fs.readFileSync(path.join(pfx.state, 'policy.json'), 'utf8')) as typeof policy;
   assert.equal(p2.secretProperties.contentType, 'application/x-pkcs12');
@@ -143,8 +165,16 @@ test('provision-certificate: a certificate already on the app is recognised in e
   // What Graph stores when az registers the certificate, as az prints it: the SHA-1 thumbprint in hex.
   const first = sandbox();
   assert.equal(run(CERT, args, first).status, 0);
-  const listed = spawnSync('az', ['ad', 'app', 'credential', 'list', '--id', 'app-1', '--cert', '--query', '[].customKeyIdentifier', '-o', 'tsv'], { env: first.env, encoding: 'utf8' });
-  assert.equal(listed.stdout, `${thumbprint}\n`, "the fake answers in Graph's format: the certificate's SHA-1 thumbprint, 40 uppercase hex characters");
+  const listed = spawnSync(
+    'az',
+    ['ad', 'app', 'credential', 'list', '--id', 'app-1', '--cert', '--query', '[].customKeyIdentifier', '-o', 'tsv'],
+    { env: first.env, encoding: 'utf8' },
+  );
+  assert.equal(
+    listed.stdout,
+    `${thumbprint}\n`,
+    "the fake answers in Graph's format: the certificate's SHA-1 thumbprint, 40 uppercase hex characters",
+  );
 
   for (const [label, env] of [
     ["Graph's hex thumbprint", {}],
@@ -160,8 +190,16 @@ test('provision-certificate: a certificate already on the app is recognised in e
     const again = run(CERT, args, box, env);
     assert.equal(again.status, 0, `${label}: ${again.out}`);
     assert.match(again.out, new RegExp(`already registered`), label);
-    assert.deepEqual(again.calls.filter((c) => c.startsWith('ad app credential reset')), [], `${label}: not appended again`);
-    assert.equal(fs.readFileSync(path.join(box.state, 'registered'), 'utf8').trim().split('\n').length, 1, `${label}: one key credential on the app`);
+    assert.deepEqual(
+      again.calls.filter((c) => c.startsWith('ad app credential reset')),
+      [],
+      `${label}: not appended again`,
+    );
+    assert.equal(
+      fs.readFileSync(path.join(box.state, 'registered'), 'utf8').trim().split('\n').length,
+      1,
+      `${label}: one key credential on the app`,
+    );
   }
 
   // Another certificate on the app (an older version, say) is not this one: register this one.
@@ -179,8 +217,14 @@ test('provision-secret: stores the client secret without ever printing it, leave
   assert.ok(!first.out.includes(PASSWORD), 'the password is not in the output');
   assert.ok(!first.calls.join('\n').includes(PASSWORD), 'the password is not on any command line');
   assert.equal(fs.readFileSync(path.join(box.state, 'secret'), 'utf8'), PASSWORD, 'stored exactly, without a newline');
-  assert.ok(first.calls.some((c) => /^ad app credential reset --id app-1 --append --display-name .* --years 1 --query password -o tsv$/.test(c)));
-  assert.ok(first.calls.some((c) => /^keyvault secret set --vault-name kv-test -n graph-export-secret --file \S+ --encoding utf-8 .*--expires \d{4}-/.test(c)));
+  assert.ok(
+    first.calls.some((c) => /^ad app credential reset --id app-1 --append --display-name .* --years 1 --query password -o tsv$/.test(c)),
+  );
+  assert.ok(
+    first.calls.some((c) =>
+      /^keyvault secret set --vault-name kv-test -n graph-export-secret --file \S+ --encoding utf-8 .*--expires \d{4}-/.test(c),
+    ),
+  );
   assert.deepEqual(fs.readdirSync(first.tmp), [], 'the temporary files are gone');
   assert.match(first.out, /GRAPH_CLIENT_SECRET_NAME=graph-export-secret/);
 
@@ -203,7 +247,7 @@ test('provision-certificate: waiting for the creation, a pending operation gone 
 
   const denied = run(CERT, ['--vault', 'kv', '--no-register'], sandbox(), { FAKE_AZ_PENDING: 'error' });
   assert.equal(denied.status, 4, denied.out);
-  assert.match(denied.out, /\(Forbidden\) Caller is not authorized/, 'az\'s error is shown');
+  assert.match(denied.out, /\(Forbidden\) Caller is not authorized/, "az's error is shown");
   assert.match(denied.out, /^provision-certificate: cannot read the creation of certificate graph-export-cert in kv/m);
   assert.doesNotMatch(denied.out, /^Done\./m);
 
@@ -225,18 +269,28 @@ test('a credential still valid is kept on the next run (azd provision runs the s
       const env = row ? { FAKE_AZ_TSV_ROW: '1' } : {};
       const first = run(script, [...args], box, env);
       assert.equal(first.status, 0, `${label}: ${first.out}`);
-      assert.ok(first.calls.some((c) => creates.test(c)), `${label}: the first run creates the credential`);
+      assert.ok(
+        first.calls.some((c) => creates.test(c)),
+        `${label}: the first run creates the credential`,
+      );
 
       fs.rmSync(path.join(box.state, 'calls'));
       const again = run(script, [...args], box, env);
       assert.equal(again.status, 0, `${label}: ${again.out}`);
       assert.match(again.out, /valid for 36[45] more days/, label);
-      assert.deepEqual(again.calls.filter((c) => creates.test(c)), [], `${label}: nothing new while the credential is valid`);
+      assert.deepEqual(
+        again.calls.filter((c) => creates.test(c)),
+        [],
+        `${label}: nothing new while the credential is valid`,
+      );
 
       fs.rmSync(path.join(box.state, 'calls'));
       const expiring = run(script, [...args], box, { ...env, FAKE_AZ_EXPIRES_IN_DAYS: '10' });
       assert.equal(expiring.status, 0, `${label}: ${expiring.out}`);
-      assert.ok(expiring.calls.some((c) => creates.test(c)), `${label}: a credential expiring in 10 days (< 30) is renewed`);
+      assert.ok(
+        expiring.calls.some((c) => creates.test(c)),
+        `${label}: a credential expiring in 10 days (< 30) is renewed`,
+      );
     }
 });
 
@@ -246,11 +300,21 @@ test('the azd postprovision hook provisions the credential type the deployment c
   assert.match(none.out, /GRAPH_CLIENT_ID is empty/);
   assert.deepEqual(none.calls, []);
 
-  const cert = run(HOOK, [], sandbox(), { AZURE_KEY_VAULT_NAME: 'kv', GRAPH_CLIENT_ID: 'app', GRAPH_CREDENTIAL_TYPE: 'certificate', GRAPH_CREDENTIAL_NAME: 'graph-export-cert' });
+  const cert = run(HOOK, [], sandbox(), {
+    AZURE_KEY_VAULT_NAME: 'kv',
+    GRAPH_CLIENT_ID: 'app',
+    GRAPH_CREDENTIAL_TYPE: 'certificate',
+    GRAPH_CREDENTIAL_NAME: 'graph-export-cert',
+  });
   assert.equal(cert.status, 0, cert.out);
   assert.ok(cert.calls.some((c) => c.startsWith('keyvault certificate create --vault-name kv -n graph-export-cert')));
 
-  const secret = run(HOOK, [], sandbox(), { AZURE_KEY_VAULT_NAME: 'kv', GRAPH_CLIENT_ID: 'app', GRAPH_CREDENTIAL_TYPE: 'secret', GRAPH_CREDENTIAL_NAME: 'graph-secret' });
+  const secret = run(HOOK, [], sandbox(), {
+    AZURE_KEY_VAULT_NAME: 'kv',
+    GRAPH_CLIENT_ID: 'app',
+    GRAPH_CREDENTIAL_TYPE: 'secret',
+    GRAPH_CREDENTIAL_NAME: 'graph-secret',
+  });
   assert.equal(secret.status, 0, secret.out);
   assert.ok(secret.calls.some((c) => c.startsWith('keyvault secret set --vault-name kv -n graph-secret')));
   assert.ok(!secret.out.includes(PASSWORD));
@@ -271,8 +335,10 @@ interface Fic {
   description: string;
   audiences: string[];
 }
-const fic = (state: string, name = 'entra-users-export'): Fic => JSON.parse(fs.readFileSync(path.join(state, `fic-${name}.json`), 'utf8')) as Fic;
-const ficRows = (state: string): string[] => (fs.existsSync(path.join(state, 'fics')) ? fs.readFileSync(path.join(state, 'fics'), 'utf8').trim().split('\n') : []);
+const fic = (state: string, name = 'entra-users-export'): Fic =>
+  JSON.parse(fs.readFileSync(path.join(state, `fic-${name}.json`), 'utf8')) as Fic;
+const ficRows = (state: string): string[] =>
+  fs.existsSync(path.join(state, 'fics')) ? fs.readFileSync(path.join(state, 'fics'), 'utf8').trim().split('\n') : [];
 const changes = (r: Run): string[] => r.calls.filter((c) => /^ad app federated-credential (create|update)/.test(c));
 
 test('provision-federated: --help, and bad or missing arguments exit 2 before calling az', () => {
@@ -294,7 +360,14 @@ test('provision-federated: --help, and bad or missing arguments exit 2 before ca
     assert.deepEqual(r.calls, []);
   }
   // Validated after az: an issuer with a trailing slash (Entra compares it exactly), an audience of no cloud.
-  const slash = run(FEDERATED, ['--app-id', 'app-1', '--principal-id', PRINCIPAL, '--issuer', `https://login.microsoftonline.com/${TENANT}/v2.0/`]);
+  const slash = run(FEDERATED, [
+    '--app-id',
+    'app-1',
+    '--principal-id',
+    PRINCIPAL,
+    '--issuer',
+    `https://login.microsoftonline.com/${TENANT}/v2.0/`,
+  ]);
   assert.equal(slash.status, 2, slash.out);
   assert.match(slash.out, /--issuer must be https:\/\/<Entra host>\/<tenant ID>\/v2\.0 \(no trailing slash/);
   const aud = run(FEDERATED, ['--app-id', 'app-1', '--principal-id', PRINCIPAL, '--audience', 'api://AzureADTokenExchangeMars']);
@@ -307,7 +380,10 @@ test("provision-federated: registers the identity with its cloud's issuer and au
   const box = sandbox();
   const first = run(FEDERATED, ['--app-id', 'app-1', '--principal-id', PRINCIPAL], box);
   assert.equal(first.status, 0, first.out);
-  assert.deepEqual(changes(first).map((c) => c.replace(/ \S+\.json /, ' <file> ')), ['ad app federated-credential create --id app-1 --parameters <file> -o none']);
+  assert.deepEqual(
+    changes(first).map((c) => c.replace(/ \S+\.json /, ' <file> ')),
+    ['ad app federated-credential create --id app-1 --parameters <file> -o none'],
+  );
   assert.deepEqual(fic(box.state), {
     name: 'entra-users-export',
     issuer: `https://login.microsoftonline.com/${TENANT}/v2.0`,
@@ -358,11 +434,17 @@ test('provision-federated: a credential of the same name with other values, or o
   const issuer = `https://login.microsoftonline.com/${TENANT}/v2.0`;
   // The identity was recreated: same credential name, another principal ID.
   const renamed = sandbox();
-  fs.writeFileSync(path.join(renamed.state, 'fics'), `entra-users-export\t${issuer}\t11111111-1111-4111-8111-111111111111\tapi://AzureADTokenExchange\n`);
+  fs.writeFileSync(
+    path.join(renamed.state, 'fics'),
+    `entra-users-export\t${issuer}\t11111111-1111-4111-8111-111111111111\tapi://AzureADTokenExchange\n`,
+  );
   const r1 = run(FEDERATED, ['--app-id', 'app-1', '--principal-id', PRINCIPAL], renamed);
   assert.equal(r1.status, 0, r1.out);
   assert.match(r1.out, /holds other values: updating it/);
-  assert.deepEqual(changes(r1).map((c) => c.split(' --parameters')[0]), ['ad app federated-credential update --id app-1 --federated-credential-id entra-users-export']);
+  assert.deepEqual(
+    changes(r1).map((c) => c.split(' --parameters')[0]),
+    ['ad app federated-credential update --id app-1 --federated-credential-id entra-users-export'],
+  );
   assert.deepEqual(ficRows(renamed.state), [`entra-users-export\t${issuer}\t${PRINCIPAL}\tapi://AzureADTokenExchange`]);
 
   // Someone registered the identity by hand under another name: issuer + subject are unique on an app.
@@ -377,18 +459,27 @@ test('provision-federated: a credential of the same name with other values, or o
   fs.writeFileSync(path.join(wrongAudience.state, 'fics'), `msi-export\t${issuer}\t${PRINCIPAL}\tapi://AzureADTokenExchangeUSGov\n`);
   const r3 = run(FEDERATED, ['--app-id', 'app-1', '--principal-id', PRINCIPAL], wrongAudience);
   assert.equal(r3.status, 0, r3.out);
-  assert.deepEqual(changes(r3).map((c) => c.split(' --parameters')[0]), ['ad app federated-credential update --id app-1 --federated-credential-id msi-export']);
+  assert.deepEqual(
+    changes(r3).map((c) => c.split(' --parameters')[0]),
+    ['ad app federated-credential update --id app-1 --federated-credential-id msi-export'],
+  );
   assert.deepEqual(fic(wrongAudience.state, 'msi-export').audiences, ['api://AzureADTokenExchange']);
   assert.equal(fic(wrongAudience.state, 'msi-export').name, 'msi-export');
 });
 
 test('provision-federated: an app at the limit of 20 federated credentials, or one az cannot list, stops with what to do', () => {
   const full = sandbox();
-  const rows = Array.from({ length: 20 }, (_, i) => `github-${i}\thttps://token.actions.githubusercontent.com\trepo:contoso/app:environment:e${i}\tapi://AzureADTokenExchange`);
+  const rows = Array.from(
+    { length: 20 },
+    (_, i) => `github-${i}\thttps://token.actions.githubusercontent.com\trepo:contoso/app:environment:e${i}\tapi://AzureADTokenExchange`,
+  );
   fs.writeFileSync(path.join(full.state, 'fics'), `${rows.join('\n')}\n`);
   const r = run(FEDERATED, ['--app-id', 'app-1', '--principal-id', PRINCIPAL], full);
   assert.equal(r.status, 4, r.out);
-  assert.match(r.out, /app app-1 already has 20 federated identity credentials, the maximum is 20: delete one you no longer need \(az ad app federated-credential delete --id app-1/);
+  assert.match(
+    r.out,
+    /app app-1 already has 20 federated identity credentials, the maximum is 20: delete one you no longer need \(az ad app federated-credential delete --id app-1/,
+  );
   assert.deepEqual(changes(r), []);
   const nineteen = sandbox();
   fs.writeFileSync(path.join(nineteen.state, 'fics'), `${rows.slice(1).join('\n')}\n`);
@@ -398,7 +489,10 @@ test('provision-federated: an app at the limit of 20 federated credentials, or o
   const denied = run(FEDERATED, ['--app-id', 'app-x', '--principal-id', PRINCIPAL], sandbox(), { FAKE_AZ_FIC_LIST: 'error' });
   assert.equal(denied.status, 4, denied.out);
   assert.match(denied.out, /Resource 'app-x' does not exist/, "az's error is shown");
-  assert.match(denied.out, /^provision-federated: cannot list the federated identity credentials of app app-x: check the app \(client\) ID/m);
+  assert.match(
+    denied.out,
+    /^provision-federated: cannot list the federated identity credentials of app app-x: check the app \(client\) ID/m,
+  );
 });
 
 test('the azd postprovision hook, credentialType federated: registers the credential from the Bicep outputs, or leaves it to the Bicep', () => {

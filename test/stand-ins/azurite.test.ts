@@ -50,7 +50,9 @@ test('startAzurite does not lose its port to another process between choosing an
 
 test('Azurite ends with the process that started it, even when that process is killed', async () => {
   // A test file that times out is killed without running its cleanup: its Azurite must not outlive it.
-  const fixture = spawn(process.execPath, [path.join(__dirname, '..', 'fixtures', 'start-azurite.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const fixture = spawn(process.execPath, [path.join(__dirname, '..', 'fixtures', 'start-azurite.js')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
   for await (const chunk of fixture.stdout as AsyncIterable<Buffer>) {
     out += chunk.toString();

@@ -15,7 +15,8 @@ interface Rule extends Firing {
   id: string;
 }
 
-const byTarget = (): FaultRules<Rule, { target: string; ordinal?: number }> => new FaultRules((rule, request) => rule.target === request.target);
+const byTarget = (): FaultRules<Rule, { target: string; ordinal?: number }> =>
+  new FaultRules((rule, request) => rule.target === request.target);
 
 test('nth counts the requests a rule matched since it was added; the first rule added wins; times spends firings', () => {
   const rules = byTarget();
@@ -31,7 +32,7 @@ test('nth counts the requests a rule matched since it was added; the first rule 
   assert.equal(rules.take({ target: 'b' }), undefined);
 });
 
-test('with an ordinal, nth is the request\'s own number (the simulated tenant counts per service over its life)', () => {
+test("with an ordinal, nth is the request's own number (the simulated tenant counts per service over its life)", () => {
   const rules = new FaultRules<Rule, { target: string; ordinal: number }>(
     (rule, request) => rule.target === request.target,
     (request) => request.ordinal,
@@ -84,14 +85,20 @@ test('the fault proxy fires a rule on its nth matching call only, answers as Azu
     assert.equal(second.code, 'ServerBusy');
     assert.match(second.body, /^<\?xml version="1\.0" encoding="utf-8"\?><Error><Code>ServerBusy<\/Code><Message>/);
     assert.equal(first.body, 'upstream PUT /devstoreaccount1/c1/snapshots/users.json?comp=block&blockid=AAAA');
-    assert.deepEqual({ forwarded: proxy.stats.forwarded, faults: proxy.stats.faultsInjected, byContainer: proxy.stats.faultsByContainer }, { forwarded: 3, faults: 1, byContainer: { c1: 1 } });
+    assert.deepEqual(
+      { forwarded: proxy.stats.forwarded, faults: proxy.stats.faultsInjected, byContainer: proxy.stats.faultsByContainer },
+      { forwarded: 3, faults: 1, byContainer: { c1: 1 } },
+    );
 
     proxy.addRule({ call: 'latest-get', fault: { kind: 'hang' } });
     const hung = send(`${proxy.blobEndpoint}/c1/latest.json`, 'GET');
     await new Promise((resolve) => setTimeout(resolve, 100));
     await proxy.close();
     await assert.rejects(hung, /socket hang up|ECONNRESET/);
-    assert.deepEqual(proxy.requests.map((r) => r.status), [201, 503, 201, 201, 'hang']);
+    assert.deepEqual(
+      proxy.requests.map((r) => r.status),
+      [201, 503, 201, 201, 'hang'],
+    );
   } finally {
     await proxy.close();
     await new Promise<void>((resolve) => upstream.close(() => resolve()));

@@ -27,7 +27,9 @@ test('package.json "main" names the bundle, and the build made it', () => {
   assert.ok(existsSync(path.join(bundleDir, 'exportUsers.js.map')), 'with its source map');
   assert.deepEqual(
     readdirSync(bundleDir).filter((f) => f.endsWith('.js')),
-    readdirSync(path.join(root, 'src', 'functions')).filter((f) => f.endsWith('.ts')).map((f) => f.replace(/\.ts$/, '.js')),
+    readdirSync(path.join(root, 'src', 'functions'))
+      .filter((f) => f.endsWith('.ts'))
+      .map((f) => f.replace(/\.ts$/, '.js')),
     'one bundle per function, no stale ones',
   );
 });
@@ -53,7 +55,11 @@ test('the bundle alone, away from node_modules, registers exportUsers like the t
   const triggers = Object.values(metadata.bindings).filter((b) => b.type === 'timerTrigger');
   assert.equal(triggers.length, 1);
   assert.equal(triggers[0]!.direction, 'in');
-  assert.equal(triggers[0]!.schedule, DEFAULTS.EXPORT_SCHEDULE, 'EXPORT_SCHEDULE unset: the default (test/unit/functions/exportUsers.test.ts has the cases)');
+  assert.equal(
+    triggers[0]!.schedule,
+    DEFAULTS.EXPORT_SCHEDULE,
+    'EXPORT_SCHEDULE unset: the default (test/unit/functions/exportUsers.test.ts has the cases)',
+  );
   assert.notEqual(triggers[0]!.runOnStartup, true);
   assert.equal(metadata.retryOptions?.['strategy'], 'exponentialBackoff');
 });

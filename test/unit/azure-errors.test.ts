@@ -46,13 +46,20 @@ test('nobody listening: the network error code, and where to look', async () => 
 });
 
 test('no Azure identity at all is a configuration problem (exit 2); an identity endpoint that keeps failing is not (exit 1)', () => {
-  const none = describeAzureError(new CredentialUnavailableError('ManagedIdentityCredential: no managed identity endpoint found.'), 'reading the secret s', 'KeyVaultFailed');
+  const none = describeAzureError(
+    new CredentialUnavailableError('ManagedIdentityCredential: no managed identity endpoint found.'),
+    'reading the secret s',
+    'KeyVaultFailed',
+  );
   assert.equal(none.code, 'IdentityUnavailable');
   assert.equal(none.exitCode, 2);
   assert.match(none.message, /^Reading the secret s failed: no Azure identity could get a token\./);
 
   const failing = Object.assign(new Error('ManagedIdentityCredential: the endpoint answered 503'), { status: 503 });
-  const aggregate = new AggregateAuthenticationError([new CredentialUnavailableError('EnvironmentCredential is unavailable.'), failing], 'DefaultAzureCredential failed');
+  const aggregate = new AggregateAuthenticationError(
+    [new CredentialUnavailableError('EnvironmentCredential is unavailable.'), failing],
+    'DefaultAzureCredential failed',
+  );
   const transient = describeAzureError(aggregate, 'reading the secret s', 'KeyVaultFailed');
   assert.equal(transient.code, 'IdentityFailed');
   assert.equal(transient.exitCode, 1);
@@ -60,11 +67,19 @@ test('no Azure identity at all is a configuration problem (exit 2); an identity 
 });
 
 test('an identity endpoint that refuses (4xx) is a configuration problem; a 5xx answer a failure', () => {
-  const refused = describeAzureError(new AuthenticationError(400, { error: 'invalid_request', error_description: 'Identity not found' }), 'getting a Storage token', 'StorageFailed');
+  const refused = describeAzureError(
+    new AuthenticationError(400, { error: 'invalid_request', error_description: 'Identity not found' }),
+    'getting a Storage token',
+    'StorageFailed',
+  );
   assert.equal(refused.code, 'IdentityUnavailable');
   assert.equal(refused.exitCode, 2);
   assert.match(refused.message, /refused a token \(HTTP 400\)/);
-  const failed = describeAzureError(new AuthenticationError(500, { error: 'server_error', error_description: 'Try again' }), 'getting a Storage token', 'StorageFailed');
+  const failed = describeAzureError(
+    new AuthenticationError(500, { error: 'server_error', error_description: 'Try again' }),
+    'getting a Storage token',
+    'StorageFailed',
+  );
   assert.equal(failed.code, 'IdentityFailed');
   assert.equal(failed.exitCode, 1);
 });

@@ -38,9 +38,14 @@ test('the report lines: added, removed, changed with raw old/new values, sorted 
   add(newer, '{"id":"a","department":"Finance","mobilePhone":"+1 555","extra":2}');
   add(newer, '{"id":"d","displayName":"Same","n":1,"s":"A"}');
   const chunks: Buffer[] = [];
-  const counts = await writeReportLines(older, newer, ['id', 'department', 'mobilePhone', 'jobTitle', 'displayName', 'n', 's'], async (lines) => {
-    chunks.push(lines);
-  });
+  const counts = await writeReportLines(
+    older,
+    newer,
+    ['id', 'department', 'mobilePhone', 'jobTitle', 'displayName', 'n', 's'],
+    async (lines) => {
+      chunks.push(lines);
+    },
+  );
   assert.deepEqual(counts, { added: 1, removed: 1, changed: 1 });
   assert.equal(
     Buffer.concat(chunks).toString('utf8'),
@@ -54,6 +59,10 @@ test('the report lines: added, removed, changed with raw old/new values, sorted 
 });
 
 test('compared properties: those in both selects, in the newer order, case-insensitively', () => {
-  assert.deepEqual(comparedProperties(['id', 'displayName', 'mail'], ['ID', 'mail', 'department', 'displayname']), ['ID', 'mail', 'displayname']);
+  assert.deepEqual(comparedProperties(['id', 'displayName', 'mail'], ['ID', 'mail', 'department', 'displayname']), [
+    'ID',
+    'mail',
+    'displayname',
+  ]);
   assert.deepEqual(comparedProperties(['id', 'a'], ['id', 'a']), ['id', 'a']);
 });

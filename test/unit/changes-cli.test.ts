@@ -46,7 +46,11 @@ interface Run {
 
 function changes(args: string[], settings: Record<string, string | undefined> = env, command: string[] = [CHANGES]): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...command, ...args], { cwd: root, env: exportEnv(settings), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...command, ...args], {
+      cwd: root,
+      env: exportEnv(settings),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const out: Buffer[] = [];
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => out.push(c));
@@ -66,7 +70,8 @@ async function ownReport(run: Record<string, unknown>): Promise<Buffer> {
 test('npm run changes prints the same report the newer run wrote, for snapshots of other formats', async () => {
   const [first, second, third] = runs as [Record<string, unknown>, Record<string, unknown>, Record<string, unknown>];
   // Under `npm test`, the npm that runs us; else the one installed with node.
-  const npm = process.env['npm_execpath'] ?? path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'bin', 'npm-cli.js');
+  const npm =
+    process.env['npm_execpath'] ?? path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'bin', 'npm-cli.js');
   // Once through npm itself (the package.json script and scripts/run-built.mjs), then the built entry directly.
   const viaNpm = await changes(['run', '--silent', 'changes', '--', String(first['runId']), String(second['runId'])], env, [npm]);
   assert.equal(viaNpm.code, 0, viaNpm.stderr);
@@ -75,7 +80,14 @@ test('npm run changes prints the same report the newer run wrote, for snapshots 
   assert.ok(viaNpm.stdout.equals(expected), 'byte for byte the report of the second run');
   const summary = JSON.parse(viaNpm.stderr.trim().split('\n').pop()!) as Record<string, unknown>;
   const counts = second['changes'] as Record<string, unknown>;
-  assert.deepEqual(summary, { older: first['runId'], newer: second['runId'], added: counts['added'], removed: counts['removed'], changed: counts['changed'], compared: counts['compared'] });
+  assert.deepEqual(summary, {
+    older: first['runId'],
+    newer: second['runId'],
+    added: counts['added'],
+    removed: counts['removed'],
+    changed: counts['changed'],
+    compared: counts['compared'],
+  });
 
   const next = await changes([String(second['runId']), String(third['runId'])]);
   assert.equal(next.code, 0, next.stderr);
@@ -84,16 +96,32 @@ test('npm run changes prints the same report the newer run wrote, for snapshots 
 
 test('the other way round: joiners and leavers swap, and old and new', async () => {
   const [first, second] = runs as [Record<string, unknown>, Record<string, unknown>];
-  const forward = (await ownReport(second)).toString().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const forward = (await ownReport(second))
+    .toString()
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   const backward = await changes([String(second['runId']), String(first['runId'])]);
   assert.equal(backward.code, 0, backward.stderr);
-  const lines = backward.stdout.toString().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = backward.stdout
+    .toString()
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   const swap: Record<string, string> = { added: 'removed', removed: 'added', changed: 'changed' };
   assert.deepEqual(
     lines,
     forward.map((l) =>
       l['change'] === 'changed'
-        ? { ...l, changes: Object.fromEntries(Object.entries(l['changes'] as Record<string, { old: unknown; new: unknown }>).map(([k, v]) => [k, { old: v.new, new: v.old }])) }
+        ? {
+            ...l,
+            changes: Object.fromEntries(
+              Object.entries(l['changes'] as Record<string, { old: unknown; new: unknown }>).map(([k, v]) => [
+                k,
+                { old: v.new, new: v.old },
+              ]),
+            ),
+          }
         : { ...l, change: swap[String(l['change'])] },
     ),
   );
@@ -118,7 +146,12 @@ test('an unknown runId says which and where it looked (exit 2); no settings, exi
   const unknown = '20250101T000000Z-deadbeef';
   const run = await changes([String(first['runId']), unknown]);
   assert.equal(run.code, 2, run.stderr);
-  assert.match(run.stderr, new RegExp(`changes failed \\[SnapshotNotFound\\]: No snapshot with the newer runId '${unknown}': snapshots/2025/01/01/${unknown}/manifest\\.json does not exist in container '${env['EXPORT_CONTAINER']}'`));
+  assert.match(
+    run.stderr,
+    new RegExp(
+      `changes failed \\[SnapshotNotFound\\]: No snapshot with the newer runId '${unknown}': snapshots/2025/01/01/${unknown}/manifest\\.json does not exist in container '${env['EXPORT_CONTAINER']}'`,
+    ),
+  );
   assert.equal(run.stdout.length, 0);
 
   const unset = await changes([String(first['runId']), unknown], {});

@@ -26,13 +26,22 @@ const opts = { name: 'graph-export-cert', now };
 function rejects(value: string, contentType: string | undefined, expected: RegExp, options = opts): void {
   assert.throws(
     () => parseCertificateSecret(value, contentType, options),
-    (e: unknown) => e instanceof ExportError && e.code === 'CredentialMaterialInvalid' && e.exitCode === 2 && expected.test(e.message) && /must be exportable/.test(e.message),
+    (e: unknown) =>
+      e instanceof ExportError &&
+      e.code === 'CredentialMaterialInvalid' &&
+      e.exitCode === 2 &&
+      expected.test(e.message) &&
+      /must be exportable/.test(e.message),
   );
 }
 
 test('PFX with the chain leaf-first and leaf-last gives the same credential', () => {
   const a = parseCertificateSecret(toPfxBase64({ keyPem: cert.keyPem, certsPem: cert.chainPem }), 'application/x-pkcs12', opts);
-  const b = parseCertificateSecret(toPfxBase64({ keyPem: cert.keyPem, certsPem: [...cert.chainPem].reverse() }), 'application/x-pkcs12', opts);
+  const b = parseCertificateSecret(
+    toPfxBase64({ keyPem: cert.keyPem, certsPem: [...cert.chainPem].reverse() }),
+    'application/x-pkcs12',
+    opts,
+  );
   assert.equal(a.thumbprintSha256, sha256Thumbprint(cert.certPem));
   assert.equal(b.thumbprintSha256, a.thumbprintSha256);
   assert.equal(b.x5c, a.x5c);
@@ -40,7 +49,10 @@ test('PFX with the chain leaf-first and leaf-last gives the same credential', ()
   const first = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(b.x5c)![0];
   assert.equal(new X509Certificate(first).fingerprint256, new X509Certificate(cert.certPem).fingerprint256);
   assert.equal(createPrivateKey(b.privateKeyPem).export({ type: 'pkcs8', format: 'pem' }), b.privateKeyPem, 'the key is PKCS#8 PEM');
-  assert.equal(createPublicKey(createPrivateKey(b.privateKeyPem)).export({ type: 'spki', format: 'pem' }), new X509Certificate(cert.certPem).publicKey.export({ type: 'spki', format: 'pem' }));
+  assert.equal(
+    createPublicKey(createPrivateKey(b.privateKeyPem)).export({ type: 'spki', format: 'pem' }),
+    new X509Certificate(cert.certPem).publicKey.export({ type: 'spki', format: 'pem' }),
+  );
   assert.equal((a.x5c.match(/BEGIN CERTIFICATE/g) ?? []).length, cert.chainPem.length);
 });
 
@@ -57,14 +69,28 @@ test('PEM with the key after the chain, and content type guessed when absent', (
 test('unreadable, password-protected, keyless, mismatched, expired, not yet valid, wrong content type', () => {
   rejects('%%% not base64 %%%', 'application/x-pkcs12', /the PFX is not base64/);
   rejects(Buffer.from('not a pfx at all').toString('base64'), 'application/x-pkcs12', /could not be read/);
-  rejects(toPfxBase64({ keyPem: cert.keyPem, certsPem: cert.chainPem, password: 'p@ss' }), 'application/x-pkcs12', /protected by a password/);
+  rejects(
+    toPfxBase64({ keyPem: cert.keyPem, certsPem: cert.chainPem, password: 'p@ss' }),
+    'application/x-pkcs12',
+    /protected by a password/,
+  );
   rejects(cert.chainPem.join(''), 'application/x-pem-file', /no private key/);
   rejects(cert.keyPem, 'application/x-pem-file', /contains no certificate/);
   rejects('hello', 'application/x-pem-file', /no PEM blocks/);
-  rejects(toPemBundle({ keyPem: createAppCertificate().keyPem, certsPem: cert.chainPem }), 'application/x-pem-file', /does not match any of its certificates/);
-  const expired = createAppCertificate({ validFrom: new Date(now.getTime() - 10 * 86_400_000), validTo: new Date(now.getTime() - 86_400_000) });
+  rejects(
+    toPemBundle({ keyPem: createAppCertificate().keyPem, certsPem: cert.chainPem }),
+    'application/x-pem-file',
+    /does not match any of its certificates/,
+  );
+  const expired = createAppCertificate({
+    validFrom: new Date(now.getTime() - 10 * 86_400_000),
+    validTo: new Date(now.getTime() - 86_400_000),
+  });
   rejects(toPemBundle({ keyPem: expired.keyPem, certsPem: expired.chainPem }), 'application/x-pem-file', /expired on/);
-  const future = createAppCertificate({ validFrom: new Date(now.getTime() + 86_400_000), validTo: new Date(now.getTime() + 10 * 86_400_000) });
+  const future = createAppCertificate({
+    validFrom: new Date(now.getTime() + 86_400_000),
+    validTo: new Date(now.getTime() + 10 * 86_400_000),
+  });
   rejects(toPemBundle({ keyPem: future.keyPem, certsPem: future.chainPem }), 'application/x-pem-file', /is not valid before/);
   rejects('secret-value', 'text/plain', /content type 'text\/plain'/);
 });
@@ -110,8 +136,16 @@ test('EC leaf issued by an RSA CA, chain leaf-last in the PFX: names EC, not "no
   const cert = createNonRsaCertificate({ keyType: 'ec-p256', issuedByAppCa: true });
   const [leaf, intermediate] = cert.chainPem.map((pem) => new X509Certificate(pem));
   assert.ok(leaf!.checkIssued(intermediate!) && leaf!.verify(intermediate!.publicKey), 'issued and signed by the RSA intermediate');
-  assertNamesKeyType(toPfxBase64({ keyPem: cert.keyPem, certsPem: [...cert.chainPem].reverse() }), 'application/x-pkcs12', /has a key of type EC \(P-256\),/);
-  assertNamesKeyType(toPemBundle({ keyPem: cert.keyPem, certsPem: cert.chainPem }), 'application/x-pem-file', /has a key of type EC \(P-256\),/);
+  assertNamesKeyType(
+    toPfxBase64({ keyPem: cert.keyPem, certsPem: [...cert.chainPem].reverse() }),
+    'application/x-pkcs12',
+    /has a key of type EC \(P-256\),/,
+  );
+  assertNamesKeyType(
+    toPemBundle({ keyPem: cert.keyPem, certsPem: cert.chainPem }),
+    'application/x-pem-file',
+    /has a key of type EC \(P-256\),/,
+  );
 });
 
 test('the test EC certificate is what Key Vault hands out: self-signed, its key matches, the PFX holds both', () => {
@@ -128,7 +162,17 @@ test('the test EC certificate is what Key Vault hands out: self-signed, its key 
 test('an EC key with an RSA certificate is still a mismatch, and an expired EC certificate is named by its key first', () => {
   const rsa = createAppCertificate();
   const ec = createNonRsaCertificate({ keyType: 'ec-p256' });
-  assert.throws(() => parseCertificateSecret(toPfxBase64({ keyPem: ec.keyPem, certsPem: rsa.chainPem }), 'application/x-pkcs12', opts), /private key does not match any of its certificates/);
-  const expired = createNonRsaCertificate({ keyType: 'ec-p256', validFrom: new Date(Date.now() - 10 * 86_400_000), validTo: new Date(Date.now() - 86_400_000) });
-  assert.throws(() => parseCertificateSecret(toPfxBase64({ keyPem: expired.keyPem, certsPem: expired.chainPem }), 'application/x-pkcs12', opts), /has a key of type EC \(P-256\),/);
+  assert.throws(
+    () => parseCertificateSecret(toPfxBase64({ keyPem: ec.keyPem, certsPem: rsa.chainPem }), 'application/x-pkcs12', opts),
+    /private key does not match any of its certificates/,
+  );
+  const expired = createNonRsaCertificate({
+    keyType: 'ec-p256',
+    validFrom: new Date(Date.now() - 10 * 86_400_000),
+    validTo: new Date(Date.now() - 86_400_000),
+  });
+  assert.throws(
+    () => parseCertificateSecret(toPfxBase64({ keyPem: expired.keyPem, certsPem: expired.chainPem }), 'application/x-pkcs12', opts),
+    /has a key of type EC \(P-256\),/,
+  );
 });

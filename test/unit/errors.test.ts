@@ -41,6 +41,7 @@ test("a row that states an exit code states its codes' exit code", () => {
   for (const row of troubleshootingRows()) {
     const stated = /\(exit (\d)\)/.exec(row.read)?.[1];
     if (stated === undefined) continue;
-    for (const code of row.codes) assert.equal(new ExportError(code as ExportErrorCode, '').exitCode, Number(stated), `row '${row.what}', code ${code}`);
+    for (const code of row.codes)
+      assert.equal(new ExportError(code as ExportErrorCode, '').exitCode, Number(stated), `row '${row.what}', code ${code}`);
   }
 });

@@ -55,7 +55,10 @@ test('a run returns the manifest it published: stored beside the users, named by
   assert.match(manifest.runId, /^\d{8}T\d{6}Z-[0-9a-f]{8}$/, 'sortable: the UTC start time, then random hex');
   assert.equal(manifest.runId.slice(0, 15), manifest.startedAt.replace(/[-:]/g, '').slice(0, 15), 'the run id starts with the start time');
   assert.deepEqual({ users: manifest.userCount, pages: manifest.pages, retries: manifest.retries }, { users: 2100, pages: 3, retries: 0 });
-  assert.match(logs[0]?.message ?? '', new RegExp(`^Export ${manifest.runId} started: tenant ${env['GRAPH_TENANT_ID']}, app ${env['GRAPH_CLIENT_ID']}`));
+  assert.match(
+    logs[0]?.message ?? '',
+    new RegExp(`^Export ${manifest.runId} started: tenant ${env['GRAPH_TENANT_ID']}, app ${env['GRAPH_CLIENT_ID']}`),
+  );
   assert.match(logs.at(-1)?.message ?? '', new RegExp(`^Export completed: run ${manifest.runId}, 2100 users in 3 pages`));
 });
 
@@ -112,5 +115,8 @@ test('a latest.json that names a newer snapshot is left as is, with a warning; t
   assert.ok(manifest);
   assert.equal((await download(container, 'latest.json')).toString(), newer);
   assert.ok((await download(container, manifest.blobName)).length > 0);
-  assert.ok(logs.some((l) => l.level === 'warn' && /latest\.json already names a newer snapshot/.test(l.message)), JSON.stringify(logs));
+  assert.ok(
+    logs.some((l) => l.level === 'warn' && /latest\.json already names a newer snapshot/.test(l.message)),
+    JSON.stringify(logs),
+  );
 });

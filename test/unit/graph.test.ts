@@ -40,7 +40,12 @@ describe('paging over a canned transport', () => {
     return {
       sendRequest: async (request: PipelineRequest): Promise<PipelineResponse> => {
         seen.push(request.url);
-        return { request, status: 200, headers: createHttpHeaders({ 'content-type': 'application/json' }), bodyAsText: JSON.stringify(pages(new URL(request.url))) };
+        return {
+          request,
+          status: 200,
+          headers: createHttpHeaders({ 'content-type': 'application/json' }),
+          bodyAsText: JSON.stringify(pages(new URL(request.url))),
+        };
       },
     };
   }
@@ -63,7 +68,11 @@ describe('paging over a canned transport', () => {
     const users = await collect(
       transport((url) => {
         const n = Number(url.searchParams.get('$skiptoken') ?? 0);
-        return { '@odata.context': 'x', ...(n < 2 ? { '@odata.nextLink': `${endpoint}/v1.0/users?$select=id&$top=999&$skiptoken=${n + 1}` } : {}), value: [{ id: `a${n}` }, { id: `b${n}` }] };
+        return {
+          '@odata.context': 'x',
+          ...(n < 2 ? { '@odata.nextLink': `${endpoint}/v1.0/users?$select=id&$top=999&$skiptoken=${n + 1}` } : {}),
+          value: [{ id: `a${n}` }, { id: `b${n}` }],
+        };
       }, seen),
     );
     assert.equal(users, 6);
@@ -90,9 +99,10 @@ describe('the next link read off the start of a page', () => {
 
   const GRAPH = 'https://graph.microsoft.com';
 
-  test("the next link is read off the start of a page, only when it goes to GRAPH_ENDPOINT", () => {
+  test('the next link is read off the start of a page, only when it goes to GRAPH_ENDPOINT', () => {
     const link = `${GRAPH}/v1.0/users?$top=999&$skiptoken=RFNwdAIAAQAAAD8`;
-    const page = (next: string, rest = ',"value":[]}'): string => `{"@odata.context":"${GRAPH}/v1.0/$metadata#users(id)","@odata.nextLink":${JSON.stringify(next)}${rest}`;
+    const page = (next: string, rest = ',"value":[]}'): string =>
+      `{"@odata.context":"${GRAPH}/v1.0/$metadata#users(id)","@odata.nextLink":${JSON.stringify(next)}${rest}`;
     assert.equal(earlyNextLink(page(link), GRAPH), link);
     // JSON escapes in the link are decoded as the parse would.
     assert.equal(earlyNextLink(page(link).replace(/\//g, '\\/'), GRAPH), link);
@@ -108,7 +118,8 @@ describe('the next link read off the start of a page', () => {
 
   test('only what the full read accepts is read early: JSON whitespace, valid JSON strings, UTF-8', () => {
     const link = `${GRAPH}/v1.0/users?$top=999&$skiptoken=RFNwdAIAAQAAAD8`;
-    const head = (before: string, context = `"${GRAPH}/v1.0/$metadata#users"`): string => `${before}{"@odata.context":${context},"@odata.nextLink":${JSON.stringify(link)},"value":[`;
+    const head = (before: string, context = `"${GRAPH}/v1.0/$metadata#users"`): string =>
+      `${before}{"@odata.context":${context},"@odata.nextLink":${JSON.stringify(link)},"value":[`;
     // RFC 8259 §2's whitespace — space, tab, LF, CR — anywhere between the tokens: read early.
     assert.equal(earlyNextLink(` \t\r\n{ \n"@odata.context" :\t"x" ,\r\n "@odata.nextLink"\n:\n${JSON.stringify(link)}`, GRAPH), link);
     // Whitespace to `\s` but not to JSON (page-scan refuses the page): never read early.
@@ -145,7 +156,12 @@ describe('pages read from their bytes', () => {
     requested.push(page);
     const body = bodies.get(page);
     if (body === undefined) return void res.writeHead(404).end();
-    res.writeHead(200, { 'content-type': 'application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8', 'content-length': body.length }).end(body);
+    res
+      .writeHead(200, {
+        'content-type': 'application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8',
+        'content-length': body.length,
+      })
+      .end(body);
   });
   beforeEach(() => {
     bodies = new Map();
@@ -163,7 +179,8 @@ describe('pages read from their bytes', () => {
       tokens: { getToken: async () => 'token' },
       http: new HttpClientWithRetries({ ...createTransport().graph, retryDelayInMs: 10 }, loopback),
     })) {
-      for (let i = 0; i < page.count; i += 1) users.push(page.elements.bytes.toString('utf8', page.elements.ranges[2 * i], page.elements.ranges[2 * i + 1]));
+      for (let i = 0; i < page.count; i += 1)
+        users.push(page.elements.bytes.toString('utf8', page.elements.ranges[2 * i], page.elements.ranges[2 * i + 1]));
     }
     return users;
   }
@@ -180,8 +197,14 @@ describe('pages read from their bytes', () => {
   });
 
   test('pretty-printed pages (CRLF, tabs, a user over many lines): each user stored compact, tokens as sent', async () => {
-    const pretty = (user: string): string => user.replace(/^\{/, '{\r\n\t\t').replace(/,"/g, ' ,\r\n\t\t"').replace(/":/g, '" :\t').replace(/\}$/, '\r\n\t}');
-    bodies.set('0', Buffer.from(`{\r\n\t"@odata.context" : "${graph.endpoint}/v1.0/$metadata#users(id)",\r\n\t"@odata.nextLink" : ${JSON.stringify(link(1))},\r\n\t"value" : [\r\n\t${EXACT.map(pretty).join(',\r\n\t')}\r\n\t]\r\n}\r\n`));
+    const pretty = (user: string): string =>
+      user.replace(/^\{/, '{\r\n\t\t').replace(/,"/g, ' ,\r\n\t\t"').replace(/":/g, '" :\t').replace(/\}$/, '\r\n\t}');
+    bodies.set(
+      '0',
+      Buffer.from(
+        `{\r\n\t"@odata.context" : "${graph.endpoint}/v1.0/$metadata#users(id)",\r\n\t"@odata.nextLink" : ${JSON.stringify(link(1))},\r\n\t"value" : [\r\n\t${EXACT.map(pretty).join(',\r\n\t')}\r\n\t]\r\n}\r\n`,
+      ),
+    );
     bodies.set('1', Buffer.from(`{\n  "value": [\n    ${EXACT[0]}\n  ]\n}\n`));
     assert.deepEqual(await storedUsers(), [...EXACT, EXACT[0]]);
     assert.deepEqual(requested, ['0', '1']);
@@ -193,7 +216,13 @@ describe('pages read from their bytes', () => {
       bodies.set('1', Buffer.from(`{"value":[{"id":"1"},${element}]}`));
       await assert.rejects(
         storedUsers(),
-        (e: unknown) => e instanceof ExportError && e.code === 'GraphProtocolError' && e.exitCode === 1 && /\(next page\) \(page 1 of the listing\) with a page that has an element of 'value' that is not an object, so not a user: element 1 /.test(e.message),
+        (e: unknown) =>
+          e instanceof ExportError &&
+          e.code === 'GraphProtocolError' &&
+          e.exitCode === 1 &&
+          /\(next page\) \(page 1 of the listing\) with a page that has an element of 'value' that is not an object, so not a user: element 1 /.test(
+            e.message,
+          ),
         element,
       );
     }
@@ -202,14 +231,25 @@ describe('pages read from their bytes', () => {
   test('bytes that are not UTF-8 are a GraphProtocolError, never decoded to U+FFFD and stored', async () => {
     for (const bad of [[0xff], [0xc3, 0x28], [0xed, 0xa0, 0x80], [0xe2, 0x82]]) {
       bodies.set('0', Buffer.concat([Buffer.from('{"value":[{"id":"'), Buffer.from(bad), Buffer.from('"}]}')]));
-      await assert.rejects(storedUsers(), (e: unknown) => e instanceof ExportError && e.code === 'GraphProtocolError' && /Page 0 of the listing is not valid UTF-8/.test(e.message), bad.join(','));
+      await assert.rejects(
+        storedUsers(),
+        (e: unknown) =>
+          e instanceof ExportError && e.code === 'GraphProtocolError' && /Page 0 of the listing is not valid UTF-8/.test(e.message),
+        bad.join(','),
+      );
     }
   });
 
   test('a page that starts with U+00A0 (whitespace to \\s, not to JSON) is refused, and its next link is not requested early', async () => {
     bodies.set('0', Buffer.from(`\u00a0{"@odata.nextLink":${JSON.stringify(link(1))},"value":[{"id":"1"}]}`));
     bodies.set('1', Buffer.from('{"value":[]}'));
-    await assert.rejects(storedUsers(), (e: unknown) => e instanceof ExportError && e.code === 'GraphProtocolError' && /not JSON .*Page 0 of the listing is not valid JSON: byte 0 is 0xc2/.test(e.message));
+    await assert.rejects(
+      storedUsers(),
+      (e: unknown) =>
+        e instanceof ExportError &&
+        e.code === 'GraphProtocolError' &&
+        /not JSON .*Page 0 of the listing is not valid JSON: byte 0 is 0xc2/.test(e.message),
+    );
     assert.deepEqual(requested, ['0'], 'the next page was never asked for');
   });
 });
@@ -261,7 +301,9 @@ describe('streaming: the next page asked for while this one arrives', () => {
 
   /** Page `n` of `pages` as Graph writes it: context, nextLink, then value (~40 KB, several TCP chunks). */
   function pageBody(n: number, pages: number): Buffer {
-    const users = Array.from({ length: USERS_PER_PAGE }, (_, i) => JSON.stringify({ id: `u${n}-${i}`, displayName: `User ${n}-${i} ${'x'.repeat(60)}` }));
+    const users = Array.from({ length: USERS_PER_PAGE }, (_, i) =>
+      JSON.stringify({ id: `u${n}-${i}`, displayName: `User ${n}-${i} ${'x'.repeat(60)}` }),
+    );
     const next = n + 1 < pages ? `,"@odata.nextLink":${JSON.stringify(link(n + 1))}` : '';
     return Buffer.from(`{"@odata.context":"${graph.endpoint}/v1.0/$metadata#users(id,displayName)"${next},"value":[${users.join(',')}]}`);
   }
@@ -287,8 +329,15 @@ describe('streaming: the next page asked for while this one arrives', () => {
     retries: RetryInfo[];
   }
 
-  async function list(httpOptions: Partial<HttpOptions> = {}, stopAfter = Infinity, run: Run = { users: [], pages: 0, retries: [] }): Promise<Run> {
-    const client = new HttpClientWithRetries({ ...createTransport().graph, retryDelayInMs: 10, ...httpOptions, onRetry: (r) => run.retries.push(r) }, loopback);
+  async function list(
+    httpOptions: Partial<HttpOptions> = {},
+    stopAfter = Infinity,
+    run: Run = { users: [], pages: 0, retries: [] },
+  ): Promise<Run> {
+    const client = new HttpClientWithRetries(
+      { ...createTransport().graph, retryDelayInMs: 10, ...httpOptions, onRetry: (r) => run.retries.push(r) },
+      loopback,
+    );
     for await (const page of listUserPages({
       graphEndpoint: graph.endpoint,
       select: ['id', 'displayName'],
@@ -296,7 +345,9 @@ describe('streaming: the next page asked for while this one arrives', () => {
       http: client,
     })) {
       for (let i = 0; i < page.count; i += 1) {
-        const user = JSON.parse(page.elements.bytes.toString('utf8', page.elements.ranges[2 * i], page.elements.ranges[2 * i + 1])) as Record<string, unknown>;
+        const user = JSON.parse(
+          page.elements.bytes.toString('utf8', page.elements.ranges[2 * i], page.elements.ranges[2 * i + 1]),
+        ) as Record<string, unknown>;
         run.users.push(String(user['id']));
       }
       run.pages += 1;
@@ -345,7 +396,11 @@ describe('streaming: the next page asked for while this one arrives', () => {
     const run = await list();
     assert.deepEqual(early, [true, true], 'each next page was requested before the previous body was complete');
     assert.deepEqual(run.users, expectedUsers(pages));
-    assert.deepEqual(seen.map((s) => s.page), ['0', '1', '2'], 'each page requested exactly once');
+    assert.deepEqual(
+      seen.map((s) => s.page),
+      ['0', '1', '2'],
+      'each page requested exactly once',
+    );
     assert.equal(run.retries.length, 0);
   });
 
@@ -353,14 +408,18 @@ describe('streaming: the next page asked for while this one arrives', () => {
     const pages = 3;
     handler = (_req, res, page, attempt) => {
       const body = pageBody(pageIndex(page), pages);
-      if (page === '1' && attempt === 1) sendHead(res, body, Math.floor(body.length / 2)); // and nothing more
+      if (page === '1' && attempt === 1)
+        sendHead(res, body, Math.floor(body.length / 2)); // and nothing more
       else sendWhole(res, body);
     };
     // Every other attempt must finish within the timeout, so it is not tiny: a busy machine can take a second to
     // read a page, and an unfaulted attempt that times out adds a retry this test does not expect.
     const run = await list({ attemptTimeoutInMs: ATTEMPT_TIMEOUT_MS });
     assert.deepEqual(run.users, expectedUsers(pages), 'every user once, in order');
-    assert.deepEqual(run.retries.map((r) => [r.attempt, r.error]), [[2, 'ETIMEDOUT']]);
+    assert.deepEqual(
+      run.retries.map((r) => [r.attempt, r.error]),
+      [[2, 'ETIMEDOUT']],
+    );
     // What ended the stalled attempt is its timeout (ETIMEDOUT above), not the time between arrivals: the
     // stand-in sees a request late when the event loop is busy (page 1 is sent while page 0 is still being
     // read), which once made the gap 353 ms for a 400 ms timeout, and Node's timers count from the loop's
@@ -387,8 +446,15 @@ describe('streaming: the next page asked for while this one arrives', () => {
       };
       const run = await list({ attemptTimeoutInMs: 10_000 });
       assert.deepEqual(run.users, expectedUsers(pages), 'every user once, in order');
-      assert.deepEqual(run.retries.map((r) => [r.attempt, r.error]), [[2, 'ECONNRESET']]);
-      assert.deepEqual(seen.map((s) => `${s.page}#${s.attempt}`).sort(), ['0#1', '1#1', '1#2', '2#1'], 'page 1 twice, every other page once');
+      assert.deepEqual(
+        run.retries.map((r) => [r.attempt, r.error]),
+        [[2, 'ECONNRESET']],
+      );
+      assert.deepEqual(
+        seen.map((s) => `${s.page}#${s.attempt}`).sort(),
+        ['0#1', '1#1', '1#2', '2#1'],
+        'page 1 twice, every other page once',
+      );
     });
   }
 
@@ -411,7 +477,10 @@ describe('streaming: the next page asked for while this one arrives', () => {
     };
     const run = await list({ attemptTimeoutInMs: ATTEMPT_TIMEOUT_MS });
     assert.deepEqual(run.users, expectedUsers(pages));
-    assert.deepEqual(run.retries.map((r) => [r.attempt, r.error]), [[2, 'ETIMEDOUT']]);
+    assert.deepEqual(
+      run.retries.map((r) => [r.attempt, r.error]),
+      [[2, 'ETIMEDOUT']],
+    );
     assert.equal(gzipped, 4);
   });
 
@@ -436,7 +505,14 @@ describe('streaming: the next page asked for while this one arrives', () => {
         /on attempt 3 of 3/.test(e.message),
     );
     assert.equal(seen.filter((s) => s.page === '1').length, 3, 'one attempt and two retries');
-    assert.deepEqual(run.retries.map((r) => [r.attempt, r.error]), [[2, 'ECONNRESET'], [3, 'ECONNRESET']], 'both retries reported (the manifest counts them)');
+    assert.deepEqual(
+      run.retries.map((r) => [r.attempt, r.error]),
+      [
+        [2, 'ECONNRESET'],
+        [3, 'ECONNRESET'],
+      ],
+      'both retries reported (the manifest counts them)',
+    );
     assert.equal(seen.filter((s) => s.page === '2').length, 1, 'page 2 was asked for once');
     await waitFor(() => seen.find((s) => s.page === '2')!.abandoned);
   });
@@ -448,15 +524,28 @@ describe('streaming: the next page asked for while this one arrives', () => {
       if (page === '9') return; // never answers: the client must close it, or it would hang the listing's end
       const body = pageBody(pageIndex(page), 2);
       if (page !== '0') return sendWhole(res, body);
-      const text = body.toString().replace(`"@odata.nextLink":${JSON.stringify(link(1))}`, `"@odata.nextLink":${JSON.stringify(link(9))}`).replace(/\}$/, `,"@odata.nextLink":${JSON.stringify(link(1))}}`);
+      const text = body
+        .toString()
+        .replace(`"@odata.nextLink":${JSON.stringify(link(1))}`, `"@odata.nextLink":${JSON.stringify(link(9))}`)
+        .replace(/\}$/, `,"@odata.nextLink":${JSON.stringify(link(1))}}`);
       // The rest (with the second link) once page 9 was asked for: the early request is certainly under way.
       const rest = sendHead(res, Buffer.from(text), text.indexOf('"value":[') + 200);
       void requestFor('9', 2000).then(rest);
     };
     const run: Run = { users: [], pages: 0, retries: [] };
-    await assert.rejects(list({}, Infinity, run), (e: unknown) => e instanceof ExportError && e.code === 'GraphProtocolError' && e.exitCode === 1 && /page 0 .*two members named "@odata\.nextLink"/.test(e.message));
+    await assert.rejects(
+      list({}, Infinity, run),
+      (e: unknown) =>
+        e instanceof ExportError &&
+        e.code === 'GraphProtocolError' &&
+        e.exitCode === 1 &&
+        /page 0 .*two members named "@odata\.nextLink"/.test(e.message),
+    );
     assert.deepEqual(run.users, [], 'no user of the ambiguous page was stored');
-    assert.deepEqual(seen.map((s) => s.page), ['0', '9']);
+    assert.deepEqual(
+      seen.map((s) => s.page),
+      ['0', '9'],
+    );
     await waitFor(() => seen[1]!.abandoned);
   });
 
@@ -518,7 +607,8 @@ describe('advanced queries', () => {
     sendJson(res, status, graphErrorBody(code, message, { requestId: randomUUID(), clientRequestId: randomUUID() }));
   }
 
-  const isAdvanced = (req: http.IncomingMessage, url: URL): boolean => req.headers['consistencylevel'] === 'eventual' && url.searchParams.get('$count') === 'true';
+  const isAdvanced = (req: http.IncomingMessage, url: URL): boolean =>
+    req.headers['consistencylevel'] === 'eventual' && url.searchParams.get('$count') === 'true';
 
   /**
    * Page `n` of `pages` as Graph writes an advanced query's pages: context, count (first page only), nextLink
@@ -568,7 +658,9 @@ describe('advanced queries', () => {
         run.ids = [];
       }
       for (let i = 0; i < page.count; i += 1) {
-        const user = JSON.parse(page.elements.bytes.toString('utf8', page.elements.ranges[2 * i], page.elements.ranges[2 * i + 1])) as Record<string, unknown>;
+        const user = JSON.parse(
+          page.elements.bytes.toString('utf8', page.elements.ranges[2 * i], page.elements.ranges[2 * i + 1]),
+        ) as Record<string, unknown>;
         run.ids.push(String(user['id']));
       }
     }
@@ -580,7 +672,10 @@ describe('advanced queries', () => {
 
   test('the early nextLink is read when @odata.count precedes it', () => {
     const link = `${graph.endpoint}/v1.0/users?$count=true&$skiptoken=1`;
-    assert.equal(earlyNextLink(`{"@odata.context":"x","@odata.count":1234,"@odata.nextLink":${JSON.stringify(link)},"value":[`, graph.endpoint), link);
+    assert.equal(
+      earlyNextLink(`{"@odata.context":"x","@odata.count":1234,"@odata.nextLink":${JSON.stringify(link)},"value":[`, graph.endpoint),
+      link,
+    );
     assert.equal(earlyNextLink(`{"@odata.context":"x","@odata.count":0,"@odata.nextLink":${JSON.stringify(link)}`, graph.endpoint), link);
   });
 
@@ -606,7 +701,10 @@ describe('advanced queries', () => {
       'each next page was asked for while the previous one was still arriving (its early nextLink, after @odata.count)',
     );
     assert.equal(run.log.length, 1);
-    assert.match(run.log[0]!, /USERS_FILTER.*HTTP 400 Request_UnsupportedQuery: Operator 'endsWith' is not supported.*advanced query \(ConsistencyLevel: eventual, \$count=true\).*may lag/);
+    assert.match(
+      run.log[0]!,
+      /USERS_FILTER.*HTTP 400 Request_UnsupportedQuery: Operator 'endsWith' is not supported.*advanced query \(ConsistencyLevel: eventual, \$count=true\).*may lag/,
+    );
   });
 
   test('a listing restarted after an expired $skiptoken stays an advanced query', async () => {
@@ -617,7 +715,12 @@ describe('advanced queries', () => {
       const n = Number(url.searchParams.get('$skiptoken') ?? 0);
       if (n === 2 && !expired) {
         expired = true;
-        return graphError(res, 400, 'Directory_ExpiredPageToken', 'The specified page token value has expired and can no longer be included in your request.');
+        return graphError(
+          res,
+          400,
+          'Directory_ExpiredPageToken',
+          'The specified page token value has expired and can no longer be included in your request.',
+        );
       }
       servePage(req, res, url, n, pages);
     };
@@ -626,12 +729,17 @@ describe('advanced queries', () => {
     assert.deepEqual(run.ids, expectedIds(pages));
     assert.deepEqual(run.advanced, ['eventual'], 'switched once');
     const afterRefusal = seen.slice(1);
-    assert.equal(afterRefusal.filter((s) => !s.url.searchParams.has('$skiptoken')).length, 2, 'the first page twice: the listing and its restart');
+    assert.equal(
+      afterRefusal.filter((s) => !s.url.searchParams.has('$skiptoken')).length,
+      2,
+      'the first page twice: the listing and its restart',
+    );
     for (const s of afterRefusal) assert.equal(s.consistencyLevel, 'eventual', s.url.search);
-    for (const s of afterRefusal.filter((x) => !x.url.searchParams.has('$skiptoken'))) assert.equal(s.url.searchParams.get('$count'), 'true');
+    for (const s of afterRefusal.filter((x) => !x.url.searchParams.has('$skiptoken')))
+      assert.equal(s.url.searchParams.get('$count'), 'true');
   });
 
-  test('refused again as an advanced query: InvalidSettings naming USERS_FILTER with Graph\'s message, after exactly one retry', async () => {
+  test("refused again as an advanced query: InvalidSettings naming USERS_FILTER with Graph's message, after exactly one retry", async () => {
     const message = "Unsupported or invalid query filter clause specified for property 'displayName' of resource 'User'.";
     handler = (_req, res) => graphError(res, 400, 'Request_UnsupportedQuery', message);
     await assert.rejects(
@@ -644,19 +752,31 @@ describe('advanced queries', () => {
         e.message.includes(`Request_UnsupportedQuery: ${message}`) &&
         /even as an advanced query/.test(e.message),
     );
-    assert.deepEqual(seen.map((s) => s.consistencyLevel), [undefined, 'eventual']);
+    assert.deepEqual(
+      seen.map((s) => s.consistencyLevel),
+      [undefined, 'eventual'],
+    );
   });
 
   test('no USERS_FILTER: a Request_UnsupportedQuery is a configuration error at once, without an advanced retry', async () => {
     handler = (_req, res) => graphError(res, 400, 'Request_UnsupportedQuery', 'Unsupported Query.');
-    await assert.rejects(list(undefined), (e: unknown) => e instanceof ExportError && e.code === 'InvalidSettings' && /USERS_SELECT/.test(e.message) && /Unsupported Query\./.test(e.message));
+    await assert.rejects(
+      list(undefined),
+      (e: unknown) =>
+        e instanceof ExportError && e.code === 'InvalidSettings' && /USERS_SELECT/.test(e.message) && /Unsupported Query\./.test(e.message),
+    );
     assert.equal(seen.length, 1);
   });
 
   test('another 400 (Request_BadRequest) to a filter is not retried as an advanced query', async () => {
-    handler = (_req, res) => graphError(res, 400, 'Request_BadRequest', "Could not find a property named 'nope' on type 'microsoft.graph.user'.");
+    handler = (_req, res) =>
+      graphError(res, 400, 'Request_BadRequest', "Could not find a property named 'nope' on type 'microsoft.graph.user'.");
     const run: Run = { ids: [], restarted: 0, advanced: [], log: [] };
-    await assert.rejects(list("nope eq 'x'", run), (e: unknown) => e instanceof ExportError && e.code === 'InvalidSettings' && /USERS_SELECT/.test(e.message) && /USERS_FILTER/.test(e.message));
+    await assert.rejects(
+      list("nope eq 'x'", run),
+      (e: unknown) =>
+        e instanceof ExportError && e.code === 'InvalidSettings' && /USERS_SELECT/.test(e.message) && /USERS_FILTER/.test(e.message),
+    );
     assert.equal(seen.length, 1);
     assert.deepEqual(run.advanced, []);
   });

@@ -59,7 +59,10 @@ test('an attempt that hangs past the timeout is retried', async () => {
 test('a request that always hangs fails with a timeout after bounded attempts', async () => {
   for (let i = 0; i < 2; i += 1) script.push(() => undefined);
   const client = new HttpClientWithRetries({ attemptTimeoutInMs: 150, retryDelayInMs: 10, maxRetries: 1 });
-  await assert.rejects(client.send('GET', `${server.endpoint}/d`), (e: Error & { code?: string }) => e.code === 'ETIMEDOUT' && /no response within/.test(e.message));
+  await assert.rejects(
+    client.send('GET', `${server.endpoint}/d`),
+    (e: Error & { code?: string }) => e.code === 'ETIMEDOUT' && /no response within/.test(e.message),
+  );
 });
 
 test('sendStreaming: a 200 body is shown chunk by chunk and returned whole; other statuses are read as text and retried as before', async () => {
@@ -67,16 +70,23 @@ test('sendStreaming: a 200 body is shown chunk by chunk and returned whole; othe
   const chunks: Array<[offset: number, text: string]> = [];
   const retries: RetryInfo[] = [];
   const client = new HttpClientWithRetries({ onRetry: (r) => retries.push(r) });
-  const ok = await client.sendStreaming('GET', `${server.endpoint}/e`, { onChunk: (chunk, offset) => chunks.push([offset, chunk.toString()]) });
+  const ok = await client.sendStreaming('GET', `${server.endpoint}/e`, {
+    onChunk: (chunk, offset) => chunks.push([offset, chunk.toString()]),
+  });
   assert.equal(ok.status, 200);
   assert.equal(ok.body, '{"ok":true}');
   assert.equal(chunks[0]?.[0], 0, 'the first chunk is at offset 0');
   assert.equal(chunks.map(([, text]) => text).join(''), '{"ok":true}');
-  assert.deepEqual(retries.map((r) => r.status), [503]);
+  assert.deepEqual(
+    retries.map((r) => r.status),
+    [503],
+  );
 
   script.push((res) => res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"code":"nope"}}'));
   chunks.length = 0;
-  const missing = await client.sendStreaming('GET', `${server.endpoint}/f`, { onChunk: (chunk, offset) => chunks.push([offset, chunk.toString()]) });
+  const missing = await client.sendStreaming('GET', `${server.endpoint}/f`, {
+    onChunk: (chunk, offset) => chunks.push([offset, chunk.toString()]),
+  });
   assert.equal(missing.status, 404);
   assert.equal(missing.body, '{"error":{"code":"nope"}}');
   assert.equal(chunks.length, 0, 'only a 200 body is streamed');

@@ -20,7 +20,10 @@ function scan(body: string | Buffer): { texts: string[]; nextLink: unknown } {
   const scanned = scanUsersPage(bytes);
   const texts: string[] = [];
   for (let i = 0; i < scanned.ranges.length; i += 2) texts.push(bytes.toString('utf8', scanned.ranges[i], scanned.ranges[i + 1]));
-  const nextLink = scanned.nextLink === undefined ? undefined : (JSON.parse(bytes.toString('utf8', scanned.nextLink.start, scanned.nextLink.end)) as unknown);
+  const nextLink =
+    scanned.nextLink === undefined
+      ? undefined
+      : (JSON.parse(bytes.toString('utf8', scanned.nextLink.start, scanned.nextLink.end)) as unknown);
   return { texts, nextLink };
 }
 
@@ -64,7 +67,10 @@ function assertAgrees(bytes: Buffer, label: string): boolean {
     if (reference !== undefined) {
       // The one refusal JSON.parse does not share: a name it would silently take the last of.
       const duplicate = /two members named "(value|@odata\.nextLink)"/.exec(e.message);
-      assert.ok(duplicate, `${label}: refused what JSON.parse reads as a page (${e.message}): ${JSON.stringify(bytes.toString('utf8').slice(0, 300))}`);
+      assert.ok(
+        duplicate,
+        `${label}: refused what JSON.parse reads as a page (${e.message}): ${JSON.stringify(bytes.toString('utf8').slice(0, 300))}`,
+      );
       assert.ok(bytes.toString('utf8').split(`"${duplicate[1]}"`).length > 2, `${label}: no second "${duplicate[1]}" in the page`);
     }
     return false;
@@ -119,7 +125,8 @@ test('a pretty-printed page is read, each user stored compact with every token a
     }
   }
   // Hand-written: whitespace in strings stays, whitespace between tokens goes, names and numbers untouched.
-  const sent = '{ "value" : [ {\r\n\t"id" :"1" , "s": " a \\t b ",\n"n"\t:\t-0.0E-00 , "a" : [ 1 , [ ] , { } ] , "q\\"" : " } ] { [ : , " } ] }';
+  const sent =
+    '{ "value" : [ {\r\n\t"id" :"1" , "s": " a \\t b ",\n"n"\t:\t-0.0E-00 , "a" : [ 1 , [ ] , { } ] , "q\\"" : " } ] { [ : , " } ] }';
   assert.deepEqual(scan(sent).texts, ['{"id":"1","s":" a \\t b ","n":-0.0E-00,"a":[1,[],{}],"q\\"":" } ] { [ : , "}']);
 });
 
@@ -139,7 +146,11 @@ test('a page that is not one is a PageFormatError saying why, whatever JSON.pars
     ['a duplicate next link', '{"@odata.nextLink":"a","@odata.nextLink":"b","value":[]}', /two members named "@odata\.nextLink"/],
     // JSON.parse would take the second, which "valu\u0065" is: the page is ambiguous.
     ['an escaped duplicate of value', `{"value":[${u}],"valu\\u0065":[{"id":"2"}]}`, /two members named "value"/],
-    ['an escaped duplicate of the next link', '{"@odata.nextLink":"a","@odata.next\\u004cink":"b","value":[]}', /two members named "@odata\.nextLink"/],
+    [
+      'an escaped duplicate of the next link',
+      '{"@odata.nextLink":"a","@odata.next\\u004cink":"b","value":[]}',
+      /two members named "@odata\.nextLink"/,
+    ],
     ['a top-level array', `[${u}]`, /not an object/],
     ['a top-level string', '"value"', /not an object/],
     ['an empty body', '', /empty/],
@@ -150,14 +161,21 @@ test('a page that is not one is a PageFormatError saying why, whatever JSON.pars
     ['trailing garbage', `{"value":[${u}]}x`, /after the end of the page's object|not valid JSON/],
     ['a cut-off page', `{"value":[${u}`, /ends \(after \d+ bytes\)/],
     // Invalid UTF-8 decodes to U+FFFD: the text JSON.parse would read is not the bytes.
-    ['bytes that are not UTF-8', Buffer.concat([Buffer.from('{"value":[{"id":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}]}')]), /not valid UTF-8/],
+    [
+      'bytes that are not UTF-8',
+      Buffer.concat([Buffer.from('{"value":[{"id":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}]}')]),
+      /not valid UTF-8/,
+    ],
     ['a syntax error after a non-object element', '{"value":[1,]}', /not valid JSON/],
   ];
   for (const [why, body, message] of refused) assert.match(refusal(body), message, why);
 });
 
 test('top-level names are read by their meaning: escaped names are decoded', () => {
-  assert.deepEqual(scan('{"valu\\u0065":[{"id":"1"}],"@odata.next\\u004Cink":"https:\\/\\/x"}'), { texts: ['{"id":"1"}'], nextLink: 'https://x' });
+  assert.deepEqual(scan('{"valu\\u0065":[{"id":"1"}],"@odata.next\\u004Cink":"https:\\/\\/x"}'), {
+    texts: ['{"id":"1"}'],
+    nextLink: 'https://x',
+  });
   // Other top-level members are not read: their duplicates do not matter.
   assert.deepEqual(scan('{"@odata.context":"a","@odata.context":"b","value":[]}').texts, []);
   // Duplicates inside a user are stored as sent.
@@ -186,7 +204,35 @@ function random(seed: number): () => number {
   };
 }
 
-const PIECES = ['a', 'Z', ' ', '"', '\\', '/', '\t', '\n', '\u0000', '\u001f', '\u007f', 'é', 'ß', 'مرحبا', '👩‍💻', '🇫🇷', '\u2028', '\ud800', '}', ']', '{', '[', ',', ':', 'null', '#EXT#', '</script>'];
+const PIECES = [
+  'a',
+  'Z',
+  ' ',
+  '"',
+  '\\',
+  '/',
+  '\t',
+  '\n',
+  '\u0000',
+  '\u001f',
+  '\u007f',
+  'é',
+  'ß',
+  'مرحبا',
+  '👩‍💻',
+  '🇫🇷',
+  '\u2028',
+  '\ud800',
+  '}',
+  ']',
+  '{',
+  '[',
+  ',',
+  ':',
+  'null',
+  '#EXT#',
+  '</script>',
+];
 const NUMBERS = [0, -0, 1, -1, 42, 3.14, -2.5e-8, 1e21, 123456789012, 0.1, Number.MAX_SAFE_INTEGER];
 
 function randomValue(next: () => number, depth: number): unknown {
@@ -208,7 +254,10 @@ function randomObject(next: () => number, depth: number): Record<string, unknown
 
 /** JSON whitespace (RFC 8259 §2) between tokens, at random: mostly none, sometimes runs of all four kinds. */
 function randomWhitespace(next: () => number): () => string {
-  return () => (next() < 0.6 ? '' : Array.from({ length: 1 + Math.floor(next() * 3) }, () => [' ', '\t', '\n', '\r\n', '  '][Math.floor(next() * 5)]).join(''));
+  return () =>
+    next() < 0.6
+      ? ''
+      : Array.from({ length: 1 + Math.floor(next() * 3) }, () => [' ', '\t', '\n', '\r\n', '  '][Math.floor(next() * 5)]).join('');
 }
 
 /** JSON.stringify's tokens, with `ws()` between every two of them (never inside one). */
@@ -237,14 +286,32 @@ test('on random valid pages, compact or with whitespace anywhere, each user is s
     const { bytes, users } = randomPage(next, i % 2 === 1);
     assert.equal(assertAgrees(bytes, `page ${i}`), true, `page ${i} was refused: ${bytes.toString('utf8').slice(0, 300)}`);
     // Exact bytes, not only equal values: whitespace between tokens removed, every token as sent.
-    assert.deepEqual(scan(bytes).texts, users.map((u) => JSON.stringify(u)), `page ${i}`);
+    assert.deepEqual(
+      scan(bytes).texts,
+      users.map((u) => JSON.stringify(u)),
+      `page ${i}`,
+    );
   }
 });
 
 test('on random mutations of pages it never accepts what JSON.parse rejects, nor reads anything differently', () => {
   const next = random(7);
   const bytesOf = (s: string): number[] => [...Buffer.from(s)];
-  const noise = [...bytesOf('{}[],:"\\ \t\n\r0123456789-+.eEtrufalsn/u'), 0x00, 0x0c, 0x1f, 0x7f, 0xa0, 0xc2, 0xc3, 0xa9, 0xef, 0xbb, 0xbf, 0xff];
+  const noise = [
+    ...bytesOf('{}[],:"\\ \t\n\r0123456789-+.eEtrufalsn/u'),
+    0x00,
+    0x0c,
+    0x1f,
+    0x7f,
+    0xa0,
+    0xc2,
+    0xc3,
+    0xa9,
+    0xef,
+    0xbb,
+    0xbf,
+    0xff,
+  ];
   let checked = 0;
   let accepted = 0;
   for (let i = 0; i < 600; i += 1) {
@@ -617,13 +684,15 @@ function assertRead(page: Buffer, user: Buffer, label: string): void {
 /** A refused case: a PageFormatError; and JSON.parse refuses it too (unless its bytes are not UTF-8). */
 function assertRefused(page: Buffer, label: string): void {
   assert.throws(() => stored(page), PageFormatError, `${label}: read`);
-  if (isUtf8(page)) assert.throws(() => JSON.parse(page.toString('utf8')), SyntaxError, `${label}: the table is wrong, JSON.parse reads it`);
+  if (isUtf8(page))
+    assert.throws(() => JSON.parse(page.toString('utf8')), SyntaxError, `${label}: the table is wrong, JSON.parse reads it`);
 }
 
 test('y: every JSON value is read, as a member of a user and, if an object, as a user', () => {
   for (const [name, value] of Y_VALUES) {
     assertRead(asMember(value), Buffer.concat([Buffer.from('{"x":'), toBuffer(value), Buffer.from('}')]), `y ${name}`);
-    if (toBuffer(value).toString().trim().startsWith('{')) assertRead(asUser(String(value).trim()), toBuffer(String(value).trim()), `y ${name} as a user`);
+    if (toBuffer(value).toString().trim().startsWith('{'))
+      assertRead(asUser(String(value).trim()), toBuffer(String(value).trim()), `y ${name} as a user`);
   }
 });
 
@@ -644,7 +713,12 @@ test('i: implementation-defined cases do what the header says', () => {
   for (const [name, value, choice] of I_VALUES) {
     const user = Buffer.concat([Buffer.from('{"x":'), toBuffer(value), Buffer.from('}')]);
     if (choice === 'read') assertRead(asMember(value), user, `i ${name}`);
-    else assert.throws(() => stored(asMember(value)), (e: unknown) => e instanceof PageFormatError && e.kind === 'not-json', `i ${name}`);
+    else
+      assert.throws(
+        () => stored(asMember(value)),
+        (e: unknown) => e instanceof PageFormatError && e.kind === 'not-json',
+        `i ${name}`,
+      );
   }
   for (const [name, page, choice] of I_PAGES) {
     if (choice === 'read') assert.doesNotThrow(() => stored(toBuffer(page)), `i page ${name}`);

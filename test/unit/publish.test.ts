@@ -18,7 +18,12 @@ before(async () => {
 after(async () => azurite?.stop());
 
 async function newContainer(): Promise<ContainerClient> {
-  const container = openContainer({ kind: 'connectionString', connectionString: azurite.connectionString }, newContainerName('pub'), undefined as never, createTransport().storage);
+  const container = openContainer(
+    { kind: 'connectionString', connectionString: azurite.connectionString },
+    newContainerName('pub'),
+    undefined as never,
+    createTransport().storage,
+  );
   await container.create();
   return container;
 }

@@ -49,7 +49,7 @@ test('every setting is read and normalised', () => {
     GRAPH_AUTHORITY_HOST: 'https://login.microsoftonline.us/',
     GRAPH_ENDPOINT: 'https://graph.microsoft.us',
     USERS_SELECT: ' id , displayName ',
-    USERS_FILTER: "accountEnabled eq true",
+    USERS_FILTER: 'accountEnabled eq true',
     EXPORT_STORAGE: '',
     EXPORT_STORAGE__blobServiceUri: 'https://acct.blob.core.usgovcloudapi.net/',
     EXPORT_CONTAINER: 'my-exports',
@@ -87,7 +87,20 @@ test('all problems are reported at once, each naming its setting', () => {
     AZURE_CLIENT_ID: 'me',
   });
   const named = (name: string): boolean => found.some((p) => p.startsWith(name));
-  for (const name of ['GRAPH_TENANT_ID', 'GRAPH_CLIENT_ID', 'KEY_VAULT_URL', 'GRAPH_CLIENT_SECRET_NAME and GRAPH_CLIENT_CERTIFICATE_NAME', 'GRAPH_AUTHORITY_HOST', 'GRAPH_ENDPOINT', 'EXPORT_STORAGE and EXPORT_STORAGE__blobServiceUri', 'EXPORT_CONTAINER', 'EXPORT_FORMAT', 'EXPORT_COMPRESSION', 'EXPORT_SCHEDULE', 'AZURE_CLIENT_ID']) {
+  for (const name of [
+    'GRAPH_TENANT_ID',
+    'GRAPH_CLIENT_ID',
+    'KEY_VAULT_URL',
+    'GRAPH_CLIENT_SECRET_NAME and GRAPH_CLIENT_CERTIFICATE_NAME',
+    'GRAPH_AUTHORITY_HOST',
+    'GRAPH_ENDPOINT',
+    'EXPORT_STORAGE and EXPORT_STORAGE__blobServiceUri',
+    'EXPORT_CONTAINER',
+    'EXPORT_FORMAT',
+    'EXPORT_COMPRESSION',
+    'EXPORT_SCHEDULE',
+    'AZURE_CLIENT_ID',
+  ]) {
     assert.ok(named(name), `${name} is reported: ${found.join(' | ')}`);
   }
   assert.equal(found.length, 12);
@@ -99,7 +112,10 @@ test('missing required settings are each reported with the expected form', () =>
   assert.match(found[0]!, /^GRAPH_TENANT_ID is missing: set it to/);
   assert.match(found[1]!, /^GRAPH_CLIENT_ID is missing/);
   assert.match(found[2]!, /^KEY_VAULT_URL is missing: set it to the vault URI, e.g. https:\/\//);
-  assert.match(found[3]!, /^GRAPH_CLIENT_CERTIFICATE_NAME, GRAPH_CLIENT_SECRET_NAME or GRAPH_FEDERATED_IDENTITY_CLIENT_ID is missing: set exactly one/);
+  assert.match(
+    found[3]!,
+    /^GRAPH_CLIENT_CERTIFICATE_NAME, GRAPH_CLIENT_SECRET_NAME or GRAPH_FEDERATED_IDENTITY_CLIENT_ID is missing: set exactly one/,
+  );
   assert.match(found[4]!, /^EXPORT_STORAGE__blobServiceUri or EXPORT_STORAGE is missing/);
 });
 
@@ -116,7 +132,10 @@ test('malformed values are rejected with the expected form', () => {
     [{ GRAPH_CLIENT_CERTIFICATE_NAME: 'bad_name!' }, /^GRAPH_CLIENT_CERTIFICATE_NAME is 'bad_name!': a Key Vault certificate name/],
     [{ USERS_SELECT: 'id,display name' }, /^USERS_SELECT is/],
     [{ EXPORT_STORAGE: 'hello' }, /^EXPORT_STORAGE is not a storage connection string/],
-    [{ EXPORT_STORAGE: '', EXPORT_STORAGE__blobServiceUri: 'http://acct.blob.core.windows.net' }, /^EXPORT_STORAGE__blobServiceUri .* must use https/],
+    [
+      { EXPORT_STORAGE: '', EXPORT_STORAGE__blobServiceUri: 'http://acct.blob.core.windows.net' },
+      /^EXPORT_STORAGE__blobServiceUri .* must use https/,
+    ],
     [{ EXPORT_SCHEDULE: '0 0 25 * * *' }, /^EXPORT_SCHEDULE is '0 0 25 \* \* \*': expected an NCRONTAB expression with six fields/],
     [{ EXPORT_SCHEDULE: '@daily' }, /^EXPORT_SCHEDULE is '@daily': expected an NCRONTAB expression with six fields/],
     [{ EXPORT_CONTAINER: 'ab' }, /^EXPORT_CONTAINER is 'ab'/],
@@ -149,10 +168,22 @@ test('GRAPH_FEDERATED_IDENTITY_CLIENT_ID alone is a credential, and KEY_VAULT_UR
 
 test('exactly one of the three credential settings: every combination is reported, with the other problems at once', () => {
   const pairs: Array<[Record<string, string>, RegExp]> = [
-    [{ GRAPH_CLIENT_SECRET_NAME: 's', GRAPH_CLIENT_CERTIFICATE_NAME: 'c' }, /^GRAPH_CLIENT_SECRET_NAME and GRAPH_CLIENT_CERTIFICATE_NAME are both set: set exactly one/],
-    [{ GRAPH_CLIENT_CERTIFICATE_NAME: 'c', GRAPH_FEDERATED_IDENTITY_CLIENT_ID: MI }, /^GRAPH_CLIENT_CERTIFICATE_NAME and GRAPH_FEDERATED_IDENTITY_CLIENT_ID are both set/],
-    [{ GRAPH_CLIENT_SECRET_NAME: 's', GRAPH_FEDERATED_IDENTITY_CLIENT_ID: MI }, /^GRAPH_CLIENT_SECRET_NAME and GRAPH_FEDERATED_IDENTITY_CLIENT_ID are both set/],
-    [{ GRAPH_CLIENT_SECRET_NAME: 's', GRAPH_CLIENT_CERTIFICATE_NAME: 'c', GRAPH_FEDERATED_IDENTITY_CLIENT_ID: MI }, /^GRAPH_CLIENT_SECRET_NAME, GRAPH_CLIENT_CERTIFICATE_NAME and GRAPH_FEDERATED_IDENTITY_CLIENT_ID are all set: set exactly one .* and unset the others\.$/],
+    [
+      { GRAPH_CLIENT_SECRET_NAME: 's', GRAPH_CLIENT_CERTIFICATE_NAME: 'c' },
+      /^GRAPH_CLIENT_SECRET_NAME and GRAPH_CLIENT_CERTIFICATE_NAME are both set: set exactly one/,
+    ],
+    [
+      { GRAPH_CLIENT_CERTIFICATE_NAME: 'c', GRAPH_FEDERATED_IDENTITY_CLIENT_ID: MI },
+      /^GRAPH_CLIENT_CERTIFICATE_NAME and GRAPH_FEDERATED_IDENTITY_CLIENT_ID are both set/,
+    ],
+    [
+      { GRAPH_CLIENT_SECRET_NAME: 's', GRAPH_FEDERATED_IDENTITY_CLIENT_ID: MI },
+      /^GRAPH_CLIENT_SECRET_NAME and GRAPH_FEDERATED_IDENTITY_CLIENT_ID are both set/,
+    ],
+    [
+      { GRAPH_CLIENT_SECRET_NAME: 's', GRAPH_CLIENT_CERTIFICATE_NAME: 'c', GRAPH_FEDERATED_IDENTITY_CLIENT_ID: MI },
+      /^GRAPH_CLIENT_SECRET_NAME, GRAPH_CLIENT_CERTIFICATE_NAME and GRAPH_FEDERATED_IDENTITY_CLIENT_ID are all set: set exactly one .* and unset the others\.$/,
+    ],
   ];
   for (const [credentials, expected] of pairs) {
     const env = { ...valid, GRAPH_CLIENT_CERTIFICATE_NAME: undefined, ...credentials, EXPORT_FORMAT: 'csv' };
@@ -163,11 +194,17 @@ test('exactly one of the three credential settings: every combination is reporte
   }
   // With GRAPH_FEDERATED_IDENTITY_CLIENT_ID among them, a missing KEY_VAULT_URL is not a further problem; without it, it is.
   assert.equal(problems({ ...valid, KEY_VAULT_URL: undefined, GRAPH_FEDERATED_IDENTITY_CLIENT_ID: MI }).length, 1);
-  assert.deepEqual(problems({ ...valid, KEY_VAULT_URL: undefined }).map((p) => p.split(':')[0]), ['KEY_VAULT_URL is missing']);
+  assert.deepEqual(
+    problems({ ...valid, KEY_VAULT_URL: undefined }).map((p) => p.split(':')[0]),
+    ['KEY_VAULT_URL is missing'],
+  );
 });
 
-test('GRAPH_FEDERATED_IDENTITY_CLIENT_ID must be a GUID, and not the app\'s own client ID', () => {
-  assert.match(problems({ ...federated, GRAPH_FEDERATED_IDENTITY_CLIENT_ID: 'my-identity' })[0]!, /^GRAPH_FEDERATED_IDENTITY_CLIENT_ID is 'my-identity': expected the client ID \(a GUID\) of the user-assigned managed identity/);
+test("GRAPH_FEDERATED_IDENTITY_CLIENT_ID must be a GUID, and not the app's own client ID", () => {
+  assert.match(
+    problems({ ...federated, GRAPH_FEDERATED_IDENTITY_CLIENT_ID: 'my-identity' })[0]!,
+    /^GRAPH_FEDERATED_IDENTITY_CLIENT_ID is 'my-identity': expected the client ID \(a GUID\) of the user-assigned managed identity/,
+  );
   const same = problems({ ...federated, GRAPH_FEDERATED_IDENTITY_CLIENT_ID: valid.GRAPH_CLIENT_ID.toUpperCase() });
   assert.equal(same.length, 1);
   assert.match(same[0]!, /^GRAPH_FEDERATED_IDENTITY_CLIENT_ID is the app's own client ID \(GRAPH_CLIENT_ID\)/);

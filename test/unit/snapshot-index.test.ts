@@ -15,7 +15,10 @@ test('the index sorts GUID ids as their text sorts, finds each, and survives its
   const { index, arrival } = builder.finish({ bytes: 10, sha256: 'ab' });
   assert.equal(index.header.idEncoding, 'guid');
   const sorted = [...ids].sort();
-  assert.deepEqual(Array.from({ length: index.count }, (_, i) => index.id(i)), sorted);
+  assert.deepEqual(
+    Array.from({ length: index.count }, (_, i) => index.id(i)),
+    sorted,
+  );
   for (let i = 0; i < index.count; i += 1) assert.equal(ids[arrival[i]!], sorted[i]);
   const file = Buffer.concat(index.serialize());
   assert.ok(file.length < 5000 * 24 + 1024, `about 24 bytes per user (${file.length})`);
@@ -39,7 +42,10 @@ test('ids that are not all lower-case GUIDs are kept as text, sorted by code poi
   const { index } = builder.finish({ bytes: 0, sha256: '' });
   assert.equal(index.header.idEncoding, 'utf8');
   const byCodePoint = [...ids].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
-  assert.deepEqual(Array.from({ length: index.count }, (_, i) => index.id(i)), byCodePoint);
+  assert.deepEqual(
+    Array.from({ length: index.count }, (_, i) => index.id(i)),
+    byCodePoint,
+  );
   const back = SnapshotIndex.parse(Buffer.concat(index.serialize()));
   for (const id of ids) assert.equal(back.id(back.find(Buffer.from(id))), id);
   // A GUID index and a text index compare by the same order.
@@ -55,7 +61,10 @@ test('two users with one id make no index', () => {
   builder.push(Buffer.from(id), 1n);
   builder.push(Buffer.from(randomUUID()), 2n);
   builder.push(Buffer.from(id), 3n);
-  assert.throws(() => builder.finish({ bytes: 0, sha256: '' }), (e: unknown) => e instanceof DuplicateIdError && e.id === id);
+  assert.throws(
+    () => builder.finish({ bytes: 0, sha256: '' }),
+    (e: unknown) => e instanceof DuplicateIdError && e.id === id,
+  );
 });
 
 test('a damaged, cut or foreign index file is refused', () => {
@@ -64,7 +73,13 @@ test('a damaged, cut or foreign index file is refused', () => {
   const file = Buffer.concat(builder.finish({ bytes: 1, sha256: 'x' }).index.serialize());
   const flipped = Buffer.from(file);
   flipped[200]! ^= 1;
-  for (const bad of [flipped, file.subarray(0, file.length - 1), file.subarray(0, 40), Buffer.from('{"format":"other"}\n'), Buffer.alloc(0)]) {
+  for (const bad of [
+    flipped,
+    file.subarray(0, file.length - 1),
+    file.subarray(0, 40),
+    Buffer.from('{"format":"other"}\n'),
+    Buffer.alloc(0),
+  ]) {
     assert.throws(() => SnapshotIndex.parse(bad), IndexFormatError);
   }
 });

@@ -22,7 +22,10 @@ test('the spill gives its records back sorted by id, from runs on disk and memor
   assert.equal(readdirSync(os.tmpdir()).filter((f) => f.startsWith('entra-users-changes-')).length, before + 1);
   const back: [string, string][] = [];
   for (let r = spill.take(); r !== undefined; r = spill.take()) back.push([r.id.toString('utf8'), r.bytes.toString('utf8')]);
-  assert.deepEqual(back, [...records].sort(([x], [y]) => Buffer.compare(Buffer.from(x), Buffer.from(y))));
+  assert.deepEqual(
+    back,
+    [...records].sort(([x], [y]) => Buffer.compare(Buffer.from(x), Buffer.from(y))),
+  );
   spill.close();
   assert.equal(readdirSync(os.tmpdir()).filter((f) => f.startsWith('entra-users-changes-')).length, before);
 });

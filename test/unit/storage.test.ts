@@ -106,7 +106,8 @@ test('bytes cross 4 MiB block boundaries intact, with at most 4 stages in flight
 test('gzip: the stored bytes gunzip to what was written, and are what the sha256 describes', async () => {
   // Compressible but not trivially: JSON-ish lines with random ids.
   const lines: string[] = [];
-  for (let i = 0; i < 60_000; i += 1) lines.push(`{"id":"${randomBytes(8).toString('hex')}","displayName":"User ${i}","accountEnabled":true}\n`);
+  for (let i = 0; i < 60_000; i += 1)
+    lines.push(`{"id":"${randomBytes(8).toString('hex')}","displayName":"User ${i}","accountEnabled":true}\n`);
   const data = Buffer.from(lines.join(''));
   const blob = recordingBlob();
   const writer = new SnapshotBlobWriter(blob.client, { compression: 'gzip', contentType: 'application/x-ndjson' });
@@ -148,7 +149,10 @@ test('a Storage server that never answers: each attempt times out, the tries are
   const transport = createTransport({ requestTimeoutMs: 300 });
   const key = Buffer.from('key').toString('base64');
   const container = openContainer(
-    { kind: 'connectionString', connectionString: `DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=${key};BlobEndpoint=${silent.endpoint}/devstoreaccount1;` },
+    {
+      kind: 'connectionString',
+      connectionString: `DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=${key};BlobEndpoint=${silent.endpoint}/devstoreaccount1;`,
+    },
     'c1',
     undefined as never,
     transport.storage,

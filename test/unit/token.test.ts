@@ -35,7 +35,10 @@ async function run(
     steps: steps.map((s) => ({ tenantId: sim.tenantId, ...s })),
   };
   const before = { ...sim.stats };
-  const child = await runExportProcess({ ...sim.env(), TOKEN_FIXTURE_INPUT: JSON.stringify(input) }, { script: FIXTURE, timeoutMs: 120_000 });
+  const child = await runExportProcess(
+    { ...sim.env(), TOKEN_FIXTURE_INPUT: JSON.stringify(input) },
+    { script: FIXTURE, timeoutMs: 120_000 },
+  );
   assert.equal(child.code, 0, child.stderr);
   const results = JSON.parse(child.stdout.trim().split('\n').pop() ?? '') as TokenStepResult[];
   assert.equal(results.length, steps.length, child.stdout);
@@ -75,7 +78,10 @@ test('a client secret and a certificate each get a Graph token for the tenant, w
       { provider: 'b', clientId: byCertificate.clientId, credential: 'certificate' },
     ],
   );
-  for (const [result, clientId, appidacr] of [[results[0], bySecret.clientId, '1'], [results[1], byCertificate.clientId, '2']] as const) {
+  for (const [result, clientId, appidacr] of [
+    [results[0], bySecret.clientId, '1'],
+    [results[1], byCertificate.clientId, '2'],
+  ] as const) {
     const { claims } = ok(result);
     assert.equal(claims['aud'], sim.graphEndpoint);
     assert.equal(claims['tid'], sim.tenantId);
@@ -171,7 +177,11 @@ test('a token endpoint that keeps failing is retried, then reported as a failure
   sim.addFault({ target: 'token', fault: { kind: 'status', status: 503 }, times: Infinity });
   try {
     // A short request timeout also bounds the pauses between attempts.
-    const { results, counted } = await run({ s: { secret: app.secret } }, [{ provider: 'run', clientId: app.clientId, credential: 's' }], 2_000);
+    const { results, counted } = await run(
+      { s: { secret: app.secret } },
+      [{ provider: 'run', clientId: app.clientId, credential: 's' }],
+      2_000,
+    );
     const failure = failed(results[0]);
     assert.equal(failure.code, 'TokenRequestFailed');
     assert.ok(counted.token > 1, `retried: ${counted.token} requests`);

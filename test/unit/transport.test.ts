@@ -7,7 +7,10 @@ import { test } from 'node:test';
 import { createTransport } from '../../src/transport.js';
 
 test('every client gets the request timeout per attempt and pauses no longer than it (nor than 60 s)', () => {
-  for (const [timeoutMs, pauseMs] of [[5_000, 5_000], [100_000, 60_000]] as const) {
+  for (const [timeoutMs, pauseMs] of [
+    [5_000, 5_000],
+    [100_000, 60_000],
+  ] as const) {
     const t = createTransport({ requestTimeoutMs: timeoutMs });
     assert.equal(t.attemptTimeoutInMs, timeoutMs);
     assert.equal(t.maxRetryDelayInMs, pauseMs);
@@ -19,6 +22,9 @@ test('every client gets the request timeout per attempt and pauses no longer tha
     assert.equal(t.storage.pipelineOptions.retryOptions.maxRetryDelayInMs, pauseMs);
     assert.equal(t.identity.retryOptions.maxRetryDelayInMs, pauseMs);
     assert.ok((t.keyVault.retryOptions?.maxRetryDelayInMs ?? Infinity) <= pauseMs);
-    assert.deepEqual(t.keyVault.additionalPolicies?.map((p) => [p.policy.name, p.position]), [['entraUsersExportAttempt', 'perRetry']]);
+    assert.deepEqual(
+      t.keyVault.additionalPolicies?.map((p) => [p.policy.name, p.position]),
+      [['entraUsersExportAttempt', 'perRetry']],
+    );
   }
 });

@@ -33,7 +33,9 @@ test('userIdBytes finds the id member, decoding escapes, and nothing else', () =
 });
 
 test('membersOf gives each member by lower-case name with its raw value', () => {
-  const json = Buffer.from('{"id":"1","displayName":"A \\"B\\"","businessPhones":["+1 2", "3"],"manager":{"x":[{}]},"accountEnabled":true,"n":-1.5e3,"z":null}');
+  const json = Buffer.from(
+    '{"id":"1","displayName":"A \\"B\\"","businessPhones":["+1 2", "3"],"manager":{"x":[{}]},"accountEnabled":true,"n":-1.5e3,"z":null}',
+  );
   const members = membersOf(json, 0, json.length);
   const raw = (name: string): string => json.toString('utf8', members.get(name)!.start, members.get(name)!.end);
   assert.deepEqual([...members.keys()], ['id', 'displayname', 'businessphones', 'manager', 'accountenabled', 'n', 'z']);

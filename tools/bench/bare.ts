@@ -29,7 +29,9 @@ const select = values.select.split(',');
 
 const context = JSON.stringify(`https://localhost:40000/v1.0/$metadata#users(${select.join(',')})`);
 // A nextLink as long as the sim's (its skiptoken is ~130 characters of base64url).
-const nextLink = JSON.stringify(`https://localhost:40000/v1.0/users?$top=${PAGE_SIZE}&$select=${encodeURIComponent(select.join(','))}&$skiptoken=${'x'.repeat(130)}`);
+const nextLink = JSON.stringify(
+  `https://localhost:40000/v1.0/users?$top=${PAGE_SIZE}&$select=${encodeURIComponent(select.join(','))}&$skiptoken=${'x'.repeat(130)}`,
+);
 
 let parseNs = 0n;
 let stringifyNs = 0n;
@@ -40,7 +42,8 @@ let pages = 0;
 let sink = 0;
 for (let start = 0; start < userCount; start += PAGE_SIZE) {
   const items: string[] = [];
-  for (let i = start; i < Math.min(start + PAGE_SIZE, userCount); i += 1) items.push(JSON.stringify(projectUser(generateUser(seed, i), select)));
+  for (let i = start; i < Math.min(start + PAGE_SIZE, userCount); i += 1)
+    items.push(JSON.stringify(projectUser(generateUser(seed, i), select)));
   const body = `{"@odata.context":${context}${start + PAGE_SIZE < userCount ? `,"@odata.nextLink":${nextLink}` : ''},"value":[${items.join(',')}]}`;
   const raw = Buffer.from(body);
   bytes += raw.length;
@@ -62,4 +65,6 @@ for (let start = 0; start < userCount; start += PAGE_SIZE) {
 }
 if (sink < 0) process.stderr.write('unreachable\n');
 const ms = (ns: bigint): number => Number(ns) / 1e6;
-process.stdout.write(`${JSON.stringify({ pages, users: userCount, bytes, parseMs: ms(parseNs), stringifyMs: ms(stringifyNs), decodeMs: ms(decodeNs), encodeMs: ms(encodeNs) })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ pages, users: userCount, bytes, parseMs: ms(parseNs), stringifyMs: ms(stringifyNs), decodeMs: ms(decodeNs), encodeMs: ms(encodeNs) })}\n`,
+);

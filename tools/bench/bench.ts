@@ -80,10 +80,20 @@ function options(): Options {
   if (!(latency >= 0 && latency <= 10_000)) problems.push('--latency must be a number of ms from 0 to 10000');
   if (values.format !== 'json' && values.format !== 'ndjson') problems.push('--format must be json or ndjson');
   if (!Number.isInteger(coldRuns) || coldRuns < 1) problems.push('--cold-runs must be a positive integer');
-  if (values['reference-cli'] !== undefined && !statSync(values['reference-cli'], { throwIfNoEntry: false })?.isFile()) problems.push(`--reference-cli: no file ${values['reference-cli']}`);
+  if (values['reference-cli'] !== undefined && !statSync(values['reference-cli'], { throwIfNoEntry: false })?.isFile())
+    problems.push(`--reference-cli: no file ${values['reference-cli']}`);
   if (problems.length > 0) throw new Error(problems.join('; '));
   const referenceCli = values['reference-cli'] === undefined ? undefined : path.resolve(values['reference-cli']);
-  return { users, latency, format: values.format as Options['format'], gzip: values.gzip, baseline: !values['no-baseline'], changes: !values['no-changes'], referenceCli, coldRuns };
+  return {
+    users,
+    latency,
+    format: values.format as Options['format'],
+    gzip: values.gzip,
+    baseline: !values['no-baseline'],
+    changes: !values['no-changes'],
+    referenceCli,
+    coldRuns,
+  };
 }
 
 /** What the simulated tenant logs per request (`graph GET /v1.0/users?… 200 61ms`), collected per run. */
@@ -155,7 +165,15 @@ interface RunResult {
   otherLoad: number | undefined;
 }
 
-async function measure(label: string, script: string, env: Record<string, string>, sim: SimTenant, azurite: Azurite, graphLog: GraphLog, execArgv: string[] = []): Promise<RunResult> {
+async function measure(
+  label: string,
+  script: string,
+  env: Record<string, string>,
+  sim: SimTenant,
+  azurite: Azurite,
+  graphLog: GraphLog,
+  execArgv: string[] = [],
+): Promise<RunResult> {
   const usageFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'bench-')), 'usage.json');
   graphLog.requests = [];
   const served0 = { pages: sim.stats.graphPagesServed, firstByteMs: sim.stats.graphPageFirstByteMs };
@@ -188,7 +206,8 @@ async function measure(label: string, script: string, env: Record<string, string
   }
   rmSync(path.dirname(usageFile), { recursive: true, force: true });
   const pages = graphLog.requests.filter((r) => r.status === '200');
-  const machine = machine0 && machine1 ? { busy: machine1.busy - machine0.busy, total: Math.max(1, machine1.total - machine0.total) } : undefined;
+  const machine =
+    machine0 && machine1 ? { busy: machine1.busy - machine0.busy, total: Math.max(1, machine1.total - machine0.total) } : undefined;
   const ours = (cpu.user + cpu.system) / 1000 + (usage ? usage.userCpuMs + usage.systemCpuMs : 0) + (azuriteCpuMs ?? 0);
   const served = sim.stats.graphPagesServed - served0.pages;
   const firstByteMs = served === 0 ? 0 : (sim.stats.graphPageFirstByteMs - served0.firstByteMs) / served;
@@ -237,7 +256,10 @@ async function coldImport(entry: string, runs: number): Promise<{ importMs: numb
     const out = await new Promise<string>((resolve, reject) => {
       // A clean environment: no Functions worker, so @azure/functions runs in test mode (it logs that it
       // skips registration; that is the cost of loading, without a host).
-      const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'ignore'], env: { PATH: process.env['PATH'] ?? '' } });
+      const child = spawn(process.execPath, ['-e', code], {
+        stdio: ['ignore', 'pipe', 'ignore'],
+        env: { PATH: process.env['PATH'] ?? '' },
+      });
       let stdout = '';
       child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
       child.on('error', reject);
@@ -286,13 +308,21 @@ function packageSizes(): { bundled: PackageSize; unbundled: PackageSize } {
   const common = ['host.json', 'package.json'].map((f) => path.join(ROOT, f));
   const bundled = sizeOf([...common, path.join(DIST, 'bundle')]);
   // What a package without the bundle must carry: the compiled sources and the production dependencies.
-  const parseable = execFileSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const parseable = execFileSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   const dependencies = [...new Set(parseable.split('\n').filter((p) => p.includes(`${path.sep}node_modules${path.sep}`)))];
   const unbundled = sizeOf([...common, path.join(ROOT, 'package-lock.json'), path.join(DIST, 'src')]);
   const modules = sizeOf(dependencies, true);
   return {
     bundled,
-    unbundled: { files: unbundled.files + modules.files, bytes: unbundled.bytes + modules.bytes, zippedBytes: unbundled.zippedBytes + modules.zippedBytes },
+    unbundled: {
+      files: unbundled.files + modules.files,
+      bytes: unbundled.bytes + modules.bytes,
+      zippedBytes: unbundled.zippedBytes + modules.zippedBytes,
+    },
   };
 }
 
@@ -301,7 +331,8 @@ async function clearContainer(azurite: Azurite, name: string): Promise<void> {
   await BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(name).deleteIfExists();
 }
 
-const fmt = (n: number, digits = 0): string => (Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : 'n/a');
+const fmt = (n: number, digits = 0): string =>
+  Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : 'n/a';
 const secs = (ms: number): string => `${fmt(ms / 1000, 2)} s`;
 const mb = (bytes: number): string => `${fmt(bytes / MiB, 1)} MiB`;
 const pad = (s: string, n: number): string => s.padEnd(n);
@@ -359,22 +390,38 @@ const cpus = os.cpus();
 async function main(): Promise<number> {
   const o = options();
   for (const f of [CLI_PATH, HOOK, BASELINE, BARE, BUNDLED_ENTRY, TSC_ENTRY]) {
-    if (!statSync(f, { throwIfNoEntry: false })) throw new Error(`${path.relative(ROOT, f)} is missing: run npm run build (it also bundles)`);
+    if (!statSync(f, { throwIfNoEntry: false }))
+      throw new Error(`${path.relative(ROOT, f)} is missing: run npm run build (it also bundles)`);
   }
   say(`entra-users-export benchmark: ${fmt(o.users)} users, ${o.latency} ms per Graph page, ${o.format}${o.gzip ? '+gzip' : ''}`);
-  say(`machine: ${cpus.length} × ${cpus[0]?.model ?? 'cpu'}, ${fmt(os.totalmem() / MiB / 1024, 1)} GiB, Node ${process.version}, ${os.platform()}`);
+  say(
+    `machine: ${cpus.length} × ${cpus[0]?.model ?? 'cpu'}, ${fmt(os.totalmem() / MiB / 1024, 1)} GiB, Node ${process.version}, ${os.platform()}`,
+  );
   say();
 
   const graphLog = new GraphLog();
-  const started = await Promise.allSettled([startAzurite(), startSimTenant({ userCount: o.users, pageLatencyMs: o.latency, seed: 1, cachePages: true, log: graphLog.line })]);
+  const started = await Promise.allSettled([
+    startAzurite(),
+    startSimTenant({ userCount: o.users, pageLatencyMs: o.latency, seed: 1, cachePages: true, log: graphLog.line }),
+  ]);
   const azurite = started[0].status === 'fulfilled' ? started[0].value : undefined;
   const sim: SimTenant | undefined = started[1].status === 'fulfilled' ? started[1].value : undefined;
   try {
-    if (!azurite || !sim) throw new Error(started.map((s) => (s.status === 'rejected' ? String(s.reason) : '')).filter(Boolean).join('; '));
+    if (!azurite || !sim)
+      throw new Error(
+        started
+          .map((s) => (s.status === 'rejected' ? String(s.reason) : ''))
+          .filter(Boolean)
+          .join('; '),
+      );
     const runs = await measureRuns(o, azurite, sim, graphLog);
     const changeReport = await measureChangeReport(o, azurite, sim, graphLog);
     say(`[4/5] cold import of the function entry (${o.coldRuns} runs each) ...`);
-    const cold: ColdStarts = { bundled: await coldImport(BUNDLED_ENTRY, o.coldRuns), tsc: await coldImport(TSC_ENTRY, o.coldRuns), nodeAlone: await coldImport('node:os', o.coldRuns) };
+    const cold: ColdStarts = {
+      bundled: await coldImport(BUNDLED_ENTRY, o.coldRuns),
+      tsc: await coldImport(TSC_ENTRY, o.coldRuns),
+      nodeAlone: await coldImport('node:os', o.coldRuns),
+    };
     say('[5/5] deployment package sizes ...');
     const sizes = packageSizes();
     say();
@@ -420,7 +467,9 @@ async function measureRuns(o: Options, azurite: Azurite, sim: SimTenant, graphLo
     say(`[2/5] naive baseline at ${o.latency} ms per page ...`);
     // A bigger heap than Node's default, so that the baseline finishes and its memory can be measured
     // (with the default 4 GB limit it dies of "heap out of memory" somewhere past a million users).
-    baseline = await measure('baseline', BASELINE, env('bench-baseline', sim, app.env), sim, azurite, graphLog, ['--max-old-space-size=16384']);
+    baseline = await measure('baseline', BASELINE, env('bench-baseline', sim, app.env), sim, azurite, graphLog, [
+      '--max-old-space-size=16384',
+    ]);
     if (baseline.code !== 0) say(`    the baseline failed (exit ${baseline.code}): ${baseline.stderrTail.trim().split('\n').pop()}`);
     await clearContainer(azurite, 'bench-baseline');
   } else {
@@ -448,7 +497,12 @@ async function measureRuns(o: Options, azurite: Azurite, sim: SimTenant, graphLo
 }
 
 /** The change report's cost (tools/bench/change-report.ts), unless --no-changes. */
-async function measureChangeReport(o: Options, azurite: Azurite, sim: SimTenant, graphLog: GraphLog): Promise<ChangeBenchResult | undefined> {
+async function measureChangeReport(
+  o: Options,
+  azurite: Azurite,
+  sim: SimTenant,
+  graphLog: GraphLog,
+): Promise<ChangeBenchResult | undefined> {
   if (!o.changes) {
     say('[changes] the change report skipped (--no-changes)');
     return undefined;
@@ -497,10 +551,20 @@ function printAgainstBaseline(o: Options, { product, baseline, fixed }: Runs, f:
   say(`Product vs naive baseline: ${fmt(f.userCount)} users, ${fmt(f.pages)} pages, ${o.latency} ms per page`);
   const row = (name: string, p: string, b: string, r: string): void => say(`  ${pad(name, 32)}${pad(p, 16)}${pad(b, 16)}${r}`);
   row('', 'product', 'baseline', 'product/baseline');
-  row('wall time (process)', secs(product.wallMs), f.baseOk ? secs(baseline!.wallMs) : baseline ? 'failed' : 'skipped', f.baseOk ? fmt(product.wallMs / baseline!.wallMs, 2) : '');
+  row(
+    'wall time (process)',
+    secs(product.wallMs),
+    f.baseOk ? secs(baseline!.wallMs) : baseline ? 'failed' : 'skipped',
+    f.baseOk ? fmt(product.wallMs / baseline!.wallMs, 2) : '',
+  );
   row('users/s', fmt(f.userCount / (product.wallMs / 1000)), f.baseOk ? fmt(f.userCount / (baseline!.wallMs / 1000)) : '', '');
   row('peak RSS', mb(f.peakRss), baseline?.usage ? mb(f.baseRss) : 'n/a', baseline?.usage ? fmt(f.peakRss / f.baseRss, 3) : '');
-  row('peak V8 heap used (sampled)', mb(product.usage?.peakHeapUsedBytes ?? NaN), baseline?.usage ? mb(baseline.usage.peakHeapUsedBytes) : 'n/a', '');
+  row(
+    'peak V8 heap used (sampled)',
+    mb(product.usage?.peakHeapUsedBytes ?? NaN),
+    baseline?.usage ? mb(baseline.usage.peakHeapUsedBytes) : 'n/a',
+    '',
+  );
   row('CPU time (user + sys)', secs(cpuMs(product.usage)), baseline?.usage ? secs(cpuMs(baseline.usage)) : 'n/a', '');
   say(`  peak RSS of a 1-user run (the process's fixed size: Node, SDKs, TLS): ${mb(fixed.usage?.maxRssBytes ?? NaN)}`);
   say();
@@ -510,32 +574,54 @@ function printGraphBound(o: Options, { product, bare }: Runs, f: Figures): void 
   say(`Graph bound: ${fmt(f.pages)} pages × ${o.latency} ms = ${secs(f.bound)}`);
   say(`  wall / bound                  ${fmt(product.wallMs / f.bound, 3)}  (process, start to exit: ${secs(product.wallMs)})`);
   say(`  listing / bound               ${fmt(f.listingMs / f.bound, 3)}  (first Graph request to committed blob: ${secs(f.listingMs)})`);
-  say(`  one page: the tenant's first bytes ${fmt(product.firstByteMs, 1)} ms after the request came (all of it ${fmt(product.meanResponseMs, 1)} ms, ~${fmt(bare.bytes / bare.pages / 1024)} KiB; its CPU, rendering the pages included, ${perPage(product.simCpuMs, Math.max(1, product.graphPages))})`);
+  say(
+    `  one page: the tenant's first bytes ${fmt(product.firstByteMs, 1)} ms after the request came (all of it ${fmt(product.meanResponseMs, 1)} ms, ~${fmt(bare.bytes / bare.pages / 1024)} KiB; its CPU, rendering the pages included, ${perPage(product.simCpuMs, Math.max(1, product.graphPages))})`,
+  );
   say(`            + ${fmt(product.gapMsPerPage, 1)} ms from those first bytes to the next request's arrival (the export's share)`);
   say(`  bound at the tenant's measured latency: ${secs(f.tenantBound)}; listing / that ${fmt(f.listingMs / f.tenantBound, 3)}`);
-  say(`  CPU during the run: product ${secs(cpuMs(product.usage))}, tenant ${secs(product.simCpuMs)}, Azurite ${secs(product.azuriteCpuMs ?? NaN)}; machine busy ${pct(product.machineBusy)} of ${cpus.length} cores, other processes ${pct(product.otherLoad)}`);
+  say(
+    `  CPU during the run: product ${secs(cpuMs(product.usage))}, tenant ${secs(product.simCpuMs)}, Azurite ${secs(product.azuriteCpuMs ?? NaN)}; machine busy ${pct(product.machineBusy)} of ${cpus.length} cores, other processes ${pct(product.otherLoad)}`,
+  );
   say();
 }
 
 function printZeroLatency({ zero, fixed, bare }: Runs, f: Figures): void {
   say(`Zero latency (CPU-bound): ${fmt(f.zeroPages)} pages`);
-  say(`  product CPU, marginal         ${secs(f.marginalCpuMs)}  ${perPage(f.marginalCpuMs, f.zeroPages)}  (${secs(cpuMs(zero.usage))} minus ${secs(cpuMs(fixed.usage))} for a 1-user run)`);
-  say(`  bare, bytes to bytes          ${secs(f.bareBytes)}  ${perPage(f.bareBytes, bare.pages)}  (decode ${fmt(bare.decodeMs / bare.pages, 2)} + parse ${fmt(bare.parseMs / bare.pages, 2)} + stringify ${fmt(bare.stringifyMs / bare.pages, 2)} + encode ${fmt(bare.encodeMs / bare.pages, 2)})`);
+  say(
+    `  product CPU, marginal         ${secs(f.marginalCpuMs)}  ${perPage(f.marginalCpuMs, f.zeroPages)}  (${secs(cpuMs(zero.usage))} minus ${secs(cpuMs(fixed.usage))} for a 1-user run)`,
+  );
+  say(
+    `  bare, bytes to bytes          ${secs(f.bareBytes)}  ${perPage(f.bareBytes, bare.pages)}  (decode ${fmt(bare.decodeMs / bare.pages, 2)} + parse ${fmt(bare.parseMs / bare.pages, 2)} + stringify ${fmt(bare.stringifyMs / bare.pages, 2)} + encode ${fmt(bare.encodeMs / bare.pages, 2)})`,
+  );
   say(`  bare, strings only            ${secs(f.bareStrings)}  ${perPage(f.bareStrings, bare.pages)}  (parse + stringify)`);
-  say(`  product CPU / bare            ${fmt(f.marginalCpuMs / f.bareBytes, 2)} (bytes)   ${fmt(f.marginalCpuMs / f.bareStrings, 2)} (strings)`);
-  say(`  product listing wall          ${secs(f.zeroListingMs)}  ${perPage(f.zeroListingMs, f.zeroPages)}  (wall / bare bytes ${fmt(f.zeroListingMs / f.bareBytes, 2)})`);
-  say(`  the tenant's first bytes      ${fmt(zero.firstByteMs, 2)} ms after a request (pages served from memory), its CPU ${perPage(zero.simCpuMs, Math.max(1, zero.graphPages))}; export's gap ${fmt(zero.gapMsPerPage, 2)} ms/page`);
-  say(`  CPU during the run: product ${secs(cpuMs(zero.usage))}, tenant ${secs(zero.simCpuMs)}, Azurite ${secs(zero.azuriteCpuMs ?? NaN)}; machine busy ${pct(zero.machineBusy)} of ${cpus.length} cores, other processes ${pct(zero.otherLoad)}`);
+  say(
+    `  product CPU / bare            ${fmt(f.marginalCpuMs / f.bareBytes, 2)} (bytes)   ${fmt(f.marginalCpuMs / f.bareStrings, 2)} (strings)`,
+  );
+  say(
+    `  product listing wall          ${secs(f.zeroListingMs)}  ${perPage(f.zeroListingMs, f.zeroPages)}  (wall / bare bytes ${fmt(f.zeroListingMs / f.bareBytes, 2)})`,
+  );
+  say(
+    `  the tenant's first bytes      ${fmt(zero.firstByteMs, 2)} ms after a request (pages served from memory), its CPU ${perPage(zero.simCpuMs, Math.max(1, zero.graphPages))}; export's gap ${fmt(zero.gapMsPerPage, 2)} ms/page`,
+  );
+  say(
+    `  CPU during the run: product ${secs(cpuMs(zero.usage))}, tenant ${secs(zero.simCpuMs)}, Azurite ${secs(zero.azuriteCpuMs ?? NaN)}; machine busy ${pct(zero.machineBusy)} of ${cpus.length} cores, other processes ${pct(zero.otherLoad)}`,
+  );
   const tenantPaced = zero.firstByteMs >= zero.gapMsPerPage && zero.firstByteMs >= 0.5 * (f.zeroListingMs / f.zeroPages);
-  say(`  → ${tenantPaced ? 'the simulated tenant sets the pace at zero latency (the export waits for its pages more than it works)' : 'the export, not the simulated tenant, sets the pace at zero latency'}`);
+  say(
+    `  → ${tenantPaced ? 'the simulated tenant sets the pace at zero latency (the export waits for its pages more than it works)' : 'the export, not the simulated tenant, sets the pace at zero latency'}`,
+  );
   say();
 }
 
 function printColdStart(o: Options, cold: ColdStarts, sizes: { bundled: PackageSize; unbundled: PackageSize }): void {
   say(`Cold start (median of ${o.coldRuns})`);
   say(`  ${pad('', 34)}${pad('import', 12)}${pad('process', 12)}package (host.json, package.json, code + dependencies)`);
-  say(`  ${pad('bundled  dist/bundle/functions', 34)}${pad(`${fmt(cold.bundled.importMs)} ms`, 12)}${pad(`${fmt(cold.bundled.processMs)} ms`, 12)}${fmt(sizes.bundled.files)} files, ${mb(sizes.bundled.bytes)}, ~${mb(sizes.bundled.zippedBytes)} zipped`);
-  say(`  ${pad('tsc      dist/src + node_modules', 34)}${pad(`${fmt(cold.tsc.importMs)} ms`, 12)}${pad(`${fmt(cold.tsc.processMs)} ms`, 12)}${fmt(sizes.unbundled.files)} files, ${mb(sizes.unbundled.bytes)}, ~${mb(sizes.unbundled.zippedBytes)} zipped`);
+  say(
+    `  ${pad('bundled  dist/bundle/functions', 34)}${pad(`${fmt(cold.bundled.importMs)} ms`, 12)}${pad(`${fmt(cold.bundled.processMs)} ms`, 12)}${fmt(sizes.bundled.files)} files, ${mb(sizes.bundled.bytes)}, ~${mb(sizes.bundled.zippedBytes)} zipped`,
+  );
+  say(
+    `  ${pad('tsc      dist/src + node_modules', 34)}${pad(`${fmt(cold.tsc.importMs)} ms`, 12)}${pad(`${fmt(cold.tsc.processMs)} ms`, 12)}${fmt(sizes.unbundled.files)} files, ${mb(sizes.unbundled.bytes)}, ~${mb(sizes.unbundled.zippedBytes)} zipped`,
+  );
   say(`  ${pad('node alone', 34)}${pad('', 12)}${pad(`${fmt(cold.nodeAlone.processMs)} ms`, 12)}`);
   say();
 }
@@ -546,16 +632,39 @@ function printTargets(o: Options, { product, baseline }: Runs, f: Figures, cold:
   const target = (ok: boolean | undefined, text: string): void => say(`  [${ok === undefined ? 'n/a ' : ok ? 'met ' : 'MISS'}] ${text}`);
   const atLeast = (users: number, ok: boolean): boolean | undefined => (f.userCount >= users ? ok : undefined);
   say('Targets');
-  target(atLeast(1_000_000, f.peakRss <= 256 * MiB), `peak RSS ≤ 256 MiB (stated at 1,000,000 users): ${mb(f.peakRss)} at ${fmt(f.userCount)} users`);
-  if (baseline?.usage) target(atLeast(300_000, f.peakRss <= 0.2 * f.baseRss), `peak RSS ≤ 0.2 × baseline (stated at 300,000 users): ${fmt(f.peakRss / f.baseRss, 3)} at ${fmt(f.userCount)} users`);
+  target(
+    atLeast(1_000_000, f.peakRss <= 256 * MiB),
+    `peak RSS ≤ 256 MiB (stated at 1,000,000 users): ${mb(f.peakRss)} at ${fmt(f.userCount)} users`,
+  );
+  if (baseline?.usage)
+    target(
+      atLeast(300_000, f.peakRss <= 0.2 * f.baseRss),
+      `peak RSS ≤ 0.2 × baseline (stated at 300,000 users): ${fmt(f.peakRss / f.baseRss, 3)} at ${fmt(f.userCount)} users`,
+    );
   // Judged only where stated: at 50 ms per page, and (zero latency) without gzip, which the bare floor does not do.
-  if (o.latency > 0) target(o.latency === 50 ? product.wallMs <= 1.1 * f.bound : undefined, `wall ≤ 1.10 × Graph bound (stated at 50 ms): ${fmt(product.wallMs / f.bound, 3)} at ${o.latency} ms (listing alone ${fmt(f.listingMs / f.bound, 3)}); the tenant's first bytes came ${fmt(product.firstByteMs, 1)} ms after a request`);
-  target(o.gzip ? undefined : f.marginalCpuMs <= 2 * f.bareBytes, `zero-latency cost ≤ 2 × bare parse + stringify: ${fmt(f.marginalCpuMs / f.bareBytes, 2)} of bytes to bytes (${fmt(f.marginalCpuMs / f.bareStrings, 2)} of strings only)`);
-  target(cold.bundled.importMs <= 150, `cold import of the function entry ≤ 150 ms: ${fmt(cold.bundled.importMs)} ms bundled (${fmt(cold.tsc.importMs)} ms unbundled)`);
+  if (o.latency > 0)
+    target(
+      o.latency === 50 ? product.wallMs <= 1.1 * f.bound : undefined,
+      `wall ≤ 1.10 × Graph bound (stated at 50 ms): ${fmt(product.wallMs / f.bound, 3)} at ${o.latency} ms (listing alone ${fmt(f.listingMs / f.bound, 3)}); the tenant's first bytes came ${fmt(product.firstByteMs, 1)} ms after a request`,
+    );
+  target(
+    o.gzip ? undefined : f.marginalCpuMs <= 2 * f.bareBytes,
+    `zero-latency cost ≤ 2 × bare parse + stringify: ${fmt(f.marginalCpuMs / f.bareBytes, 2)} of bytes to bytes (${fmt(f.marginalCpuMs / f.bareStrings, 2)} of strings only)`,
+  );
+  target(
+    cold.bundled.importMs <= 150,
+    `cold import of the function entry ≤ 150 ms: ${fmt(cold.bundled.importMs)} ms bundled (${fmt(cold.tsc.importMs)} ms unbundled)`,
+  );
 }
 
 /** Everything measured, as JSON under .bench/; returns the file's path. */
-function writeRawFigures(o: Options, runs: Runs, changeReport: ChangeBenchResult | undefined, cold: ColdStarts, sizes: { bundled: PackageSize; unbundled: PackageSize }): string {
+function writeRawFigures(
+  o: Options,
+  runs: Runs,
+  changeReport: ChangeBenchResult | undefined,
+  cold: ColdStarts,
+  sizes: { bundled: PackageSize; unbundled: PackageSize },
+): string {
   const out = path.join(ROOT, '.bench');
   mkdirSync(out, { recursive: true });
   const file = path.join(out, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
@@ -565,7 +674,18 @@ function writeRawFigures(o: Options, runs: Runs, changeReport: ChangeBenchResult
     return rest;
   };
   const machine = { cpus: cpus.length, model: cpus[0]?.model, memBytes: os.totalmem(), node: process.version };
-  const raw = { options: o, machine, product: strip(runs.product), baseline: strip(runs.baseline), zero: strip(runs.zero), fixed: strip(runs.fixed), bare: runs.bare, changeReport, cold: { bundled: cold.bundled, tsc: cold.tsc, nodeAlone: cold.nodeAlone }, sizes };
+  const raw = {
+    options: o,
+    machine,
+    product: strip(runs.product),
+    baseline: strip(runs.baseline),
+    zero: strip(runs.zero),
+    fixed: strip(runs.fixed),
+    bare: runs.bare,
+    changeReport,
+    cold: { bundled: cold.bundled, tsc: cold.tsc, nodeAlone: cold.nodeAlone },
+    sizes,
+  };
   writeFileSync(file, `${JSON.stringify(raw, null, 2)}\n`);
   return file;
 }

@@ -99,12 +99,20 @@ function check(label: string, run: MeasuredRun): void {
 }
 
 /** GET or POST (form) with the tenant's CA; the body parsed as JSON. */
-function requestJson(url: string, agent: https.Agent, options: { headers?: Record<string, string>; form?: Record<string, string> } = {}): Promise<Record<string, unknown>> {
+function requestJson(
+  url: string,
+  agent: https.Agent,
+  options: { headers?: Record<string, string>; form?: Record<string, string> } = {},
+): Promise<Record<string, unknown>> {
   const body = options.form === undefined ? undefined : new URLSearchParams(options.form).toString();
   return new Promise((resolve, reject) => {
     const req = https.request(
       url,
-      { method: body === undefined ? 'GET' : 'POST', agent, headers: { ...(body === undefined ? {} : { 'Content-Type': 'application/x-www-form-urlencoded' }), ...options.headers } },
+      {
+        method: body === undefined ? 'GET' : 'POST',
+        agent,
+        headers: { ...(body === undefined ? {} : { 'Content-Type': 'application/x-www-form-urlencoded' }), ...options.headers },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -131,13 +139,20 @@ async function warmUp(o: ChangeBenchOptions): Promise<void> {
   const agent = new https.Agent({ keepAlive: true, ca: o.sim.caCertPem });
   try {
     const token = await requestJson(`${o.sim.authorityHost}/${o.sim.tenantId}/oauth2/v2.0/token`, agent, {
-      form: { grant_type: 'client_credentials', client_id: clientId, client_secret: o.sim.addClientSecret(clientId), scope: `${o.sim.graphEndpoint}/.default` },
+      form: {
+        grant_type: 'client_credentials',
+        client_id: clientId,
+        client_secret: o.sim.addClientSecret(clientId),
+        scope: `${o.sim.graphEndpoint}/.default`,
+      },
     });
     const settings = readSettings(env);
     o.sim.setPageLatency(0);
     let url: string | undefined = firstPageUrl(settings.graphEndpoint, settings.select, settings.filter);
     while (url !== undefined) {
-      const page: Record<string, unknown> = await requestJson(url, agent, { headers: { Authorization: `Bearer ${String(token['access_token'])}` } });
+      const page: Record<string, unknown> = await requestJson(url, agent, {
+        headers: { Authorization: `Bearer ${String(token['access_token'])}` },
+      });
       url = page['@odata.nextLink'] as string | undefined;
     }
   } finally {
@@ -164,7 +179,8 @@ export async function benchChangeReport(o: ChangeBenchOptions): Promise<ChangeBe
     const name = `${CONTAINER}-first-${++fresh}`;
     const run = await o.measure(label, o.env(name), script);
     check(label, run);
-    if (run.summary?.['changes'] !== undefined && !('skipped' in (run.summary['changes'] as object))) throw new Error(`${label}: a first run made a report`);
+    if (run.summary?.['changes'] !== undefined && !('skipped' in (run.summary['changes'] as object)))
+      throw new Error(`${label}: a first run made a report`);
     await service.getContainerClient(name).deleteIfExists();
     return run;
   };
@@ -213,7 +229,8 @@ export async function benchChangeReport(o: ChangeBenchOptions): Promise<ChangeBe
 }
 
 const MiB = 1024 * 1024;
-const fmt = (n: number, digits = 0): string => (Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : 'n/a');
+const fmt = (n: number, digits = 0): string =>
+  Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : 'n/a';
 const secs = (ms: number): string => `${fmt(ms / 1000, 2)} s`;
 const mb = (bytes: number): string => `${fmt(bytes / MiB, 1)} MiB`;
 
@@ -221,12 +238,17 @@ const mb = (bytes: number): string => `${fmt(bytes / MiB, 1)} MiB`;
 export function printChangeReport(result: ChangeBenchResult, say: (line?: string) => void): void {
   say(`Change report: ${fmt(result.users)} users; each run with the report vs the same tenant state exported without one (a first run)`);
   const pad = (s: string, n: number): string => s.padEnd(n);
-  say(`  ${pad('', 18)}${pad('wall with', 12)}${pad('without', 12)}${pad('ratio', 8)}${pad('peak RSS', 12)}${pad('without', 12)}${pad('after listing', 22)}report`);
+  say(
+    `  ${pad('', 18)}${pad('wall with', 12)}${pad('without', 12)}${pad('ratio', 8)}${pad('peak RSS', 12)}${pad('without', 12)}${pad('after listing', 22)}report`,
+  );
   for (const s of result.scenarios) {
     const w = s.withReport;
     const b = s.withoutReport;
     const c = s.changes ?? {};
-    const report = 'skipped' in c ? `skipped: ${String(c['skipped'])}` : `+${fmt(Number(c['added']))} −${fmt(Number(c['removed']))} ~${fmt(Number(c['changed']))}, ${mb(Number(c['bytes']))}`;
+    const report =
+      'skipped' in c
+        ? `skipped: ${String(c['skipped'])}`
+        : `+${fmt(Number(c['added']))} −${fmt(Number(c['removed']))} ~${fmt(Number(c['changed']))}, ${mb(Number(c['bytes']))}`;
     say(
       `  ${pad(s.name, 18)}${pad(secs(w.wallMs), 12)}${pad(b ? secs(b.wallMs) : 'n/a', 12)}${pad(b ? fmt(w.wallMs / b.wallMs, 3) : '', 8)}` +
         `${pad(mb(w.peakRssBytes), 12)}${pad(b ? mb(b.peakRssBytes) : 'n/a', 12)}${pad(`${secs(w.afterListingMs)} / ${b ? secs(b.afterListingMs) : 'n/a'}`, 22)}${report}`,
@@ -240,18 +262,29 @@ export function printChangeReport(result: ChangeBenchResult, say: (line?: string
         `with the report / the reference: wall ${fmt(s.withReport.wallMs / r.wallMs, 3)}, peak RSS ${fmt(s.withReport.peakRssBytes / r.peakRssBytes, 3)}`,
     );
   }
-  say(`  (after listing: from the tenant's last page to completedAt — commit, index, comparison, report, manifest — with / without the report; CPU with / without: ${result.scenarios.map((s) => `${secs(s.withReport.cpuMs)} / ${s.withoutReport ? secs(s.withoutReport.cpuMs) : 'n/a'}`).join(', ')})`);
+  say(
+    `  (after listing: from the tenant's last page to completedAt — commit, index, comparison, report, manifest — with / without the report; CPU with / without: ${result.scenarios.map((s) => `${secs(s.withReport.cpuMs)} / ${s.withoutReport ? secs(s.withoutReport.cpuMs) : 'n/a'}`).join(', ')})`,
+  );
   say();
   const stated = result.users >= 1_000_000;
   const target = (ok: boolean, text: string): void => say(`  [${!stated ? 'n/a ' : ok ? 'met ' : 'MISS'}] ${text}`);
   say('Change report targets (stated at 1,000,000 users)');
   const one = result.scenarios.find((s) => s.name === '~1 % changed');
   if (one?.withoutReport) {
-    target(one.withReport.peakRssBytes <= 256 * MiB, `~1 % changed: peak RSS of the run ≤ 256 MiB: ${mb(one.withReport.peakRssBytes)} at ${fmt(result.users)} users`);
+    target(
+      one.withReport.peakRssBytes <= 256 * MiB,
+      `~1 % changed: peak RSS of the run ≤ 256 MiB: ${mb(one.withReport.peakRssBytes)} at ${fmt(result.users)} users`,
+    );
     const ratio = one.withReport.wallMs / one.withoutReport.wallMs;
-    target(ratio <= 1.1, `~1 % changed: wall ≤ 1.10 × without the report: ${fmt(ratio, 3)} (${secs(one.withReport.wallMs)} vs ${secs(one.withoutReport.wallMs)})`);
+    target(
+      ratio <= 1.1,
+      `~1 % changed: wall ≤ 1.10 × without the report: ${fmt(ratio, 3)} (${secs(one.withReport.wallMs)} vs ${secs(one.withoutReport.wallMs)})`,
+    );
   }
   for (const s of result.scenarios.filter((x) => x !== one)) {
-    target(s.withReport.peakRssBytes <= 256 * MiB, `${s.name}: peak RSS ≤ 256 MiB (the same bound): ${mb(s.withReport.peakRssBytes)}${s.withoutReport ? `; wall ${fmt(s.withReport.wallMs / s.withoutReport.wallMs, 3)} × without` : ''}`);
+    target(
+      s.withReport.peakRssBytes <= 256 * MiB,
+      `${s.name}: peak RSS ≤ 256 MiB (the same bound): ${mb(s.withReport.peakRssBytes)}${s.withoutReport ? `; wall ${fmt(s.withReport.wallMs / s.withoutReport.wallMs, 3)} × without` : ''}`,
+    );
   }
 }

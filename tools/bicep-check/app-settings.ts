@@ -30,7 +30,13 @@ export function nodeAt(file: BicepFile, loc: Loc, type: string): Node | undefine
 }
 
 /** The items of an app-settings list, or undefined when it is built some other way (the check cannot read it). */
-export function appSettingItems(file: BicepFile, v: Value | undefined, decide?: Decide, conds: string[] = [], depth = 0): SettingItem[] | undefined {
+export function appSettingItems(
+  file: BicepFile,
+  v: Value | undefined,
+  decide?: Decide,
+  conds: string[] = [],
+  depth = 0,
+): SettingItem[] | undefined {
   if (!v || depth > 10) return undefined;
   switch (v.kind) {
     case 'array':
@@ -74,8 +80,15 @@ function conditionNode(file: BicepFile, loc: Loc, type: 'resource_declaration' |
  * Whether a resource is deployed: false when its condition or the condition of a module declaration leading to its
  * file evaluates to false, true when all evaluate to true, undefined when one depends on the deployment only.
  */
-export function isDeployed(project: Project, file: BicepFile, r: ResourceDecl, evaluate: (file: BicepFile, cond: Node) => unknown): boolean | undefined {
-  const conditions: Array<{ file: BicepFile; cond: Node | undefined }> = [{ file, cond: conditionNode(file, r.loc, 'resource_declaration') }];
+export function isDeployed(
+  project: Project,
+  file: BicepFile,
+  r: ResourceDecl,
+  evaluate: (file: BicepFile, cond: Node) => unknown,
+): boolean | undefined {
+  const conditions: Array<{ file: BicepFile; cond: Node | undefined }> = [
+    { file, cond: conditionNode(file, r.loc, 'resource_declaration') },
+  ];
   let current = file;
   for (let i = 0; i < 10; i++) {
     const site = project.callSites.get(current.file)?.[0];

@@ -31,7 +31,10 @@ export class Opaque {
 export type BicepValue = string | number | boolean | null | Opaque | BicepValue[] | { [key: string]: BicepValue };
 
 export class EvaluationError extends Error {
-  constructor(message: string, readonly loc?: Loc) {
+  constructor(
+    message: string,
+    readonly loc?: Loc,
+  ) {
     super(loc ? `${loc.file}:${loc.line}: ${message}` : message);
     this.name = 'EvaluationError';
   }
@@ -48,7 +51,8 @@ export interface Deployment {
 
 type Fn = (args: BicepValue[], at: Loc) => BicepValue;
 
-const isObject = (v: BicepValue): v is { [key: string]: BicepValue } => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Opaque);
+const isObject = (v: BicepValue): v is { [key: string]: BicepValue } =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Opaque);
 const opaqueIn = (vs: BicepValue[]): Opaque | undefined => vs.find((v): v is Opaque => v instanceof Opaque);
 
 /** ARM reads object properties case-insensitively. */
@@ -56,7 +60,11 @@ function member(obj: BicepValue, key: string, at: Loc): BicepValue {
   if (obj instanceof Opaque) return new Opaque(`${obj.text}.${key}`);
   if (!isObject(obj)) throw new EvaluationError(`cannot read property '${key}' of ${describe(obj)}`, at);
   const found = Object.keys(obj).find((k) => k.toLowerCase() === key.toLowerCase());
-  if (found === undefined) throw new EvaluationError(`the language expression property '${key}' doesn't exist, available properties are '${Object.keys(obj).join(', ')}'`, at);
+  if (found === undefined)
+    throw new EvaluationError(
+      `the language expression property '${key}' doesn't exist, available properties are '${Object.keys(obj).join(', ')}'`,
+      at,
+    );
   return obj[found]!;
 }
 
@@ -82,7 +90,10 @@ function equal(a: BicepValue, b: BicepValue): boolean {
 
 /** The functions infra/ uses where a value matters (an unknown one is refused) (bicep-functions-string.md, -object.md, -array.md). */
 const FUNCTIONS: Record<string, Fn> = {
-  endsWith: ([s, x], at) => str(s!, 'endsWith', at).toLowerCase().endsWith(str(x!, 'endsWith', at).toLowerCase()),
+  endsWith: ([s, x], at) =>
+    str(s!, 'endsWith', at)
+      .toLowerCase()
+      .endsWith(str(x!, 'endsWith', at).toLowerCase()),
   substring: ([s, start, len], at) => {
     const text = str(s!, 'substring', at);
     const from = Number(start ?? 0);
@@ -103,7 +114,8 @@ const FUNCTIONS: Record<string, Fn> = {
   },
   union: (args, at) => {
     if (args.every(isObject)) return Object.assign({}, ...args) as { [key: string]: BicepValue };
-    if (args.every((a) => Array.isArray(a))) return [...new Map((args as BicepValue[][]).flat().map((i) => [JSON.stringify(i), i])).values()];
+    if (args.every((a) => Array.isArray(a)))
+      return [...new Map((args as BicepValue[][]).flat().map((i) => [JSON.stringify(i), i])).values()];
     throw new EvaluationError('union() of values of different kinds', at);
   },
   join: ([a, sep], at) => {
@@ -122,7 +134,25 @@ const FUNCTIONS: Record<string, Fn> = {
 };
 
 /** Functions whose value only the deployment knows. */
-const DEPLOYMENT_FUNCTIONS = new Set(['uniqueString', 'guid', 'resourceGroup', 'subscription', 'tenant', 'deployment', 'deployer', 'resourceId', 'subscriptionResourceId', 'tenantResourceId', 'extensionResourceId', 'reference', 'list', 'utcNow', 'newGuid', 'loadJsonContent', 'loadTextContent']);
+const DEPLOYMENT_FUNCTIONS = new Set([
+  'uniqueString',
+  'guid',
+  'resourceGroup',
+  'subscription',
+  'tenant',
+  'deployment',
+  'deployer',
+  'resourceId',
+  'subscriptionResourceId',
+  'tenantResourceId',
+  'extensionResourceId',
+  'reference',
+  'list',
+  'utcNow',
+  'newGuid',
+  'loadJsonContent',
+  'loadTextContent',
+]);
 
 export class Evaluator {
   readonly #project: Project;
@@ -374,7 +404,10 @@ function unescape(e: string): string {
 
 function refuseMisparsedTernary(objNode: Node, at: Loc): void {
   if (objNode.type === 'ternary_expression')
-    throw new EvaluationError('an unparenthesized conditional under [index] or .member: tree-sitter-bicep 1.1.0 groups it differently from Bicep; put the indexed part in its own variable or in parentheses', at);
+    throw new EvaluationError(
+      'an unparenthesized conditional under [index] or .member: tree-sitter-bicep 1.1.0 groups it differently from Bicep; put the indexed part in its own variable or in parentheses',
+      at,
+    );
 }
 
 /** The largest expression node that starts at a model Value's position. */
@@ -382,7 +415,23 @@ function nodeAt(file: BicepFile, loc: Loc): Node {
   const pos = { row: loc.line - 1, column: loc.column - 1 };
   let n: Node | null = file.root.descendantForPosition(pos);
   if (!n) throw new EvaluationError('no syntax node', loc);
-  const STOP = new Set(['object_property', 'arguments', 'array', 'object', 'variable_declaration', 'parameter_declaration', 'output_declaration', 'resource_declaration', 'module_declaration', 'infrastructure', 'decorator', 'decorators', 'if_statement', 'for_statement', 'interpolation']);
+  const STOP = new Set([
+    'object_property',
+    'arguments',
+    'array',
+    'object',
+    'variable_declaration',
+    'parameter_declaration',
+    'output_declaration',
+    'resource_declaration',
+    'module_declaration',
+    'infrastructure',
+    'decorator',
+    'decorators',
+    'if_statement',
+    'for_statement',
+    'interpolation',
+  ]);
   while (n.parent && !STOP.has(n.parent.type) && n.parent.startIndex === n.startIndex) n = n.parent;
   // A `string` node's first child is the quote: climb to the string itself.
   if ((n.type === "'" || n.type === 'string_content') && n.parent?.type === 'string') n = n.parent;
@@ -405,7 +454,8 @@ export function evaluateAppSettings(project: Project, deployment: Deployment, on
     if (typeof v !== 'boolean') throw new EvaluationError(`the condition ${cond.text} is ${describe(v)}, not a bool`);
     return v;
   });
-  if (!items) throw new EvaluationError('siteConfig.appSettings is not an array literal, concat() of lists, or a conditional list', site.r.loc);
+  if (!items)
+    throw new EvaluationError('siteConfig.appSettings is not an array literal, concat() of lists, or a conditional list', site.r.loc);
   const out = new Map<string, BicepValue>();
   for (const { item } of items) {
     const nameV = prop(item, 'name');

@@ -34,7 +34,8 @@ const REASON = {
   remoteBuild: 'Replaced by the remoteBuild parameter when deploying in Flex Consumption',
 } as const;
 
-const deprecations = (rows: Array<[name: string, reason: string]>): readonly Deprecation[] => rows.map(([name, reason]) => ({ name, reason }));
+const deprecations = (rows: Array<[name: string, reason: string]>): readonly Deprecation[] =>
+  rows.map(([name, reason]) => ({ name, reason }));
 
 export const FLEX_DEPRECATED_SITE_PROPERTIES: readonly Deprecation[] = deprecations([
   ['ftpsState', 'FTPS not supported'],
@@ -69,7 +70,8 @@ export const FLEX_DEPRECATED_APP_SETTINGS: readonly Deprecation[] = deprecations
   ['WEBSITE_MAX_DYNAMIC_APPLICATION_SCALE_OUT', 'Replaced by maximumInstanceCount in properties.functionAppConfig.scaleAndConcurrency'],
 ]);
 
-export const FLEX_DEPRECATIONS_SOURCE = 'https://learn.microsoft.com/azure/azure-functions/functions-app-settings#flex-consumption-plan-deprecations';
+export const FLEX_DEPRECATIONS_SOURCE =
+  'https://learn.microsoft.com/azure/azure-functions/functions-app-settings#flex-consumption-plan-deprecations';
 
 export function flexDeprecation(list: readonly Deprecation[], name: string): Deprecation | undefined {
   return list.find((d) => d.name.toLowerCase() === name.toLowerCase());

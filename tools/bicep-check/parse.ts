@@ -137,7 +137,10 @@ export function bicepParser(): Promise<Parser> {
 }
 
 const UNSUPPORTED_HINTS: Array<[RegExp, string]> = [
-  [/^\s*var\s+\w+\s+\w+(\[\])?\s*=/, 'typed variable declarations (var x string = ...) are not understood by tree-sitter-bicep 1.1.0: drop the type'],
+  [
+    /^\s*var\s+\w+\s+\w+(\[\])?\s*=/,
+    'typed variable declarations (var x string = ...) are not understood by tree-sitter-bicep 1.1.0: drop the type',
+  ],
   [/\.\.\.\w/, 'the spread operator (...) is not understood by tree-sitter-bicep 1.1.0: use union()/concat()'],
   [/resource(Input|Output)</, 'resourceInput<>/resourceOutput<> types are not understood by tree-sitter-bicep 1.1.0'],
 ];
@@ -243,7 +246,8 @@ export function toValue(file: string, n: Node): Value {
       const cond = n.childForFieldName('condition');
       const then = n.childForFieldName('consequence');
       const otherwise = n.childForFieldName('alternative');
-      if (cond && then && otherwise) return { kind: 'ternary', cond: cond.text, then: toValue(file, then), else: toValue(file, otherwise), loc };
+      if (cond && then && otherwise)
+        return { kind: 'ternary', cond: cond.text, then: toValue(file, then), else: toValue(file, otherwise), loc };
       return { kind: 'expr', text: n.text, loc };
     }
     case 'parenthesized_expression': {
@@ -269,7 +273,11 @@ function decoratorsOf(file: string, n: Node | undefined): Decorator[] {
     if (call.type === 'call_expression') {
       const fn = call.childForFieldName('function');
       const args = call.childForFieldName('arguments');
-      out.push({ name: fn?.text.replace(/^sys\./, '') ?? '', args: args ? named(args).map((a) => toValue(file, a)) : [], loc: locOf(file, d) });
+      out.push({
+        name: fn?.text.replace(/^sys\./, '') ?? '',
+        args: args ? named(args).map((a) => toValue(file, a)) : [],
+        loc: locOf(file, d),
+      });
     } else out.push({ name: call.text, args: [], loc: locOf(file, d) });
   }
   return out;
@@ -345,9 +353,17 @@ function readDeclarations(model: BicepFile, root: Node): void {
       }
       case 'parameter_declaration': {
         const name = kids[0]?.text ?? '';
-        const typeNode = kids.find((k) => k.type === 'type' || k.type === 'primitive_type' || k.type === 'nullable_type' || k.type === 'array_type');
+        const typeNode = kids.find(
+          (k) => k.type === 'type' || k.type === 'primitive_type' || k.type === 'nullable_type' || k.type === 'array_type',
+        );
         const valueNode = typeNode ? kids[kids.indexOf(typeNode) + 1] : undefined;
-        model.params.set(name, { name, type: typeNode?.text ?? '', default: valueNode ? toValue(file, valueNode) : undefined, decorators, loc });
+        model.params.set(name, {
+          name,
+          type: typeNode?.text ?? '',
+          default: valueNode ? toValue(file, valueNode) : undefined,
+          decorators,
+          loc,
+        });
         break;
       }
       case 'variable_declaration': {
@@ -361,7 +377,13 @@ function readDeclarations(model: BicepFile, root: Node): void {
         break;
       case 'module_declaration': {
         const { body, condition } = conditionalBody(kids[kids.length - 1]);
-        model.modules.push({ symbol: kids[0]?.text ?? '', path: kids[1] ? unquote(kids[1]) : '', condition, body: valueOr(file, body, loc), loc });
+        model.modules.push({
+          symbol: kids[0]?.text ?? '',
+          path: kids[1] ? unquote(kids[1]) : '',
+          condition,
+          body: valueOr(file, body, loc),
+          loc,
+        });
         break;
       }
       case 'output_declaration': {
@@ -416,11 +438,14 @@ function readCommentsAndReferences(model: BicepFile, root: Node): void {
     }
     if (n.type === 'for_statement') {
       const init = n.childForFieldName('initializer');
-      if (init) for (const id of [init, ...init.descendantsOfType('identifier')]) if (id && id.type === 'identifier') model.localNames.add(id.text);
+      if (init)
+        for (const id of [init, ...init.descendantsOfType('identifier')]) if (id && id.type === 'identifier') model.localNames.add(id.text);
       for (const lv of n.descendantsOfType(['loop_variable', 'loop_enumerator'])) if (lv) model.localNames.add(lv.text);
     }
-    if (n.type === 'lambda_expression') for (const id of n.descendantsOfType('identifier')) if (id && id.parent === n) model.localNames.add(id.text);
-    if (n.type === 'identifier' && isReference(n)) model.references.push({ name: n.text, loc: locOf(model.file, n), member: memberChain(n) });
+    if (n.type === 'lambda_expression')
+      for (const id of n.descendantsOfType('identifier')) if (id && id.parent === n) model.localNames.add(id.text);
+    if (n.type === 'identifier' && isReference(n))
+      model.references.push({ name: n.text, loc: locOf(model.file, n), member: memberChain(n) });
     for (const c of n.children) if (c) visit(c);
   };
   visit(root);
@@ -440,7 +465,20 @@ function memberChain(n: Node): string[] | undefined {
   return member.length ? member : undefined;
 }
 
-const DECLARATIONS = new Set(['parameter_declaration', 'variable_declaration', 'resource_declaration', 'module_declaration', 'output_declaration', 'type_declaration', 'user_defined_function', 'metadata_declaration', 'import_statement', 'import_with_statement', 'using_statement', 'assert_statement']);
+const DECLARATIONS = new Set([
+  'parameter_declaration',
+  'variable_declaration',
+  'resource_declaration',
+  'module_declaration',
+  'output_declaration',
+  'type_declaration',
+  'user_defined_function',
+  'metadata_declaration',
+  'import_statement',
+  'import_with_statement',
+  'using_statement',
+  'assert_statement',
+]);
 
 function isReference(n: Node): boolean {
   const p = n.parent;

@@ -55,10 +55,26 @@ const KNOWN_ROLE_NAMES: Record<string, string> = {
 
 /** Roles of the function's identity: what it needs, where. Nothing else may be granted to it. */
 const FUNCTION_ROLES = [
-  { role: ROLES.keyVaultSecretsUser, scopes: ['Microsoft.KeyVault/vaults', 'Microsoft.KeyVault/vaults/secrets'], why: 'read the Graph credential from Key Vault' },
-  { role: ROLES.storageBlobDataOwner, scopes: ['Microsoft.Storage/storageAccounts'], why: 'Functions host storage (leases, keys, timer state) and the Flex deployment package' },
-  { role: ROLES.storageBlobDataContributor, scopes: ['Microsoft.Storage/storageAccounts/blobServices/containers'], why: 'write snapshots and latest.json to the export container' },
-  { role: ROLES.monitoringMetricsPublisher, scopes: ['Microsoft.Insights/components'], why: 'send telemetry to Application Insights with Entra ID' },
+  {
+    role: ROLES.keyVaultSecretsUser,
+    scopes: ['Microsoft.KeyVault/vaults', 'Microsoft.KeyVault/vaults/secrets'],
+    why: 'read the Graph credential from Key Vault',
+  },
+  {
+    role: ROLES.storageBlobDataOwner,
+    scopes: ['Microsoft.Storage/storageAccounts'],
+    why: 'Functions host storage (leases, keys, timer state) and the Flex deployment package',
+  },
+  {
+    role: ROLES.storageBlobDataContributor,
+    scopes: ['Microsoft.Storage/storageAccounts/blobServices/containers'],
+    why: 'write snapshots and latest.json to the export container',
+  },
+  {
+    role: ROLES.monitoringMetricsPublisher,
+    scopes: ['Microsoft.Insights/components'],
+    why: 'send telemetry to Application Insights with Entra ID',
+  },
 ];
 const DEPLOYER_ROLES: string[] = [ROLES.keyVaultCertificatesOfficer.id, ROLES.keyVaultSecretsOfficer.id, ROLES.storageBlobDataReader.id];
 
@@ -207,13 +223,19 @@ function postureOf(project: Project, options: PostureOptions, out: Finding[]): P
 /** `<subject>: <path> must be <want> (<why>), is <value>` unless the resource's literal at `path` is `want`. */
 function expectLiteral(x: Posture, rule: string, subject: string, r: ResourceDecl, path: string, want: unknown, why: string): void {
   const v = prop(r.body, path);
-  if (lit(v) !== want) x.P(rule, v?.loc ?? r.loc, `${subject}: ${path} must be ${JSON.stringify(want)} (${why}), is ${v ? valueText(v) : 'not set'}`);
+  if (lit(v) !== want)
+    x.P(rule, v?.loc ?? r.loc, `${subject}: ${path} must be ${JSON.stringify(want)} (${why}), is ${v ? valueText(v) : 'not set'}`);
 }
 
 // --- The user-assigned identity -------------------------------------------------------------------
 function checkIdentity(x: Posture): void {
   const uamis = x.deployed(UAMI);
-  if (uamis.length !== 1) x.P('identity-uami', x.anyLoc, `exactly one user-assigned managed identity is expected (found ${uamis.length}): it is used for everything`);
+  if (uamis.length !== 1)
+    x.P(
+      'identity-uami',
+      x.anyLoc,
+      `exactly one user-assigned managed identity is expected (found ${uamis.length}): it is used for everything`,
+    );
 }
 
 // --- Storage --------------------------------------------------------------------------------------
@@ -228,11 +250,16 @@ function checkStorage(x: Posture): void {
     expectLiteral(x, 'storage-oauth-default', subject, r, 'properties.defaultToOAuthAuthentication', true, 'default to Entra ID');
     const tls = lit(prop(r.body, 'properties.minimumTlsVersion'));
     if (tls !== 'TLS1_2' && tls !== 'TLS1_3')
-      x.P('storage-tls', prop(r.body, 'properties.minimumTlsVersion')?.loc ?? r.loc, `storage account ${r.symbol}: properties.minimumTlsVersion must be 'TLS1_2', is ${tls ?? 'not set'}`);
+      x.P(
+        'storage-tls',
+        prop(r.body, 'properties.minimumTlsVersion')?.loc ?? r.loc,
+        `storage account ${r.symbol}: properties.minimumTlsVersion must be 'TLS1_2', is ${tls ?? 'not set'}`,
+      );
   }
   for (const { r } of x.deployed('Microsoft.Storage/storageAccounts/blobServices/containers')) {
     const access = prop(r.body, 'properties.publicAccess');
-    if (access && lit(access) !== 'None') x.P('container-public-access', access.loc, `container ${r.symbol}: publicAccess must be 'None', is ${valueText(access)}`);
+    if (access && lit(access) !== 'None')
+      x.P('container-public-access', access.loc, `container ${r.symbol}: publicAccess must be 'None', is ${valueText(access)}`);
   }
 }
 
@@ -246,7 +273,12 @@ function readAppSettings(x: Posture): AppSettings {
     // Every item the list can hold, in every branch (app-settings.ts): which ones a deployment gets is checked per
     // credential type (credential.ts).
     const items = appSettingItems(site.file, prop(site.r.body, 'properties.siteConfig.appSettings'));
-    if (!items) x.P('settings-inline', site.r.loc, `function app ${site.r.symbol}: siteConfig.appSettings must be an array literal of { name, value }, concat() of such lists, or a conditional choosing between two (the check reads it)`);
+    if (!items)
+      x.P(
+        'settings-inline',
+        site.r.loc,
+        `function app ${site.r.symbol}: siteConfig.appSettings must be an array literal of { name, value }, concat() of such lists, or a conditional choosing between two (the check reads it)`,
+      );
     else
       for (const { item } of items) {
         const name = prop(item, 'name');
@@ -254,7 +286,12 @@ function readAppSettings(x: Posture): AppSettings {
         if (name?.kind === 'string') list.push({ names: [name.value], conditional: false, value, loc: name.loc });
         else if (name?.kind === 'ternary' && name.then.kind === 'string' && name.else.kind === 'string')
           list.push({ names: [name.then.value, name.else.value], conditional: true, cond: name.cond, value, loc: name.loc });
-        else x.P('settings-inline', item.loc, `app setting with a computed name (${valueText(name)}): use a literal, or a ternary of two literals`);
+        else
+          x.P(
+            'settings-inline',
+            item.loc,
+            `app setting with a computed name (${valueText(name)}): use a literal, or a ternary of two literals`,
+          );
       }
   }
   const byName = new Map<string, Setting[]>();
@@ -283,16 +320,30 @@ function checkAppSettings(x: Posture, settings: AppSettings, site: Deployed): vo
 /** Each setting once; none forbidden, deprecated on Flex, carrying a key, or read by nobody. */
 function checkSettingNames(x: Posture, settings: AppSettings): void {
   const { byName } = settings;
-  for (const [n, list] of byName) if (list.length > 1) x.P('setting-duplicate', list[1]!.loc, `app setting ${n} is set ${list.length} times`);
-  for (const [n, why] of Object.entries(FORBIDDEN_SETTINGS)) if (byName.has(n)) x.P('setting-forbidden', settings.loc(n), `app setting ${n} must not be set: ${why}`);
+  for (const [n, list] of byName)
+    if (list.length > 1) x.P('setting-duplicate', list[1]!.loc, `app setting ${n} is set ${list.length} times`);
+  for (const [n, why] of Object.entries(FORBIDDEN_SETTINGS))
+    if (byName.has(n)) x.P('setting-forbidden', settings.loc(n), `app setting ${n} must not be set: ${why}`);
   // Flex Consumption deprecations (flex.ts): newer stamps refuse the site PUT that carries one.
   for (const n of byName.keys()) {
     const d = flexDeprecation(FLEX_DEPRECATED_APP_SETTINGS, n);
-    if (d) x.P('flex-deprecated', settings.loc(n), `app setting ${n} is deprecated on Flex Consumption (${d.reason}; ${FLEX_DEPRECATIONS_SOURCE})`);
+    if (d)
+      x.P(
+        'flex-deprecated',
+        settings.loc(n),
+        `app setting ${n} is deprecated on Flex Consumption (${d.reason}; ${FLEX_DEPRECATIONS_SOURCE})`,
+      );
   }
   for (const n of byName.keys()) {
-    if (/AccountKey=|SharedAccessSignature=/i.test(valueText(byName.get(n)![0]!.value))) x.P('setting-shared-key', settings.loc(n), `app setting ${n} carries a storage key or SAS`);
-    if (!x.options.settingNames.includes(n) && !CREDENTIAL_SETTINGS.includes(n) && !PLATFORM_SETTINGS.has(n) && !FORBIDDEN_SETTINGS[n] && !flexDeprecation(FLEX_DEPRECATED_APP_SETTINGS, n))
+    if (/AccountKey=|SharedAccessSignature=/i.test(valueText(byName.get(n)![0]!.value)))
+      x.P('setting-shared-key', settings.loc(n), `app setting ${n} carries a storage key or SAS`);
+    if (
+      !x.options.settingNames.includes(n) &&
+      !CREDENTIAL_SETTINGS.includes(n) &&
+      !PLATFORM_SETTINGS.has(n) &&
+      !FORBIDDEN_SETTINGS[n] &&
+      !flexDeprecation(FLEX_DEPRECATED_APP_SETTINGS, n)
+    )
       x.P('setting-unknown', settings.loc(n), `app setting ${n} is neither read by the code (SETTING_NAMES) nor by the platform: a typo?`);
   }
 }
@@ -309,7 +360,12 @@ function credentialSettings(settings: AppSettings): Setting[] {
 function checkSettingContract(x: Posture, settings: AppSettings, site: Deployed): void {
   for (const n of x.options.settingNames) {
     if (n === 'EXPORT_STORAGE') {
-      if (settings.byName.has(n)) x.P('setting-connection-string', settings.loc(n), 'EXPORT_STORAGE (a connection string, shared key) must not be set in Azure: set EXPORT_STORAGE__blobServiceUri (identity-based)');
+      if (settings.byName.has(n))
+        x.P(
+          'setting-connection-string',
+          settings.loc(n),
+          'EXPORT_STORAGE (a connection string, shared key) must not be set in Azure: set EXPORT_STORAGE__blobServiceUri (identity-based)',
+        );
       continue;
     }
     if (CREDENTIAL_SETTINGS.includes(n)) continue;
@@ -327,23 +383,45 @@ function checkSettingSources(x: Posture, settings: AppSettings, site: Deployed):
   expectTrace('AZURE_CLIENT_ID', (t) => x.isUami(t, 'properties.clientId'), "the user-assigned identity's clientId");
   expectTrace('AzureWebJobsStorage__clientId', (t) => x.isUami(t, 'properties.clientId'), "the user-assigned identity's clientId");
   expectTrace('AzureWebJobsStorage__credential', (t) => t.length > 0 && t.every((v) => v === "'managedidentity'"), "'managedidentity'");
-  const blobUri = (t: string[]): boolean => t.length > 0 && t.every((v) => v.startsWith('interp:https://') && v.includes('.blob.') && v.includes('environment().suffixes.storage'));
-  expectTrace('AzureWebJobsStorage__blobServiceUri', blobUri, "https://<account>.blob.${environment().suffixes.storage}");
-  expectTrace('EXPORT_STORAGE__blobServiceUri', blobUri, "https://<account>.blob.${environment().suffixes.storage} (identity-based)");
+  const blobUri = (t: string[]): boolean =>
+    t.length > 0 && t.every((v) => v.startsWith('interp:https://') && v.includes('.blob.') && v.includes('environment().suffixes.storage'));
+  expectTrace('AzureWebJobsStorage__blobServiceUri', blobUri, 'https://<account>.blob.${environment().suffixes.storage}');
+  expectTrace('EXPORT_STORAGE__blobServiceUri', blobUri, 'https://<account>.blob.${environment().suffixes.storage} (identity-based)');
   // '' where no vault is deployed (credentialType federated, whose settings do not include KEY_VAULT_URL: credential.ts).
   const vaultUri = (t: string[]): string[] => t.filter((v) => v !== "''");
-  expectTrace('KEY_VAULT_URL', (t) => vaultUri(t).length > 0 && vaultUri(t).every((v) => v.startsWith('Microsoft.KeyVault/vaults:properties.vaultUri ')), "the vault's properties.vaultUri");
-  expectTrace('EXPORT_CONTAINER', (t) => t.length > 0 && t.every((v) => v.startsWith('Microsoft.Storage/storageAccounts/blobServices/containers:name ')), 'the name of the deployed export container');
-  expectTrace('APPLICATIONINSIGHTS_CONNECTION_STRING', (t) => t.some((v) => v.startsWith('Microsoft.Insights/components:properties.ConnectionString ')), "the Application Insights component's ConnectionString");
+  expectTrace(
+    'KEY_VAULT_URL',
+    (t) => vaultUri(t).length > 0 && vaultUri(t).every((v) => v.startsWith('Microsoft.KeyVault/vaults:properties.vaultUri ')),
+    "the vault's properties.vaultUri",
+  );
+  expectTrace(
+    'EXPORT_CONTAINER',
+    (t) => t.length > 0 && t.every((v) => v.startsWith('Microsoft.Storage/storageAccounts/blobServices/containers:name ')),
+    'the name of the deployed export container',
+  );
+  expectTrace(
+    'APPLICATIONINSIGHTS_CONNECTION_STRING',
+    (t) => t.some((v) => v.startsWith('Microsoft.Insights/components:properties.ConnectionString ')),
+    "the Application Insights component's ConnectionString",
+  );
   const authString = settings.byName.get('APPLICATIONINSIGHTS_AUTHENTICATION_STRING')?.[0];
-  if (!authString) x.P('appinsights-aad', site.r.loc, 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING (ClientId=<identity>;Authorization=AAD) is not set: telemetry is rejected when local auth is off');
+  if (!authString)
+    x.P(
+      'appinsights-aad',
+      site.r.loc,
+      'APPLICATIONINSIGHTS_AUTHENTICATION_STRING (ClientId=<identity>;Authorization=AAD) is not set: telemetry is rejected when local auth is off',
+    );
   else {
     const v = authString.value;
     const parts = v?.kind === 'interp' ? v.parts : [];
     const clientExpr = parts.find((p): p is { expr: string } => typeof p !== 'string');
     const textOk = v?.kind === 'interp' && /^'ClientId=\$\{[^}]+\};Authorization=AAD'$/.test(v.text);
     if (!textOk || !clientExpr || !x.isUami(x.project.trace(site.file, clientExpr.expr), 'properties.clientId'))
-      x.P('appinsights-aad', authString.loc, "APPLICATIONINSIGHTS_AUTHENTICATION_STRING must be 'ClientId=${<the identity's clientId>};Authorization=AAD'");
+      x.P(
+        'appinsights-aad',
+        authString.loc,
+        "APPLICATIONINSIGHTS_AUTHENTICATION_STRING must be 'ClientId=${<the identity's clientId>};Authorization=AAD'",
+      );
   }
 }
 
@@ -358,20 +436,36 @@ function checkGraphClouds(x: Posture, settings: AppSettings): void {
     for (const environment of [cloud.environment, toggleTrailingSlashes(cloud.environment)]) {
       const got = evaluateSettings(x.project, { environment, parameters: ENTRY_PARAMETERS }, GRAPH_SETTINGS);
       if (typeof got === 'string') {
-        x.P('setting-graph-cloud', settings.loc('GRAPH_ENDPOINT'), `GRAPH_ENDPOINT / GRAPH_AUTHORITY_HOST cannot be evaluated for ${environment.name} (environment() as documented: ${cloud.source}): ${got}`);
+        x.P(
+          'setting-graph-cloud',
+          settings.loc('GRAPH_ENDPOINT'),
+          `GRAPH_ENDPOINT / GRAPH_AUTHORITY_HOST cannot be evaluated for ${environment.name} (environment() as documented: ${cloud.source}): ${got}`,
+        );
         continue;
       }
       const want = { GRAPH_ENDPOINT: cloud.microsoftGraph, GRAPH_AUTHORITY_HOST: cloud.entraAuthority };
       for (const [n, expected] of Object.entries(want))
         if (settings.byName.has(n) && got.get(n) !== expected)
-          x.P('setting-graph-cloud', settings.loc(n), `deployed to ${environment.name}, app setting ${n} would be ${describe(got.get(n) ?? null)}; it must be ${expected} (https://learn.microsoft.com/graph/deployments)${n === 'GRAPH_ENDPOINT' ? '. environment().graph is Azure AD Graph (retired), not Microsoft Graph' : ''}`);
+          x.P(
+            'setting-graph-cloud',
+            settings.loc(n),
+            `deployed to ${environment.name}, app setting ${n} would be ${describe(got.get(n) ?? null)}; it must be ${expected} (https://learn.microsoft.com/graph/deployments)${n === 'GRAPH_ENDPOINT' ? '. environment().graph is Azure AD Graph (retired), not Microsoft Graph' : ''}`,
+          );
     }
   // A DoD (US Government L5) tenant: same Azure environment as L4, its own Graph host, given as a parameter.
   const usGov = CLOUDS.find((c) => c.environment.name === 'AzureUSGovernment');
   if (usGov && settings.byName.has('GRAPH_ENDPOINT')) {
-    const got = evaluateSettings(x.project, { environment: usGov.environment, parameters: { ...ENTRY_PARAMETERS, graphEndpoint: DOD_GRAPH } }, ['GRAPH_ENDPOINT']);
+    const got = evaluateSettings(
+      x.project,
+      { environment: usGov.environment, parameters: { ...ENTRY_PARAMETERS, graphEndpoint: DOD_GRAPH } },
+      ['GRAPH_ENDPOINT'],
+    );
     if (typeof got === 'string' || got.get('GRAPH_ENDPOINT') !== DOD_GRAPH)
-      x.P('setting-graph-cloud', settings.loc('GRAPH_ENDPOINT'), `${x.entryName}'s parameter graphEndpoint = '${DOD_GRAPH}' (US Government L5, https://learn.microsoft.com/graph/deployments) must become GRAPH_ENDPOINT; got ${typeof got === 'string' ? got : describe(got.get('GRAPH_ENDPOINT') ?? null)}`);
+      x.P(
+        'setting-graph-cloud',
+        settings.loc('GRAPH_ENDPOINT'),
+        `${x.entryName}'s parameter graphEndpoint = '${DOD_GRAPH}' (US Government L5, https://learn.microsoft.com/graph/deployments) must become GRAPH_ENDPOINT; got ${typeof got === 'string' ? got : describe(got.get('GRAPH_ENDPOINT') ?? null)}`,
+      );
   }
 }
 
@@ -391,18 +485,27 @@ function checkSettingParameters(x: Posture, settings: AppSettings, site: Deploye
   const checkParam = (setting: string, allowed: string[] | undefined, wantDefault: string | undefined): void => {
     const name = paramOf(setting);
     if (!name) {
-      if (settings.byName.has(setting)) x.P('setting-parameter', settings.loc(setting), `app setting ${setting} should come from a parameter`);
+      if (settings.byName.has(setting))
+        x.P('setting-parameter', settings.loc(setting), `app setting ${setting} should come from a parameter`);
       return;
     }
     const chain = project.paramChain(site.file, name);
     for (const link of chain) {
       const values = allowedValues(link.param);
       if (allowed && (!values || values.length !== allowed.length || !allowed.every((a) => values.includes(a))))
-        x.P('setting-allowed', link.param.loc, `parameter ${link.param.name} (${setting}) must be @allowed([${allowed.map((a) => `'${a}'`).join(', ')}])`);
+        x.P(
+          'setting-allowed',
+          link.param.loc,
+          `parameter ${link.param.name} (${setting}) must be @allowed([${allowed.map((a) => `'${a}'`).join(', ')}])`,
+        );
     }
     const def = project.effectiveDefault(site.file, name);
     if (wantDefault !== undefined && lit(def) !== wantDefault)
-      x.P('setting-default', chain.at(-1)?.param.loc ?? settings.loc(setting), `default of ${setting} must be '${wantDefault}' (the code's default), is ${def ? valueText(def) : 'none'}`);
+      x.P(
+        'setting-default',
+        chain.at(-1)?.param.loc ?? settings.loc(setting),
+        `default of ${setting} must be '${wantDefault}' (the code's default), is ${def ? valueText(def) : 'none'}`,
+      );
   };
   const d = x.options.settingDefaults ?? {};
   checkParam('EXPORT_FORMAT', ['json', 'ndjson'], d.EXPORT_FORMAT ?? 'json');
@@ -420,7 +523,8 @@ function checkSettingParameters(x: Posture, settings: AppSettings, site: Deploye
     const nameParam = nameV?.kind === 'expr' && container.file.params.has(nameV.text) ? nameV.text : undefined;
     const def = nameParam ? project.effectiveDefault(container.file, nameParam) : nameV;
     const want = d.EXPORT_CONTAINER ?? 'user-exports';
-    if (lit(def) !== want) x.P('setting-default', container.r.loc, `the export container's default name must be '${want}', is ${def ? valueText(def) : 'none'}`);
+    if (lit(def) !== want)
+      x.P('setting-default', container.r.loc, `the export container's default name must be '${want}', is ${def ? valueText(def) : 'none'}`);
   }
 }
 
@@ -434,7 +538,8 @@ function checkCredentialChoice(x: Posture, settings: AppSettings, site: Deployed
     const v = cred.value;
     if (v?.kind === 'expr' && site.file.params.has(v.text)) {
       const def = x.project.effectiveDefault(site.file, v.text);
-      if (lit(def) !== 'graph-export-cert') x.P('setting-default', cred.loc, `the credential name must default to 'graph-export-cert', is ${def ? valueText(def) : 'none'}`);
+      if (lit(def) !== 'graph-export-cert')
+        x.P('setting-default', cred.loc, `the credential name must default to 'graph-export-cert', is ${def ? valueText(def) : 'none'}`);
     } else x.P('setting-parameter', cred.loc, 'the credential name must come from a parameter (credentialName)');
   }
   checkCredentialTypes(x.project, x.P, x.entryName);
@@ -445,7 +550,8 @@ function checkPlan(x: Posture): void {
   for (const { r } of x.deployed('Microsoft.Web/serverfarms')) {
     if (lit(prop(r.body, 'sku.name')) !== 'FC1' || lit(prop(r.body, 'sku.tier')) !== 'FlexConsumption')
       x.P('plan-flex-consumption', r.loc, `plan ${r.symbol}: sku must be { name: 'FC1', tier: 'FlexConsumption' }`);
-    if (lit(prop(r.body, 'properties.reserved')) !== true) x.P('plan-flex-consumption', r.loc, `plan ${r.symbol}: properties.reserved must be true (Linux)`);
+    if (lit(prop(r.body, 'properties.reserved')) !== true)
+      x.P('plan-flex-consumption', r.loc, `plan ${r.symbol}: properties.reserved must be true (Linux)`);
   }
 }
 
@@ -468,18 +574,48 @@ function checkSiteProperties(x: Posture, { file, r }: Deployed): void {
     const obj = prop(r.body, path);
     for (const p of obj?.kind === 'object' ? obj.props : []) {
       const d = flexDeprecation(FLEX_DEPRECATED_SITE_PROPERTIES, p.key);
-      if (d) x.P('flex-deprecated', p.keyLoc, `function app ${r.symbol}: ${path}.${p.key} is deprecated on Flex Consumption (${d.reason}; ${FLEX_DEPRECATIONS_SOURCE})`);
+      if (d)
+        x.P(
+          'flex-deprecated',
+          p.keyLoc,
+          `function app ${r.symbol}: ${path}.${p.key} is deprecated on Flex Consumption (${d.reason}; ${FLEX_DEPRECATIONS_SOURCE})`,
+        );
     }
   }
   const tls = lit(prop(r.body, 'properties.siteConfig.minTlsVersion'));
-  if (tls !== '1.2' && tls !== '1.3') x.P('site-tls', prop(r.body, 'properties.siteConfig.minTlsVersion')?.loc ?? r.loc, `function app ${r.symbol}: siteConfig.minTlsVersion must be '1.2'`);
+  if (tls !== '1.2' && tls !== '1.3')
+    x.P(
+      'site-tls',
+      prop(r.body, 'properties.siteConfig.minTlsVersion')?.loc ?? r.loc,
+      `function app ${r.symbol}: siteConfig.minTlsVersion must be '1.2'`,
+    );
   expectLiteral(x, 'site-runtime', subject, r, 'properties.functionAppConfig.runtime.name', 'node', 'the code is Node.js');
   expectLiteral(x, 'site-runtime', subject, r, 'properties.functionAppConfig.runtime.version', '22', 'Node 20 is end-of-life');
-  expectLiteral(x, 'site-deployment-storage', subject, r, 'properties.functionAppConfig.deployment.storage.type', 'blobContainer', 'Flex Consumption deploys from a blob container');
-  expectLiteral(x, 'site-deployment-storage', subject, r, 'properties.functionAppConfig.deployment.storage.authentication.type', 'UserAssignedIdentity', 'no storage keys for deployment');
+  expectLiteral(
+    x,
+    'site-deployment-storage',
+    subject,
+    r,
+    'properties.functionAppConfig.deployment.storage.type',
+    'blobContainer',
+    'Flex Consumption deploys from a blob container',
+  );
+  expectLiteral(
+    x,
+    'site-deployment-storage',
+    subject,
+    r,
+    'properties.functionAppConfig.deployment.storage.authentication.type',
+    'UserAssignedIdentity',
+    'no storage keys for deployment',
+  );
   const uaRef = prop(r.body, 'properties.functionAppConfig.deployment.storage.authentication.userAssignedIdentityResourceId');
   if (!x.isUami(x.project.trace(file, uaRef), 'id'))
-    x.P('site-deployment-storage', uaRef?.loc ?? r.loc, "functionAppConfig.deployment.storage.authentication.userAssignedIdentityResourceId must be the user-assigned identity's id");
+    x.P(
+      'site-deployment-storage',
+      uaRef?.loc ?? r.loc,
+      "functionAppConfig.deployment.storage.authentication.userAssignedIdentityResourceId must be the user-assigned identity's id",
+    );
 }
 
 /**
@@ -503,22 +639,48 @@ function checkFlexScale(x: Posture, { file, r }: Deployed): void {
     const lo = num('minValue');
     const hi = num('maxValue');
     const def = lit(link.param.default);
-    if (typeof lo !== 'number' || lo < 1 || typeof hi !== 'number' || hi > 1000 || (link.param.default && (typeof def !== 'number' || def < lo || def > hi)))
-      x.P('site-scale', link.param.loc, `parameter ${link.param.name} (${link.file.file}) must stay within Flex Consumption's maximumInstanceCount range 1..1000 (@minValue >= 1, @maxValue <= 1000, default inside): is @minValue(${lo ?? '-'}) @maxValue(${hi ?? '-'}) default ${def ?? '-'}`);
+    if (
+      typeof lo !== 'number' ||
+      lo < 1 ||
+      typeof hi !== 'number' ||
+      hi > 1000 ||
+      (link.param.default && (typeof def !== 'number' || def < lo || def > hi))
+    )
+      x.P(
+        'site-scale',
+        link.param.loc,
+        `parameter ${link.param.name} (${link.file.file}) must stay within Flex Consumption's maximumInstanceCount range 1..1000 (@minValue >= 1, @maxValue <= 1000, default inside): is @minValue(${lo ?? '-'}) @maxValue(${hi ?? '-'}) default ${def ?? '-'}`,
+      );
   }
   for (const link of scaleParam('instanceMemoryMB')) {
     const values = allowedValues(link.param) ?? [];
     if (values.length === 0 || values.some((v) => v !== 512 && v !== 2048 && v !== 4096))
-      x.P('site-scale', link.param.loc, `parameter ${link.param.name} (${link.file.file}) must be @allowed among Flex Consumption's instance memory sizes 512, 2048, 4096`);
+      x.P(
+        'site-scale',
+        link.param.loc,
+        `parameter ${link.param.name} (${link.file.file}) must be @allowed among Flex Consumption's instance memory sizes 512, 2048, 4096`,
+      );
   }
 }
 
 function checkSiteIdentity(x: Posture, { file, r }: Deployed): void {
-  expectLiteral(x, 'site-identity', `function app ${r.symbol}`, r, 'identity.type', 'UserAssigned', 'the user-assigned identity is used for everything');
+  expectLiteral(
+    x,
+    'site-identity',
+    `function app ${r.symbol}`,
+    r,
+    'identity.type',
+    'UserAssigned',
+    'the user-assigned identity is used for everything',
+  );
   const ua = prop(r.body, 'identity.userAssignedIdentities');
   const keys = ua?.kind === 'object' ? ua.props : [];
   if (keys.length !== 1 || !x.isUami(x.project.trace(file, keys[0]!.key.replace(/^'\$\{|\}'$/g, '')), 'id'))
-    x.P('site-identity', ua?.loc ?? r.loc, "identity.userAssignedIdentities must hold exactly the user-assigned identity ('${identityId}': {})");
+    x.P(
+      'site-identity',
+      ua?.loc ?? r.loc,
+      "identity.userAssignedIdentities must hold exactly the user-assigned identity ('${identityId}': {})",
+    );
 }
 
 function checkBasicAuth(x: Posture, { r }: Deployed): void {
@@ -526,7 +688,11 @@ function checkBasicAuth(x: Posture, { r }: Deployed): void {
   for (const name of ['ftp', 'scm']) {
     const pol = policies.find(({ r: p }) => lit(prop(p.body, 'name')) === name);
     if (!pol || lit(prop(pol.r.body, 'properties.allow')) !== false)
-      x.P('site-basic-auth', pol?.r.loc ?? r.loc, `basic-auth publishing (${name}) must be disabled: basicPublishingCredentialsPolicies '${name}' with properties.allow false`);
+      x.P(
+        'site-basic-auth',
+        pol?.r.loc ?? r.loc,
+        `basic-auth publishing (${name}) must be disabled: basicPublishingCredentialsPolicies '${name}' with properties.allow false`,
+      );
   }
 }
 
@@ -534,7 +700,12 @@ function checkAzdServiceTag(x: Posture, { file, r }: Deployed): void {
   const tags = prop(r.body, 'tags');
   const m = /'azd-service-name'\s*:\s*([A-Za-z_]\w*|'[^']*')/.exec(valueText(tags));
   const svc = m ? (m[1]!.startsWith("'") ? [m[1]!] : x.project.trace(file, m[1])) : [];
-  if (!svc.includes("'export'")) x.C('azd-service-tag', tags?.loc ?? r.loc, "the function app must be tagged 'azd-service-name': 'export' (azure.yaml service) so azd deploy finds it");
+  if (!svc.includes("'export'"))
+    x.C(
+      'azd-service-tag',
+      tags?.loc ?? r.loc,
+      "the function app must be tagged 'azd-service-name': 'export' (azure.yaml service) so azd deploy finds it",
+    );
 }
 
 // --- Key Vault --------------------------------------------------------------------------------------
@@ -547,9 +718,11 @@ function checkKeyVault(x: Posture): void {
     const policies = prop(r.body, 'properties.accessPolicies');
     if (policies) x.P('keyvault-rbac', policies.loc, `key vault ${r.symbol}: no accessPolicies with RBAC authorization`);
     const pna = prop(r.body, 'properties.publicNetworkAccess');
-    if (!(pna?.kind === 'expr' && file.params.has(pna.text))) x.P('keyvault-public-network', pna?.loc ?? r.loc, `key vault ${r.symbol}: publicNetworkAccess must be set from a parameter`);
+    if (!(pna?.kind === 'expr' && file.params.has(pna.text)))
+      x.P('keyvault-public-network', pna?.loc ?? r.loc, `key vault ${r.symbol}: publicNetworkAccess must be set from a parameter`);
   }
-  if (x.entry && !x.entry.params.has('existingKeyVaultName')) x.P('keyvault-existing', x.anyLoc, `${x.entryName} must offer existingKeyVaultName (use an existing vault instead of creating one)`);
+  if (x.entry && !x.entry.params.has('existingKeyVaultName'))
+    x.P('keyvault-existing', x.anyLoc, `${x.entryName} must offer existingKeyVaultName (use an existing vault instead of creating one)`);
 }
 
 // --- Monitoring -------------------------------------------------------------------------------------
@@ -557,12 +730,22 @@ function checkMonitoring(x: Posture): void {
   const components = x.deployed('Microsoft.Insights/components');
   if (components.length === 0) x.P('appinsights', x.anyLoc, 'no Application Insights component is deployed');
   for (const { r } of components) {
-    if (lit(prop(r.body, 'properties.DisableLocalAuth')) !== true) x.P('appinsights-local-auth', prop(r.body, 'properties.DisableLocalAuth')?.loc ?? r.loc, `Application Insights ${r.symbol}: properties.DisableLocalAuth must be true (Entra ID only)`);
-    if (!prop(r.body, 'properties.WorkspaceResourceId')) x.P('appinsights-workspace', r.loc, `Application Insights ${r.symbol}: must be workspace-based (properties.WorkspaceResourceId)`);
+    if (lit(prop(r.body, 'properties.DisableLocalAuth')) !== true)
+      x.P(
+        'appinsights-local-auth',
+        prop(r.body, 'properties.DisableLocalAuth')?.loc ?? r.loc,
+        `Application Insights ${r.symbol}: properties.DisableLocalAuth must be true (Entra ID only)`,
+      );
+    if (!prop(r.body, 'properties.WorkspaceResourceId'))
+      x.P('appinsights-workspace', r.loc, `Application Insights ${r.symbol}: must be workspace-based (properties.WorkspaceResourceId)`);
   }
   for (const { r } of x.deployed('Microsoft.OperationalInsights/workspaces'))
     if (lit(prop(r.body, 'properties.features.disableLocalAuth')) !== true)
-      x.P('loganalytics-local-auth', prop(r.body, 'properties.features.disableLocalAuth')?.loc ?? r.loc, `Log Analytics ${r.symbol}: properties.features.disableLocalAuth must be true`);
+      x.P(
+        'loganalytics-local-auth',
+        prop(r.body, 'properties.features.disableLocalAuth')?.loc ?? r.loc,
+        `Log Analytics ${r.symbol}: properties.features.disableLocalAuth must be true`,
+      );
 }
 
 /** An alert rule as deployed: its query evaluated, whether it watches the telemetry, its condition. */
@@ -591,7 +774,9 @@ function deployedAlerts(x: Posture): AlertRule[] {
     }
     const scopes = prop(r.body, 'properties.scopes');
     const scopeTrace = scopes?.kind === 'array' ? scopes.items.flatMap((s) => x.project.trace(file, s)) : [];
-    const scopeOk = scopeTrace.some((t) => t.startsWith('Microsoft.Insights/components:id ') || t.startsWith('Microsoft.OperationalInsights/workspaces:id '));
+    const scopeOk = scopeTrace.some(
+      (t) => t.startsWith('Microsoft.Insights/components:id ') || t.startsWith('Microsoft.OperationalInsights/workspaces:id '),
+    );
     return { r, query, queryLoc: queryV?.loc ?? r.loc, scopeOk, operator: lit(prop(first, 'operator')) };
   });
 }
@@ -604,21 +789,38 @@ function checkAlerts(x: Posture): void {
   for (const a of alerts) {
     const { tables, unknown } = unknownColumns(a.query);
     if (tables.length === 0 || unknown.length)
-      x.P('alert-columns', a.queryLoc, `the query of ${a.r.symbol} must read the workspace tables ${Object.keys(TABLES).join(' / ')} with their documented columns (https://learn.microsoft.com/azure/azure-monitor/reference/tables/apprequests); ${tables.length === 0 ? 'it reads none of them' : `unknown: ${unknown.join(', ')}`}`);
+      x.P(
+        'alert-columns',
+        a.queryLoc,
+        `the query of ${a.r.symbol} must read the workspace tables ${Object.keys(TABLES).join(' / ')} with their documented columns (https://learn.microsoft.com/azure/azure-monitor/reference/tables/apprequests); ${tables.length === 0 ? 'it reads none of them' : `unknown: ${unknown.join(', ')}`}`,
+      );
   }
   // Our choice, from the retry policy (the timer reruns a failed execution): the failed-run alert fires on a
   // run's final failure — the latest failed request, with no attempt started after it ended — not on a
   // failed attempt that a retry then fixes.
   const fnName = new RegExp(`Name\\s*==\\s*"${functionName}"`);
   const failed = alerts.find((a) => fnName.test(a.query) && /Success\s*==\s*false/.test(a.query));
-  const finalOnly = !!failed && /arg_max\(TimeGenerated/.test(failed.query) && /lastStart\s*<\s*EndedAt/.test(failed.query) && /EndedAt\s*<\s*ago\(\d+m\)/.test(failed.query);
+  const finalOnly =
+    !!failed &&
+    /arg_max\(TimeGenerated/.test(failed.query) &&
+    /lastStart\s*<\s*EndedAt/.test(failed.query) &&
+    /EndedAt\s*<\s*ago\(\d+m\)/.test(failed.query);
   if (!failed || !failed.scopeOk || failed.operator !== 'GreaterThan' || !finalOnly)
-    x.P('alert-failed-run', failed?.r.loc ?? x.anyLoc, `a log alert must fire when a run of ${functionName} fails for good: the latest AppRequests row with Name == "${functionName}" and Success == false, ended longer ago than the retry policy's longest wait, with no attempt started after it (lastStart < EndedAt); operator GreaterThan`);
+    x.P(
+      'alert-failed-run',
+      failed?.r.loc ?? x.anyLoc,
+      `a log alert must fire when a run of ${functionName} fails for good: the latest AppRequests row with Name == "${functionName}" and Success == false, ended longer ago than the retry policy's longest wait, with no attempt started after it (lastStart < EndedAt); operator GreaterThan`,
+    );
   const stale = alerts.find((a) => /export completed/.test(a.query) && /ago\(26h\)/.test(a.query));
   if (!stale || !stale.scopeOk || stale.operator !== 'LessThan')
-    x.P('alert-stale-snapshot', stale?.r.loc ?? x.anyLoc, "a log alert must fire when no snapshot completed in 26 hours: a query over ago(26h) counting 'export completed' traces, operator LessThan");
+    x.P(
+      'alert-stale-snapshot',
+      stale?.r.loc ?? x.anyLoc,
+      "a log alert must fire when no snapshot completed in 26 hours: a query over ago(26h) counting 'export completed' traces, operator LessThan",
+    );
   const groups = x.deployed('Microsoft.Insights/actionGroups');
-  if (!groups.some(({ r }) => prop(r.body, 'properties.emailReceivers'))) x.P('alert-action-group', x.anyLoc, 'an optional e-mail action group for the alerts is expected');
+  if (!groups.some(({ r }) => prop(r.body, 'properties.emailReceivers')))
+    x.P('alert-action-group', x.anyLoc, 'an optional e-mail action group for the alerts is expected');
 }
 
 // --- Role assignments --------------------------------------------------------------------------------
@@ -634,7 +836,14 @@ function roleAssignments(x: Posture): RoleAssignment[] {
     .map(({ file, r }) => {
       const scopeV = prop(r.body, 'scope');
       const scope = scopeV?.kind === 'expr' ? x.project.resource(file, scopeV.text) : undefined;
-      return { file, r, roleId: roleIdOf(file, prop(r.body, 'properties.roleDefinitionId')), scope, principal: x.project.trace(file, prop(r.body, 'properties.principalId')), principalType: prop(r.body, 'properties.principalType') };
+      return {
+        file,
+        r,
+        roleId: roleIdOf(file, prop(r.body, 'properties.roleDefinitionId')),
+        scope,
+        principal: x.project.trace(file, prop(r.body, 'properties.principalId')),
+        principalType: prop(r.body, 'properties.principalType'),
+      };
     });
 }
 
@@ -642,19 +851,45 @@ function roleAssignments(x: Posture): RoleAssignment[] {
 function checkRoleAssignment(x: Posture, a: RoleAssignment): void {
   const loc = prop(a.r.body, 'properties.roleDefinitionId')?.loc ?? a.r.loc;
   if (!a.roleId) {
-    x.P('role-unresolved', loc, `role assignment ${a.r.symbol}: roleDefinitionId must be subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '<guid>') with a literal GUID (or a variable holding one)`);
+    x.P(
+      'role-unresolved',
+      loc,
+      `role assignment ${a.r.symbol}: roleDefinitionId must be subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '<guid>') with a literal GUID (or a variable holding one)`,
+    );
     return;
   }
-  if (FORBIDDEN_ROLES[a.roleId]) x.P('role-forbidden', loc, `role assignment ${a.r.symbol}: ${FORBIDDEN_ROLES[a.roleId]} (${a.roleId}) is far broader than needed`);
-  else if (!Object.values(ROLES).some((role) => role.id === a.roleId)) x.P('role-not-allowed', loc, `role assignment ${a.r.symbol}: role ${a.roleId} is not one of the least-privilege roles this app needs`);
+  if (FORBIDDEN_ROLES[a.roleId])
+    x.P('role-forbidden', loc, `role assignment ${a.r.symbol}: ${FORBIDDEN_ROLES[a.roleId]} (${a.roleId}) is far broader than needed`);
+  else if (!Object.values(ROLES).some((role) => role.id === a.roleId))
+    x.P('role-not-allowed', loc, `role assignment ${a.r.symbol}: role ${a.roleId} is not one of the least-privilege roles this app needs`);
   const name = prop(a.r.body, 'name');
-  if (!(name?.kind === 'expr' && /^guid\(/.test(name.text))) x.P('role-name', name?.loc ?? a.r.loc, `role assignment ${a.r.symbol}: name must be a deterministic guid(...)`);
-  if (!a.scope) x.P('role-scope', a.r.loc, `role assignment ${a.r.symbol}: scope must be the one resource it applies to (scope: <resource>), never a whole resource group or subscription`);
+  if (!(name?.kind === 'expr' && /^guid\(/.test(name.text)))
+    x.P('role-name', name?.loc ?? a.r.loc, `role assignment ${a.r.symbol}: name must be a deterministic guid(...)`);
+  if (!a.scope)
+    x.P(
+      'role-scope',
+      a.r.loc,
+      `role assignment ${a.r.symbol}: scope must be the one resource it applies to (scope: <resource>), never a whole resource group or subscription`,
+    );
   if (x.isUami(a.principal, 'properties.principalId')) {
-    if (lit(a.principalType) !== 'ServicePrincipal') x.P('role-principal-type', a.principalType?.loc ?? a.r.loc, `role assignment ${a.r.symbol}: principalType must be 'ServicePrincipal' for the managed identity`);
-    if (!FUNCTION_ROLES.some((need) => need.role.id === a.roleId)) x.P('role-not-allowed', loc, `role assignment ${a.r.symbol}: the function's identity must not get ${KNOWN_ROLE_NAMES[a.roleId] ?? a.roleId}`);
+    if (lit(a.principalType) !== 'ServicePrincipal')
+      x.P(
+        'role-principal-type',
+        a.principalType?.loc ?? a.r.loc,
+        `role assignment ${a.r.symbol}: principalType must be 'ServicePrincipal' for the managed identity`,
+      );
+    if (!FUNCTION_ROLES.some((need) => need.role.id === a.roleId))
+      x.P(
+        'role-not-allowed',
+        loc,
+        `role assignment ${a.r.symbol}: the function's identity must not get ${KNOWN_ROLE_NAMES[a.roleId] ?? a.roleId}`,
+      );
   } else if (!DEPLOYER_ROLES.includes(a.roleId) || !a.r.condition)
-    x.P('role-principal', a.r.loc, `role assignment ${a.r.symbol}: only the managed identity gets roles, plus optional (conditional) deployer roles; principal comes from ${a.principal.join(', ')}`);
+    x.P(
+      'role-principal',
+      a.r.loc,
+      `role assignment ${a.r.symbol}: only the managed identity gets roles, plus optional (conditional) deployer roles; principal comes from ${a.principal.join(', ')}`,
+    );
 }
 
 /** Every role the function's identity needs, at the right scope (the export container: the one EXPORT_CONTAINER names). */
@@ -663,7 +898,11 @@ function checkFunctionRoles(x: Posture, assignments: RoleAssignment[], exportTra
     const candidates = assignments.filter((a) => a.roleId === need.role.id && x.isUami(a.principal, 'properties.principalId'));
     const ok = candidates.filter((a) => a.scope && need.scopes.some((s) => same(s, a.scope!.type)));
     if (ok.length === 0) {
-      x.P('role-missing', candidates[0]?.r.loc ?? x.anyLoc, `the function's identity needs ${need.role.name} (${need.role.id}) on ${need.scopes.join(' or ')} to ${need.why}${candidates.length ? `; found it on ${candidates.map((c) => c.scope?.type ?? 'no resource').join(', ')}` : ''}`);
+      x.P(
+        'role-missing',
+        candidates[0]?.r.loc ?? x.anyLoc,
+        `the function's identity needs ${need.role.name} (${need.role.id}) on ${need.scopes.join(' or ')} to ${need.why}${candidates.length ? `; found it on ${candidates.map((c) => c.scope?.type ?? 'no resource').join(', ')}` : ''}`,
+      );
       continue;
     }
     if (need.role.id === ROLES.storageBlobDataContributor.id && exportTrace.length) {
@@ -672,7 +911,11 @@ function checkFunctionRoles(x: Posture, assignments: RoleAssignment[], exportTra
       if (!good) x.P('role-missing', ok[0]!.r.loc, `${need.role.name} must be scoped to the container EXPORT_CONTAINER names`);
     }
     if (need.role.id === ROLES.keyVaultSecretsUser.id && ok.some((a) => a.r.condition) && !ok.some((a) => !a.r.condition) && ok.length < 2)
-      x.P('role-missing', ok[0]!.r.loc, `${need.role.name} is only granted conditionally: grant it on the vault or on the secret in every case`);
+      x.P(
+        'role-missing',
+        ok[0]!.r.loc,
+        `${need.role.name} is only granted conditionally: grant it on the vault or on the secret in every case`,
+      );
   }
 }
 
@@ -682,8 +925,14 @@ function checkNoSharedKeys(x: Posture): void {
     f.text.split('\n').forEach((line, i) => {
       const code = stripComment(line);
       if (/\blist(Keys|AccountSas|ServiceSas|ConnectionStrings)\s*\(/.test(code) || /AccountKey=|SharedAccessSignature=/.test(code))
-        x.P('no-shared-keys', { file: f.file, line: i + 1 }, 'storage keys, SAS or connection strings must not be read or passed (Entra ID only)');
-      for (const g of code.match(GUID) ?? []) if (FORBIDDEN_ROLES[g.toLowerCase()]) x.P('role-forbidden', { file: f.file, line: i + 1 }, `${FORBIDDEN_ROLES[g.toLowerCase()]} (${g}) must not be granted`);
+        x.P(
+          'no-shared-keys',
+          { file: f.file, line: i + 1 },
+          'storage keys, SAS or connection strings must not be read or passed (Entra ID only)',
+        );
+      for (const g of code.match(GUID) ?? [])
+        if (FORBIDDEN_ROLES[g.toLowerCase()])
+          x.P('role-forbidden', { file: f.file, line: i + 1 }, `${FORBIDDEN_ROLES[g.toLowerCase()]} (${g}) must not be granted`);
     });
   }
 }
@@ -701,11 +950,23 @@ function checkLifecycle(x: Posture, exportTrace: string[]): void {
       if (!del) continue;
       const prefixes = prop(rule, 'definition.filters.prefixMatch');
       const items = prefixes?.kind === 'array' ? prefixes.items : [];
-      const rendered = items.map((i) => (i.kind === 'interp' ? i.parts.map((p) => (typeof p === 'string' ? p : `\${${p.expr}}`)).join('') : i.kind === 'string' ? i.value : valueText(i)));
+      const rendered = items.map((i) =>
+        i.kind === 'interp'
+          ? i.parts.map((p) => (typeof p === 'string' ? p : `\${${p.expr}}`)).join('')
+          : i.kind === 'string'
+            ? i.value
+            : valueText(i),
+      );
       if (items.length === 0 || rendered.some((p) => !p.endsWith('/snapshots/')))
-        x.P('lifecycle-scope', prefixes?.loc ?? rule.loc, `lifecycle rule deletes blobs outside <container>/snapshots/ (prefixMatch ${rendered.join(', ') || 'none'}): latest.json would be deleted`);
+        x.P(
+          'lifecycle-scope',
+          prefixes?.loc ?? rule.loc,
+          `lifecycle rule deletes blobs outside <container>/snapshots/ (prefixMatch ${rendered.join(', ') || 'none'}): latest.json would be deleted`,
+        );
       const containerName = container && file === container.file ? valueText(prop(container.r.body, 'name')) : undefined;
-      const matchesContainer = containerName !== undefined && rendered.some((p) => p === `\${${containerName}}/snapshots/` || p === `${containerName.replace(/^'|'$/g, '')}/snapshots/`);
+      const matchesContainer =
+        containerName !== undefined &&
+        rendered.some((p) => p === `\${${containerName}}/snapshots/` || p === `${containerName.replace(/^'|'$/g, '')}/snapshots/`);
       const blobTypes = prop(rule, 'definition.filters.blobTypes');
       const blockOnly = blobTypes?.kind === 'array' && blobTypes.items.length === 1 && lit(blobTypes.items[0]) === 'blockBlob';
       const daysV = prop(del, 'daysAfterModificationGreaterThan');
@@ -715,13 +976,18 @@ function checkLifecycle(x: Posture, exportTrace: string[]): void {
     }
   }
   if (!lifecycleOk)
-    x.P('lifecycle-retention', policies[0]?.r.loc ?? x.anyLoc, 'a lifecycle rule must delete block blobs under <exportContainer>/snapshots/ after retentionDays (a parameter, default 30): enabled, blobTypes [blockBlob], prefixMatch [<container name>/snapshots/]');
+    x.P(
+      'lifecycle-retention',
+      policies[0]?.r.loc ?? x.anyLoc,
+      'a lifecycle rule must delete block blobs under <exportContainer>/snapshots/ after retentionDays (a parameter, default 30): enabled, blobTypes [blockBlob], prefixMatch [<container name>/snapshots/]',
+    );
 }
 
 // --- Conventions ------------------------------------------------------------------------------------
 function checkConventions(x: Posture): void {
   for (const f of x.project.files.values()) {
-    for (const p of f.params.values()) if (!p.decorators.some((d) => d.name === 'description')) x.C('param-description', p.loc, `parameter ${p.name} has no @description`);
+    for (const p of f.params.values())
+      if (!p.decorators.some((d) => d.name === 'description')) x.C('param-description', p.loc, `parameter ${p.name} has no @description`);
     const lines = f.text.split('\n');
     lines.forEach((line, i) => {
       const code = stripComment(line);
@@ -729,14 +995,25 @@ function checkConventions(x: Posture): void {
         const role = KNOWN_ROLE_NAMES[g];
         if (!role || !/roleDefinition|var |:/.test(code)) continue;
         const comment = `${commentOf(line)} ${commentOf(lines[i - 1] ?? '')}`;
-        if (!comment.toLowerCase().includes(role.toLowerCase())) x.C('role-comment', { file: f.file, line: i + 1 }, `role definition ${g} needs a one-line comment naming it (${role})`);
+        if (!comment.toLowerCase().includes(role.toLowerCase()))
+          x.C('role-comment', { file: f.file, line: i + 1 }, `role definition ${g} needs a one-line comment naming it (${role})`);
       }
     });
   }
   const { entry, entryName } = x;
   if (entry) {
-    for (const o of entry.outputs) if (!/^[A-Z][A-Z0-9_]*$/.test(o.name)) x.C('output-case', o.loc, `output ${o.name} of ${entryName} must be UPPER_SNAKE (azd environment variable)`);
-    for (const n of ['AZURE_FUNCTION_APP_NAME', 'AZURE_KEY_VAULT_NAME', 'KEY_VAULT_URL', 'AZURE_STORAGE_ACCOUNT_NAME', 'EXPORT_CONTAINER', 'AZURE_CLIENT_ID', 'AZURE_RESOURCE_GROUP'])
+    for (const o of entry.outputs)
+      if (!/^[A-Z][A-Z0-9_]*$/.test(o.name))
+        x.C('output-case', o.loc, `output ${o.name} of ${entryName} must be UPPER_SNAKE (azd environment variable)`);
+    for (const n of [
+      'AZURE_FUNCTION_APP_NAME',
+      'AZURE_KEY_VAULT_NAME',
+      'KEY_VAULT_URL',
+      'AZURE_STORAGE_ACCOUNT_NAME',
+      'EXPORT_CONTAINER',
+      'AZURE_CLIENT_ID',
+      'AZURE_RESOURCE_GROUP',
+    ])
       if (!entry.outputs.some((o) => o.name === n)) x.C('required-output', x.anyLoc, `${entryName} must output ${n}`);
   }
 }

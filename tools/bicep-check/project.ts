@@ -140,7 +140,11 @@ export class Project {
 
   traceParam(file: BicepFile, param: ParamDecl, depth = 0): string[] {
     const sites = this.callSites.get(file.file);
-    if (!sites || sites.length === 0) return [`param:${file.file}:${param.name}`, ...(param.default ? this.trace(file, param.default, depth + 1).map((d) => `default:${d}`) : [])];
+    if (!sites || sites.length === 0)
+      return [
+        `param:${file.file}:${param.name}`,
+        ...(param.default ? this.trace(file, param.default, depth + 1).map((d) => `default:${d}`) : []),
+      ];
     const out: string[] = [];
     for (const s of sites) {
       const passed = s.params.get(param.name);
@@ -165,7 +169,8 @@ export class Project {
       const site: CallSite | undefined = sites[0];
       const passed: Value | undefined = site?.params.get(cur.name);
       chain.push({ file: cur.file, param, passed });
-      if (site && passed?.kind === 'expr' && /^[A-Za-z_]\w*$/.test(passed.text) && site.caller.params.has(passed.text)) cur = { file: site.caller, name: passed.text };
+      if (site && passed?.kind === 'expr' && /^[A-Za-z_]\w*$/.test(passed.text) && site.caller.params.has(passed.text))
+        cur = { file: site.caller, name: passed.text };
       else cur = undefined;
     }
     return chain;

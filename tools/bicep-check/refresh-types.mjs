@@ -43,7 +43,14 @@ function usage() {
 }
 
 function parseArgs(argv) {
-  const opts = { versions: [], from: [], infra: path.join(ROOT, 'infra'), out: null, cache: path.join(os.tmpdir(), 'azmcp-types'), check: false };
+  const opts = {
+    versions: [],
+    from: [],
+    infra: path.join(ROOT, 'infra'),
+    out: null,
+    cache: path.join(os.tmpdir(), 'azmcp-types'),
+    check: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -70,7 +77,11 @@ function parseArgs(argv) {
 // Getting the package and the type assembly out of it.
 
 function fetchPackage(version, cache) {
-  const resolved = execFileSync('npm', ['view', `${PACKAGE}@${version}`, 'version'], { encoding: 'utf8' }).trim().split('\n').pop().replace(/^.*'(.+)'.*$/, '$1');
+  const resolved = execFileSync('npm', ['view', `${PACKAGE}@${version}`, 'version'], { encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .pop()
+    .replace(/^.*'(.+)'.*$/, '$1');
   const dir = path.join(cache, resolved);
   const done = path.join(dir, '.extracted');
   if (!fs.existsSync(done)) {
@@ -210,15 +221,46 @@ function manifestResources(buf) {
   const ResolutionScope = coded([0, 26, 35, 1], 2);
   // Row sizes of the tables that precede ManifestResource (0x28).
   const size = {
-    0: 2 + S + G + G + G, 1: ResolutionScope + S + S, 2: 4 + S + S + TypeDefOrRef + idx(4) + idx(6), 3: idx(4),
-    4: 2 + S + B, 5: idx(6), 6: 4 + 2 + 2 + S + B + idx(8), 7: idx(8), 8: 2 + 2 + S, 9: idx(2) + TypeDefOrRef,
-    10: MemberRefParent + S + B, 11: 2 + HasConstant + B, 12: HasCustomAttribute + CustomAttributeType + B,
-    13: HasFieldMarshal + B, 14: 2 + HasDeclSecurity + B, 15: 2 + 4 + idx(2), 16: 4 + idx(4), 17: B,
-    18: idx(2) + idx(20), 19: idx(20), 20: 2 + S + TypeDefOrRef, 21: idx(2) + idx(23), 22: idx(23), 23: 2 + S + B,
-    24: 2 + idx(6) + HasSemantics, 25: idx(2) + MethodDefOrRef + MethodDefOrRef, 26: S, 27: B,
-    28: 2 + MemberForwarded + S + idx(26), 29: 4 + idx(4), 30: 4 + 4, 31: 4, 32: 4 + 2 + 2 + 2 + 2 + 4 + B + S + S,
-    33: 4, 34: 4 + 4 + 4, 35: 2 + 2 + 2 + 2 + 4 + B + S + S + B, 36: 4 + idx(35), 37: 4 + 4 + 4 + idx(35),
-    38: 4 + B + S + B, 39: 4 + 4 + S + S + Implementation,
+    0: 2 + S + G + G + G,
+    1: ResolutionScope + S + S,
+    2: 4 + S + S + TypeDefOrRef + idx(4) + idx(6),
+    3: idx(4),
+    4: 2 + S + B,
+    5: idx(6),
+    6: 4 + 2 + 2 + S + B + idx(8),
+    7: idx(8),
+    8: 2 + 2 + S,
+    9: idx(2) + TypeDefOrRef,
+    10: MemberRefParent + S + B,
+    11: 2 + HasConstant + B,
+    12: HasCustomAttribute + CustomAttributeType + B,
+    13: HasFieldMarshal + B,
+    14: 2 + HasDeclSecurity + B,
+    15: 2 + 4 + idx(2),
+    16: 4 + idx(4),
+    17: B,
+    18: idx(2) + idx(20),
+    19: idx(20),
+    20: 2 + S + TypeDefOrRef,
+    21: idx(2) + idx(23),
+    22: idx(23),
+    23: 2 + S + B,
+    24: 2 + idx(6) + HasSemantics,
+    25: idx(2) + MethodDefOrRef + MethodDefOrRef,
+    26: S,
+    27: B,
+    28: 2 + MemberForwarded + S + idx(26),
+    29: 4 + idx(4),
+    30: 4 + 4,
+    31: 4,
+    32: 4 + 2 + 2 + 2 + 2 + 4 + B + S + S,
+    33: 4,
+    34: 4 + 4 + 4,
+    35: 2 + 2 + 2 + 2 + 4 + B + S + S + B,
+    36: 4 + idx(35),
+    37: 4 + 4 + 4 + idx(35),
+    38: 4 + B + S + B,
+    39: 4 + 4 + S + S + Implementation,
   };
   let p = r;
   for (let k = 0; k < 0x28; k++) p += rows[k] * (size[k] ?? 0);
@@ -288,7 +330,16 @@ function declaredTypes(infraDir) {
 // ---------------------------------------------------------------------------------------------------------
 // Pruning: the closure of type nodes reachable from a resource's body, renumbered, without descriptions.
 
-const BUILTIN = { 1: 'AnyType', 2: 'NullType', 3: 'BooleanType', 4: 'IntegerType', 5: 'StringType', 6: 'ObjectType', 7: 'ArrayType', 8: 'AnyType' };
+const BUILTIN = {
+  1: 'AnyType',
+  2: 'NullType',
+  3: 'BooleanType',
+  4: 'IntegerType',
+  5: 'StringType',
+  6: 'ObjectType',
+  7: 'ArrayType',
+  8: 'AnyType',
+};
 
 function prune(types, bodyIndex) {
   const order = new Map();
@@ -311,7 +362,8 @@ function prune(types, bodyIndex) {
       }
       case 'DiscriminatedObjectType': {
         n = { $type: 'DiscriminatedObjectType', name: t.name, discriminator: t.discriminator, baseProperties: {}, elements: {} };
-        for (const [k, v] of Object.entries(t.baseProperties ?? {})) n.baseProperties[k] = { type: visit(refOf(v.type)), flags: v.flags ?? 0 };
+        for (const [k, v] of Object.entries(t.baseProperties ?? {}))
+          n.baseProperties[k] = { type: visit(refOf(v.type)), flags: v.flags ?? 0 };
         for (const [k, v] of Object.entries(t.elements ?? {})) n.elements[k] = visit(refOf(v));
         break;
       }
@@ -359,7 +411,8 @@ function snapshot(sources, wanted) {
     const [type, version] = key.split('@');
     const lower = type.toLowerCase();
     const versions = new Set();
-    for (const s of sources) for (const k of Object.keys(s.index.resources)) if (k.split('@')[0].toLowerCase() === lower) versions.add(k.split('@')[1]);
+    for (const s of sources)
+      for (const k of Object.keys(s.index.resources)) if (k.split('@')[0].toLowerCase() === lower) versions.add(k.split('@')[1]);
     const entry = (resourceTypes[type] ??= { apiVersions: [...versions].sort(), schemas: {} });
     let done = false;
     for (const [si, s] of sources.entries()) {
@@ -376,7 +429,10 @@ function snapshot(sources, wanted) {
       done = true;
       break;
     }
-    if (!done) problems.push(versions.has(version) ? `${key}: apiVersion exists but no source has its schema` : `${key}: no such type/apiVersion in any source`);
+    if (!done)
+      problems.push(
+        versions.has(version) ? `${key}: apiVersion exists but no source has its schema` : `${key}: no such type/apiVersion in any source`,
+      );
   }
   return { resourceTypes, problems };
 }
@@ -441,8 +497,15 @@ function main() {
       if (namespaces.has(t.split('/')[0].toLowerCase()) && !known.has(t.toLowerCase())) known.set(t.toLowerCase(), t);
     }
   const doc = {
-    comment: 'Generated by tools/bicep-check/refresh-types.mjs from Azure resource type data (bicep-types-az) embedded in the npm package @azure/mcp-linux-x64. Pruned to the types and apiVersions infra/ declares; descriptions removed. Do not edit: re-run the script.',
-    sources: sources.map((s) => ({ package: s.package, version: s.version, file: s.file, assembly: s.assembly, indexEntries: s.indexEntries })),
+    comment:
+      'Generated by tools/bicep-check/refresh-types.mjs from Azure resource type data (bicep-types-az) embedded in the npm package @azure/mcp-linux-x64. Pruned to the types and apiVersions infra/ declares; descriptions removed. Do not edit: re-run the script.',
+    sources: sources.map((s) => ({
+      package: s.package,
+      version: s.version,
+      file: s.file,
+      assembly: s.assembly,
+      indexEntries: s.indexEntries,
+    })),
     declared: wanted,
     knownTypes: [...known.values()].sort((a, b) => a.localeCompare(b)),
     resourceTypes,
@@ -461,7 +524,9 @@ function main() {
   fs.mkdirSync(path.dirname(opts.out), { recursive: true });
   fs.writeFileSync(opts.out, text);
   const n = Object.values(resourceTypes).reduce((a, e) => a + Object.keys(e.schemas).length, 0);
-  console.error(`Wrote ${path.relative(ROOT, opts.out)}: ${n} schemas of ${wanted.length} declared type@apiVersion pairs, ${(text.length / 1024).toFixed(0)} KiB.`);
+  console.error(
+    `Wrote ${path.relative(ROOT, opts.out)}: ${n} schemas of ${wanted.length} declared type@apiVersion pairs, ${(text.length / 1024).toFixed(0)} KiB.`,
+  );
   if (problems.length) process.exit(1);
 }
 

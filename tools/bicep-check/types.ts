@@ -75,40 +75,94 @@ export function checkTypes(files: BicepFile[], snapshot: TypeSnapshot): Finding[
         continue;
       }
       if (!r.apiVersion) {
-        out.push(finding('types', 'missing-api-version', r.typeLoc, `resource ${r.symbol}: '${r.type}' has no @apiVersion (nested child resources with short types are not used here; give the full type)`));
+        out.push(
+          finding(
+            'types',
+            'missing-api-version',
+            r.typeLoc,
+            `resource ${r.symbol}: '${r.type}' has no @apiVersion (nested child resources with short types are not used here; give the full type)`,
+          ),
+        );
         continue;
       }
       const found = lookupType(snapshot, r.type);
       if (!found) {
         const exists = snapshot.knownTypes.find((t) => t.toLowerCase() === r.type.toLowerCase());
-        if (exists) out.push(finding('types', 'not-in-snapshot', r.typeLoc, `resource ${r.symbol}: ${r.type} exists but is not in infra/.types/bicep-types.json: run node tools/bicep-check/refresh-types.mjs`));
+        if (exists)
+          out.push(
+            finding(
+              'types',
+              'not-in-snapshot',
+              r.typeLoc,
+              `resource ${r.symbol}: ${r.type} exists but is not in infra/.types/bicep-types.json: run node tools/bicep-check/refresh-types.mjs`,
+            ),
+          );
         else {
           const near = suggest(r.type, snapshot.knownTypes);
-          out.push(finding('types', 'unknown-type', r.typeLoc, `resource ${r.symbol}: unknown resource type '${r.type}'${near ? ` (did you mean '${near}'?)` : ''}`));
+          out.push(
+            finding(
+              'types',
+              'unknown-type',
+              r.typeLoc,
+              `resource ${r.symbol}: unknown resource type '${r.type}'${near ? ` (did you mean '${near}'?)` : ''}`,
+            ),
+          );
         }
         continue;
       }
       const { key, entry } = found;
       if (!entry.apiVersions.includes(r.apiVersion)) {
-        const recent = entry.apiVersions.filter((v) => !v.includes('preview')).slice(-4).join(', ');
-        out.push(finding('types', 'unknown-api-version', r.typeLoc, `resource ${r.symbol}: ${key} has no apiVersion '${r.apiVersion}' (recent stable: ${recent})`));
+        const recent = entry.apiVersions
+          .filter((v) => !v.includes('preview'))
+          .slice(-4)
+          .join(', ');
+        out.push(
+          finding(
+            'types',
+            'unknown-api-version',
+            r.typeLoc,
+            `resource ${r.symbol}: ${key} has no apiVersion '${r.apiVersion}' (recent stable: ${recent})`,
+          ),
+        );
         continue;
       }
       const schema = entry.schemas[r.apiVersion];
       if (!schema) {
-        out.push(finding('types', 'not-in-snapshot', r.typeLoc, `resource ${r.symbol}: ${key}@${r.apiVersion} is not in infra/.types/bicep-types.json: run node tools/bicep-check/refresh-types.mjs`));
+        out.push(
+          finding(
+            'types',
+            'not-in-snapshot',
+            r.typeLoc,
+            `resource ${r.symbol}: ${key}@${r.apiVersion} is not in infra/.types/bicep-types.json: run node tools/bicep-check/refresh-types.mjs`,
+          ),
+        );
         continue;
       }
       // Scope: a resource without `scope:` deploys at the file's target scope.
       const hasScope = r.body.kind === 'object' && r.body.props.some((p) => p.key === 'scope');
       const bit = SCOPE_BITS[f.targetScope] ?? 8;
       if (!hasScope && !r.existing && schema.scopes !== 0 && (schema.scopes & bit) === 0)
-        out.push(finding('types', 'wrong-scope', r.typeLoc, `resource ${r.symbol}: ${key} cannot be deployed at ${f.targetScope} scope (targetScope of ${f.file})`));
+        out.push(
+          finding(
+            'types',
+            'wrong-scope',
+            r.typeLoc,
+            `resource ${r.symbol}: ${key} cannot be deployed at ${f.targetScope} scope (targetScope of ${f.file})`,
+          ),
+        );
       const ctx: Ctx = { schema, out };
       if (r.body.kind !== 'object') continue;
       if (r.existing) {
         for (const p of r.body.props)
-          if (!['name', 'parent', 'scope'].includes(p.key)) out.push(finding('types', 'unknown-property', p.keyLoc, `existing resource ${r.symbol}: only name, parent and scope may be given, not '${p.key}'`));
+          if (!['name', 'parent', 'scope'].includes(p.key))
+            out.push(
+              finding(
+                'types',
+                'unknown-property',
+                p.keyLoc,
+                `existing resource ${r.symbol}: only name, parent and scope may be given, not '${p.key}'`,
+              ),
+            );
         continue;
       }
       checkValue(ctx, r.body, schema.body, r.symbol, true);
@@ -178,7 +232,14 @@ function checkValue(ctx: Ctx, v: Value, t: number, path: string, top: boolean): 
   const kind = literalKind(v);
   if (!kind) return; // an expression: its type is not known offline
   const mismatch = (): void => {
-    ctx.out.push(finding('types', 'type-mismatch', v.loc, `${path}: expected ${describe(ctx, t)}, got ${kind === 'string' && v.kind === 'string' ? `'${v.value}'` : kind}`));
+    ctx.out.push(
+      finding(
+        'types',
+        'type-mismatch',
+        v.loc,
+        `${path}: expected ${describe(ctx, t)}, got ${kind === 'string' && v.kind === 'string' ? `'${v.value}'` : kind}`,
+      ),
+    );
   };
   switch (n.$type) {
     case 'AnyType':
@@ -198,7 +259,9 @@ function checkValue(ctx: Ctx, v: Value, t: number, path: string, top: boolean): 
       if (kind !== 'string') return mismatch();
       if (v.kind === 'string') {
         if ((n.minLength != null && v.value.length < n.minLength) || (n.maxLength != null && v.value.length > n.maxLength))
-          ctx.out.push(finding('types', 'out-of-range', v.loc, `${path}: '${v.value}' length must be ${n.minLength ?? 0}-${n.maxLength ?? '∞'}`));
+          ctx.out.push(
+            finding('types', 'out-of-range', v.loc, `${path}: '${v.value}' length must be ${n.minLength ?? 0}-${n.maxLength ?? '∞'}`),
+          );
         if (n.pattern) {
           let re: RegExp | undefined;
           try {
@@ -206,13 +269,15 @@ function checkValue(ctx: Ctx, v: Value, t: number, path: string, top: boolean): 
           } catch {
             re = undefined;
           }
-          if (re && !re.test(v.value)) ctx.out.push(finding('types', 'pattern', v.loc, `${path}: '${v.value}' does not match ${n.pattern}`));
+          if (re && !re.test(v.value))
+            ctx.out.push(finding('types', 'pattern', v.loc, `${path}: '${v.value}' does not match ${n.pattern}`));
         }
       }
       return;
     case 'StringLiteralType':
       if (kind !== 'string') return mismatch();
-      if (v.kind === 'string' && v.value !== n.value) ctx.out.push(finding('types', 'invalid-value', v.loc, `${path}: '${v.value}' is not allowed, expected '${n.value}'`));
+      if (v.kind === 'string' && v.value !== n.value)
+        ctx.out.push(finding('types', 'invalid-value', v.loc, `${path}: '${v.value}' is not allowed, expected '${n.value}'`));
       return;
     case 'UnionType': {
       const elements = n.elements as number[];
@@ -220,11 +285,17 @@ function checkValue(ctx: Ctx, v: Value, t: number, path: string, top: boolean): 
         // An open enum ('A' | 'B' | string) takes any string, as in Bicep; a value one or two edits away from a
         // known one is almost certainly a typo of it (TLS12 for TLS1_2).
         if (v.kind === 'string') {
-          const literals = elements.map((e) => ctx.schema.types[e]!).filter((x) => x.$type === 'StringLiteralType').map((x) => x.value!);
+          const literals = elements
+            .map((e) => ctx.schema.types[e]!)
+            .filter((x) => x.$type === 'StringLiteralType')
+            .map((x) => x.value!);
           if (literals.length && !literals.includes(v.value)) {
             const scored = literals.map((l) => ({ l, d: distance(l.toLowerCase(), v.value.toLowerCase()) })).sort((a, b) => a.d - b.d);
             const near = scored.find((x) => x.d <= 2 && x.l.toLowerCase() !== v.value.toLowerCase())?.l;
-            if (near) ctx.out.push(finding('types', 'suspicious-value', v.loc, `${path}: '${v.value}' is not a known value (did you mean '${near}'?)`));
+            if (near)
+              ctx.out.push(
+                finding('types', 'suspicious-value', v.loc, `${path}: '${v.value}' is not a known value (did you mean '${near}'?)`),
+              );
           }
         }
         return;
@@ -260,11 +331,28 @@ function checkValue(ctx: Ctx, v: Value, t: number, path: string, top: boolean): 
       if (disc && disc.value.kind === 'string') {
         const el = elements[disc.value.value];
         if (el === undefined) {
-          ctx.out.push(finding('types', 'invalid-value', disc.value.loc, `${path}.${n.discriminator}: '${disc.value.value}' is not one of ${Object.keys(elements).map((k) => `'${k}'`).join(', ')}`));
+          ctx.out.push(
+            finding(
+              'types',
+              'invalid-value',
+              disc.value.loc,
+              `${path}.${n.discriminator}: '${disc.value.value}' is not one of ${Object.keys(elements)
+                .map((k) => `'${k}'`)
+                .join(', ')}`,
+            ),
+          );
           return;
         }
         const elNode = ctx.schema.types[el]!;
-        checkObject(ctx, v.props, { ...(n.baseProperties ?? {}), ...(elNode.properties ?? {}) }, elNode.additionalProperties, path, top, v.loc);
+        checkObject(
+          ctx,
+          v.props,
+          { ...(n.baseProperties ?? {}), ...(elNode.properties ?? {}) },
+          elNode.additionalProperties,
+          path,
+          top,
+          v.loc,
+        );
         return;
       }
       // Discriminator not a literal: any element's properties are acceptable.
@@ -303,7 +391,9 @@ function checkObject(
         checkValue(ctx, p.value, additional, where, false);
       } else {
         const near = suggest(p.key, Object.keys(properties));
-        ctx.out.push(finding('types', 'unknown-property', p.keyLoc, `${where}: no such property${near ? ` (did you mean '${near}'?)` : ''}`));
+        ctx.out.push(
+          finding('types', 'unknown-property', p.keyLoc, `${where}: no such property${near ? ` (did you mean '${near}'?)` : ''}`),
+        );
       }
       continue;
     }
@@ -325,16 +415,33 @@ function checkGraphResource(f: BicepFile, r: ResourceDecl, out: Finding[]): void
   const key = `${r.type}@${r.apiVersion}`;
   const spec = Object.entries(GRAPH_TYPES).find(([k]) => k.toLowerCase() === key.toLowerCase())?.[1];
   if (!spec) {
-    out.push(finding('types', 'unknown-type', r.typeLoc, `resource ${r.symbol}: '${key}' is not a Microsoft Graph Bicep type this check knows (${Object.keys(GRAPH_TYPES).join(', ')})`));
+    out.push(
+      finding(
+        'types',
+        'unknown-type',
+        r.typeLoc,
+        `resource ${r.symbol}: '${key}' is not a Microsoft Graph Bicep type this check knows (${Object.keys(GRAPH_TYPES).join(', ')})`,
+      ),
+    );
     return;
   }
   if (!f.extensions.some((e) => e.alias === 'microsoftGraphV1' || e.alias.includes('microsoftgraph/v1.0')))
-    out.push(finding('types', 'missing-extension', r.typeLoc, `resource ${r.symbol}: Microsoft.Graph types need 'extension microsoftGraphV1' in ${f.file}`));
+    out.push(
+      finding(
+        'types',
+        'missing-extension',
+        r.typeLoc,
+        `resource ${r.symbol}: Microsoft.Graph types need 'extension microsoftGraphV1' in ${f.file}`,
+      ),
+    );
   if (r.body.kind !== 'object') return;
   if (r.existing) {
     const ids = r.body.props.map((p) => p.key);
-    if (!ids.some((k) => spec.identifiers.includes(k))) out.push(finding('types', 'missing-required', r.body.loc, `existing ${r.symbol}: give one of ${spec.identifiers.join(', ')}`));
-    for (const p of r.body.props) if (!spec.identifiers.includes(p.key)) out.push(finding('types', 'unknown-property', p.keyLoc, `existing ${r.symbol}: '${p.key}' is not an identifier of ${r.type}`));
+    if (!ids.some((k) => spec.identifiers.includes(k)))
+      out.push(finding('types', 'missing-required', r.body.loc, `existing ${r.symbol}: give one of ${spec.identifiers.join(', ')}`));
+    for (const p of r.body.props)
+      if (!spec.identifiers.includes(p.key))
+        out.push(finding('types', 'unknown-property', p.keyLoc, `existing ${r.symbol}: '${p.key}' is not an identifier of ${r.type}`));
     return;
   }
   checkGraphObject(r.body.props, spec, r.symbol, r.body.loc, out, true);
@@ -359,5 +466,7 @@ function checkGraphObject(props: Prop[], spec: GraphObject, path: string, loc: V
       for (const it of items) if (it.kind === 'object') checkGraphObject(it.props, nested, where, it.loc, out, false);
     }
   }
-  for (const req of spec.required ?? []) if (!props.some((p) => p.key === req)) out.push(finding('types', 'missing-required', loc, `${path}: required property '${req}' is missing`));
+  for (const req of spec.required ?? [])
+    if (!props.some((p) => p.key === req))
+      out.push(finding('types', 'missing-required', loc, `${path}: required property '${req}' is missing`));
 }

@@ -49,7 +49,11 @@ const TARGETS = {
   export: { entry: 'dist/bin/cli.js', outputs: ['dist/bin/cli.js'], build: BUNDLE },
   changes: { entry: 'dist/bin/changes.js', outputs: ['dist/bin/changes.js'], build: BUNDLE },
   demo: { entry: 'dist/tools/demo.js', outputs: ['dist/tools/demo.js', 'dist/bin/cli.js'], build: FULL },
-  bench: { entry: 'dist/tools/bench/bench.js', outputs: ['dist/tools/bench/bench.js', 'dist/bin/cli.js', 'dist/bundle/functions/exportUsers.js'], build: FULL },
+  bench: {
+    entry: 'dist/tools/bench/bench.js',
+    outputs: ['dist/tools/bench/bench.js', 'dist/bin/cli.js', 'dist/bundle/functions/exportUsers.js'],
+    build: FULL,
+  },
 };
 
 /** In a source directory, the files a build reads (not the shell scripts and docs beside them). */
@@ -101,7 +105,9 @@ if (reason !== undefined) {
     const argv = step.map((arg) => (typeof arg === 'function' ? arg() : arg));
     const result = spawnSync(process.execPath, argv, { cwd: root, stdio: ['ignore', 2, 2] });
     if (result.status !== 0) {
-      process.stderr.write(`entra-users-export: the build failed (node ${argv.map((arg) => (path.isAbsolute(arg) ? path.relative(root, arg) : arg)).join(' ')}): fix the errors above, then run npm run ${name} again.\n`);
+      process.stderr.write(
+        `entra-users-export: the build failed (node ${argv.map((arg) => (path.isAbsolute(arg) ? path.relative(root, arg) : arg)).join(' ')}): fix the errors above, then run npm run ${name} again.\n`,
+      );
       process.exit(1);
     }
   }

@@ -20,7 +20,8 @@ before(async () => ({ sim, token } = await startTenantWithApp(USERS, SEED)));
 after(() => sim.close());
 
 const EVENTUAL = { ConsistencyLevel: 'eventual' };
-const get = (url: string, headers: Record<string, string> = {}): Promise<SimResponse> => request(sim, url, { headers: { Authorization: `Bearer ${token}`, ...headers } });
+const get = (url: string, headers: Record<string, string> = {}): Promise<SimResponse> =>
+  request(sim, url, { headers: { Authorization: `Bearer ${token}`, ...headers } });
 const users = (query: string): string => `${sim.graphEndpoint}/v1.0/users?${query}`;
 const q = (filter: string): string => `$filter=${encodeURIComponent(filter)}`;
 
@@ -45,7 +46,11 @@ test('endsWith without ConsistencyLevel, or without $count=true: 400 Request_Uns
   assertRefusedAsGraphDoes(await get(users(`${filter}&$count=true&$top=999`)), ENDSWITH_REFUSED);
   assertRefusedAsGraphDoes(await get(users(`${filter}&$top=999`), EVENTUAL), ENDSWITH_REFUSED);
   assert.equal((await get(users(`${filter}&$count=true&$top=999`), EVENTUAL)).status, 200);
-  assert.equal((await get(users(`${filter}&$count=true`), { consistencylevel: 'Eventual' })).status, 200, 'header name and value case-insensitive');
+  assert.equal(
+    (await get(users(`${filter}&$count=true`), { consistencylevel: 'Eventual' })).status,
+    200,
+    'header name and value case-insensitive',
+  );
 });
 
 test('ne and not need the advanced query parameters too; their refusals', async () => {
@@ -54,13 +59,16 @@ test('ne and not need the advanced query parameters too; their refusals', async 
   const not = await get(users(q('not(accountEnabled eq true)')));
   assert.equal(not.status, 400);
   assert.equal(not.json.error.code, 'Request_UnsupportedQuery');
-  assertRefusedAsGraphDoes(await get(users(q("officeLocation eq 'Remote'"))), "Unsupported or invalid query filter clause specified for property 'officeLocation' of resource 'User'.");
+  assertRefusedAsGraphDoes(
+    await get(users(q("officeLocation eq 'Remote'"))),
+    "Unsupported or invalid query filter clause specified for property 'officeLocation' of resource 'User'.",
+  );
   for (const filter of ["userType ne 'Guest'", 'not(accountEnabled eq true)', "officeLocation eq 'Remote'"]) {
     assert.equal((await get(users(`${q(filter)}&$count=true`), EVENTUAL)).status, 200, filter);
   }
 });
 
-test('an advanced listing: @odata.count on the first page only, in Graph\'s order; the nextLink carries $count=true and is refused without the header', async () => {
+test("an advanced listing: @odata.count on the first page only, in Graph's order; the nextLink carries $count=true and is refused without the header", async () => {
   const filter = "endsWith(mail,'@contoso.com')";
   const select = ['id', 'mail'];
   const want = [...expectedUsers({ seed: SEED, userCount: USERS, select, filter })];
@@ -68,8 +76,16 @@ test('an advanced listing: @odata.count on the first page only, in Graph\'s orde
 
   const first = await get(users(`$select=id,mail&${q(filter)}&$count=true&$top=400`), EVENTUAL);
   assert.equal(first.status, 200, first.text);
-  assert.deepEqual(Object.keys(first.json), ['@odata.context', '@odata.count', '@odata.nextLink', 'value'], 'context, count, nextLink, value');
-  assert.ok(first.text.startsWith(`{"@odata.context":${JSON.stringify(first.json['@odata.context'])},"@odata.count":${want.length},"@odata.nextLink":`));
+  assert.deepEqual(
+    Object.keys(first.json),
+    ['@odata.context', '@odata.count', '@odata.nextLink', 'value'],
+    'context, count, nextLink, value',
+  );
+  assert.ok(
+    first.text.startsWith(
+      `{"@odata.context":${JSON.stringify(first.json['@odata.context'])},"@odata.count":${want.length},"@odata.nextLink":`,
+    ),
+  );
   assert.equal(first.json['@odata.count'], want.length, 'the number of matching users in the whole listing');
 
   const nextLink = new URL(first.json['@odata.nextLink']);
@@ -94,7 +110,10 @@ test('$count=true without ConsistencyLevel is silently ignored; with it a standa
   assert.equal(ignored.status, 200);
   assert.equal('@odata.count' in ignored.json, false);
   const counted = await get(users(`${q('accountEnabled eq false')}&$count=true&$top=5`), EVENTUAL);
-  assert.equal(counted.json['@odata.count'], [...expectedUsers({ seed: SEED, userCount: USERS, select: ['id'], filter: 'accountEnabled eq false' })].length);
+  assert.equal(
+    counted.json['@odata.count'],
+    [...expectedUsers({ seed: SEED, userCount: USERS, select: ['id'], filter: 'accountEnabled eq false' })].length,
+  );
   const all = await get(users('$count=true&$top=5'), EVENTUAL);
   assert.equal(all.json['@odata.count'], USERS);
   assert.equal((await get(users('$count=maybe'), EVENTUAL)).status, 400);
@@ -104,7 +123,10 @@ test('a filter Graph does not support even as an advanced query is refused eithe
   const message = "Unsupported or invalid query filter clause specified for property 'displayName' of resource 'User'.";
   assertRefusedAsGraphDoes(await get(users(q("endsWith(displayName,'x')"))), message);
   assertRefusedAsGraphDoes(await get(users(`${q("endsWith(displayName,'x')")}&$count=true`), EVENTUAL), message);
-  assertRefusedAsGraphDoes(await get(users(`${q("startsWith(jobTitle,'C')")}&$count=true`), EVENTUAL), "Unsupported or invalid query filter clause specified for property 'jobTitle' of resource 'User'.");
+  assertRefusedAsGraphDoes(
+    await get(users(`${q("startsWith(jobTitle,'C')")}&$count=true`), EVENTUAL),
+    "Unsupported or invalid query filter clause specified for property 'jobTitle' of resource 'User'.",
+  );
 });
 
 test('the filters are evaluated: endsWith, startsWith, eq, ne, not, null, and/or, precedence', () => {
@@ -113,7 +135,10 @@ test('the filters are evaluated: endsWith, startsWith, eq, ne, not, null, and/or
   const lower = (v: unknown): string | undefined => (typeof v === 'string' ? v.toLowerCase() : undefined);
   const cases: [string, (u: Record<string, unknown>) => boolean][] = [
     ["endsWith(mail,'@CONTOSO.com')", (u) => lower(u['mail'])?.endsWith('@contoso.com') === true],
-    ["endswith(userPrincipalName,'#EXT#@contoso.onmicrosoft.com')", (u) => lower(u['userPrincipalName'])?.endsWith('#ext#@contoso.onmicrosoft.com') === true],
+    [
+      "endswith(userPrincipalName,'#EXT#@contoso.onmicrosoft.com')",
+      (u) => lower(u['userPrincipalName'])?.endsWith('#ext#@contoso.onmicrosoft.com') === true,
+    ],
     ["startsWith(displayName,'a')", (u) => lower(u['displayName'])?.startsWith('a') === true],
     ["userType eq 'guest'", (u) => u['userType'] === 'Guest'],
     ["userType ne 'Guest'", (u) => u['userType'] !== 'Guest'],
@@ -124,7 +149,10 @@ test('the filters are evaluated: endsWith, startsWith, eq, ne, not, null, and/or
     ['companyName ne null', (u) => u['companyName'] !== null],
     ['department eq null', (u) => u['department'] === null],
     ["companyName ne null and NOT(companyName eq 'Contoso Ltd.')", (u) => u['companyName'] !== null && u['companyName'] !== 'Contoso Ltd.'],
-    ["endsWith(mail,'@contoso.com') or userType eq 'Guest' and accountEnabled eq false", (u) => lower(u['mail'])?.endsWith('@contoso.com') === true || (u['userType'] === 'Guest' && u['accountEnabled'] === false)],
+    [
+      "endsWith(mail,'@contoso.com') or userType eq 'Guest' and accountEnabled eq false",
+      (u) => lower(u['mail'])?.endsWith('@contoso.com') === true || (u['userType'] === 'Guest' && u['accountEnabled'] === false),
+    ],
     ["not accountEnabled eq true and userType eq 'Member'", (u) => u['accountEnabled'] === false && u['userType'] === 'Member'],
   ];
   for (const [filter, expected] of cases) {

@@ -46,7 +46,11 @@ test('toPfxBase64 builds a PKCS#12 (empty password, like Key Vault) holding the 
   const keyBags = p12.getBags({ bagType: keyBag })[keyBag] ?? [];
   assert.equal(keyBags.length, 1);
   const pems = certBags.map((b) => (b.cert ? forge.pki.certificateToPem(b.cert) : ''));
-  assert.deepEqual(pems.map((p) => sha256Thumbprint(p)), reversed.map((p) => sha256Thumbprint(p)), 'leaf last, as given');
+  assert.deepEqual(
+    pems.map((p) => sha256Thumbprint(p)),
+    reversed.map((p) => sha256Thumbprint(p)),
+    'leaf last, as given',
+  );
   const key = keyBags[0]?.key;
   assert.ok(key);
   assert.equal(forge.pki.privateKeyToPem(key).length > 0, true);

@@ -77,21 +77,45 @@ test('the kinds of change are all there: renames, edits of arrays and booleans, 
   const changedProps = (name: string): { old: unknown; new: unknown }[] => changed.flatMap((c) => (c[name] ? [c[name]] : []));
   const renamed = changed.filter((c) => c['displayName'] && c['userPrincipalName']);
   assert.ok(renamed.length >= 100, 'renames change displayName and userPrincipalName together');
-  assert.ok(renamed.some((c) => c['mail'] && c['surname']), 'and mail and surname');
-  assert.ok(renamed.some((c) => c['givenName']), 'or the given name');
+  assert.ok(
+    renamed.some((c) => c['mail'] && c['surname']),
+    'and mail and surname',
+  );
+  assert.ok(
+    renamed.some((c) => c['givenName']),
+    'or the given name',
+  );
   for (const c of renamed) {
     const { old, new: now } = c['userPrincipalName'] as { old: string; new: string };
     assert.equal(old.replace(/^[a-z]+\.[a-z]+/, ''), now.replace(/^[a-z]+\.[a-z]+/, ''), 'same index and domain');
   }
-  assert.ok(changedProps('department').some((d) => d.old !== null && d.new === null), 'a value becomes null');
-  assert.ok(changedProps('department').some((d) => d.old === null && d.new !== null), 'null becomes a value');
-  assert.ok(changedProps('department').some((d) => d.old !== null && d.new !== null), 'a value is edited');
-  assert.ok(changedProps('businessPhones').some((p) => JSON.stringify(p.new) === JSON.stringify([...(p.old as string[])].reverse())), 'a reordered array');
-  assert.ok(changedProps('businessPhones').some((p) => (p.old as string[]).length > 0 && (p.new as string[]).length === 0), 'an array emptied');
+  assert.ok(
+    changedProps('department').some((d) => d.old !== null && d.new === null),
+    'a value becomes null',
+  );
+  assert.ok(
+    changedProps('department').some((d) => d.old === null && d.new !== null),
+    'null becomes a value',
+  );
+  assert.ok(
+    changedProps('department').some((d) => d.old !== null && d.new !== null),
+    'a value is edited',
+  );
+  assert.ok(
+    changedProps('businessPhones').some((p) => JSON.stringify(p.new) === JSON.stringify([...(p.old as string[])].reverse())),
+    'a reordered array',
+  );
+  assert.ok(
+    changedProps('businessPhones').some((p) => (p.old as string[]).length > 0 && (p.new as string[]).length === 0),
+    'an array emptied',
+  );
   assert.ok(changedProps('accountEnabled').length > 0, 'accounts enabled/disabled');
   assert.equal(changedProps('city').length, 0, 'city is not in the default select');
   const withCity = applied.expected({ select: [...PRODUCT_DEFAULT_SELECT, 'city'] });
-  assert.ok(withCity.some((l) => l.change === 'changed' && 'city' in l.changes), 'city edits show when city is selected');
+  assert.ok(
+    withCity.some((l) => l.change === 'changed' && 'city' in l.changes),
+    'city edits show when city is selected',
+  );
   // With a select that none of the changes touch, no user is changed.
   assert.deepEqual(applied.expected({ select: ['id', 'createdDateTime'] }), []);
 });
@@ -115,10 +139,20 @@ test('several change sets: each report is exact, between any two generations too
     const applied = users.apply(spec);
     listings.push([...users.listing()]);
     const g = applied.generation;
-    assert.deepEqual(applied.expected(), bruteForceReport(listings[g - 1] as Record<string, unknown>[], listings[g] as Record<string, unknown>[]), `generation ${g}`);
+    assert.deepEqual(
+      applied.expected(),
+      bruteForceReport(listings[g - 1] as Record<string, unknown>[], listings[g] as Record<string, unknown>[]),
+      `generation ${g}`,
+    );
   }
-  assert.deepEqual(sortById([...users.differences({ from: 0, to: 3 })]), bruteForceReport(listings[0] as Record<string, unknown>[], listings[3] as Record<string, unknown>[]));
-  assert.deepEqual(sortById([...users.differences({ from: 1, to: 3 })]), bruteForceReport(listings[1] as Record<string, unknown>[], listings[3] as Record<string, unknown>[]));
+  assert.deepEqual(
+    sortById([...users.differences({ from: 0, to: 3 })]),
+    bruteForceReport(listings[0] as Record<string, unknown>[], listings[3] as Record<string, unknown>[]),
+  );
+  assert.deepEqual(
+    sortById([...users.differences({ from: 1, to: 3 })]),
+    bruteForceReport(listings[1] as Record<string, unknown>[], listings[3] as Record<string, unknown>[]),
+  );
   assert.equal(users.userCount, (listings[3] as unknown[]).length);
   // The third set asked for every slot: those who had left are not edited back into the tenant.
   assert.ok(users.apply({}).userCount < 1200 + 25);
@@ -191,7 +225,10 @@ test('Graph: after a change between listings, every user is listed once, as user
   const filter = "department eq 'Sales'";
   const filtered = await listAll(`?$top=999&$count=true&$filter=${encodeURIComponent(filter)}`);
   assert.equal(filtered.count, filtered.users.length);
-  assert.deepEqual(filtered.users.map((u) => u['id']), [...sim.users.listing({ filter, select: ['id'] })].map((u) => u['id']));
+  assert.deepEqual(
+    filtered.users.map((u) => u['id']),
+    [...sim.users.listing({ filter, select: ['id'] })].map((u) => u['id']),
+  );
 });
 
 test('Graph: when leavers leave gaps at the end, no page is empty and the last page has no nextLink', async () => {
@@ -207,7 +244,10 @@ test('Graph: when leavers leave gaps at the end, no page is empty and the last p
       got.push(res.json.value[0].id);
       url = res.json['@odata.nextLink'];
     }
-    assert.deepEqual(got, [...small.users.listing({ select: ['id'] })].map((u) => u['id']));
+    assert.deepEqual(
+      got,
+      [...small.users.listing({ select: ['id'] })].map((u) => u['id']),
+    );
     assert.equal(got.length, 1);
   } finally {
     await small.close();

@@ -28,16 +28,34 @@ test('cli prints export lines for a working demo tenant and closes cleanly on SI
   after(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
-  const stdout = await readUntil(child.stdout, (t) => t.includes('IDENTITY_HEADER=') && t.includes('GRAPH_CLIENT_CERTIFICATE_NAME='), 120_000);
+  const stdout = await readUntil(
+    child.stdout,
+    (t) => t.includes('IDENTITY_HEADER=') && t.includes('GRAPH_CLIENT_CERTIFICATE_NAME='),
+    120_000,
+  );
 
   const env = Object.fromEntries(
-    stdout.trim().split('\n').map((line) => {
-      const m = /^export ([A-Z_]+)='(.*)'$/.exec(line);
-      assert.ok(m, `an export line: ${line}`);
-      return [m[1] as string, m[2] as string];
-    }),
+    stdout
+      .trim()
+      .split('\n')
+      .map((line) => {
+        const m = /^export ([A-Z_]+)='(.*)'$/.exec(line);
+        assert.ok(m, `an export line: ${line}`);
+        return [m[1] as string, m[2] as string];
+      }),
   );
-  for (const k of ['GRAPH_TENANT_ID', 'GRAPH_AUTHORITY_HOST', 'GRAPH_ENDPOINT', 'KEY_VAULT_URL', 'HTTPS_PROXY', 'NO_PROXY', 'NODE_EXTRA_CA_CERTS', 'IDENTITY_ENDPOINT', 'IDENTITY_HEADER', 'GRAPH_CLIENT_ID']) {
+  for (const k of [
+    'GRAPH_TENANT_ID',
+    'GRAPH_AUTHORITY_HOST',
+    'GRAPH_ENDPOINT',
+    'KEY_VAULT_URL',
+    'HTTPS_PROXY',
+    'NO_PROXY',
+    'NODE_EXTRA_CA_CERTS',
+    'IDENTITY_ENDPOINT',
+    'IDENTITY_HEADER',
+    'GRAPH_CLIENT_ID',
+  ]) {
     assert.ok(env[k], k);
   }
   assert.equal(env['GRAPH_CLIENT_CERTIFICATE_NAME'], 'graph-export-cert');
@@ -46,10 +64,14 @@ test('cli prints export lines for a working demo tenant and closes cleanly on SI
 
   const status = await new Promise<number>((resolve, reject) => {
     https
-      .get(`${env['GRAPH_AUTHORITY_HOST']}/${env['GRAPH_TENANT_ID']}/v2.0/.well-known/openid-configuration`, { ca, agent: false }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      })
+      .get(
+        `${env['GRAPH_AUTHORITY_HOST']}/${env['GRAPH_TENANT_ID']}/v2.0/.well-known/openid-configuration`,
+        { ca, agent: false },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      )
       .on('error', reject);
   });
   assert.equal(status, 200);

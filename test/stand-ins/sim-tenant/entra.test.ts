@@ -25,7 +25,12 @@ function assertAadError(res: SimResponse, status: number, error: string, code: n
   assert.equal(res.status, status, res.text);
   assert.equal(res.json.error, error);
   assert.deepEqual(res.json.error_codes, [code]);
-  assert.match(res.json.error_description, new RegExp(`^AADSTS${code}: .+\\r\\nTrace ID: [0-9a-f-]{36}\\r\\nCorrelation ID: [0-9a-f-]{36}\\r\\nTimestamp: \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\dZ$`));
+  assert.match(
+    res.json.error_description,
+    new RegExp(
+      `^AADSTS${code}: .+\\r\\nTrace ID: [0-9a-f-]{36}\\r\\nCorrelation ID: [0-9a-f-]{36}\\r\\nTimestamp: \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\dZ$`,
+    ),
+  );
   for (const field of ['timestamp', 'trace_id', 'correlation_id', 'error_uri']) assert.ok(res.json[field], field);
 }
 
@@ -63,7 +68,10 @@ test('OpenID configuration for the tenant id and the domain; unknown tenant is A
 
 test('instance discovery and JWKS answer like Entra', async () => {
   const host = new URL(sim.authorityHost).host;
-  const q = new URLSearchParams({ 'api-version': '1.1', authorization_endpoint: `${sim.authorityHost}/${sim.tenantId}/oauth2/v2.0/authorize` });
+  const q = new URLSearchParams({
+    'api-version': '1.1',
+    authorization_endpoint: `${sim.authorityHost}/${sim.tenantId}/oauth2/v2.0/authorize`,
+  });
   const res = await request(sim, `${sim.authorityHost}/common/discovery/instance?${q.toString()}`);
   assert.equal(res.status, 200);
   assert.equal(res.json.tenant_discovery_endpoint, `${sim.authorityHost}/${sim.tenantId}/v2.0/.well-known/openid-configuration`);
@@ -99,9 +107,24 @@ test('an app without granted roles gets a token without the roles claim', async 
 test('token endpoint rejects like Entra: tenant, grant, app, scope, secret', async () => {
   assertAadError(await postForm(sim, tokenEndpoint(sim, 'nope.onmicrosoft.com'), secretForm()), 400, 'invalid_request', 90002);
   assertAadError(await postForm(sim, tokenEndpoint(sim), secretForm({ grant_type: 'password' })), 400, 'unsupported_grant_type', 70003);
-  assertAadError(await postForm(sim, tokenEndpoint(sim), secretForm({ client_id: '11111111-2222-3333-4444-555555555555' })), 400, 'unauthorized_client', 700016);
-  assertAadError(await postForm(sim, tokenEndpoint(sim), secretForm({ scope: `${sim.graphEndpoint}/User.Read.All` })), 400, 'invalid_scope', 1002012);
-  assertAadError(await postForm(sim, tokenEndpoint(sim), secretForm({ scope: 'https://graph.microsoft.com/.default' })), 400, 'invalid_resource', 500011);
+  assertAadError(
+    await postForm(sim, tokenEndpoint(sim), secretForm({ client_id: '11111111-2222-3333-4444-555555555555' })),
+    400,
+    'unauthorized_client',
+    700016,
+  );
+  assertAadError(
+    await postForm(sim, tokenEndpoint(sim), secretForm({ scope: `${sim.graphEndpoint}/User.Read.All` })),
+    400,
+    'invalid_scope',
+    1002012,
+  );
+  assertAadError(
+    await postForm(sim, tokenEndpoint(sim), secretForm({ scope: 'https://graph.microsoft.com/.default' })),
+    400,
+    'invalid_resource',
+    500011,
+  );
   assertAadError(await postForm(sim, tokenEndpoint(sim), secretForm({ client_secret: 'not-the-secret' })), 401, 'invalid_client', 7000215);
   const { client_secret: _omitted, ...noCredential } = secretForm();
   assertAadError(await postForm(sim, tokenEndpoint(sim), noCredential), 401, 'invalid_client', 7000216);
@@ -123,7 +146,12 @@ test('certificate assertion: PS256 with x5t#S256 and RS256 with legacy x5t both 
   assert.equal((await postForm(sim, tokenEndpoint(sim), assertionForm(assertion({ header: { x5c } })))).status, 200);
   const other = createAppCertificate();
   const wrongX5c = [other.certPem.replace(/-----[^-]+-----|\s/g, '')];
-  assertAadError(await postForm(sim, tokenEndpoint(sim), assertionForm(assertion({ header: { x5c: wrongX5c } }))), 401, 'invalid_client', 700027);
+  assertAadError(
+    await postForm(sim, tokenEndpoint(sim), assertionForm(assertion({ header: { x5c: wrongX5c } }))),
+    401,
+    'invalid_client',
+    700027,
+  );
 });
 
 test('certificate assertion rejections: unknown key, other signer, iss/sub, aud, time, type', async () => {
@@ -139,16 +167,50 @@ test('certificate assertion rejections: unknown key, other signer, iss/sub, aud,
   assertAadError(forged, 401, 'invalid_client', 700027);
   assert.match(forged.json.error_description, /did not match the expected signature value/);
 
-  assertAadError(await postForm(sim, tokenEndpoint(sim), assertionForm(assertion({ claims: { iss: 'someone-else' } }))), 401, 'invalid_client', 700021);
-  assertAadError(await postForm(sim, tokenEndpoint(sim), assertionForm(assertion({ aud: 'https://login.microsoftonline.com/x/oauth2/v2.0/token' }))), 401, 'invalid_client', 700023);
-  assert.equal((await postForm(sim, tokenEndpoint(sim), assertionForm(assertion({ aud: `${sim.authorityHost}/${sim.tenantId}/v2.0` })))).status, 200, 'the issuer is accepted as audience');
+  assertAadError(
+    await postForm(sim, tokenEndpoint(sim), assertionForm(assertion({ claims: { iss: 'someone-else' } }))),
+    401,
+    'invalid_client',
+    700021,
+  );
+  assertAadError(
+    await postForm(sim, tokenEndpoint(sim), assertionForm(assertion({ aud: 'https://login.microsoftonline.com/x/oauth2/v2.0/token' }))),
+    401,
+    'invalid_client',
+    700023,
+  );
+  assert.equal(
+    (await postForm(sim, tokenEndpoint(sim), assertionForm(assertion({ aud: `${sim.authorityHost}/${sim.tenantId}/v2.0` })))).status,
+    200,
+    'the issuer is accepted as audience',
+  );
 
   const now = Math.floor(Date.now() / 1000);
-  assertAadError(await postForm(sim, tokenEndpoint(sim), assertionForm(assertion({ claims: { nbf: now - 3600, exp: now - 3000 } }))), 401, 'invalid_client', 700024);
-  assertAadError(await postForm(sim, tokenEndpoint(sim), assertionForm(assertion({ claims: { nbf: now + 3600, exp: now + 3900 } }))), 401, 'invalid_client', 700024);
-  assertAadError(await postForm(sim, tokenEndpoint(sim), assertionForm(assertion({ claims: { exp: now + 86_400 } }))), 401, 'invalid_client', 700024);
+  assertAadError(
+    await postForm(sim, tokenEndpoint(sim), assertionForm(assertion({ claims: { nbf: now - 3600, exp: now - 3000 } }))),
+    401,
+    'invalid_client',
+    700024,
+  );
+  assertAadError(
+    await postForm(sim, tokenEndpoint(sim), assertionForm(assertion({ claims: { nbf: now + 3600, exp: now + 3900 } }))),
+    401,
+    'invalid_client',
+    700024,
+  );
+  assertAadError(
+    await postForm(sim, tokenEndpoint(sim), assertionForm(assertion({ claims: { exp: now + 86_400 } }))),
+    401,
+    'invalid_client',
+    700024,
+  );
   assertAadError(await postForm(sim, tokenEndpoint(sim), assertionForm(assertion({ claims: { jti: '' } }))), 400, 'invalid_request', 50027);
-  assertAadError(await postForm(sim, tokenEndpoint(sim), { ...assertionForm(assertion()), client_assertion_type: 'jwt' }), 400, 'invalid_request', 50027);
+  assertAadError(
+    await postForm(sim, tokenEndpoint(sim), { ...assertionForm(assertion()), client_assertion_type: 'jwt' }),
+    400,
+    'invalid_request',
+    50027,
+  );
   assertAadError(await postForm(sim, tokenEndpoint(sim), assertionForm('not.a.jwt')), 400, 'invalid_request', 50027);
 });
 
@@ -156,7 +218,10 @@ test('an expired registered certificate is refused even with a valid signature',
   const { clientId: id } = sim.addApp();
   const old = createAppCertificate({ validFrom: new Date(Date.now() - 10 * 86_400_000), validTo: new Date(Date.now() - 86_400_000) });
   sim.addCertificate(id, old.certPem);
-  const res = await postForm(sim, tokenEndpoint(sim), { ...assertionForm(makeAssertion({ clientId: id, aud: tokenEndpoint(sim), keyPem: old.keyPem, certPem: old.certPem })), client_id: id });
+  const res = await postForm(sim, tokenEndpoint(sim), {
+    ...assertionForm(makeAssertion({ clientId: id, aud: tokenEndpoint(sim), keyPem: old.keyPem, certPem: old.certPem })),
+    client_id: id,
+  });
   assertAadError(res, 401, 'invalid_client', 700027);
   assert.match(res.json.error_description, /The key used is expired/);
 });
@@ -189,10 +254,18 @@ test('token faults: status with the AADSTS body and Retry-After, HTML page, nth'
 });
 
 test('MSAL ConfidentialClientApplication works against the sim: secret, certificate (thumbprintSha256 + x5c), domain authority, and parses its errors', async () => {
-  const base = { authority: `${sim.authorityHost}/${sim.tenantId}`, knownAuthority: new URL(sim.authorityHost).host, clientId, scope: `${sim.graphEndpoint}/.default` };
+  const base = {
+    authority: `${sim.authorityHost}/${sim.tenantId}`,
+    knownAuthority: new URL(sim.authorityHost).host,
+    clientId,
+    scope: `${sim.graphEndpoint}/.default`,
+  };
   const cases: MsalCase[] = [
     { ...base, clientSecret: secret },
-    { ...base, clientCertificate: { thumbprintSha256: sha256Thumbprint(cert.certPem), privateKey: cert.keyPem, x5c: cert.chainPem.join('\n') } },
+    {
+      ...base,
+      clientCertificate: { thumbprintSha256: sha256Thumbprint(cert.certPem), privateKey: cert.keyPem, x5c: cert.chainPem.join('\n') },
+    },
     { ...base, authority: `${sim.authorityHost}/${sim.tenantDomain}`, clientSecret: secret },
     { ...base, clientSecret: 'wrong-secret' },
     { ...base, authority: `${sim.authorityHost}/nope.onmicrosoft.com`, clientSecret: secret },

@@ -36,7 +36,8 @@ function assertRefused(res: SimResponse, code: number, text: string): void {
 }
 
 const appTrusting = (fic: Partial<{ issuer: string; subject: string; audiences: string[] }> = {}): string =>
-  sim.addApp({ federatedIdentityCredentials: [{ issuer: sim.issuer, subject: identity.principalId, audiences: [EXCHANGE], ...fic }] }).clientId;
+  sim.addApp({ federatedIdentityCredentials: [{ issuer: sim.issuer, subject: identity.principalId, audiences: [EXCHANGE], ...fic }] })
+    .clientId;
 
 test('the identity endpoint issues a v2.0 token for the exchange audience: iss, sub = principal ID, aud', async () => {
   const token = await miToken(sim, EXCHANGE, identity.clientId);
@@ -53,14 +54,14 @@ test('the identity endpoint issues a v2.0 token for the exchange audience: iss, 
   assert.match(String(claims['xms_mirid']), /\/providers\/Microsoft\.ManagedIdentity\/userAssignedIdentities\//);
 });
 
-test('another cloud\'s exchange audience is not a resource of this one (AADSTS500011)', async () => {
+test("another cloud's exchange audience is not a resource of this one (AADSTS500011)", async () => {
   const q = new URLSearchParams({ 'api-version': '2019-08-01', resource: 'api://AzureADTokenExchangeUSGov', client_id: identity.clientId });
   const res = await request(sim, `${sim.identityEndpoint}?${q.toString()}`, { headers: { 'X-IDENTITY-HEADER': sim.identityHeader } });
   assert.equal(res.status, 400);
   assert.match(res.json.message, /^AADSTS500011: The resource principal named api:\/\/AzureADTokenExchangeUSGov was not found/);
 });
 
-test('a matching federated identity credential: the identity\'s token gets the app a Graph token', async () => {
+test("a matching federated identity credential: the identity's token gets the app a Graph token", async () => {
   const clientId = appTrusting();
   const before = sim.stats.federatedTokensIssued;
   const res = await exchange(clientId, await miToken(sim, EXCHANGE, identity.clientId));
@@ -73,18 +74,42 @@ test('a matching federated identity credential: the identity\'s token gets the a
 
 test('issuer, subject (case-sensitive), audience: each mismatch is refused with its AADSTS code and the presented value', async () => {
   const token = await miToken(sim, EXCHANGE, identity.clientId);
-  assertRefused(await exchange(appTrusting({ issuer: `${sim.authorityHost}/${sim.tenantDomain}/v2.0` }), token), 700211, `No matching federated identity record found for presented assertion issuer '${sim.issuer}'.`);
-  assertRefused(await exchange(appTrusting({ subject: sim.systemIdentity.principalId }), token), 700213, `No matching federated identity record found for presented assertion subject '${identity.principalId}'.`);
-  assertRefused(await exchange(appTrusting({ subject: identity.principalId.toUpperCase() }), token), 7002138, `No matching federated identity record found for presented assertion subject '${identity.principalId}'. The subject matches with case-insensitive comparison, but not with case-sensitive comparison.`);
-  assertRefused(await exchange(appTrusting({ audiences: ['api://AzureADTokenExchangeChina'] }), token), 700212, `No matching federated identity record found for presented assertion audience '${EXCHANGE}'.`);
-  assertRefused(await exchange(sim.addApp().clientId, token), 700211, 'No matching federated identity record found for presented assertion issuer');
+  assertRefused(
+    await exchange(appTrusting({ issuer: `${sim.authorityHost}/${sim.tenantDomain}/v2.0` }), token),
+    700211,
+    `No matching federated identity record found for presented assertion issuer '${sim.issuer}'.`,
+  );
+  assertRefused(
+    await exchange(appTrusting({ subject: sim.systemIdentity.principalId }), token),
+    700213,
+    `No matching federated identity record found for presented assertion subject '${identity.principalId}'.`,
+  );
+  assertRefused(
+    await exchange(appTrusting({ subject: identity.principalId.toUpperCase() }), token),
+    7002138,
+    `No matching federated identity record found for presented assertion subject '${identity.principalId}'. The subject matches with case-insensitive comparison, but not with case-sensitive comparison.`,
+  );
+  assertRefused(
+    await exchange(appTrusting({ audiences: ['api://AzureADTokenExchangeChina'] }), token),
+    700212,
+    `No matching federated identity record found for presented assertion audience '${EXCHANGE}'.`,
+  );
+  assertRefused(
+    await exchange(sim.addApp().clientId, token),
+    700211,
+    'No matching federated identity record found for presented assertion issuer',
+  );
 });
 
-test('a token for another audience, or one whose signature is not the tenant\'s, is refused', async () => {
+test("a token for another audience, or one whose signature is not the tenant's, is refused", async () => {
   const clientId = appTrusting();
   const vaultToken = await miToken(sim, 'https://vault.azure.net', identity.clientId);
   // A v1.0 token for Key Vault: its issuer (sts.windows.net) is no federated credential's.
-  assertRefused(await exchange(clientId, vaultToken), 700211, "No matching federated identity record found for presented assertion issuer 'https://sts.windows.net/");
+  assertRefused(
+    await exchange(clientId, vaultToken),
+    700211,
+    "No matching federated identity record found for presented assertion issuer 'https://sts.windows.net/",
+  );
   // The exchange token with a longer life written in: the signature no longer verifies.
   const [h, p, s] = (await miToken(sim, EXCHANGE, identity.clientId)).split('.') as [string, string, string];
   const payload: Record<string, unknown> = decodeClaims(`${h}.${p}.${s}`);
@@ -94,6 +119,10 @@ test('a token for another audience, or one whose signature is not the tenant\'s,
 
 test('at most 20 federated identity credentials per app', () => {
   const { clientId } = sim.addApp();
-  for (let i = 0; i < 20; i++) sim.addFederatedIdentityCredential(clientId, { issuer: sim.issuer, subject: `s${i}`, audiences: [EXCHANGE] });
-  assert.throws(() => sim.addFederatedIdentityCredential(clientId, { issuer: sim.issuer, subject: 's20', audiences: [EXCHANGE] }), /20 federated identity credentials/);
+  for (let i = 0; i < 20; i++)
+    sim.addFederatedIdentityCredential(clientId, { issuer: sim.issuer, subject: `s${i}`, audiences: [EXCHANGE] });
+  assert.throws(
+    () => sim.addFederatedIdentityCredential(clientId, { issuer: sim.issuer, subject: 's20', audiences: [EXCHANGE] }),
+    /20 federated identity credentials/,
+  );
 });

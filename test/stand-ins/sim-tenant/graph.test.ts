@@ -28,7 +28,10 @@ function assertGraphError(res: SimResponse, status: number, code: string, messag
 }
 
 /** Follows @odata.nextLink to the end (of this file's tenant, or another); returns the users and the number of pages. */
-async function listAll(firstUrl: string, from: { tenant: SimTenant; token: string } = { tenant: sim, token }): Promise<{ users: Record<string, unknown>[]; pages: number }> {
+async function listAll(
+  firstUrl: string,
+  from: { tenant: SimTenant; token: string } = { tenant: sim, token },
+): Promise<{ users: Record<string, unknown>[]; pages: number }> {
   const all: Record<string, unknown>[] = [];
   let url: string | undefined = firstUrl;
   let pages = 0;
@@ -53,7 +56,10 @@ test('full paging of 2,500 users with $top=999 equals expectedUsers, in 3 pages'
 
 test('page shape: context, nextLink carrying the query, headers; last page has no nextLink', async () => {
   const res = await get(users('?$top=999&$select=id,displayName&$filter=accountEnabled%20eq%20true'));
-  assert.equal(res.headers['content-type'], 'application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8');
+  assert.equal(
+    res.headers['content-type'],
+    'application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8',
+  );
   assert.match(String(res.headers['request-id']), /^[0-9a-f-]{36}$/);
   assert.ok(res.headers['client-request-id']);
   assert.equal(res.json['@odata.context'], `${sim.graphEndpoint}/v1.0/$metadata#users(id,displayName)`);
@@ -70,7 +76,7 @@ test('page shape: context, nextLink carrying the query, headers; last page has n
   assert.equal('@odata.nextLink' in small.json, false);
 });
 
-test('defaults: page of 100 and Graph\'s default property set; %24-encoded options are understood', async () => {
+test("defaults: page of 100 and Graph's default property set; %24-encoded options are understood", async () => {
   const res = await get(users());
   assert.equal(res.json.value.length, 100);
   assert.deepEqual(Object.keys(res.json.value[0]), [...DEFAULT_USER_SELECT]);
@@ -104,25 +110,48 @@ test('authentication: missing, tampered, wrong audience → 401 InvalidAuthentic
   const miForGraph = await miToken(sim, sim.graphEndpoint);
   assertGraphError(await get(users(), miForGraph), 403, 'Authorization_RequestDenied');
   const directoryReader = sim.addApp({ roles: ['Directory.Read.All'] });
-  assert.equal((await get(users('?$top=1'), await appToken(sim, directoryReader.clientId, sim.addClientSecret(directoryReader.clientId)))).status, 200);
+  assert.equal(
+    (await get(users('?$top=1'), await appToken(sim, directoryReader.clientId, sim.addClientSecret(directoryReader.clientId)))).status,
+    200,
+  );
 });
 
 test('query validation: $top range, $skip, unknown $select property, unsupported $filter, other options', async () => {
-  assertGraphError(await get(users('?$top=1000')), 400, 'Request_UnsupportedQuery', /^Invalid page size specified: '1000'\. Must be between 1 and 999 inclusive\.$/);
+  assertGraphError(
+    await get(users('?$top=1000')),
+    400,
+    'Request_UnsupportedQuery',
+    /^Invalid page size specified: '1000'\. Must be between 1 and 999 inclusive\.$/,
+  );
   assertGraphError(await get(users('?$top=0')), 400, 'Request_UnsupportedQuery');
   // A repeated system query option is refused, not read once (so $top=5&$top=5000 cannot slip past the range check).
-  assertGraphError(await get(users('?$top=5&$TOP=5000')), 400, 'BadRequest', /^Query option '\$top' was specified more than once, but it must be specified at most once\.$/);
+  assertGraphError(
+    await get(users('?$top=5&$TOP=5000')),
+    400,
+    'BadRequest',
+    /^Query option '\$top' was specified more than once, but it must be specified at most once\.$/,
+  );
   assertGraphError(await get(users('?$top=abc')), 400, 'Request_UnsupportedQuery');
   assertGraphError(await get(users('?$skip=10')), 400, 'Request_UnsupportedQuery');
-  assertGraphError(await get(users('?$select=id,nope')), 400, 'Request_BadRequest', /^Could not find a property named 'nope' on type 'microsoft\.graph\.user'\.$/);
+  assertGraphError(
+    await get(users('?$select=id,nope')),
+    400,
+    'Request_BadRequest',
+    /^Could not find a property named 'nope' on type 'microsoft\.graph\.user'\.$/,
+  );
   // faxNumber is not in the docs' table of filterable user properties: not filterable at all.
-  assertGraphError(await get(users(`?$filter=${encodeURIComponent("faxNumber eq '1'")}`)), 400, 'Request_UnsupportedQuery', /^Unsupported or invalid query filter clause specified for property 'faxNumber' of resource 'User'\.$/);
+  assertGraphError(
+    await get(users(`?$filter=${encodeURIComponent("faxNumber eq '1'")}`)),
+    400,
+    'Request_UnsupportedQuery',
+    /^Unsupported or invalid query filter clause specified for property 'faxNumber' of resource 'User'\.$/,
+  );
   assertGraphError(await get(users(`?$filter=${encodeURIComponent('accountEnabled ne true')}`)), 400, 'Request_UnsupportedQuery');
   assertGraphError(await get(users('?$orderby=displayName')), 400, 'Request_UnsupportedQuery');
   assertGraphError(await get(`${sim.graphEndpoint}/v1.0/groups`), 400, 'BadRequest');
 });
 
-test('skiptokens are opaque and tamper-proof, and bound to the listing\'s filter', async () => {
+test("skiptokens are opaque and tamper-proof, and bound to the listing's filter", async () => {
   const first = await get(users('?$top=10'));
   const next = new URL(first.json['@odata.nextLink']);
   const skiptoken = next.searchParams.get('$skiptoken') ?? '';
@@ -133,7 +162,7 @@ test('skiptokens are opaque and tamper-proof, and bound to the listing\'s filter
   assert.equal((await get(next.href)).status, 200);
 });
 
-test('faults by page index: a retried page keeps its index; 429 carries Retry-After and Graph\'s body', async () => {
+test("faults by page index: a retried page keeps its index; 429 carries Retry-After and Graph's body", async () => {
   sim.addFault({ target: 'graph', page: 1, times: 2, fault: { kind: 'status', status: 429, retryAfter: 0.5 } });
   const first = await get(users('?$top=999'));
   assert.equal(first.status, 200, 'page 0 is not targeted');
@@ -185,7 +214,12 @@ test('expire-skiptoken: Directory_ExpiredPageToken, that skiptoken keeps failing
   const first = await get(users('?$top=999'));
   const nextLink: string = first.json['@odata.nextLink'];
   const expired = await get(nextLink);
-  assertGraphError(expired, 400, 'Directory_ExpiredPageToken', /^The specified page token value has expired and can no longer be included in your request\.$/);
+  assertGraphError(
+    expired,
+    400,
+    'Directory_ExpiredPageToken',
+    /^The specified page token value has expired and can no longer be included in your request\.$/,
+  );
   assertGraphError(await get(nextLink), 400, 'Directory_ExpiredPageToken');
   const { users: got } = await listAll(users('?$top=999&$select=id'));
   assert.equal(got.length, USERS);
@@ -197,7 +231,13 @@ test('hang: the request never completes until close(); page latency delays pages
   const t = await appToken(hungSim, app.clientId, hungSim.addClientSecret(app.clientId));
   hungSim.addFault({ target: 'graph', fault: { kind: 'hang' } });
   const pending = request(hungSim, `${hungSim.graphEndpoint}/v1.0/users`, { headers: { Authorization: `Bearer ${t}` } });
-  const outcome = await Promise.race([pending.then(() => 'answered', () => 'failed'), new Promise((r) => setTimeout(() => r('hanging'), 300))]);
+  const outcome = await Promise.race([
+    pending.then(
+      () => 'answered',
+      () => 'failed',
+    ),
+    new Promise((r) => setTimeout(() => r('hanging'), 300)),
+  ]);
   assert.equal(outcome, 'hanging');
 
   hungSim.setPageLatency(150);
@@ -208,7 +248,10 @@ test('hang: the request never completes until close(); page latency delays pages
   // close() resolves although the hung request never completes (no wall-clock bound: a busy machine may take
   // seconds to close; the minute only turns a close() that waits for the hang into an assertion).
   let waiting: NodeJS.Timeout | undefined;
-  const closed = await Promise.race([hungSim.close().then(() => 'closed'), new Promise((r) => (waiting = setTimeout(() => r('still waiting'), 60_000)))]);
+  const closed = await Promise.race([
+    hungSim.close().then(() => 'closed'),
+    new Promise((r) => (waiting = setTimeout(() => r('still waiting'), 60_000))),
+  ]);
   clearTimeout(waiting);
   assert.equal(closed, 'closed', 'close() does not wait for the hung request');
   await assert.rejects(pending, /socket hang up|ECONNRESET/);
@@ -219,9 +262,18 @@ test('cachePages: a tenant serving pages from memory lists exactly what one gene
   try {
     const { clientId } = cached.addApp();
     const cachedToken = await appToken(cached, clientId, cached.addClientSecret(clientId));
-    for (const query of ['?$top=999&$select=id,displayName', '?$top=999&$select=id,displayName', '?$top=500&$select=id,mail', '?$top=999&$select=id,displayName&$filter=accountEnabled%20eq%20true']) {
+    for (const query of [
+      '?$top=999&$select=id,displayName',
+      '?$top=999&$select=id,displayName',
+      '?$top=500&$select=id,mail',
+      '?$top=999&$select=id,displayName&$filter=accountEnabled%20eq%20true',
+    ]) {
       const expected = (await listAll(users(query))).users;
-      assert.deepEqual((await listAll(`${cached.graphEndpoint}/v1.0/users${query}`, { tenant: cached, token: cachedToken })).users, expected, query);
+      assert.deepEqual(
+        (await listAll(`${cached.graphEndpoint}/v1.0/users${query}`, { tenant: cached, token: cachedToken })).users,
+        expected,
+        query,
+      );
     }
   } finally {
     await cached.close();

@@ -49,7 +49,12 @@ export function request(
   return new Promise((resolve, reject) => {
     const req = mod.request(
       u,
-      { method: opts.method ?? 'GET', headers: opts.headers ?? {}, agent: false, ...(u.protocol === 'https:' ? { ca: sim.caCertPem } : {}) },
+      {
+        method: opts.method ?? 'GET',
+        headers: opts.headers ?? {},
+        agent: false,
+        ...(u.protocol === 'https:' ? { ca: sim.caCertPem } : {}),
+      },
       (res) => {
         collect(res).then(resolve, reject);
       },
@@ -60,7 +65,12 @@ export function request(
   });
 }
 
-export function postForm(sim: SimTenant, url: string, form: Record<string, string>, headers: Record<string, string> = {}): Promise<SimResponse> {
+export function postForm(
+  sim: SimTenant,
+  url: string,
+  form: Record<string, string>,
+  headers: Record<string, string> = {},
+): Promise<SimResponse> {
   return request(sim, url, {
     method: 'POST',
     headers: { 'Content-Type': 'application/x-www-form-urlencoded;charset=utf-8', ...headers },
@@ -90,7 +100,10 @@ export async function keyVaultRequest(sim: SimTenant, pathAndQuery: string, head
       // No agent: with createConnection the request runs over the tunnelled TLS socket (no DNS lookup).
       { host, path: pathAndQuery, method: 'GET', headers, createConnection: () => secure },
       (res) => {
-        collect(res).then((r) => { secure.destroy(); resolve(r); }, reject);
+        collect(res).then((r) => {
+          secure.destroy();
+          resolve(r);
+        }, reject);
       },
     );
     req.on('error', reject);
@@ -110,7 +123,12 @@ export const tokenEndpoint = (sim: SimTenant, tenant = sim.tenantId): string => 
 
 /** A Graph token for the app through the token endpoint with a client secret. */
 export async function appToken(sim: SimTenant, clientId: string, secret: string): Promise<string> {
-  const res = await postForm(sim, tokenEndpoint(sim), { grant_type: 'client_credentials', client_id: clientId, client_secret: secret, scope: `${sim.graphEndpoint}/.default` });
+  const res = await postForm(sim, tokenEndpoint(sim), {
+    grant_type: 'client_credentials',
+    client_id: clientId,
+    client_secret: secret,
+    scope: `${sim.graphEndpoint}/.default`,
+  });
   if (res.status !== 200) throw new Error(`token ${res.status}: ${res.text}`);
   return res.json.access_token as string;
 }
@@ -144,7 +162,9 @@ export function makeAssertion(opts: {
   const header = {
     alg,
     typ: 'JWT',
-    ...(alg === 'PS256' ? { 'x5t#S256': createHash('sha256').update(der).digest('base64url') } : { x5t: createHash('sha1').update(der).digest('base64url') }),
+    ...(alg === 'PS256'
+      ? { 'x5t#S256': createHash('sha256').update(der).digest('base64url') }
+      : { x5t: createHash('sha1').update(der).digest('base64url') }),
     ...opts.header,
   };
   const now = Math.floor(Date.now() / 1000);

@@ -22,7 +22,10 @@ const bearer = (token: string): Record<string, string> => ({ Authorization: `Bea
 test('no token: 401 with the exact challenge Key Vault sends and AKV10000', async () => {
   const res = await keyVaultRequest(sim, `/secrets/granted/${API}`);
   assert.equal(res.status, 401);
-  assert.equal(res.headers['www-authenticate'], `Bearer authorization="${sim.authorityHost}/${sim.tenantId}", resource="https://vault.azure.net"`);
+  assert.equal(
+    res.headers['www-authenticate'],
+    `Bearer authorization="${sim.authorityHost}/${sim.tenantId}", resource="https://vault.azure.net"`,
+  );
   assert.deepEqual(res.json, { error: { code: 'Unauthorized', message: 'AKV10000: Request is missing a Bearer or PoP token.' } });
 });
 
@@ -53,7 +56,11 @@ test('RBAC: without Key Vault Secrets User the answer is 403 ForbiddenByRbac, ev
   }
   const uami = sim.addUserAssignedIdentity();
   sim.grantKeyVaultSecretsUser(uami.principalId);
-  const vaultWide = await keyVaultRequest(sim, `/secrets/not-granted/${API}`, bearer(await miToken(sim, 'https://vault.azure.net', uami.clientId)));
+  const vaultWide = await keyVaultRequest(
+    sim,
+    `/secrets/not-granted/${API}`,
+    bearer(await miToken(sim, 'https://vault.azure.net', uami.clientId)),
+  );
   assert.equal(vaultWide.status, 200, 'a vault-wide assignment covers every secret');
 });
 
@@ -122,7 +129,13 @@ test('SecretClient + DefaultAzureCredential (managed identity) work through the 
   const pfx = setupDemoApp(sim, { credential: 'certificate-pfx' });
   const pem = setupDemoApp(sim, { credential: 'certificate-pem', secretName: 'demo-pem' });
   const secret = setupDemoApp(sim, { credential: 'secret' });
-  const names = [pfx.env['GRAPH_CLIENT_CERTIFICATE_NAME'], pem.env['GRAPH_CLIENT_CERTIFICATE_NAME'], secret.env['GRAPH_CLIENT_SECRET_NAME'], 'not-granted', 'disabled'];
+  const names = [
+    pfx.env['GRAPH_CLIENT_CERTIFICATE_NAME'],
+    pem.env['GRAPH_CLIENT_CERTIFICATE_NAME'],
+    secret.env['GRAPH_CLIENT_SECRET_NAME'],
+    'not-granted',
+    'disabled',
+  ];
   // The earlier tests' requests count too: only what this run adds is this run's.
   const before = { ...sim.stats };
   const results = await runFixture<SecretResult[]>('keyvault-secret', sim.env(), names);

@@ -40,7 +40,11 @@ test('user-assigned identity by client_id; unknown client_id is "Unable to load 
   assert.equal(res.status, 200);
   assert.equal(decodeClaims(res.json.access_token)['oid'], uami.principalId);
 
-  const unknown = await msi({ 'api-version': '2019-08-01', resource: 'https://vault.azure.net', client_id: '11111111-2222-3333-4444-555555555555' });
+  const unknown = await msi({
+    'api-version': '2019-08-01',
+    resource: 'https://vault.azure.net',
+    client_id: '11111111-2222-3333-4444-555555555555',
+  });
   assert.equal(unknown.status, 400);
   assert.equal(unknown.json.statusCode, 400);
   assert.equal(unknown.json.message, 'Unable to load the proper Managed Identity.');

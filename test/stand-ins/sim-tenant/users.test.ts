@@ -55,11 +55,26 @@ test('the data is awkward: non-ASCII, RTL, emoji (surrogates and ZWJ), quotes, b
   assert.ok(has(/"/) && has(/\\/), 'quotes and backslashes');
   assert.ok(has(/\n/) && has(/\t/), 'newlines and tabs');
   assert.ok(has(/<\/script>/), '</script>');
-  assert.ok(strings.some((s) => s.length >= 2000), '~2 KB strings');
-  assert.ok(users.some((u) => u['userType'] === 'Guest' && /#EXT#@/.test(String(u['userPrincipalName']))), 'guests with #EXT# UPNs');
-  assert.ok(users.some((u) => u['mail'] === null && u['jobTitle'] === null && u['department'] === null), 'sparse users full of nulls');
-  assert.ok(users.some((u) => Array.isArray(u['businessPhones']) && (u['businessPhones'] as unknown[]).length === 0), 'empty arrays');
-  assert.ok(users.some((u) => u['accountEnabled'] === false), 'disabled accounts');
+  assert.ok(
+    strings.some((s) => s.length >= 2000),
+    '~2 KB strings',
+  );
+  assert.ok(
+    users.some((u) => u['userType'] === 'Guest' && /#EXT#@/.test(String(u['userPrincipalName']))),
+    'guests with #EXT# UPNs',
+  );
+  assert.ok(
+    users.some((u) => u['mail'] === null && u['jobTitle'] === null && u['department'] === null),
+    'sparse users full of nulls',
+  );
+  assert.ok(
+    users.some((u) => Array.isArray(u['businessPhones']) && (u['businessPhones'] as unknown[]).length === 0),
+    'empty arrays',
+  );
+  assert.ok(
+    users.some((u) => u['accountEnabled'] === false),
+    'disabled accounts',
+  );
   // And it all survives a JSON round trip unchanged (no lone surrogates).
   assert.deepEqual(JSON.parse(JSON.stringify(users)), users);
 });
@@ -86,15 +101,30 @@ test('matchesFilter supports the documented subset and refuses everything else',
   assert.equal(count("userType eq 'guest'"), guests, 'string comparison is case-insensitive');
   assert.ok(count("startswith(displayName,'a')") > 0);
   assert.equal(count("department eq 'Sales' or department eq 'IT'"), count("department eq 'Sales'") + count("department eq 'IT'"));
-  assert.equal(count("accountEnabled eq true and userType eq 'Guest'"), users.filter((u) => u['accountEnabled'] === true && u['userType'] === 'Guest').length);
+  assert.equal(
+    count("accountEnabled eq true and userType eq 'Guest'"),
+    users.filter((u) => u['accountEnabled'] === true && u['userType'] === 'Guest').length,
+  );
   assert.equal(count("(userType eq 'Guest' or userType eq 'Member') and accountEnabled eq false"), count('accountEnabled eq false'));
   assert.equal(count("displayName eq 'O''Brien'"), 0, "'' escapes a quote");
   assert.equal(matchesFilter(users[0] as Record<string, unknown>, undefined), true);
 
-  for (const bad of ["faxNumber eq '1'", "endswith(displayName,'x')", "startswith(jobTitle,'x')", 'mail eq null', 'accountEnabled eq', "startswith(displayName,'a'", 'nosuchprop eq 1', "userType eq 'Guest' xor true"]) {
+  for (const bad of [
+    "faxNumber eq '1'",
+    "endswith(displayName,'x')",
+    "startswith(jobTitle,'x')",
+    'mail eq null',
+    'accountEnabled eq',
+    "startswith(displayName,'a'",
+    'nosuchprop eq 1',
+    "userType eq 'Guest' xor true",
+  ]) {
     assert.throws(() => matchesFilter(users[0] as Record<string, unknown>, bad), UnsupportedFilterError, bad);
   }
-  assert.throws(() => matchesFilter(users[0] as Record<string, unknown>, "faxNumber eq '1'"), /Unsupported or invalid query filter clause specified for property 'faxNumber' of resource 'User'/);
+  assert.throws(
+    () => matchesFilter(users[0] as Record<string, unknown>, "faxNumber eq '1'"),
+    /Unsupported or invalid query filter clause specified for property 'faxNumber' of resource 'User'/,
+  );
 });
 
 test('expectedUsers is the filtered, projected population in index order', () => {
@@ -103,5 +133,8 @@ test('expectedUsers is the filtered, projected population in index order', () =>
   assert.equal(all.length, 300);
   assert.deepEqual(all[10], projectUser(generateUser(5, 10), select));
   const guests = [...expectedUsers({ seed: 5, userCount: 300, select, filter: "userType eq 'Guest'" })];
-  assert.deepEqual(guests, all.filter((u) => u['userType'] === 'Guest'));
+  assert.deepEqual(
+    guests,
+    all.filter((u) => u['userType'] === 'Guest'),
+  );
 });
