@@ -155,17 +155,7 @@ export const ErrorMessages = {
   },
   TokenRequestRejected: (
     p:
-      | {
-          kind: 'aadsts';
-          code: string;
-          summary: string;
-          clientId: string;
-          tenantId: string;
-          authorityHost: string;
-          graphEndpoint: string;
-          thumbprint: string | undefined;
-          federated?: FederatedMismatch | undefined;
-        }
+      | ({ kind: 'aadsts'; code: string; summary: string } & AadstsContext)
       | { kind: 'openIdConfiguration'; url: string; status: number; authorityHost: string; tenantId: string },
   ): string => {
     if (p.kind === 'openIdConfiguration') {
@@ -291,16 +281,18 @@ export function exportError<C extends ExportErrorCode>(
   return new ExportError(code, message, options);
 }
 
-/** The AADSTS codes users meet, with what they mean and what to change; undefined for any other. */
-function aadstsAdvice(p: {
-  code: string;
+/** What the AADSTS advice is written from: the app, its cloud and, when set, its certificate or federated identity. */
+interface AadstsContext {
   clientId: string;
   tenantId: string;
   authorityHost: string;
   graphEndpoint: string;
   thumbprint: string | undefined;
   federated?: FederatedMismatch | undefined;
-}): string | undefined {
+}
+
+/** The AADSTS codes users meet, with what they mean and what to change; undefined for any other. */
+function aadstsAdvice(p: { code: string } & AadstsContext): string | undefined {
   const app = `app ${p.clientId} in tenant ${p.tenantId}`;
   const federatedAdvice = p.federated !== undefined ? federatedMismatchAdvice(p.code, p.clientId, p.federated) : undefined;
   if (federatedAdvice !== undefined) return federatedAdvice;
