@@ -15,7 +15,7 @@
  * stored.
  */
 import type { ContainerClient } from '@azure/storage-blob';
-import type { SnapshotIndex } from './snapshot-index.js';
+import { userHasher, type SnapshotIndex } from './snapshot-index.js';
 import { SortedSpill, type SpilledUser } from './sorted-spill.js';
 import { forEachStoredUser, SnapshotUnreadable, type SnapshotManifest } from './stored-snapshot.js';
 import { jsonValuesEqual, membersOf, userIdBytes } from './user-json.js';
@@ -47,22 +47,31 @@ export function differsFrom(other: SnapshotIndex, id: Uint8Array, hash: bigint):
   return at < 0 || other.hashes[at] !== hash;
 }
 
-/** How many users of `index` differ from `other` (are not there, or are there with other bytes). */
-export function countDifferences(index: SnapshotIndex, other: SnapshotIndex): number {
-  let differing = 0;
+/**
+ * The users of `own` that differ from `other` (not there, or there with other bytes), by their place in `own`'s
+ * users file: `places[p]` is 1 + the sorted position in `own` of the user stored at place p, or 0 when that user
+ * is the same on both sides. `count` is how many differ.
+ */
+export function differingPlaces(own: SnapshotIndex, other: SnapshotIndex): { places: Uint32Array; count: number } {
+  const places = new Uint32Array(own.count);
+  let count = 0;
   let j = 0;
-  for (let i = 0; i < index.count; i += 1) {
-    while (j < other.count && other.compare(j, index, i) < 0) j += 1;
-    if (j >= other.count || other.compare(j, index, i) !== 0 || other.hashes[j] !== index.hashes[i]) differing += 1;
+  for (let i = 0; i < own.count; i += 1) {
+    while (j < other.count && other.compare(j, own, i) < 0) j += 1;
+    if (j >= other.count || other.compare(j, own, i) !== 0 || other.hashes[j] !== own.hashes[i]) {
+      places[own.places[i]!] = i + 1;
+      count += 1;
+    }
   }
-  return differing;
+  return { places, count };
 }
 
 /**
- * Streams a stored snapshot and keeps aside (in `spill`) its users that differ from `other`, by the hashes of
- * its own index (no user is hashed again: that the file is the one the index describes is checked as a whole —
- * its size and SHA-256 against the manifest, which the index names too). A user not in its own index means they
- * do not belong together: the snapshot is unreadable.
+ * Streams a stored snapshot and keeps aside (in `spill`) its users that differ from `other`. Its own index says
+ * which (by their place in the file), so the others are skipped without being read further than their line's
+ * end. Each user kept is checked against its own index's hash; that the file as a whole is the one the index
+ * describes is checked by its size, SHA-256 and user count against the manifest, which the index names too.
+ * Returns how many users were kept; with none to keep, the file is not read.
  */
 export async function spillDifferences(
   container: ContainerClient,
@@ -70,14 +79,22 @@ export async function spillDifferences(
   own: SnapshotIndex,
   other: SnapshotIndex,
   spill: SortedSpill,
-): Promise<void> {
-  await forEachStoredUser(container, manifest, (bytes, start, end) => {
+): Promise<number> {
+  const { places, count } = differingPlaces(own, other);
+  if (count === 0) return 0;
+  const hash = await userHasher();
+  await forEachStoredUser(container, manifest, (bytes, start, end, place) => {
+    const at = places[place];
+    if (at === undefined) throw new SnapshotUnreadable(`${manifest.blobName} holds more users than its index`);
+    if (at === 0) return;
+    const user = bytes.subarray(start, end);
+    if (hash(user) !== own.hashes[at - 1])
+      throw new SnapshotUnreadable(`${manifest.blobName} does not match its index (user ${place + 1})`);
     const id = userIdBytes(bytes, start, end);
     if (id === undefined) throw new SnapshotUnreadable(`a user of ${manifest.blobName} has no id`);
-    const at = own.find(id);
-    if (at < 0) throw new SnapshotUnreadable(`${manifest.blobName} does not match its index (user ${Buffer.from(id).toString('utf8')})`);
-    if (differsFrom(other, id, own.hashes[at]!)) spill.add(id, bytes.subarray(start, end));
+    spill.add(id, user);
   });
+  return count;
 }
 
 const LINE_BATCH = 256 * 1024;

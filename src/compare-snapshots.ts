@@ -4,7 +4,7 @@
  */
 import { DefaultAzureCredential } from '@azure/identity';
 import type { ContainerClient } from '@azure/storage-blob';
-import { comparedProperties, countDifferences, spillDifferences, writeReportLines, type ChangeCounts } from './change-report.js';
+import { comparedProperties, spillDifferences, writeReportLines, type ChangeCounts } from './change-report.js';
 import { exportError, statusOf } from './errors.js';
 import type { StorageSettings } from './settings.js';
 import { SortedSpill } from './sorted-spill.js';
@@ -81,12 +81,7 @@ export async function compareSnapshots(
   const olderSpill = new SortedSpill();
   const newerSpill = new SortedSpill();
   try {
-    const [olderIndex, newerIndex] = await Promise.all([
-      loadSnapshotIndex(container, older, warn),
-      loadSnapshotIndex(container, newer, warn),
-    ]);
-    if (countDifferences(newerIndex, olderIndex) > 0) await spillDifferences(container, newer, newerIndex, olderIndex, newerSpill);
-    if (countDifferences(olderIndex, newerIndex) > 0) await spillDifferences(container, older, olderIndex, newerIndex, olderSpill);
+    await keepAsideDifferences(container, { older, newer }, { older: olderSpill, newer: newerSpill }, warn);
     const compared = comparedProperties(older.select, newer.select);
     const counts = await writeReportLines(olderSpill, newerSpill, compared, write);
     return { ...counts, compared };
@@ -98,4 +93,19 @@ export async function compareSnapshots(
     olderSpill.close();
     newerSpill.close();
   }
+}
+
+/** Keeps aside each side's users that differ from the other's; the indexes are let go when it returns (the merge needs neither). */
+async function keepAsideDifferences(
+  container: ContainerClient,
+  manifests: { older: SnapshotManifest; newer: SnapshotManifest },
+  spills: { older: SortedSpill; newer: SortedSpill },
+  warn: (message: string) => void,
+): Promise<void> {
+  const [olderIndex, newerIndex] = await Promise.all([
+    loadSnapshotIndex(container, manifests.older, warn),
+    loadSnapshotIndex(container, manifests.newer, warn),
+  ]);
+  await spillDifferences(container, manifests.newer, newerIndex, olderIndex, spills.newer);
+  await spillDifferences(container, manifests.older, olderIndex, newerIndex, spills.older);
 }

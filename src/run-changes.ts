@@ -10,7 +10,7 @@
  * to write this run's own blobs fails the run, as any Storage failure does.
  */
 import type { ContainerClient } from '@azure/storage-blob';
-import { comparedProperties, countDifferences, differsFrom, spillDifferences, writeReportLines } from './change-report.js';
+import { comparedProperties, differsFrom, spillDifferences, writeReportLines } from './change-report.js';
 import { describeError, statusOf } from './errors.js';
 import type { PageElements } from './graph.js';
 import { IndexBuilder, DuplicateIdError, type SnapshotIndex, type UserHasher, userHasher } from './snapshot-index.js';
@@ -162,46 +162,17 @@ export class RunChanges {
   async finish(usersBlob: string, users: CommittedBlob): Promise<FinishedChanges> {
     if (!this.#indexing) return { changes: { skipped: this.#skipped ?? 'no index' }, blobs: [] };
     const { container, compression, runId } = this.#options;
-    let index: SnapshotIndex;
-    try {
-      index = this.#builder.finish(users).index;
-    } catch (e) {
-      this.#stop(
-        e instanceof DuplicateIdError
-          ? `this snapshot holds two users with the id '${e.id}'`
-          : `the comparison failed: ${describeError(e)}`,
-        false,
-      );
-      return { changes: { skipped: this.#skipped! }, blobs: [] };
-    }
     const folder = snapshotFolder(usersBlob);
     const indexBlob = indexBlobName(usersBlob);
     const reportBlob = changesBlobName(folder, compression);
-    const written: string[] = [];
+    const written: string[] = [indexBlob];
     try {
-      // The index is uploaded while the previous users file is read (only when some of its users are leavers
-      // or may have changed).
-      written.push(indexBlob);
-      const uploaded = uploadIndex(container, indexBlob, index.serialize(), runId);
-      const previous = this.#previous;
-      let spilled: Promise<unknown> = Promise.resolve();
-      if (this.#skipped === undefined && previous && countDifferences(previous.index, index) > 0) {
-        spilled = spillDifferences(container, previous.manifest, previous.index, index, this.#older).catch((e: unknown) => {
-          this.#stop(
-            e instanceof SnapshotUnreadable
-              ? `the previous snapshot ${previous.manifest.runId} cannot be read: ${e.message}`
-              : `the comparison failed: ${describeError(e)}`,
-            true,
-          );
-        });
-      }
-      // Both settle before going on (a failed upload must not leave the reading of the previous file running).
-      const [upload] = await Promise.allSettled([uploaded, spilled]);
-      if (upload.status === 'rejected') throw upload.reason;
+      const { indexed, previous } = await this.#indexAndKeepAside(users, indexBlob);
+      if (!indexed) return { changes: { skipped: this.#skipped! }, blobs: [] };
       if (this.#skipped !== undefined || !previous)
         return { changes: { skipped: this.#skipped ?? 'no previous snapshot' }, blobs: written };
 
-      const compared = comparedProperties(previous.manifest.select, this.#options.select);
+      const compared = comparedProperties(previous.select, this.#options.select);
       const writer = new SnapshotBlobWriter(container.getBlockBlobClient(reportBlob), {
         compression,
         contentType: 'application/x-ndjson; charset=utf-8',
@@ -211,7 +182,7 @@ export class RunChanges {
       const committed = await writer.commit({ runid: runId });
       return {
         changes: {
-          previousRunId: previous.manifest.runId,
+          previousRunId: previous.runId,
           ...counts,
           blobName: reportBlob,
           bytes: committed.bytes,
@@ -227,6 +198,46 @@ export class RunChanges {
     } finally {
       this.close();
     }
+  }
+
+  /**
+   * Sorts this snapshot's index and uploads it while the previous users file is read for its users that differ
+   * (kept aside in #older). Returns whether the index was made, and the previous snapshot's manifest while there is
+   * still a report to write. Both indexes are let go when it returns: the report's merge needs neither, and at a
+   * million users they take ~50 MiB.
+   */
+  async #indexAndKeepAside(users: CommittedBlob, indexBlob: string): Promise<{ indexed: boolean; previous: SnapshotManifest | undefined }> {
+    let index: SnapshotIndex;
+    try {
+      index = this.#builder.finish(users);
+    } catch (e) {
+      this.#stop(
+        e instanceof DuplicateIdError
+          ? `this snapshot holds two users with the id '${e.id}'`
+          : `the comparison failed: ${describeError(e)}`,
+        false,
+      );
+      return { indexed: false, previous: undefined };
+    }
+    const { container, runId } = this.#options;
+    const uploaded = uploadIndex(container, indexBlob, index.serialize(), runId);
+    const previous = this.#previous;
+    this.#previous = undefined;
+    let spilled: Promise<unknown> = Promise.resolve();
+    if (this.#skipped === undefined && previous) {
+      spilled = spillDifferences(container, previous.manifest, previous.index, index, this.#older).catch((e: unknown) => {
+        this.#stop(
+          e instanceof SnapshotUnreadable
+            ? `the previous snapshot ${previous.manifest.runId} cannot be read: ${e.message}`
+            : `the comparison failed: ${describeError(e)}`,
+          true,
+        );
+      });
+    }
+    // Both settle before going on (a failed upload must not leave the reading of the previous file running).
+    const [upload] = await Promise.allSettled([uploaded, spilled]);
+    if (upload.status === 'rejected') throw upload.reason;
+    return { indexed: true, previous: this.#skipped === undefined ? previous?.manifest : undefined };
   }
 
   /** Removes the temporary files; always called by the run. */

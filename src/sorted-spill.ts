@@ -85,9 +85,17 @@ class RecordBuffer {
   }
 }
 
+/** A sorted source of records for the merge: a run on disk, or the buffer still in memory. */
+interface RecordSource {
+  /** The source's next record, undefined at its end. */
+  head: SpilledUser | undefined;
+  advance(): void;
+}
+
 /** Reads one run file back, block by block. */
-class RunReader {
+class RunReader implements RecordSource {
   readonly #fd: number;
+  readonly #size = Buffer.alloc(4);
   #position = 0;
   #block: Buffer = Buffer.alloc(0);
   #offset = 0;
@@ -112,9 +120,8 @@ class RunReader {
   }
 
   #readBlock(): boolean {
-    const header = Buffer.alloc(4);
-    if (readSync(this.#fd, header, 0, 4, this.#position) < 4) return false;
-    const compressed = Buffer.allocUnsafe(header.readUInt32LE(0));
+    if (readSync(this.#fd, this.#size, 0, 4, this.#position) < 4) return false;
+    const compressed = Buffer.allocUnsafe(this.#size.readUInt32LE(0));
     if (readSync(this.#fd, compressed, 0, compressed.length, this.#position + 4) !== compressed.length)
       throw new Error('a spill file is shorter than written');
     this.#position += 4 + compressed.length;
@@ -124,16 +131,76 @@ class RunReader {
   }
 }
 
+/** The records still in memory, in id order. */
+class BufferReader implements RecordSource {
+  readonly #records: RecordBuffer;
+  readonly #order: Uint32Array;
+  #next = 0;
+  head: SpilledUser | undefined;
+
+  constructor(records: RecordBuffer) {
+    this.#records = records;
+    this.#order = records.sorted();
+    this.advance();
+  }
+
+  advance(): void {
+    this.head = this.#next < this.#order.length ? this.#records.record(this.#order[this.#next++]!) : undefined;
+  }
+}
+
+/**
+ * The sources ordered by their heads' ids (a binary min-heap): the smallest is at [0], and taking a record costs
+ * log(runs) comparisons, not one per run — a million changed users make ~60 runs per spill.
+ */
+class SourceHeap {
+  readonly #heap: RecordSource[];
+
+  constructor(sources: RecordSource[]) {
+    this.#heap = sources.filter((s) => s.head !== undefined);
+    for (let i = (this.#heap.length >> 1) - 1; i >= 0; i -= 1) this.#down(i);
+  }
+
+  get head(): SpilledUser | undefined {
+    return this.#heap[0]?.head;
+  }
+
+  /** Moves the smallest source to its next record. */
+  advance(): void {
+    const top = this.#heap[0];
+    if (top === undefined) return;
+    top.advance();
+    if (top.head === undefined) {
+      const last = this.#heap.pop()!;
+      if (this.#heap.length === 0) return;
+      this.#heap[0] = last;
+    }
+    this.#down(0);
+  }
+
+  #down(i: number): void {
+    const heap = this.#heap;
+    const n = heap.length;
+    for (;;) {
+      const left = 2 * i + 1;
+      if (left >= n) return;
+      const right = left + 1;
+      const child = right < n && Buffer.compare(heap[right]!.head!.id, heap[left]!.head!.id) < 0 ? right : left;
+      if (Buffer.compare(heap[child]!.head!.id, heap[i]!.head!.id) >= 0) return;
+      [heap[i], heap[child]] = [heap[child]!, heap[i]!];
+      i = child;
+    }
+  }
+}
+
 /** Users added in any order, taken back sorted by id (see the module comment). */
 export class SortedSpill {
   readonly #records: RecordBuffer;
   readonly #runBytes: number;
   readonly #runs: number[] = [];
   #directory: string | undefined;
-  #readers: RunReader[] | undefined;
-  #memory: { order: Uint32Array; next: number } | undefined;
-  /** Where the record {@link peek} returned comes from: a run, or (undefined) the buffer. */
-  #source: RunReader | undefined;
+  /** The merge of the runs and the buffer, once reading has begun. */
+  #merge: SourceHeap | undefined;
   #bytes = 0;
 
   /** Bytes written to disk so far (compressed). */
@@ -156,7 +223,7 @@ export class SortedSpill {
   }
 
   add(id: Uint8Array, bytes: Uint8Array): void {
-    if (this.#readers) throw new Error('the spill is being read');
+    if (this.#merge) throw new Error('the spill is being read');
     this.#records.add(id, bytes);
     if (this.#records.used >= this.#runBytes) this.#writeRun();
   }
@@ -206,44 +273,21 @@ export class SortedSpill {
 
   /** The record with the smallest id not yet taken, or undefined at the end. Nothing can be added after the first call. */
   peek(): SpilledUser | undefined {
-    if (!this.#readers) {
-      this.#readers = this.#runs.map((fd) => new RunReader(fd));
-      this.#memory = { order: this.#records.sorted(), next: 0 };
-    }
-    let best: SpilledUser | undefined;
-    let source: RunReader | undefined;
-    for (const reader of this.#readers) {
-      if (reader.head && (best === undefined || Buffer.compare(reader.head.id, best.id) < 0)) {
-        best = reader.head;
-        source = reader;
-      }
-    }
-    const memory = this.#memory!;
-    if (memory.next < memory.order.length) {
-      const record = this.#records.record(memory.order[memory.next]!);
-      if (best === undefined || Buffer.compare(record.id, best.id) < 0) {
-        best = record;
-        source = undefined;
-      }
-    }
-    this.#source = source;
-    return best;
+    this.#merge ??= new SourceHeap([...this.#runs.map((fd) => new RunReader(fd)), new BufferReader(this.#records)]);
+    return this.#merge.head;
   }
 
   /** Takes the record {@link peek} returns. */
   take(): SpilledUser | undefined {
     const best = this.peek();
-    if (best === undefined) return undefined;
-    if (this.#source) this.#source.advance();
-    else this.#memory!.next += 1;
+    this.#merge!.advance();
     return best;
   }
 
   #closeRuns(): void {
     for (const fd of this.#runs) closeSync(fd);
     this.#runs.length = 0;
-    this.#readers = undefined;
-    this.#memory = undefined;
+    this.#merge = undefined;
     if (this.#directory) rmSync(this.#directory, { recursive: true, force: true });
     this.#directory = undefined;
   }

@@ -143,6 +143,7 @@ export class SnapshotBlobWriter {
   /** Drops everything written so far (the staged blocks are never committed; Storage discards them). */
   async reset(): Promise<void> {
     await this.#stager.settle();
+    this.#stager.discard();
     this.#zip?.destroy();
     this.#zipped = [];
     this.#stager = new BlockStager(this.#blob);
@@ -177,6 +178,23 @@ export class SnapshotBlobWriter {
   }
 }
 
+/**
+ * Free 4 MiB blocks, shared by every writer of the process: the users file's writer, then `users.index`'s and the
+ * change report's, each staging up to {@link STAGE_CONCURRENCY} blocks while filling one more. A deliberate
+ * module-level cache: a writer's blocks would otherwise stay allocated, unused, while the next writer allocates
+ * its own (~20 MiB each), and a run's peak memory is what sizes it. A block is given back only once its upload
+ * is over (the SDK holds it no more); the pool never keeps more blocks than one writer uses at a time.
+ */
+const freeBlocks: Buffer[] = [];
+
+function takeBlock(): Buffer {
+  return freeBlocks.pop() ?? Buffer.allocUnsafeSlow(BLOCK_SIZE);
+}
+
+function giveBlock(block: Buffer): void {
+  if (freeBlocks.length < STAGE_CONCURRENCY + 1) freeBlocks.push(block);
+}
+
 class BlockStager {
   readonly #blob: BlockBlobClient;
   readonly #hash: Hash = createHash('sha256');
@@ -184,10 +202,10 @@ class BlockStager {
   readonly #prefix = randomBytes(6).toString('hex');
   readonly #ids: string[] = [];
   readonly #inflight = new Set<Promise<void>>();
-  // Blocks are filled in place and recycled once staged: the bytes held never exceed
+  // Blocks are filled in place and given back to the pool once staged: the bytes held never exceed
   // (STAGE_CONCURRENCY + 1) × BLOCK_SIZE, whenever the garbage collector runs.
-  readonly #spare: Buffer[] = [];
-  #block: Buffer = Buffer.allocUnsafeSlow(BLOCK_SIZE);
+  /** The block being filled, taken from the pool when there is something to put in it. */
+  #block: Buffer | undefined;
   #used = 0;
   #error: ExportError | undefined;
   bytes = 0;
@@ -202,6 +220,7 @@ class BlockStager {
     this.#hash.update(chunk);
     this.bytes += chunk.length;
     for (let offset = 0; offset < chunk.length;) {
+      this.#block ??= takeBlock();
       const copied = chunk.copy(this.#block, this.#used, offset);
       this.#used += copied;
       offset += copied;
@@ -213,6 +232,13 @@ class BlockStager {
   async ready(): Promise<void> {
     while (this.#inflight.size >= STAGE_CONCURRENCY) await Promise.race(this.#inflight);
     this.#throwIfFailed();
+  }
+
+  /** Gives the block being filled back to the pool, with what it holds (a writer that starts over). */
+  discard(): void {
+    if (this.#block) giveBlock(this.#block);
+    this.#block = undefined;
+    this.#used = 0;
   }
 
   async settle(): Promise<void> {
@@ -255,9 +281,9 @@ class BlockStager {
   }
 
   #stageBuffered(): void {
-    const buffer = this.#block;
+    const buffer = this.#block!;
     const block = buffer.subarray(0, this.#used);
-    this.#block = this.#spare.pop() ?? Buffer.allocUnsafeSlow(BLOCK_SIZE);
+    this.#block = undefined;
     this.#used = 0;
     // Block IDs must all have the same length within a blob.
     const id = Buffer.from(`${this.#prefix}-${String(this.#ids.length).padStart(6, '0')}`).toString('base64');
@@ -273,7 +299,7 @@ class BlockStager {
       .finally(() => {
         this.#inflight.delete(staged);
         // The request is over (retries included): the SDK holds the buffer no more.
-        this.#spare.push(buffer);
+        giveBlock(buffer);
       });
     this.#inflight.add(staged);
   }

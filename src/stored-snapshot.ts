@@ -90,13 +90,13 @@ export function selectsId(select: readonly string[]): boolean {
 
 /**
  * Streams the snapshot's users file and calls `onUser` with each user's stored bytes (`bytes[start, end)`, valid
- * during the call). Throws {@link SnapshotUnreadable} when the file is gone, is not what the manifest says
+ * during the call) and its place in the file (0 for the first user). Throws {@link SnapshotUnreadable} when the file is gone, is not what the manifest says
  * (size, SHA-256, number of users), or is not a users file of this product.
  */
 export async function forEachStoredUser(
   container: ContainerClient,
   manifest: SnapshotManifest,
-  onUser: (bytes: Buffer, start: number, end: number) => void,
+  onUser: (bytes: Buffer, start: number, end: number, place: number) => void,
 ): Promise<void> {
   const blob = container.getBlobClient(manifest.blobName);
   let body: NodeJS.ReadableStream | undefined;
@@ -146,11 +146,11 @@ export async function forEachStoredUser(
  * `ndjson` is those lines; `json` is `[`, the users each followed by `,` but the last, and `]`.
  */
 class UserLines {
-  readonly #onUser: (bytes: Buffer, start: number, end: number) => void;
+  readonly #onUser: (bytes: Buffer, start: number, end: number, place: number) => void;
   #carry: Buffer | undefined;
   count = 0;
 
-  constructor(onUser: (bytes: Buffer, start: number, end: number) => void) {
+  constructor(onUser: (bytes: Buffer, start: number, end: number, place: number) => void) {
     this.#onUser = onUser;
   }
 
@@ -195,7 +195,7 @@ class UserLines {
     }
     if (first !== 0x7b /* { */) throw new UserJsonError(`line ${this.count + 1} is not a user`);
     this.count += 1;
-    this.#onUser(data, start, end);
+    this.#onUser(data, start, end, this.count - 1);
   }
 }
 
@@ -232,7 +232,7 @@ export async function buildSnapshotIndex(container: ContainerClient, manifest: S
     builder.push(id, hash(bytes.subarray(start, end)));
   });
   try {
-    return builder.finish({ bytes: manifest.bytes, sha256: manifest.sha256 }).index;
+    return builder.finish({ bytes: manifest.bytes, sha256: manifest.sha256 });
   } catch (e) {
     if (e instanceof DuplicateIdError) throw new SnapshotUnreadable(`${manifest.blobName} holds two users with the id '${e.id}'`);
     throw e;

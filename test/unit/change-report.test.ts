@@ -1,16 +1,16 @@
 /**
- * The report's parts (src/change-report.ts) on small fixtures: counting the differences of two indexes, the
+ * The report's parts (src/change-report.ts) on small fixtures: finding the differences of two indexes, the
  * report's lines from two sides, the properties compared.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
-import { comparedProperties, countDifferences, writeReportLines } from '../../src/change-report.js';
+import { comparedProperties, differingPlaces, writeReportLines } from '../../src/change-report.js';
 import { IndexBuilder } from '../../src/snapshot-index.js';
 import { SortedSpill } from '../../src/sorted-spill.js';
 import { userIdBytes } from '../../src/user-json.js';
 
-test('countDifferences counts the users of one side not on the other or with other bytes', () => {
+test('differingPlaces finds, by their place in the file, the users of one side not on the other or with other bytes', () => {
   const a = new IndexBuilder();
   const b = new IndexBuilder();
   const ids = Array.from({ length: 10 }, () => randomUUID());
@@ -18,10 +18,17 @@ test('countDifferences counts the users of one side not on the other or with oth
   // b: drops ids 0-1, changes 2, keeps 3-9, adds 3 more.
   ids.slice(2).forEach((id, k) => b.push(Buffer.from(id), k === 0 ? 99n : BigInt(k + 2)));
   for (let k = 0; k < 3; k += 1) b.push(Buffer.from(randomUUID()), 0n);
-  const older = a.finish({ bytes: 0, sha256: '' }).index;
-  const newer = b.finish({ bytes: 0, sha256: '' }).index;
-  assert.equal(countDifferences(older, newer), 3);
-  assert.equal(countDifferences(newer, older), 4);
+  const older = a.finish({ bytes: 0, sha256: '' });
+  const newer = b.finish({ bytes: 0, sha256: '' });
+  const placesOf = (result: { places: Uint32Array; count: number }): number[] =>
+    [...result.places.entries()].filter(([, at]) => at > 0).map(([place]) => place);
+  const fromOlder = differingPlaces(older, newer);
+  assert.equal(fromOlder.count, 3);
+  assert.deepEqual(placesOf(fromOlder), [0, 1, 2], 'the two leavers and the changed user, by the order they were added');
+  for (const place of placesOf(fromOlder)) assert.equal(older.id(fromOlder.places[place]! - 1), ids[place]);
+  const fromNewer = differingPlaces(newer, older);
+  assert.equal(fromNewer.count, 4);
+  assert.deepEqual(placesOf(fromNewer), [0, 8, 9, 10], 'the changed user and the three joiners');
 });
 
 test('the report lines: added, removed, changed with raw old/new values, sorted by id, nothing for equal values', async () => {

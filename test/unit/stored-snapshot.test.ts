@@ -154,7 +154,7 @@ test('loadSnapshotIndex builds the index from the users file, or uses an intact 
   const other = new IndexBuilder();
   const otherIds = users.map(() => randomUUID());
   for (const id of otherIds) other.push(Buffer.from(id), 1n);
-  const file = Buffer.concat(other.finish({ bytes: manifest.bytes, sha256: manifest.sha256 }).index.serialize());
+  const file = Buffer.concat(other.finish({ bytes: manifest.bytes, sha256: manifest.sha256 }).serialize());
   await container.getBlockBlobClient(indexBlobName(manifest.blobName)).upload(file, file.length);
   const stored = await loadSnapshotIndex(container, manifest, (m) => logs.push(m));
   assert.deepEqual(

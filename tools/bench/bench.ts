@@ -21,7 +21,8 @@
  *
  * Options: --users N (default 200000, up to 2000000), --latency MS (default 50), --format json|ndjson,
  * --gzip, --no-baseline, --no-changes, --reference-cli PATH (another build's dist/bin/cli.js, without the change
- * report, measured beside it), --cold-runs N (default 9). Results are printed and written to .bench/.
+ * report, measured beside it), --changes-only (only step 5), --scenarios one,changed,replaced,removed (step 5's
+ * scenarios; default all), --cold-runs N (default 9). Results are printed and written to .bench/.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -31,7 +32,14 @@ import { parseArgs } from 'node:util';
 import { deflateRawSync } from 'node:zlib';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { startAzurite, type Azurite } from '../../stand-ins/azurite/index.js';
-import { benchChangeReport, printChangeReport, type ChangeBenchResult } from './change-report.js';
+import {
+  benchChangeReport,
+  isScenarioKey,
+  printChangeReport,
+  SCENARIOS,
+  type ChangeBenchResult,
+  type ScenarioKey,
+} from './change-report.js';
 import type { ProcessUsage } from './usage-hook.js';
 import { CLI_PATH, runExportProcess } from '../../stand-ins/export-process.js';
 import { setupDemoApp } from '../../stand-ins/sim-tenant/demo-app.js';
@@ -54,6 +62,10 @@ interface Options {
   gzip: boolean;
   baseline: boolean;
   changes: boolean;
+  /** Only the change report's section (step 5). */
+  changesOnly: boolean;
+  /** The change report's scenarios to run (keys of SCENARIOS); all when undefined. */
+  scenarios: ScenarioKey[] | undefined;
   /** Another build's CLI (no change report) for the change-report section's reference run. */
   referenceCli: string | undefined;
   coldRuns: number;
@@ -68,6 +80,8 @@ function options(): Options {
       gzip: { type: 'boolean', default: false },
       'no-baseline': { type: 'boolean', default: false },
       'no-changes': { type: 'boolean', default: false },
+      'changes-only': { type: 'boolean', default: false },
+      scenarios: { type: 'string' },
       'reference-cli': { type: 'string' },
       'cold-runs': { type: 'string', default: '9' },
     },
@@ -82,6 +96,10 @@ function options(): Options {
   if (!Number.isInteger(coldRuns) || coldRuns < 1) problems.push('--cold-runs must be a positive integer');
   if (values['reference-cli'] !== undefined && !statSync(values['reference-cli'], { throwIfNoEntry: false })?.isFile())
     problems.push(`--reference-cli: no file ${values['reference-cli']}`);
+  const scenarios = values.scenarios?.split(',').map((s) => s.trim());
+  const unknown = scenarios?.filter((s) => !isScenarioKey(s)) ?? [];
+  if (unknown.length > 0) problems.push(`--scenarios: unknown ${unknown.join(', ')} (known: ${Object.keys(SCENARIOS).join(', ')})`);
+  if (values['changes-only'] && values['no-changes']) problems.push('--changes-only and --no-changes exclude each other');
   if (problems.length > 0) throw new Error(problems.join('; '));
   const referenceCli = values['reference-cli'] === undefined ? undefined : path.resolve(values['reference-cli']);
   return {
@@ -91,6 +109,8 @@ function options(): Options {
     gzip: values.gzip,
     baseline: !values['no-baseline'],
     changes: !values['no-changes'],
+    changesOnly: values['changes-only'],
+    scenarios: scenarios?.filter(isScenarioKey),
     referenceCli,
     coldRuns,
   };
@@ -414,6 +434,14 @@ async function main(): Promise<number> {
           .filter(Boolean)
           .join('; '),
       );
+    if (o.changesOnly) {
+      const changeReport = await measureChangeReport(o, azurite, sim, graphLog);
+      say();
+      if (changeReport) printChangeReport(changeReport, say);
+      say();
+      say(`Raw figures: ${path.relative(ROOT, writeRawFigures(o, undefined, changeReport, undefined, undefined))}`);
+      return 0;
+    }
     const runs = await measureRuns(o, azurite, sim, graphLog);
     const changeReport = await measureChangeReport(o, azurite, sim, graphLog);
     say(`[4/5] cold import of the function entry (${o.coldRuns} runs each) ...`);
@@ -524,6 +552,7 @@ async function measureChangeReport(
     say,
     latencyMs: o.latency,
     ...(o.referenceCli === undefined ? {} : { referenceScript: o.referenceCli }),
+    ...(o.scenarios === undefined ? {} : { only: o.scenarios }),
   });
 }
 
@@ -660,10 +689,10 @@ function printTargets(o: Options, { product, baseline }: Runs, f: Figures, cold:
 /** Everything measured, as JSON under .bench/; returns the file's path. */
 function writeRawFigures(
   o: Options,
-  runs: Runs,
+  runs: Runs | undefined,
   changeReport: ChangeBenchResult | undefined,
-  cold: ColdStarts,
-  sizes: { bundled: PackageSize; unbundled: PackageSize },
+  cold: ColdStarts | undefined,
+  sizes: { bundled: PackageSize; unbundled: PackageSize } | undefined,
 ): string {
   const out = path.join(ROOT, '.bench');
   mkdirSync(out, { recursive: true });
@@ -677,13 +706,13 @@ function writeRawFigures(
   const raw = {
     options: o,
     machine,
-    product: strip(runs.product),
-    baseline: strip(runs.baseline),
-    zero: strip(runs.zero),
-    fixed: strip(runs.fixed),
-    bare: runs.bare,
+    product: strip(runs?.product),
+    baseline: strip(runs?.baseline),
+    zero: strip(runs?.zero),
+    fixed: strip(runs?.fixed),
+    bare: runs?.bare,
     changeReport,
-    cold: { bundled: cold.bundled, tsc: cold.tsc, nodeAlone: cold.nodeAlone },
+    cold: cold && { bundled: cold.bundled, tsc: cold.tsc, nodeAlone: cold.nodeAlone },
     sizes,
   };
   writeFileSync(file, `${JSON.stringify(raw, null, 2)}\n`);
