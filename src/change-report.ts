@@ -101,7 +101,7 @@ const LINE_BATCH = 256 * 1024;
 
 /**
  * Merges the users kept aside from the older and the newer snapshot into the report's lines (sorted by id),
- * handed to `write` in batches; returns the counts.
+ * handed to `write` in batches; returns the counts. The batch's buffer is reused once `write`'s promise settles.
  */
 export async function writeReportLines(
   older: SortedSpill,
@@ -110,21 +110,27 @@ export async function writeReportLines(
   write: (lines: Buffer) => Promise<void>,
 ): Promise<ChangeCounts> {
   const counts: ChangeCounts = { added: 0, removed: 0, changed: 0 };
-  const properties = compared.filter((p) => p.toLowerCase() !== 'id');
-  let batch: Buffer[] = [];
+  const properties = compared.filter((p) => p.toLowerCase() !== 'id').map((p) => ({ name: p, key: p.toLowerCase() }));
+  // One batch buffer, reused: the writer copies what it keeps before write() returns. A buffer per batch (or per
+  // line) would be garbage that the collector lets pile up by tens of MiB while a million lines go by.
+  let batch = Buffer.allocUnsafeSlow(LINE_BATCH);
   let batched = 0;
-  const emit = async (...parts: (string | Buffer)[]): Promise<void> => {
-    for (const part of parts) {
-      const bytes = typeof part === 'string' ? Buffer.from(part, 'utf8') : Buffer.from(part);
-      batch.push(bytes);
-      batched += bytes.length;
+  const append = (part: string | Buffer): void => {
+    const size = typeof part === 'string' ? Buffer.byteLength(part, 'utf8') : part.length;
+    if (batched + size > batch.length) {
+      const bigger = Buffer.allocUnsafeSlow(Math.max(batch.length * 2, batched + size));
+      batch.copy(bigger, 0, 0, batched);
+      batch = bigger;
     }
+    batched += typeof part === 'string' ? batch.write(part, batched, 'utf8') : part.copy(batch, batched);
+  };
+  const emit = async (...parts: (string | Buffer)[]): Promise<void> => {
+    for (const part of parts) append(part);
     if (batched >= LINE_BATCH) await flush();
   };
   const flush = async (): Promise<void> => {
     if (batched === 0) return;
-    const lines = Buffer.concat(batch, batched);
-    batch = [];
+    const lines = batch.subarray(0, batched);
     batched = 0;
     await write(lines);
   };
@@ -154,14 +160,19 @@ export async function writeReportLines(
 }
 
 /** `"name":{"old":…,"new":…}` for each compared property whose values differ, joined by commas; undefined when none does. */
-function changedProperties(older: SpilledUser, newer: SpilledUser, properties: readonly string[]): string | undefined {
+function changedProperties(
+  older: SpilledUser,
+  newer: SpilledUser,
+  properties: readonly { name: string; key: string }[],
+): string | undefined {
   const before = membersOf(older.bytes, 0, older.bytes.length);
   const after = membersOf(newer.bytes, 0, newer.bytes.length);
   const differences: string[] = [];
-  for (const property of properties) {
-    const key = property.toLowerCase();
+  for (const { name: property, key } of properties) {
     const o = before.get(key);
     const n = after.get(key);
+    // The same text is the same value: most properties of a changed user are, and need no string.
+    if (o && n && newer.bytes.compare(older.bytes, o.start, o.end, n.start, n.end) === 0) continue;
     const oldValue = o ? older.bytes.toString('utf8', o.start, o.end) : 'null';
     const newValue = n ? newer.bytes.toString('utf8', n.start, n.end) : 'null';
     if (!jsonValuesEqual(oldValue, newValue))

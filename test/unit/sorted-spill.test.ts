@@ -29,3 +29,24 @@ test('the spill gives its records back sorted by id, from runs on disk and memor
   spill.close();
   assert.equal(readdirSync(os.tmpdir()).filter((f) => f.startsWith('entra-users-changes-')).length, before);
 });
+
+test('a few records stay in memory: nothing is written to disk, and they come back sorted', () => {
+  const before = readdirSync(os.tmpdir()).filter((f) => f.startsWith('entra-users-changes-')).length;
+  const spill = new SortedSpill();
+  const ids = Array.from({ length: 200 }, () => randomUUID());
+  for (const id of ids) spill.add(Buffer.from(id), Buffer.from(`{"id":"${id}"}`));
+  const back: string[] = [];
+  for (let r = spill.take(); r !== undefined; r = spill.take()) back.push(r.id.toString('utf8'));
+  assert.deepEqual(back, [...ids].sort());
+  assert.equal(spill.diskBytes, 0);
+  assert.equal(readdirSync(os.tmpdir()).filter((f) => f.startsWith('entra-users-changes-')).length, before);
+  spill.close();
+});
+
+test('records added after the reading began are refused', () => {
+  const spill = new SortedSpill();
+  spill.add(Buffer.from('a'), Buffer.from('{"id":"a"}'));
+  assert.equal(spill.peek()?.id.toString('utf8'), 'a');
+  assert.throws(() => spill.add(Buffer.from('b'), Buffer.from('{"id":"b"}')), /being read/);
+  spill.close();
+});
