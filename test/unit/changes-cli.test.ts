@@ -158,9 +158,17 @@ test('an unknown runId says which and where it looked (exit 2); no settings, exi
   assert.equal(unset.code, 2);
   assert.match(unset.stderr, /\[InvalidSettings\]: .*EXPORT_STORAGE__blobServiceUri or EXPORT_STORAGE is missing/);
 
-  for (const args of [[String(first['runId'])], [String(first['runId']), 'yesterday'], [String(first['runId']), unknown, '--fast']]) {
-    const bad = await changes(args);
+  const runId = String(first['runId']);
+  for (const [args, problem] of [
+    [[runId], /Expected two runIds, .*; got 1\./],
+    [[runId, unknown, unknown], /Expected two runIds, .*; got 3\./],
+    [[runId, 'yesterday'], /\[InvalidArguments\]/],
+    [[runId, unknown, '--fast'], /Unknown option '--fast'/],
+    [[runId, unknown, '--out'], /--out needs a file name/],
+  ] as const) {
+    const bad = await changes([...args]);
     assert.equal(bad.code, 2, bad.stderr);
     assert.match(bad.stderr, /\[InvalidArguments\]/);
+    assert.match(bad.stderr, problem);
   }
 });
