@@ -4,7 +4,7 @@
  * `users.index` or built from the users file.
  */
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import type { ContainerClient } from '@azure/storage-blob';
 import { startAzurite, type Azurite } from '../../stand-ins/azurite/index.js';
@@ -174,6 +174,27 @@ test('loadSnapshotIndex builds the index from the users file, or uses an intact 
   );
   assert.equal(logs.length, 1);
   assert.match(logs[0]!, /users\.index cannot be used \(.*\); the index is rebuilt from the users file\./);
+
+  // Intact but of the earlier version (1: no places in the users file): rebuilt, and said so.
+  const older = new IndexBuilder();
+  for (const id of otherIds) older.push(Buffer.from(id), 1n);
+  const parts = older.finish({ bytes: manifest.bytes, sha256: manifest.sha256 }).serialize();
+  const header = Buffer.from(parts[0]!.toString('utf8').replace('"version":2', '"version":1'), 'utf8');
+  const v1 = Buffer.concat([header, parts[1]!, parts[2]!]);
+  const v1File = Buffer.concat([v1, createHash('sha256').update(v1).digest()]);
+  await container.getBlockBlobClient(indexBlobName(manifest.blobName)).upload(v1File, v1File.length);
+  const fromV1 = await loadSnapshotIndex(container, manifest, (m) => logs.push(m));
+  assert.deepEqual(
+    Array.from({ length: fromV1.count }, (_, i) => fromV1.id(i)),
+    [...ids].sort(),
+  );
+  assert.deepEqual(
+    [...fromV1.places].map((place) => ids[place]),
+    [...ids].sort(),
+    "the rebuilt index has each user's place",
+  );
+  assert.equal(logs.length, 2);
+  assert.match(logs[1]!, /users\.index cannot be used \(it is not a entra-users-export\/users-index version 2 with xxh64 hashes\)/);
 });
 
 test('buildSnapshotIndex refuses a users file with a user without id or two users with one id', async () => {
