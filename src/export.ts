@@ -12,7 +12,7 @@ import { describeError, exportError, isExportError, type ExportError } from './e
 import { GraphAccessRefused, listUserPages, type ConsistencyLevel, type PageUsers } from './graph.js';
 import { HttpClientWithRetries } from './http.js';
 import { publishSnapshot } from './publish.js';
-import { RunChanges, type FinishedChanges, type ManifestChanges } from './run-changes.js';
+import { RunChanges, type ManifestChanges } from './run-changes.js';
 import { readSettings, type ExportSettings } from './settings.js';
 import { ensureContainer, openContainer, snapshotPaths, SnapshotBlobWriter, type CommittedBlob } from './storage.js';
 import { graphTokenProvider, type TokenProvider } from './token.js';
@@ -121,18 +121,18 @@ async function exportSnapshot(
   const writer = new SnapshotBlobWriter(container.getBlockBlobClient(usersBlob), { compression: settings.compression, contentType });
   const listing = await listInto(writer, settings, tokens, transport, log, progressIntervalMs, changes);
 
-  let report: FinishedChanges | undefined;
+  // Everything of the snapshot is staged before anything of it is committed — the users file, then its index and
+  // change report, made now (seconds, at a million users) — so that the commits, one after the other, and the
+  // manifest are a few round trips apart: a run killed before them leaves only staged blocks.
+  const users = await writer.seal();
+  const report = await changes.finish(usersBlob, users);
   const { manifest, latestUpdated } = await publishSnapshot(container, {
     users: { blobName: usersBlob, commit: () => writer.commit({ runid: runId, usercount: String(listing.users) }) },
-    // The index and the change report: part of the snapshot, so written before the manifest.
-    beforeManifest: async (users, committed) => {
-      report = await changes.finish(usersBlob, users);
-      committed.push(...report.blobs);
-    },
+    others: report.blobs,
     manifestBlob,
-    manifest: (users) => ({
-      ...manifestOf(settings, { runId, started, blobName: usersBlob, contentType: writer.contentType, users, listing }),
-      changes: report!.changes,
+    manifest: (committed) => ({
+      ...manifestOf(settings, { runId, started, blobName: usersBlob, contentType: writer.contentType, users: committed, listing }),
+      changes: report.changes,
     }),
   });
   if (!latestUpdated) log.warn(`latest.json already names a newer snapshot; it was left as is.`);

@@ -1,11 +1,14 @@
 /**
- * Publishing a snapshot, all or nothing: the users blob is committed, then `manifest.json` beside it, then
- * `latest.json` is pointed at it — with a conditional write, so that concurrent runs never move it back to
- * an older snapshot. A run that fails on the way takes back what it committed, but never a snapshot that
- * `latest.json` names (or may name): latest.json must never name a snapshot that is gone.
+ * Publishing a snapshot, all or nothing: its blobs, staged beforehand (the users file, then the index and the
+ * change report), are committed one after the other, then `manifest.json` beside them, then `latest.json` is
+ * pointed at it — with a conditional write, so that concurrent runs never move it back to an older snapshot.
+ * Nothing slow happens between the first commit and the manifest (a few round trips), so a run killed before
+ * then leaves only staged blocks, which Storage discards. A run that fails on the way takes back what it
+ * committed, but never a snapshot that `latest.json` names (or may name): latest.json must never name a snapshot
+ * that is gone.
  */
 import type { ContainerClient } from '@azure/storage-blob';
-import { exportError, statusOf } from './errors.js';
+import { ExportError, exportError, statusOf } from './errors.js';
 import { storageError, type CommittedBlob } from './storage.js';
 
 export const LATEST_BLOB = 'latest.json';
@@ -16,15 +19,17 @@ export interface LatestCandidate {
   runId: string;
 }
 
+/** A blob whose blocks are all staged: `commit` makes it visible (and fails if it exists). */
+export interface StagedBlob<T = unknown> {
+  blobName: string;
+  commit: () => Promise<T>;
+}
+
 export interface SnapshotToPublish<M extends LatestCandidate> {
-  /** The users blob, staged: `commit` makes it visible (and fails if it exists). */
-  users: { blobName: string; commit: () => Promise<CommittedBlob> };
-  /**
-   * Blobs published after the users blob and before the manifest (the change report and the index): it pushes
-   * the name of each blob it committed onto `committed`, so that they are taken back with the rest if a later
-   * step fails (and takes back itself what it wrote if it fails).
-   */
-  beforeManifest?: (users: CommittedBlob, committed: string[]) => Promise<void>;
+  /** The users blob, staged. */
+  users: StagedBlob<CommittedBlob>;
+  /** The snapshot's other blobs (the index, the change report), staged: committed after the users blob, in order. */
+  others?: readonly StagedBlob[];
   manifestBlob: string;
   /** The manifest, once the users blob is committed (it records its size and hash, and the completion time). */
   manifest: (users: CommittedBlob) => M;
@@ -37,9 +42,9 @@ export interface PublishedSnapshot<M> {
 }
 
 /**
- * Commits the users blob → manifest.json → latest.json. Every blob this run committed is listed in
- * `committed`, in order, and taken back (best effort) if a later step fails — unless latest.json may name this
- * run. A blob to publish between the users blob and the manifest is one more step that adds its name there.
+ * Commits the users blob → the other staged blobs → manifest.json → latest.json. Every blob this run committed is
+ * listed in `committed`, in order, and taken back (best effort) if a later step fails — unless latest.json may
+ * name this run.
  */
 export async function publishSnapshot<M extends LatestCandidate>(
   container: ContainerClient,
@@ -49,10 +54,8 @@ export async function publishSnapshot<M extends LatestCandidate>(
   const latest = { written: false };
   let manifest: M | undefined;
   try {
-    // A commit that failed after all may have been applied: it is taken back like a committed one.
-    committed.push(snapshot.users.blobName);
-    const users = await snapshot.users.commit();
-    await snapshot.beforeManifest?.(users, committed);
+    const users = await commitStaged(snapshot.users, committed);
+    for (const blob of snapshot.others ?? []) await commitStaged(blob, committed);
     manifest = snapshot.manifest(users);
     committed.push(snapshot.manifestBlob);
     await uploadNewJson(container, snapshot.manifestBlob, manifest);
@@ -63,6 +66,22 @@ export async function publishSnapshot<M extends LatestCandidate>(
     // answer was lost) or cannot be read.
     if (!latest.written || manifest === undefined || !(await latestMayName(container, manifest.runId)))
       await deleteIfExists(container, committed);
+    throw e;
+  }
+}
+
+/**
+ * Commits a staged blob and adds its name to `committed`. A commit that failed may have been applied after all
+ * (its answer lost): it is listed too, to be taken back like a committed one — unless it was refused because
+ * another blob is in its place (409, and not ours: the writer checked), which is not this run's to delete.
+ */
+async function commitStaged<T>(blob: StagedBlob<T>, committed: string[]): Promise<T> {
+  try {
+    const result = await blob.commit();
+    committed.push(blob.blobName);
+    return result;
+  } catch (e) {
+    if (statusOf(e instanceof ExportError ? e.cause : e) !== 409) committed.push(blob.blobName);
     throw e;
   }
 }

@@ -1,8 +1,9 @@
 /**
  * The change report of one export run (README "The change report"): the export hands it every page of users as
  * they are streamed to the blob; it indexes them (snapshot-index.ts), keeps aside those that differ from the
- * previous snapshot's index, and after the users file is committed writes `users.index` and `changes.ndjson`
- * (+ `.gz`) into the run's folder — before the manifest, which records the report's `changes`.
+ * previous snapshot's index, and once the users file is staged whole stages `users.index` and `changes.ndjson`
+ * (+ `.gz`) in the run's folder, for the export to commit with the users file — before the manifest, which
+ * records the report's `changes`.
  *
  * The previous snapshot is the one latest.json names when the run starts. Whatever is wrong with it (none,
  * another tenant, no `id`, deleted, cut short, damaged, replaced) the export goes on and the manifest says
@@ -17,6 +18,7 @@ import { IndexBuilder, DuplicateIdError, type SnapshotIndex, type UserHasher, us
 import { SortedSpill } from './sorted-spill.js';
 import { LATEST_BLOB } from './publish.js';
 import { SnapshotBlobWriter, type CommittedBlob } from './storage.js';
+import type { StagedBlob } from './publish.js';
 import {
   indexBlobName,
   loadSnapshotIndex,
@@ -51,10 +53,10 @@ export interface RunChangesOptions {
   warn: (message: string) => void;
 }
 
-/** What finish() wrote: the manifest's `changes`, and the blobs to take back if the run fails after all. */
+/** What finish() made: the manifest's `changes`, and the blobs it staged (the index, the report), to commit in this order. */
 export interface FinishedChanges {
   changes: ManifestChanges;
-  blobs: string[];
+  blobs: StagedBlob[];
 }
 
 interface PreviousSnapshot {
@@ -156,21 +158,19 @@ export class RunChanges {
   }
 
   /**
-   * After the users file is committed: writes `users.index` and the report, returns the manifest's `changes`.
-   * Throws only when writing those blobs fails (and then leaves neither behind).
+   * Once the users file is staged whole (its size and SHA-256 known): stages `users.index` and the report, and
+   * returns the manifest's `changes` with those blobs, to commit after the users file. Nothing is visible until
+   * then. Throws only when staging them fails.
    */
   async finish(usersBlob: string, users: CommittedBlob): Promise<FinishedChanges> {
     if (!this.#indexing) return { changes: { skipped: this.#skipped ?? 'no index' }, blobs: [] };
     const { container, compression, runId } = this.#options;
-    const folder = snapshotFolder(usersBlob);
-    const indexBlob = indexBlobName(usersBlob);
-    const reportBlob = changesBlobName(folder, compression);
-    const written: string[] = [indexBlob];
+    const reportBlob = changesBlobName(snapshotFolder(usersBlob), compression);
     try {
-      const { indexed, previous } = await this.#indexAndKeepAside(users, indexBlob);
-      if (!indexed) return { changes: { skipped: this.#skipped! }, blobs: [] };
+      const { index, previous } = await this.#indexAndKeepAside(users, indexBlobName(usersBlob));
+      if (!index) return { changes: { skipped: this.#skipped! }, blobs: [] };
       if (this.#skipped !== undefined || !previous)
-        return { changes: { skipped: this.#skipped ?? 'no previous snapshot' }, blobs: written };
+        return { changes: { skipped: this.#skipped ?? 'no previous snapshot' }, blobs: [index] };
 
       const compared = comparedProperties(previous.select, this.#options.select);
       const writer = new SnapshotBlobWriter(container.getBlockBlobClient(reportBlob), {
@@ -178,35 +178,33 @@ export class RunChanges {
         contentType: 'application/x-ndjson; charset=utf-8',
       });
       const counts = await writeReportLines(this.#older, this.#newer, compared, (lines) => writer.write(lines));
-      written.push(reportBlob);
-      const committed = await writer.commit({ runid: runId });
+      const report = await writer.seal();
       return {
         changes: {
           previousRunId: previous.runId,
           ...counts,
           blobName: reportBlob,
-          bytes: committed.bytes,
-          sha256: committed.sha256,
+          bytes: report.bytes,
+          sha256: report.sha256,
           compared,
         },
-        blobs: written,
+        blobs: [index, { blobName: reportBlob, commit: () => writer.commit({ runid: runId }) }],
       };
-    } catch (e) {
-      // Best effort: a failed run leaves neither behind.
-      await Promise.allSettled(written.map((name) => container.getBlockBlobClient(name).deleteIfExists()));
-      throw e;
     } finally {
       this.close();
     }
   }
 
   /**
-   * Sorts this snapshot's index and uploads it while the previous users file is read for its users that differ
-   * (kept aside in #older). Returns whether the index was made, and the previous snapshot's manifest while there is
-   * still a report to write. Both indexes are let go when it returns: the report's merge needs neither, and at a
-   * million users they take ~50 MiB.
+   * Sorts this snapshot's index and stages it while the previous users file is read for its users that differ
+   * (kept aside in #older). Returns the staged index (none when it could not be made), and the previous snapshot's
+   * manifest while there is still a report to write. Both indexes are let go when it returns: the report's merge
+   * needs neither, and at a million users they take ~50 MiB.
    */
-  async #indexAndKeepAside(users: CommittedBlob, indexBlob: string): Promise<{ indexed: boolean; previous: SnapshotManifest | undefined }> {
+  async #indexAndKeepAside(
+    users: CommittedBlob,
+    indexBlob: string,
+  ): Promise<{ index: StagedBlob | undefined; previous: SnapshotManifest | undefined }> {
     let index: SnapshotIndex;
     try {
       index = this.#builder.finish(users);
@@ -217,10 +215,10 @@ export class RunChanges {
           : `the comparison failed: ${describeError(e)}`,
         false,
       );
-      return { indexed: false, previous: undefined };
+      return { index: undefined, previous: undefined };
     }
     const { container, runId } = this.#options;
-    const uploaded = uploadIndex(container, indexBlob, index.serialize(), runId);
+    const staged = stageIndex(container, indexBlob, index.serialize());
     const previous = this.#previous;
     this.#previous = undefined;
     let spilled: Promise<unknown> = Promise.resolve();
@@ -235,9 +233,13 @@ export class RunChanges {
       });
     }
     // Both settle before going on (a failed upload must not leave the reading of the previous file running).
-    const [upload] = await Promise.allSettled([uploaded, spilled]);
+    const [upload] = await Promise.allSettled([staged, spilled]);
     if (upload.status === 'rejected') throw upload.reason;
-    return { indexed: true, previous: this.#skipped === undefined ? previous?.manifest : undefined };
+    const writer = upload.value;
+    return {
+      index: { blobName: indexBlob, commit: () => writer.commit({ runid: runId }) },
+      previous: this.#skipped === undefined ? previous?.manifest : undefined,
+    };
   }
 
   /** Removes the temporary files; always called by the run. */
@@ -257,17 +259,18 @@ export class RunChanges {
 }
 
 /**
- * Uploads `users.index` (a new blob: never over another run's) with the writer of the users file: staged blocks,
- * one commit that fails over another blob, and a commit whose answer was lost (a reset, a timeout) recognised as
- * applied. The writer copies the index's parts block by block, so a few blocks are in flight at a time.
+ * Stages `users.index` with the writer of the users file (staged blocks; its commit fails over another blob, and a
+ * commit whose answer was lost is recognised as applied). The writer copies the index's parts block by block, so a
+ * few blocks are in flight at a time.
  */
-async function uploadIndex(container: ContainerClient, name: string, parts: Buffer[], runId: string): Promise<void> {
+async function stageIndex(container: ContainerClient, name: string, parts: Buffer[]): Promise<SnapshotBlobWriter> {
   const writer = new SnapshotBlobWriter(container.getBlockBlobClient(name), {
     compression: 'none',
     contentType: 'application/octet-stream',
   });
   for (const part of parts) await writer.write(part);
-  await writer.commit({ runid: runId });
+  await writer.seal();
+  return writer;
 }
 
 /** The snapshot latest.json names, with its index; {@link SnapshotUnreadable} says why there is none to compare with. */

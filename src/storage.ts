@@ -105,6 +105,7 @@ export class SnapshotBlobWriter {
   #stager: BlockStager;
   #zip: Gzip | undefined;
   #zipped: Buffer[] = [];
+  #sealed: Promise<CommittedBlob> | undefined;
 
   constructor(blob: BlockBlobClient, options: { compression: ExportCompression; contentType: string }) {
     this.#blob = blob;
@@ -150,19 +151,32 @@ export class SnapshotBlobWriter {
     this.#zip = this.#newZip();
   }
 
-  /** Flushes and commits the block list; fails if the blob already exists. */
+  /**
+   * Flushes and stages what is left, and waits for every block: the content is then final, its size and SHA-256
+   * known, and nothing of it visible yet. Nothing can be written after it. Idempotent.
+   */
+  seal(): Promise<CommittedBlob> {
+    this.#sealed ??= (async () => {
+      if (this.#zip) {
+        const zip = this.#zip;
+        await new Promise<void>((resolve, reject) => {
+          zip.once('end', resolve);
+          zip.once('error', reject);
+          zip.end();
+          zip.resume();
+        });
+        this.#drainZipped();
+      }
+      return this.#stager.seal();
+    })();
+    return this.#sealed;
+  }
+
+  /** Seals (if not yet) and commits the block list; fails if the blob already exists. */
   async commit(metadata: Record<string, string>): Promise<CommittedBlob> {
-    if (this.#zip) {
-      const zip = this.#zip;
-      await new Promise<void>((resolve, reject) => {
-        zip.once('end', resolve);
-        zip.once('error', reject);
-        zip.end();
-        zip.resume();
-      });
-      this.#drainZipped();
-    }
-    return this.#stager.commit(this.#contentType, metadata);
+    const content = await this.seal();
+    await this.#stager.commit(this.#contentType, metadata, content);
+    return content;
   }
 
   #newZip(): Gzip | undefined {
@@ -245,7 +259,8 @@ class BlockStager {
     await Promise.allSettled([...this.#inflight]);
   }
 
-  async commit(contentType: string, metadata: Record<string, string>): Promise<CommittedBlob> {
+  /** Stages what is left and waits for every block: the blob's size and SHA-256. */
+  async seal(): Promise<CommittedBlob> {
     // Empty content stages no block: Azure Storage refuses a Put Block with an empty body (400
     // InvalidHeaderValue, Content-Length 0 — fsspec/adlfs#71; Azurite accepts it). Committing an empty
     // block list creates the 0-byte blob, in the same single commit, as the Storage SDK itself does for an
@@ -254,7 +269,11 @@ class BlockStager {
     if (this.#used > 0) this.#stageBuffered();
     await this.settle();
     this.#throwIfFailed();
-    const sha256 = this.#hash.digest('hex');
+    return { bytes: this.bytes, sha256: this.#hash.digest('hex') };
+  }
+
+  async commit(contentType: string, metadata: Record<string, string>, content: CommittedBlob): Promise<void> {
+    const { sha256 } = content;
     try {
       await this.#blob.commitBlockList(this.#ids, {
         blobHTTPHeaders: { blobContentType: contentType },
@@ -267,7 +286,6 @@ class BlockStager {
       // no answer at all: the blob is ours when it has this run's id, size and sha256.
       if (!(await this.#isOurs(metadata, sha256))) throw storageError(e, `committing ${this.#blob.name}`);
     }
-    return { bytes: this.bytes, sha256 };
   }
 
   async #isOurs(metadata: Record<string, string>, sha256: string): Promise<boolean> {

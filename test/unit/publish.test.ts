@@ -1,6 +1,6 @@
 /**
- * publishSnapshot (src/publish.ts) against Azurite: the users blob, manifest.json and latest.json are published
- * together or not at all, and latest.json never moves back to an older snapshot.
+ * publishSnapshot (src/publish.ts) against Azurite: the users blob, the other staged blobs, manifest.json and
+ * latest.json are published together or not at all, and latest.json never moves back to an older snapshot.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -70,4 +70,35 @@ test('a manifest that cannot be written takes the committed users blob back: the
   await container.getBlockBlobClient(s.manifestBlob).upload('{}', 2);
   await assert.rejects(publishSnapshot(container, s), { name: 'ExportError', code: 'StorageFailed' });
   assert.deepEqual(await blobNames(container), []);
+});
+
+test('the staged blobs are committed after the users blob, in order; one refused takes back what was committed', async () => {
+  const container = await newContainer();
+  const staged = (name: string): { blobName: string; commit: () => Promise<unknown>; writer: SnapshotBlobWriter } => {
+    const writer = new SnapshotBlobWriter(container.getBlockBlobClient(name), { compression: 'none', contentType: 'text/plain' });
+    return { blobName: name, writer, commit: () => writer.commit({ runid: 'run-3' }) };
+  };
+  const index = staged('snapshots/run-3/users.index');
+  const report = staged('snapshots/run-3/changes.ndjson');
+  await index.writer.write('index');
+  await report.writer.write('report');
+  await Promise.all([index.writer.seal(), report.writer.seal()]);
+  assert.deepEqual(await blobNames(container), [], 'staged: nothing visible');
+  // Another report already there: its commit (If-None-Match: *) is refused after the users blob and the index were committed.
+  await container.getBlockBlobClient(report.blobName).upload('x', 1);
+  const s = { ...snapshot(container, 'run-3', '2026-01-01T00:00:03.000Z'), others: [index, report] };
+  await assert.rejects(publishSnapshot(container, s), { name: 'ExportError', message: /changes\.ndjson .*HTTP 409 BlobAlreadyExists/ });
+  assert.deepEqual(await blobNames(container), [report.blobName], 'only the blob that was in the way is left');
+
+  const ok = await newContainer();
+  const okIndex = 'snapshots/run-4/users.index';
+  const next = {
+    ...snapshot(ok, 'run-4', '2026-01-01T00:00:04.000Z'),
+    others: [{ blobName: okIndex, commit: () => ok.getBlockBlobClient(okIndex).upload('i', 1) }],
+  };
+  await publishSnapshot(ok, next);
+  assert.deepEqual(
+    await blobNames(ok),
+    [LATEST_BLOB, 'snapshots/run-4/manifest.json', 'snapshots/run-4/users.index', 'snapshots/run-4/users.json'].sort(),
+  );
 });

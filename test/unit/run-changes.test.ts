@@ -55,13 +55,14 @@ let runs = 0;
 interface Run {
   runId: string;
   folder: string;
-  finished: FinishedChanges;
+  /** What finish() returned, its staged blobs by name (committed by the run, as the export does). */
+  finished: { changes: FinishedChanges['changes']; blobs: string[] };
   warnings: string[];
 }
 
 /**
- * One run as the export makes it: the report started, the users handed over page by page and stored as ndjson,
- * the report finished, then the manifest and latest.json published (unless `publish` is false).
+ * One run as the export makes it: the report started, the users handed over page by page and staged as ndjson,
+ * the report finished (staged), the blobs committed, then the manifest and latest.json written.
  */
 async function run(
   container: ContainerClient,
@@ -81,8 +82,13 @@ async function run(
     changes.addPage(elements, count);
     await writer.write(users.map((u) => `${u}\n`).join(''));
   }
-  const users = await writer.commit({ runid: runId });
-  const finished = await changes.finish(usersBlob, users);
+  const users = await writer.seal();
+  const staged = await changes.finish(usersBlob, users);
+  const visible = await blobNames(container);
+  for (const blob of staged.blobs) assert.ok(!visible.includes(blob.blobName), `${blob.blobName} is staged, not visible`);
+  await writer.commit({ runid: runId });
+  for (const blob of staged.blobs) await blob.commit();
+  const finished = { changes: staged.changes, blobs: staged.blobs.map((b) => b.blobName) };
   const manifest = JSON.stringify({
     runId,
     tenantId,
@@ -196,11 +202,12 @@ test('a listing restarted mid-run: only the users after the restart count', asyn
   });
   await writer.write(second.map((u) => `${u}\n`).join(''));
   const finished = await changes.finish(usersBlob, await writer.commit({ runid: runId }));
+  for (const blob of finished.blobs) await blob.commit();
   assert.equal((await download(container, changesBlobName(`snapshots/2026/03/04/${runId}`, 'none'))).toString('utf8'), expected);
   assert.deepEqual([(finished.changes as { added: number }).added, (finished.changes as { removed: number }).removed], [1, 1]);
 });
 
-test('a report that cannot be written fails finish() and takes back the users.index this run wrote', async () => {
+test('the staged report is committed only over nothing: another blob in its place refuses it', async () => {
   const container = await newContainer();
   await run(container, [first]);
   const runId = `20260304T050800Z-${randomUUID().slice(0, 8)}`;
@@ -220,12 +227,13 @@ test('a report that cannot be written fails finish() and takes back the users.in
     contentType: 'application/x-ndjson',
   });
   await writer.write(second.map((u) => `${u}\n`).join(''));
-  const users = await writer.commit({ runid: runId });
-  // Another writer's report already there: this run's (If-None-Match: *) is refused, after its index was written.
+  const finished = await changes.finish(`${folder}/users.ndjson`, await writer.seal());
+  assert.deepEqual(
+    finished.blobs.map((b) => b.blobName),
+    [`${folder}/users.index`, changesBlobName(folder, 'none')],
+  );
   await container.getBlockBlobClient(changesBlobName(folder, 'none')).upload('x', 1);
-  await assert.rejects(changes.finish(`${folder}/users.ndjson`, users), {
-    name: 'ExportError',
-    message: /changes\.ndjson .*HTTP 409 BlobAlreadyExists/,
-  });
-  assert.ok(!(await blobNames(container)).includes(`${folder}/users.index`), 'the index of the failed run is taken back');
+  await finished.blobs[0]!.commit();
+  await assert.rejects(finished.blobs[1]!.commit(), { name: 'ExportError', message: /changes\.ndjson .*HTTP 409 BlobAlreadyExists/ });
+  assert.equal((await download(container, changesBlobName(folder, 'none'))).toString('utf8'), 'x', 'the other blob is left as it was');
 });
