@@ -48,53 +48,59 @@ export function differsFrom(other: SnapshotIndex, id: Uint8Array, hash: bigint):
 }
 
 /**
- * The users of `own` that differ from `other` (not there, or there with other bytes), by their place in `own`'s
- * users file: `places[p]` is 1 + the sorted position in `own` of the user stored at place p, or 0 when that user
- * is the same on both sides. `count` is how many differ.
+ * The users of one snapshot that differ from another's (not there, or there with other bytes), by their place in
+ * the first one's users file — what {@link spillDifferences} needs to find them there, without either index.
  */
-export function differingPlaces(own: SnapshotIndex, other: SnapshotIndex): { places: Uint32Array; count: number } {
-  const places = new Uint32Array(own.count);
+export interface UsersToKeep {
+  /** 1 at the place of each user that differs, else 0. */
+  differs: Uint8Array;
+  /** At those places, the hash of the user's stored bytes (as its own index has it), to check the user read. */
+  hashes: BigUint64Array;
+  count: number;
+}
+
+/** The users of `own` that differ from `other`. Holds neither index: 9 bytes per user of `own`. */
+export function usersToKeep(own: SnapshotIndex, other: SnapshotIndex): UsersToKeep {
+  const differs = new Uint8Array(own.count);
+  const hashes = new BigUint64Array(own.count);
   let count = 0;
   let j = 0;
   for (let i = 0; i < own.count; i += 1) {
     while (j < other.count && other.compare(j, own, i) < 0) j += 1;
     if (j >= other.count || other.compare(j, own, i) !== 0 || other.hashes[j] !== own.hashes[i]) {
-      places[own.places[i]!] = i + 1;
+      const place = own.places[i]!;
+      differs[place] = 1;
+      hashes[place] = own.hashes[i]!;
       count += 1;
     }
   }
-  return { places, count };
+  return { differs, hashes, count };
 }
 
 /**
- * Streams a stored snapshot and keeps aside (in `spill`) its users that differ from `other`. Its own index says
- * which (by their place in the file), so the others are skipped without being read further than their line's
- * end. Each user kept is checked against its own index's hash; that the file as a whole is the one the index
- * describes is checked by its size, SHA-256 and user count against the manifest, which the index names too.
- * Returns how many users were kept; with none to keep, the file is not read.
+ * Streams a stored snapshot and keeps aside (in `spill`) its users that `keep` names, by their place in the file:
+ * the others are skipped without being read further than their line's end. Each user kept is checked against its
+ * hash; that the file as a whole is the one its index described is checked by its size, SHA-256 and user count
+ * against the manifest, which the index names too. With none to keep, the file is not read.
  */
 export async function spillDifferences(
   container: ContainerClient,
   manifest: SnapshotManifest,
-  own: SnapshotIndex,
-  other: SnapshotIndex,
+  keep: UsersToKeep,
   spill: SortedSpill,
-): Promise<number> {
-  const { places, count } = differingPlaces(own, other);
-  if (count === 0) return 0;
+): Promise<void> {
+  if (keep.count === 0) return;
+  const { differs, hashes } = keep;
   const hash = await userHasher();
   await forEachStoredUser(container, manifest, (bytes, start, end, place) => {
-    const at = places[place];
-    if (at === undefined) throw new SnapshotUnreadable(`${manifest.blobName} holds more users than its index`);
-    if (at === 0) return;
+    if (place >= differs.length) throw new SnapshotUnreadable(`${manifest.blobName} holds more users than its index`);
+    if (differs[place] === 0) return;
     const user = bytes.subarray(start, end);
-    if (hash(user) !== own.hashes[at - 1])
-      throw new SnapshotUnreadable(`${manifest.blobName} does not match its index (user ${place + 1})`);
+    if (hash(user) !== hashes[place]) throw new SnapshotUnreadable(`${manifest.blobName} does not match its index (user ${place + 1})`);
     const id = userIdBytes(bytes, start, end);
     if (id === undefined) throw new SnapshotUnreadable(`a user of ${manifest.blobName} has no id`);
     spill.add(id, user);
   });
-  return count;
 }
 
 const LINE_BATCH = 256 * 1024;

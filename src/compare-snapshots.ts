@@ -4,7 +4,14 @@
  */
 import { DefaultAzureCredential } from '@azure/identity';
 import type { ContainerClient } from '@azure/storage-blob';
-import { comparedProperties, spillDifferences, writeReportLines, type ChangeCounts } from './change-report.js';
+import {
+  comparedProperties,
+  spillDifferences,
+  usersToKeep,
+  writeReportLines,
+  type ChangeCounts,
+  type UsersToKeep,
+} from './change-report.js';
 import { exportError, statusOf } from './errors.js';
 import type { StorageSettings } from './settings.js';
 import { SortedSpill } from './sorted-spill.js';
@@ -95,17 +102,26 @@ export async function compareSnapshots(
   }
 }
 
-/** Keeps aside each side's users that differ from the other's; the indexes are let go when it returns (the merge needs neither). */
+/** Keeps aside each side's users that differ from the other's; the indexes are let go before the files are read. */
 async function keepAsideDifferences(
   container: ContainerClient,
   manifests: { older: SnapshotManifest; newer: SnapshotManifest },
   spills: { older: SortedSpill; newer: SortedSpill },
   warn: (message: string) => void,
 ): Promise<void> {
+  const { older, newer } = await differingUsers(container, manifests, warn);
+  await spillDifferences(container, manifests.newer, newer, spills.newer);
+  await spillDifferences(container, manifests.older, older, spills.older);
+}
+
+async function differingUsers(
+  container: ContainerClient,
+  manifests: { older: SnapshotManifest; newer: SnapshotManifest },
+  warn: (message: string) => void,
+): Promise<{ older: UsersToKeep; newer: UsersToKeep }> {
   const [olderIndex, newerIndex] = await Promise.all([
     loadSnapshotIndex(container, manifests.older, warn),
     loadSnapshotIndex(container, manifests.newer, warn),
   ]);
-  await spillDifferences(container, manifests.newer, newerIndex, olderIndex, spills.newer);
-  await spillDifferences(container, manifests.older, olderIndex, newerIndex, spills.older);
+  return { older: usersToKeep(olderIndex, newerIndex), newer: usersToKeep(newerIndex, olderIndex) };
 }

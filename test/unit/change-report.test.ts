@@ -5,12 +5,12 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
-import { comparedProperties, differingPlaces, writeReportLines } from '../../src/change-report.js';
+import { comparedProperties, usersToKeep, writeReportLines } from '../../src/change-report.js';
 import { IndexBuilder } from '../../src/snapshot-index.js';
 import { SortedSpill } from '../../src/sorted-spill.js';
 import { userIdBytes } from '../../src/user-json.js';
 
-test('differingPlaces finds, by their place in the file, the users of one side not on the other or with other bytes', () => {
+test('usersToKeep finds, by their place in the file, the users of one side not on the other or with other bytes, with their hashes', () => {
   const a = new IndexBuilder();
   const b = new IndexBuilder();
   const ids = Array.from({ length: 10 }, () => randomUUID());
@@ -20,13 +20,13 @@ test('differingPlaces finds, by their place in the file, the users of one side n
   for (let k = 0; k < 3; k += 1) b.push(Buffer.from(randomUUID()), 0n);
   const older = a.finish({ bytes: 0, sha256: '' });
   const newer = b.finish({ bytes: 0, sha256: '' });
-  const placesOf = (result: { places: Uint32Array; count: number }): number[] =>
-    [...result.places.entries()].filter(([, at]) => at > 0).map(([place]) => place);
-  const fromOlder = differingPlaces(older, newer);
+  const placesOf = (keep: { differs: Uint8Array }): number[] =>
+    [...keep.differs.entries()].filter(([, d]) => d === 1).map(([place]) => place);
+  const fromOlder = usersToKeep(older, newer);
   assert.equal(fromOlder.count, 3);
   assert.deepEqual(placesOf(fromOlder), [0, 1, 2], 'the two leavers and the changed user, by the order they were added');
-  for (const place of placesOf(fromOlder)) assert.equal(older.id(fromOlder.places[place]! - 1), ids[place]);
-  const fromNewer = differingPlaces(newer, older);
+  assert.deepEqual([...fromOlder.hashes.subarray(0, 4)], [0n, 1n, 2n, 0n], 'their hashes at their places, 0 elsewhere');
+  const fromNewer = usersToKeep(newer, older);
   assert.equal(fromNewer.count, 4);
   assert.deepEqual(placesOf(fromNewer), [0, 8, 9, 10], 'the changed user and the three joiners');
 });
