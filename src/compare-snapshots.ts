@@ -88,7 +88,9 @@ export async function compareSnapshots(
   const olderSpill = new SortedSpill();
   const newerSpill = new SortedSpill();
   try {
-    await keepAsideDifferences(container, { older, newer }, { older: olderSpill, newer: newerSpill }, warn);
+    const keep = await differingUsers(container, { older, newer }, warn);
+    await spillDifferences(container, newer, keep.newer, newerSpill);
+    await spillDifferences(container, older, keep.older, olderSpill);
     const compared = comparedProperties(older.select, newer.select);
     const counts = await writeReportLines(olderSpill, newerSpill, compared, write);
     return { ...counts, compared };
@@ -102,18 +104,7 @@ export async function compareSnapshots(
   }
 }
 
-/** Keeps aside each side's users that differ from the other's; the indexes are let go before the files are read. */
-async function keepAsideDifferences(
-  container: ContainerClient,
-  manifests: { older: SnapshotManifest; newer: SnapshotManifest },
-  spills: { older: SortedSpill; newer: SortedSpill },
-  warn: (message: string) => void,
-): Promise<void> {
-  const { older, newer } = await differingUsers(container, manifests, warn);
-  await spillDifferences(container, manifests.newer, newer, spills.newer);
-  await spillDifferences(container, manifests.older, older, spills.older);
-}
-
+/** Each side's users that differ from the other's; the indexes are let go when it returns, before the files are read. */
 async function differingUsers(
   container: ContainerClient,
   manifests: { older: SnapshotManifest; newer: SnapshotManifest },

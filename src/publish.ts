@@ -3,12 +3,13 @@
  * change report), are committed one after the other, then `manifest.json` beside them, then `latest.json` is
  * pointed at it — with a conditional write, so that concurrent runs never move it back to an older snapshot.
  * Nothing slow happens between the first commit and the manifest (a few round trips), so a run killed before
- * then leaves only staged blocks, which Storage discards. A run that fails on the way takes back what it
+ * then leaves only staged blocks, which Storage discards a week after the last one was staged ("Put Block",
+ * Remarks: https://learn.microsoft.com/rest/api/storageservices/put-block#remarks). A run that fails on the way takes back what it
  * committed, but never a snapshot that `latest.json` names (or may name): latest.json must never name a snapshot
  * that is gone.
  */
 import type { ContainerClient } from '@azure/storage-blob';
-import { ExportError, exportError, statusOf } from './errors.js';
+import { exportError, statusOf } from './errors.js';
 import { storageError, type CommittedBlob } from './storage.js';
 
 export const LATEST_BLOB = 'latest.json';
@@ -71,19 +72,12 @@ export async function publishSnapshot<M extends LatestCandidate>(
 }
 
 /**
- * Commits a staged blob and adds its name to `committed`. A commit that failed may have been applied after all
- * (its answer lost): it is listed too, to be taken back like a committed one — unless it was refused because
- * another blob is in its place (409, and not ours: the writer checked), which is not this run's to delete.
+ * Commits a staged blob, listed in `committed` first: a commit that failed may have been applied after all (its
+ * answer lost), and is taken back like a committed one.
  */
-async function commitStaged<T>(blob: StagedBlob<T>, committed: string[]): Promise<T> {
-  try {
-    const result = await blob.commit();
-    committed.push(blob.blobName);
-    return result;
-  } catch (e) {
-    if (statusOf(e instanceof ExportError ? e.cause : e) !== 409) committed.push(blob.blobName);
-    throw e;
-  }
+function commitStaged<T>(blob: StagedBlob<T>, committed: string[]): Promise<T> {
+  committed.push(blob.blobName);
+  return blob.commit();
 }
 
 /** Uploads a small JSON blob that must not exist yet (or already holds exactly this JSON). */

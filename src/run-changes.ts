@@ -16,9 +16,8 @@ import { describeError, statusOf } from './errors.js';
 import type { PageElements } from './graph.js';
 import { IndexBuilder, DuplicateIdError, type SnapshotIndex, type UserHasher, userHasher } from './snapshot-index.js';
 import { SortedSpill } from './sorted-spill.js';
-import { LATEST_BLOB } from './publish.js';
+import { LATEST_BLOB, type StagedBlob } from './publish.js';
 import { SnapshotBlobWriter, type CommittedBlob } from './storage.js';
-import type { StagedBlob } from './publish.js';
 import {
   indexBlobName,
   loadSnapshotIndex,
@@ -169,8 +168,7 @@ export class RunChanges {
     try {
       const { index, previous } = await this.#indexAndKeepAside(users, indexBlobName(usersBlob));
       if (!index) return { changes: { skipped: this.#skipped! }, blobs: [] };
-      if (this.#skipped !== undefined || !previous)
-        return { changes: { skipped: this.#skipped ?? 'no previous snapshot' }, blobs: [index] };
+      if (!previous) return { changes: { skipped: this.#skipped ?? 'no previous snapshot' }, blobs: [index] };
 
       const compared = comparedProperties(previous.select, this.#options.select);
       const writer = new SnapshotBlobWriter(container.getBlockBlobClient(reportBlob), {

@@ -165,7 +165,7 @@ class BufferReader implements RecordSource {
 
 /**
  * The sources ordered by their heads' ids (a binary min-heap): the smallest is at [0], and taking a record costs
- * log(runs) comparisons, not one per run — a million changed users make ~60 runs per spill.
+ * log(runs) comparisons, not one per run — a million changed users make ~120 runs per spill.
  */
 class SourceHeap {
   readonly #heap: RecordSource[];

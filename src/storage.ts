@@ -175,7 +175,7 @@ export class SnapshotBlobWriter {
   /** Seals (if not yet) and commits the block list; fails if the blob already exists. */
   async commit(metadata: Record<string, string>): Promise<CommittedBlob> {
     const content = await this.seal();
-    await this.#stager.commit(this.#contentType, metadata, content);
+    await this.#stager.commit(this.#contentType, metadata);
     return content;
   }
 
@@ -222,6 +222,8 @@ class BlockStager {
   #block: Buffer | undefined;
   #used = 0;
   #error: ExportError | undefined;
+  /** The content's SHA-256 once sealed. */
+  #sha256: string | undefined;
   bytes = 0;
 
   constructor(blob: BlockBlobClient) {
@@ -269,11 +271,13 @@ class BlockStager {
     if (this.#used > 0) this.#stageBuffered();
     await this.settle();
     this.#throwIfFailed();
-    return { bytes: this.bytes, sha256: this.#hash.digest('hex') };
+    this.#sha256 = this.#hash.digest('hex');
+    return { bytes: this.bytes, sha256: this.#sha256 };
   }
 
-  async commit(contentType: string, metadata: Record<string, string>, content: CommittedBlob): Promise<void> {
-    const { sha256 } = content;
+  /** Commits the block list of a sealed stager. */
+  async commit(contentType: string, metadata: Record<string, string>): Promise<void> {
+    const sha256 = this.#sha256!;
     try {
       await this.#blob.commitBlockList(this.#ids, {
         blobHTTPHeaders: { blobContentType: contentType },

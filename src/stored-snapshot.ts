@@ -90,8 +90,9 @@ export function selectsId(select: readonly string[]): boolean {
 
 /**
  * Streams the snapshot's users file and calls `onUser` with each user's stored bytes (`bytes[start, end)`, valid
- * during the call) and its place in the file (0 for the first user). Throws {@link SnapshotUnreadable} when the file is gone, is not what the manifest says
- * (size, SHA-256, number of users), or is not a users file of this product.
+ * during the call) and its place in the file (0 for the first user). Throws {@link SnapshotUnreadable} when the
+ * file is gone, is not what the manifest says (size, SHA-256, number of users), or is not a users file of this
+ * product.
  */
 export async function forEachStoredUser(
   container: ContainerClient,

@@ -434,43 +434,45 @@ async function main(): Promise<number> {
           .filter(Boolean)
           .join('; '),
       );
-    if (o.changesOnly) {
-      const changeReport = await measureChangeReport(o, azurite, sim, graphLog);
-      say();
-      if (changeReport) printChangeReport(changeReport, say);
-      say();
-      say(`Raw figures: ${path.relative(ROOT, writeRawFigures(o, undefined, changeReport, undefined, undefined))}`);
-      return 0;
-    }
-    const runs = await measureRuns(o, azurite, sim, graphLog);
+    // --changes-only: step 5 alone.
+    const runs = o.changesOnly ? undefined : await measureRuns(o, azurite, sim, graphLog);
     const changeReport = await measureChangeReport(o, azurite, sim, graphLog);
-    say(`[4/5] cold import of the function entry (${o.coldRuns} runs each) ...`);
-    const cold: ColdStarts = {
-      bundled: await coldImport(BUNDLED_ENTRY, o.coldRuns),
-      tsc: await coldImport(TSC_ENTRY, o.coldRuns),
-      nodeAlone: await coldImport('node:os', o.coldRuns),
-    };
-    say('[5/5] deployment package sizes ...');
-    const sizes = packageSizes();
+    const startup = runs && (await measureStartup(o));
     say();
 
-    const f = figuresOf(o, runs);
-    printAgainstBaseline(o, runs, f);
-    printGraphBound(o, runs, f);
-    printZeroLatency(runs, f);
+    const f = runs && figuresOf(o, runs);
+    if (runs && f) {
+      printAgainstBaseline(o, runs, f);
+      printGraphBound(o, runs, f);
+      printZeroLatency(runs, f);
+    }
     if (changeReport) {
       printChangeReport(changeReport, say);
       say();
     }
-    printColdStart(o, cold, sizes);
-    printTargets(o, runs, f, cold);
-    const file = writeRawFigures(o, runs, changeReport, cold, sizes);
+    if (runs && f && startup) {
+      printColdStart(o, startup.cold, startup.sizes);
+      printTargets(o, runs, f, startup.cold);
+    }
+    const file = writeRawFigures(o, runs, changeReport, startup?.cold, startup?.sizes);
     say();
     say(`Raw figures: ${path.relative(ROOT, file)}`);
     return 0;
   } finally {
     await Promise.allSettled([azurite?.stop(), sim?.close()]);
   }
+}
+
+/** Steps 4 and 5: the cold import of the function entry, and the deployment package's size. */
+async function measureStartup(o: Options): Promise<{ cold: ColdStarts; sizes: { bundled: PackageSize; unbundled: PackageSize } }> {
+  say(`[4/5] cold import of the function entry (${o.coldRuns} runs each) ...`);
+  const cold: ColdStarts = {
+    bundled: await coldImport(BUNDLED_ENTRY, o.coldRuns),
+    tsc: await coldImport(TSC_ENTRY, o.coldRuns),
+    nodeAlone: await coldImport('node:os', o.coldRuns),
+  };
+  say('[5/5] deployment package sizes ...');
+  return { cold, sizes: packageSizes() };
 }
 
 /** Steps 1 to 3: the product and the baseline at the stated latency, the product at zero latency and with 1 user, the bare floor. */
